@@ -1,0 +1,292 @@
+//! The platform's error catalogue: one [`ApiError`] variant per `resultcode` Dialtone emits (spec §10.1).
+//!
+//! Errors are rendered in exactly one place, [`IntoResponse`], as `{"resultcode","resultdesc"}`.
+//! callVerify adds `"sessionId":""` to every error (spec §4.2) through [`ApiError::into_call_verify_response`].
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// A refusal the platform documents, or an internal fault rendered as the platform's generic code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 1010001: something broke inside Dialtone. The detail is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// 1010002: bad body or field. `param` names the first offending parameter, if any.
+    #[error("invalid request {param:?}")]
+    InvalidRequest { param: Option<String> },
+    /// 1010003: unknown app_key.
+    #[error("invalid app_key")]
+    InvalidAppKey,
+    /// 1010004: legacy access or refresh token invalid, expired or superseded.
+    #[error("invalid access_token")]
+    InvalidAccessToken,
+    /// 1010006: unknown path (404) or wrong method (405).
+    #[error("invalid REST API")]
+    InvalidRestApi { method_not_allowed: bool },
+    /// 1010009: legacy login within the login interval of the previous one.
+    #[error("no more APIs can be invoked")]
+    FlowControl,
+    /// 1010010: digest mismatch, nonce replay, wrong legacy password or app_secret.
+    #[error("invalid digest")]
+    InvalidDigest,
+    /// 1010013: X-AKSK `Created` unparseable or outside the window.
+    #[error("time out limit")]
+    TimeOutLimit,
+    /// 1010021: app disabled in configuration.
+    #[error("application unavailable")]
+    AppUnavailable,
+    /// 1010023: `displayNbr` not configured for the app.
+    #[error("display number invalid")]
+    DisplayNumberInvalid,
+    /// 1013118: frequency rule exceeded in `sync` mode.
+    #[error("call frequency restricted")]
+    FrequencyRestricted,
+    /// 1020165: per-app concurrency cap reached.
+    #[error("too many concurrent calls for the app")]
+    TooManyCalls,
+    /// 1020176: address or app_key locked after repeated authentication failures.
+    #[error("locked out")]
+    LockedOut,
+    /// 1023xxx: a malformed `Authorization` / `X-AKSK` header.
+    #[error("malformed auth header: {0:?}")]
+    Header(HeaderFault),
+}
+
+/// The `1023xxx` family: which part of the X-AKSK headers is missing or wrong (spec §3.1, checks 1–7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderFault {
+    AuthorizationMissing,
+    RealmMissing,
+    ProfileMissing,
+    RealmNotSdp,
+    ProfileNotUsernameToken,
+    TypeNotAppKey,
+    TypeMissing,
+    SchemeMissing,
+    XAkskMissing,
+    UsernameMissing,
+    NonceMissing,
+    CreatedMissing,
+    PasswordDigestMissing,
+}
+
+impl HeaderFault {
+    fn code_and_desc(self) -> (&'static str, &'static str) {
+        use HeaderFault::*;
+        match self {
+            AuthorizationMissing => ("1023006", "Authorization not contained in the HTTP header."),
+            RealmMissing => ("1023007", "realm not contained in Authorization."),
+            ProfileMissing => ("1023008", "profile not contained in Authorization."),
+            RealmNotSdp => ("1023009", "The value of realm in Authorization must be SDP."),
+            ProfileNotUsernameToken => (
+                "1023010",
+                "The value of profile in Authorization must be UsernameToken.",
+            ),
+            // Spec §3.1: the platform's text says "app_key" although the value must be `Appkey`.
+            TypeNotAppKey => ("1023011", "The value of type in Authorization must be app_key."),
+            TypeMissing => ("1023012", "type not contained in Authorization."),
+            SchemeMissing => ("1023013", "WSSE not contained in Authorization."),
+            XAkskMissing => ("1023033", "HTTP header not found X-AKSK field."),
+            UsernameMissing => ("1023034", "UserName not contained in X-AKSK."),
+            NonceMissing => ("1023035", "Nonce not contained in X-AKSK."),
+            CreatedMissing => ("1023036", "Created not contained in X-AKSK."),
+            PasswordDigestMissing => ("1023037", "PasswordDigest not contained in X-AKSK."),
+        }
+    }
+}
+
+impl ApiError {
+    /// Shorthand for `1010002 "Invalid request. <param>"`.
+    pub fn invalid(param: &str) -> Self {
+        ApiError::InvalidRequest {
+            param: Some(param.to_owned()),
+        }
+    }
+
+    /// `1010002 "Invalid request."` with no parameter (body not a JSON object, body too large).
+    pub fn invalid_body() -> Self {
+        ApiError::InvalidRequest { param: None }
+    }
+
+    /// The platform's `resultcode`, always a JSON string.
+    pub fn resultcode(&self) -> &'static str {
+        match self {
+            ApiError::Internal(_) => "1010001",
+            ApiError::InvalidRequest { .. } => "1010002",
+            ApiError::InvalidAppKey => "1010003",
+            ApiError::InvalidAccessToken => "1010004",
+            ApiError::InvalidRestApi { .. } => "1010006",
+            ApiError::FlowControl => "1010009",
+            ApiError::InvalidDigest => "1010010",
+            ApiError::TimeOutLimit => "1010013",
+            ApiError::AppUnavailable => "1010021",
+            ApiError::DisplayNumberInvalid => "1010023",
+            ApiError::FrequencyRestricted => "1013118",
+            ApiError::TooManyCalls => "1020165",
+            ApiError::LockedOut => "1020176",
+            ApiError::Header(fault) => fault.code_and_desc().0,
+        }
+    }
+
+    /// The platform's `resultdesc`, exactly as documented.
+    pub fn resultdesc(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "Internal system error.".into(),
+            ApiError::InvalidRequest { param: Some(p) } => format!("Invalid request. {p}"),
+            ApiError::InvalidRequest { param: None } => "Invalid request.".into(),
+            ApiError::InvalidAppKey => "Invalid app_key.".into(),
+            ApiError::InvalidAccessToken => "Invalid access_token.".into(),
+            ApiError::InvalidRestApi { .. } => "Invalid Rest API.".into(),
+            ApiError::FlowControl => "No more APIs can be invoked.".into(),
+            ApiError::InvalidDigest => "Invalid digest.".into(),
+            ApiError::TimeOutLimit => "Time out limit.".into(),
+            ApiError::AppUnavailable => "Application unavailable.".into(),
+            ApiError::DisplayNumberInvalid => "Display number invalid.".into(),
+            ApiError::FrequencyRestricted => "Service number call frequency restricted.".into(),
+            ApiError::TooManyCalls => {
+                "The number of app_key voice call ports exceeds the upper limit.".into()
+            }
+            ApiError::LockedOut => "Authentication failed, try again later".into(),
+            ApiError::Header(fault) => fault.code_and_desc().1.into(),
+        }
+    }
+
+    /// HTTP status per spec §10.1: 400 header errors, 401 authentication, 403 refusals, 404/405 paths.
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Header(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidAppKey
+            | ApiError::InvalidAccessToken
+            | ApiError::InvalidDigest
+            | ApiError::TimeOutLimit => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidRestApi {
+                method_not_allowed: false,
+            } => StatusCode::NOT_FOUND,
+            ApiError::InvalidRestApi {
+                method_not_allowed: true,
+            } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::InvalidRequest { .. }
+            | ApiError::FlowControl
+            | ApiError::AppUnavailable
+            | ApiError::DisplayNumberInvalid
+            | ApiError::FrequencyRestricted
+            | ApiError::TooManyCalls
+            | ApiError::LockedOut => StatusCode::FORBIDDEN,
+        }
+    }
+
+    /// Whether this response counts towards the lockout of §3.3 (every `1023xxx`, 1010003, 1010004,
+    /// 1010010, 1010013; not 1010002, 1010009 or business errors).
+    pub fn counts_as_auth_failure(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Header(_)
+                | ApiError::InvalidAppKey
+                | ApiError::InvalidAccessToken
+                | ApiError::InvalidDigest
+                | ApiError::TimeOutLimit
+        )
+    }
+
+    /// callVerify's error shape: every error carries `"sessionId":""` (spec §4.2).
+    pub fn into_call_verify_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            resultcode: &'a str,
+            resultdesc: String,
+            #[serde(rename = "sessionId")]
+            session_id: &'a str,
+        }
+        self.log_if_internal();
+        let body = Body {
+            resultcode: self.resultcode(),
+            resultdesc: self.resultdesc(),
+            session_id: "",
+        };
+        platform_json(self.http_status(), &body)
+    }
+
+    fn log_if_internal(&self) {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(%detail, "internal fault answered with 1010001");
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            resultcode: &'a str,
+            resultdesc: String,
+        }
+        self.log_if_internal();
+        let body = Body {
+            resultcode: self.resultcode(),
+            resultdesc: self.resultdesc(),
+        };
+        platform_json(self.http_status(), &body)
+    }
+}
+
+/// The platform's content type on every response (spec §1).
+pub const PLATFORM_CONTENT_TYPE: &str = "application/json;charset=UTF-8";
+
+/// Renders `body` as the platform does: JSON with `application/json;charset=UTF-8`.
+pub fn platform_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(axum::http::header::CONTENT_TYPE, PLATFORM_CONTENT_TYPE)],
+            bytes,
+        )
+            .into_response(),
+        // Serialising our own plain structs cannot fail; answer like any internal fault if it ever does.
+        Err(e) => {
+            tracing::error!(error = %e, "response serialisation failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(axum::http::header::CONTENT_TYPE, PLATFORM_CONTENT_TYPE)],
+                r#"{"resultcode":"1010001","resultdesc":"Internal system error."}"#,
+            )
+                .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_faults_have_documented_codes_and_texts() {
+        let e = ApiError::Header(HeaderFault::TypeNotAppKey);
+        assert_eq!(e.resultcode(), "1023011");
+        assert_eq!(
+            e.resultdesc(),
+            "The value of type in Authorization must be app_key."
+        );
+        assert_eq!(e.http_status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn invalid_request_names_the_parameter() {
+        assert_eq!(
+            ApiError::invalid("verifyCode").resultdesc(),
+            "Invalid request. verifyCode"
+        );
+        assert_eq!(ApiError::invalid_body().resultdesc(), "Invalid request.");
+    }
+
+    #[test]
+    fn only_authentication_failures_count_towards_lockout() {
+        assert!(ApiError::InvalidDigest.counts_as_auth_failure());
+        assert!(ApiError::Header(HeaderFault::NonceMissing).counts_as_auth_failure());
+        assert!(!ApiError::invalid("x").counts_as_auth_failure());
+        assert!(!ApiError::FlowControl.counts_as_auth_failure());
+        assert!(!ApiError::LockedOut.counts_as_auth_failure());
+    }
+}

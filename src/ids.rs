@@ -1,0 +1,108 @@
+//! Identifiers and randomness: sessionIds, icids, nonces and tokens, all from one seedable source.
+//!
+//! With a seed (`seed` in config, `--seed`) every draw is reproducible; without one the generator
+//! is seeded from the OS, which makes ids unique per run as on the real platform. The generator is
+//! a CSPRNG (ChaCha) either way, because push nonces and legacy tokens must be unpredictable
+//! (spec §8, §3.2).
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The one source of randomness in Dialtone.
+#[derive(Debug)]
+pub struct IdGen {
+    rng: Mutex<StdRng>,
+}
+
+const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const HEX_UPPER: &[u8] = b"0123456789ABCDEF";
+
+impl IdGen {
+    /// Seeded: reproducible. `None`: seeded from the operating system.
+    pub fn new(seed: Option<u64>) -> IdGen {
+        let rng = match seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        IdGen {
+            rng: Mutex::new(rng),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
+        // A poisoned lock only means another thread panicked mid-draw; the RNG state is still usable.
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut rng)
+    }
+
+    /// The `rand` part of a sessionId: 0..=4294967295 (spec §4.3).
+    pub fn session_rand(&self) -> u32 {
+        self.with(|r| r.random())
+    }
+
+    /// A push nonce: 32 upper-case hex characters (spec §8).
+    pub fn nonce(&self) -> String {
+        self.pick(HEX_UPPER, 32)
+    }
+
+    /// A legacy token: 32 characters `[0-9A-Za-z]` (spec §3.2).
+    pub fn token(&self) -> String {
+        self.pick(ALNUM, 32)
+    }
+
+    fn pick(&self, alphabet: &[u8], len: usize) -> String {
+        self.with(|r| {
+            (0..len)
+                .map(|_| alphabet[r.random_range(0..alphabet.len())] as char)
+                .collect()
+        })
+    }
+}
+
+/// `<node>_<seq>_<rand>_<yyyyMMddHHmmss>@<domain>`, the timestamp in UTC (spec §4.3).
+pub fn session_id(node: u32, seq: u64, rand: u32, accepted: DateTime<Utc>, domain: &str) -> String {
+    format!(
+        "{node}_{seq}_{rand}_{}@{domain}",
+        accepted.format("%Y%m%d%H%M%S")
+    )
+}
+
+/// `CAE-<yyyyMMddHHmmss in UTC+8>-<8-digit sequence>` (spec §7.1).
+pub fn icid(seq: u64, accepted: DateTime<Utc>) -> String {
+    let beijing = accepted.with_timezone(&beijing());
+    format!("CAE-{}-{:08}", beijing.format("%Y%m%d%H%M%S"), seq % 100_000_000)
+}
+
+/// UTC+8, the platform's home time zone.
+pub fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("+8 hours is a valid offset")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_the_platform_formats() {
+        let t: DateTime<Utc> = "2026-03-14T10:15:31Z".parse().unwrap();
+        assert_eq!(
+            session_id(1200, 17, 2841736025, t, "callenabler.home1.com"),
+            "1200_17_2841736025_20260314101531@callenabler.home1.com"
+        );
+        assert_eq!(icid(17, t), "CAE-20260314181531-00000017");
+    }
+
+    #[test]
+    fn a_seed_makes_draws_reproducible() {
+        let (a, b) = (IdGen::new(Some(7)), IdGen::new(Some(7)));
+        assert_eq!(a.nonce(), b.nonce());
+        assert_eq!(a.token(), b.token());
+        let n = a.nonce();
+        assert_eq!(n.len(), 32);
+        assert!(n.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert_ne!(IdGen::new(None).nonce(), IdGen::new(None).nonce());
+    }
+}

@@ -1,0 +1,5 @@
+//! Dialtone: a local simulator of a cloud voice-call platform.
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod ids;
