@@ -366,7 +366,9 @@ pub struct JournalConfig {
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        JournalConfig { max_entries: 10_000 }
+        JournalConfig {
+            max_entries: 10_000,
+        }
     }
 }
 
@@ -386,10 +388,17 @@ fn fidelity() -> StatusRetry {
     StatusRetry::Named(NamedPolicy::Fidelity)
 }
 fn default_languages() -> BTreeMap<String, String> {
-    [("1", "zh"), ("2", "en"), ("3", "es"), ("4", "fr"), ("5", "it"), ("6", "ru")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    [
+        ("1", "zh"),
+        ("2", "en"),
+        ("3", "es"),
+        ("4", "fr"),
+        ("5", "it"),
+        ("6", "ru"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
 }
 
 impl Config {
@@ -447,7 +456,10 @@ impl Config {
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return Err(err(
                 "server.listen".into(),
-                format!("`{}` is not an address like 127.0.0.1:8080", self.server.listen),
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8080",
+                    self.server.listen
+                ),
             ));
         }
         if self.apps.is_empty() {
@@ -459,7 +471,10 @@ impl Config {
                 return Err(err(key("app_key"), "must be 1-32 characters".into()));
             }
             if self.apps[..i].iter().any(|a| a.app_key == app.app_key) {
-                return Err(err(key("app_key"), format!("`{}` is used twice", app.app_key)));
+                return Err(err(
+                    key("app_key"),
+                    format!("`{}` is used twice", app.app_key),
+                ));
             }
             if app.app_secret.is_empty() {
                 return Err(err(key("app_secret"), "must not be empty".into()));
@@ -471,7 +486,10 @@ impl Config {
                 ));
             }
             if app.numbers.is_empty() {
-                return Err(err(key("numbers"), "at least one display number is required".into()));
+                return Err(err(
+                    key("numbers"),
+                    "at least one display number is required".into(),
+                ));
             }
             for (j, number) in app.numbers.iter().enumerate() {
                 if !is_global_number(number) {
@@ -499,10 +517,16 @@ impl Config {
         }
         for (k, tag) in &self.languages {
             if k.parse::<i64>().is_err() {
-                return Err(err(format!("languages.{k}"), "a languageType key must be an integer".into()));
+                return Err(err(
+                    format!("languages.{k}"),
+                    "a languageType key must be an integer".into(),
+                ));
             }
             if tag.is_empty() {
-                return Err(err(format!("languages.{k}"), "the language tag must not be empty".into()));
+                return Err(err(
+                    format!("languages.{k}"),
+                    "the language tag must not be empty".into(),
+                ));
             }
         }
         if self.platform.ports == 0 {
@@ -513,11 +537,17 @@ impl Config {
         }
         if let StatusRetry::Backoff(b) = &self.status_push.retry {
             if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
-                return Err(err("status_push.retry.multiplier".into(), "must be at least 1".into()));
+                return Err(err(
+                    "status_push.retry.multiplier".into(),
+                    "must be at least 1".into(),
+                ));
             }
         }
         if self.journal.max_entries == 0 {
-            return Err(err("journal.max_entries".into(), "must be at least 1".into()));
+            return Err(err(
+                "journal.max_entries".into(),
+                "must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -564,7 +594,9 @@ impl Config {
 /// `+` followed by 7-15 digits (spec §4.1).
 pub fn is_global_number(s: &str) -> bool {
     match s.strip_prefix('+') {
-        Some(digits) => (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()),
+        Some(digits) => {
+            (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+        }
         None => false,
     }
 }
@@ -633,8 +665,13 @@ mod tests {
             "retry = { max_retries = 3, initial_backoff_ms = 1000 }",
         );
         let c = Config::parse(&text, "x").unwrap();
-        let StatusRetry::Backoff(b) = c.status_push.retry else { panic!("not a backoff") };
-        assert_eq!((b.delay_ms(1), b.delay_ms(2), b.delay_ms(3)), (1000, 2000, 4000));
+        let StatusRetry::Backoff(b) = c.status_push.retry else {
+            panic!("not a backoff")
+        };
+        assert_eq!(
+            (b.delay_ms(1), b.delay_ms(2), b.delay_ms(3)),
+            (1000, 2000, 4000)
+        );
     }
 
     #[test]

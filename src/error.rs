@@ -79,13 +79,19 @@ impl HeaderFault {
             AuthorizationMissing => ("1023006", "Authorization not contained in the HTTP header."),
             RealmMissing => ("1023007", "realm not contained in Authorization."),
             ProfileMissing => ("1023008", "profile not contained in Authorization."),
-            RealmNotSdp => ("1023009", "The value of realm in Authorization must be SDP."),
+            RealmNotSdp => (
+                "1023009",
+                "The value of realm in Authorization must be SDP.",
+            ),
             ProfileNotUsernameToken => (
                 "1023010",
                 "The value of profile in Authorization must be UsernameToken.",
             ),
             // Spec §3.1: the platform's text says "app_key" although the value must be `Appkey`.
-            TypeNotAppKey => ("1023011", "The value of type in Authorization must be app_key."),
+            TypeNotAppKey => (
+                "1023011",
+                "The value of type in Authorization must be app_key.",
+            ),
             TypeMissing => ("1023012", "type not contained in Authorization."),
             SchemeMissing => ("1023013", "WSSE not contained in Authorization."),
             XAkskMissing => ("1023033", "HTTP header not found X-AKSK field."),

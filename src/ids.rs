@@ -73,7 +73,11 @@ pub fn session_id(node: u32, seq: u64, rand: u32, accepted: DateTime<Utc>, domai
 /// `CAE-<yyyyMMddHHmmss in UTC+8>-<8-digit sequence>` (spec §7.1).
 pub fn icid(seq: u64, accepted: DateTime<Utc>) -> String {
     let beijing = accepted.with_timezone(&beijing());
-    format!("CAE-{}-{:08}", beijing.format("%Y%m%d%H%M%S"), seq % 100_000_000)
+    format!(
+        "CAE-{}-{:08}",
+        beijing.format("%Y%m%d%H%M%S"),
+        seq % 100_000_000
+    )
 }
 
 /// UTC+8, the platform's home time zone.
@@ -102,7 +106,9 @@ mod tests {
         assert_eq!(a.token(), b.token());
         let n = a.nonce();
         assert_eq!(n.len(), 32);
-        assert!(n.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        assert!(n
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
         assert_ne!(IdGen::new(None).nonce(), IdGen::new(None).nonce());
     }
 }

@@ -1,0 +1,134 @@
+//! The platform's release codes: stateCode (spec §10.2), with the SIP status and Q.850 cause that
+//! Dialtone pairs with each (spec §5.3, §10.3).
+
+use serde::Serialize;
+
+/// Why a call ended, as the disconnect event's `stateCode` and the CDR's `ulFailReason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "u32")]
+pub enum StateCode {
+    /// 0: connected, heard the announcement, released normally.
+    Released,
+    /// 7001/7002/7003: a frequency rule of that scope refused the call before callout.
+    DeveloperFrequency,
+    AppFrequency,
+    DisplayNumberFrequency,
+    /// 7004: the callee is blacklisted.
+    Blacklisted,
+    /// 7109: no voice port was free.
+    NoPorts,
+    /// 8003: rang until `call.ring_timeout_s`; the platform cancelled.
+    RingTimeout,
+    /// 8007: playing to the user failed (only if rendering fails internally).
+    PlayFailed,
+    /// 8010: `call.max_duration_s` reached.
+    MaxDuration,
+    /// 8017: the callee hung up during playback.
+    UserHangup,
+    /// 8100..=8105: callee-side failures.
+    NotExist,
+    NoAnswer,
+    Busy,
+    Unreachable,
+    PoweredOff,
+    Rejected,
+}
+
+impl StateCode {
+    pub fn code(self) -> u32 {
+        use StateCode::*;
+        match self {
+            Released => 0,
+            DeveloperFrequency => 7001,
+            AppFrequency => 7002,
+            DisplayNumberFrequency => 7003,
+            Blacklisted => 7004,
+            NoPorts => 7109,
+            RingTimeout => 8003,
+            PlayFailed => 8007,
+            MaxDuration => 8010,
+            UserHangup => 8017,
+            NotExist => 8100,
+            NoAnswer => 8101,
+            Busy => 8102,
+            Unreachable => 8103,
+            PoweredOff => 8104,
+            Rejected => 8105,
+        }
+    }
+
+    /// `stateDesc` (spec §10.2: Dialtone's texts, except code 0 which is the platform's).
+    pub fn desc(self) -> &'static str {
+        use StateCode::*;
+        match self {
+            Released => "The user releases the call.",
+            DeveloperFrequency => "Developer call frequency restricted.",
+            AppFrequency => "Application call frequency restricted.",
+            DisplayNumberFrequency => "Display number call frequency restricted.",
+            Blacklisted => "The callee is blacklisted.",
+            NoPorts => "Insufficient voice ports.",
+            RingTimeout => "Ringing timed out.",
+            PlayFailed => "Playing the voice to the user failed.",
+            MaxDuration => "The maximum call duration was reached.",
+            UserHangup => "The user hung up.",
+            NotExist => "The callee number does not exist.",
+            NoAnswer => "The callee did not answer.",
+            Busy => "The callee is busy.",
+            Unreachable => "The callee is temporarily unreachable.",
+            PoweredOff => "The callee is powered off.",
+            Rejected => "The callee rejected the call or the line is suspended.",
+        }
+    }
+
+    /// `sipStatusCode` of the failed leg; 0 for answered calls and calls never placed (spec §5.3).
+    pub fn sip_status(self) -> u32 {
+        use StateCode::*;
+        match self {
+            NotExist => 404,
+            Unreachable => 408,
+            NoAnswer | PoweredOff => 480,
+            Busy => 486,
+            RingTimeout => 487,
+            Rejected => 603,
+            _ => 0,
+        }
+    }
+
+    /// `callOutUnaswRsn`, the Q.850 cause of the unanswered leg; 0 when not applicable (spec §10.3).
+    pub fn q850(self) -> u32 {
+        use StateCode::*;
+        match self {
+            NotExist => 1,
+            Busy => 17,
+            Unreachable => 18,
+            NoAnswer | RingTimeout => 19,
+            PoweredOff => 20,
+            Rejected => 21,
+            _ => 0,
+        }
+    }
+}
+
+impl From<StateCode> for u32 {
+    fn from(c: StateCode) -> u32 {
+        c.code()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StateCode::*;
+
+    #[test]
+    fn failures_pair_sip_and_q850_as_the_outcome_table_says() {
+        assert_eq!(
+            (Busy.code(), Busy.sip_status(), Busy.q850()),
+            (8102, 486, 17)
+        );
+        assert_eq!((RingTimeout.sip_status(), RingTimeout.q850()), (487, 19));
+        assert_eq!((Rejected.sip_status(), Rejected.q850()), (603, 21));
+        assert_eq!((Released.sip_status(), Released.q850()), (0, 0));
+        assert_eq!((Blacklisted.sip_status(), Blacklisted.q850()), (0, 0));
+        assert_eq!(serde_json::to_string(&PoweredOff).unwrap(), "8104");
+    }
+}
