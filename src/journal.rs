@@ -1,0 +1,237 @@
+//! The delivery journal (spec §9): every push attempt, successful or not, with exactly what was
+//! sent and what came back.
+//!
+//! Callers use [`Journal`] only. Where entries live is a [`JournalStore`]: in memory today
+//! ([`MemoryJournal`], keeping the most recent `journal.max_entries`); a durable store can replace
+//! it without any caller changing.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+/// Which kind of push an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushKind {
+    Status,
+    Fee,
+}
+
+/// What became of an attempt (spec §9 `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Failed; the retry policy will try again at `next_attempt_at`.
+    FailedWillRetry,
+    /// Failed, and the policy never retries (fidelity policy, status pushes).
+    Dropped,
+    /// Failed its last retry.
+    Abandoned,
+}
+
+/// A transport-level failure kind (spec §9 `error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushError {
+    Timeout,
+    Connect,
+    Tls,
+    Redirect,
+    /// Any other transport failure (e.g. the connection closed mid-response).
+    Io,
+}
+
+/// One push attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JournalEntry {
+    pub id: u64,
+    pub kind: PushKind,
+    pub app_key: String,
+    pub session_ids: Vec<String>,
+    pub event_type: String,
+    pub url: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Simulated time the attempt was made, `yyyy-MM-dd HH:mm:ss` UTC, and in ms since start.
+    pub sent_at: String,
+    pub sent_at_ms: u64,
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: String,
+    pub response_status: Option<u16>,
+    /// The first 4 KiB of the response body.
+    pub response_body: Option<String>,
+    pub error: Option<PushError>,
+    pub latency_ms: u64,
+    pub outcome: DeliveryOutcome,
+    pub next_attempt_at: Option<String>,
+}
+
+/// Which entries to read. Empty fields match everything.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JournalQuery {
+    pub session_id: Option<String>,
+    pub app_key: Option<String>,
+    pub kind: Option<PushKind>,
+    pub outcome: Option<DeliveryOutcome>,
+    /// At most this many, the most recent ones.
+    pub limit: Option<usize>,
+}
+
+impl JournalQuery {
+    pub fn for_session(session_id: &str) -> JournalQuery {
+        JournalQuery {
+            session_id: Some(session_id.to_owned()),
+            ..JournalQuery::default()
+        }
+    }
+
+    fn matches(&self, e: &JournalEntry) -> bool {
+        self.session_id
+            .as_ref()
+            .is_none_or(|s| e.session_ids.iter().any(|x| x == s))
+            && self.app_key.as_ref().is_none_or(|a| &e.app_key == a)
+            && self.kind.is_none_or(|k| e.kind == k)
+            && self.outcome.is_none_or(|o| e.outcome == o)
+    }
+}
+
+/// Where journal entries are kept.
+pub trait JournalStore: Send + Sync {
+    fn record(&self, entry: JournalEntry);
+    /// Matching entries, oldest first.
+    fn query(&self, q: &JournalQuery) -> Vec<JournalEntry>;
+    fn clear(&self);
+}
+
+/// The handle everything records through and reads from.
+#[derive(Clone)]
+pub struct Journal(Arc<dyn JournalStore>);
+
+impl Journal {
+    pub fn new(store: Arc<dyn JournalStore>) -> Journal {
+        Journal(store)
+    }
+
+    /// An in-memory journal keeping the most recent `max_entries`.
+    pub fn in_memory(max_entries: usize) -> Journal {
+        Journal(Arc::new(MemoryJournal::new(max_entries)))
+    }
+
+    pub fn record(&self, entry: JournalEntry) {
+        self.0.record(entry)
+    }
+
+    pub fn query(&self, q: &JournalQuery) -> Vec<JournalEntry> {
+        self.0.query(q)
+    }
+
+    pub fn clear(&self) {
+        self.0.clear()
+    }
+}
+
+/// A bounded in-memory journal: the oldest entries make room for new ones.
+pub struct MemoryJournal {
+    max_entries: usize,
+    entries: Mutex<VecDeque<JournalEntry>>,
+}
+
+impl MemoryJournal {
+    pub fn new(max_entries: usize) -> MemoryJournal {
+        MemoryJournal {
+            max_entries,
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<JournalEntry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl JournalStore for MemoryJournal {
+    fn record(&self, entry: JournalEntry) {
+        let mut entries = self.lock();
+        if entries.len() == self.max_entries {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+    }
+
+    fn query(&self, q: &JournalQuery) -> Vec<JournalEntry> {
+        let entries = self.lock();
+        let newest_first = entries.iter().rev().filter(|e| q.matches(e));
+        let mut picked: Vec<JournalEntry> = newest_first
+            .take(q.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect();
+        picked.reverse();
+        picked
+    }
+
+    fn clear(&self) {
+        self.lock().clear()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u64, session: &str, outcome: DeliveryOutcome) -> JournalEntry {
+        JournalEntry {
+            id,
+            kind: PushKind::Status,
+            app_key: "app".into(),
+            session_ids: vec![session.into()],
+            event_type: "callout".into(),
+            url: "http://127.0.0.1:1/".into(),
+            attempt: 1,
+            sent_at: "2026-03-14 10:15:31".into(),
+            sent_at_ms: 0,
+            request_headers: vec![],
+            request_body: "{}".into(),
+            response_status: Some(200),
+            response_body: None,
+            error: None,
+            latency_ms: 1,
+            outcome,
+            next_attempt_at: None,
+        }
+    }
+
+    #[test]
+    fn keeps_the_most_recent_entries_and_filters() {
+        let j = Journal::in_memory(3);
+        for id in 1..=4 {
+            let o = if id % 2 == 0 {
+                DeliveryOutcome::Dropped
+            } else {
+                DeliveryOutcome::Delivered
+            };
+            j.record(entry(id, if id < 3 { "a" } else { "b" }, o));
+        }
+        let all: Vec<u64> = j
+            .query(&JournalQuery::default())
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(all, vec![2, 3, 4]);
+        assert_eq!(j.query(&JournalQuery::for_session("b")).len(), 2);
+        let dropped = JournalQuery {
+            outcome: Some(DeliveryOutcome::Dropped),
+            ..Default::default()
+        };
+        assert_eq!(
+            j.query(&dropped).iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![2, 4]
+        );
+        let last = JournalQuery {
+            limit: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(j.query(&last)[0].id, 4);
+    }
+}

@@ -1,0 +1,152 @@
+//! Push bodies, byte-exact per spec: the status push (§6.1) and the CDR push with its FeeInfo (§7.1).
+//!
+//! Field order follows the spec's tables (serde keeps struct order); absent values are omitted,
+//! never sent as `null`.
+
+use serde::Serialize;
+
+/// `{"eventType": "...", "statusInfo": {...}}`
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusPush<'a> {
+    #[serde(rename = "eventType")]
+    pub event_type: &'a str,
+    #[serde(rename = "statusInfo")]
+    pub status_info: StatusInfo<'a>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusInfo<'a> {
+    pub session_id: &'a str,
+    pub timestamp: String,
+    pub caller: &'a str,
+    pub called: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_code: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_desc: Option<&'a str>,
+}
+
+/// One CDR (spec §7.1 FeeInfo), as stored on the call and pushed in `feeLst`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeeInfo {
+    pub direction: u8,
+    pub sp_id: String,
+    pub app_key: String,
+    pub icid: String,
+    pub bind_num: String,
+    pub session_id: String,
+    pub caller_num: String,
+    pub callee_num: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_out_start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_out_alerting_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_out_answer_time: Option<String>,
+    pub call_end_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_time: Option<String>,
+    pub ul_fail_reason: u32,
+    pub sip_status_code: u32,
+    pub call_out_unasw_rsn: u32,
+    pub record_flag: u8,
+    pub tts_play_times: u32,
+    pub tts_trans_duration: u64,
+    pub service_type: String,
+    pub host_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<String>,
+}
+
+/// `{"eventType":"fee","feeLst":[...]}`
+#[derive(Debug, Clone, Serialize)]
+pub struct FeePush<'a> {
+    #[serde(rename = "eventType")]
+    pub event_type: &'static str,
+    #[serde(rename = "feeLst")]
+    pub fee_lst: Vec<&'a FeeInfo>,
+}
+
+impl<'a> FeePush<'a> {
+    pub fn new(fee_lst: Vec<&'a FeeInfo>) -> Self {
+        FeePush {
+            event_type: "fee",
+            fee_lst,
+        }
+    }
+}
+
+/// Serialises a push body. Our own plain structs always serialise.
+pub fn to_body<T: Serialize>(payload: &T) -> Vec<u8> {
+    serde_json::to_vec(payload).expect("push payloads are plain structs and always serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_push_matches_the_spec_sample_byte_for_byte() {
+        let push = StatusPush {
+            event_type: "disconnect",
+            status_info: StatusInfo {
+                session_id: "1200_17_2841736025_20260314101531@callenabler.home1.com",
+                timestamp: "2026-03-14 10:15:53".into(),
+                caller: "+862087654321",
+                called: "+8613900001234",
+                user_data: Some("order-7781"),
+                state_code: Some(0),
+                state_desc: Some("The user releases the call."),
+            },
+        };
+        assert_eq!(
+            String::from_utf8(to_body(&push)).unwrap(),
+            r#"{"eventType":"disconnect","statusInfo":{"sessionId":"1200_17_2841736025_20260314101531@callenabler.home1.com","timestamp":"2026-03-14 10:15:53","caller":"+862087654321","called":"+8613900001234","userData":"order-7781","stateCode":0,"stateDesc":"The user releases the call."}}"#
+        );
+    }
+
+    #[test]
+    fn fee_push_matches_the_spec_sample_byte_for_byte() {
+        let fee = FeeInfo {
+            direction: 0,
+            sp_id: "dialtone_sp01".into(),
+            app_key: "k3VdT9wQx2LpR7mN4sB8cY1fHj6Z".into(),
+            icid: "CAE-20260314181531-00000017".into(),
+            bind_num: "+862087654321".into(),
+            session_id: "1200_17_2841736025_20260314101531@callenabler.home1.com".into(),
+            caller_num: "+862087654321".into(),
+            callee_num: "+8613900001234".into(),
+            call_out_start_time: Some("2026-03-14 10:15:31".into()),
+            call_out_alerting_time: Some("2026-03-14 10:15:33".into()),
+            call_out_answer_time: Some("2026-03-14 10:15:37".into()),
+            call_end_time: "2026-03-14 10:15:53".into(),
+            fail_time: None,
+            ul_fail_reason: 0,
+            sip_status_code: 0,
+            call_out_unasw_rsn: 0,
+            record_flag: 0,
+            tts_play_times: 3,
+            tts_trans_duration: 9,
+            service_type: "001".into(),
+            host_name: "callenabler.home1.com".into(),
+            user_data: Some("order-7781".into()),
+        };
+        let expected = concat!(
+            r#"{"eventType":"fee","feeLst":[{"direction":0,"spId":"dialtone_sp01","appKey":"k3VdT9wQx2LpR7mN4sB8cY1fHj6Z","#,
+            r#""icid":"CAE-20260314181531-00000017","bindNum":"+862087654321","#,
+            r#""sessionId":"1200_17_2841736025_20260314101531@callenabler.home1.com","callerNum":"+862087654321","#,
+            r#""calleeNum":"+8613900001234","callOutStartTime":"2026-03-14 10:15:31","callOutAlertingTime":"2026-03-14 10:15:33","#,
+            r#""callOutAnswerTime":"2026-03-14 10:15:37","callEndTime":"2026-03-14 10:15:53","ulFailReason":0,"sipStatusCode":0,"#,
+            r#""callOutUnaswRsn":0,"recordFlag":0,"ttsPlayTimes":3,"ttsTransDuration":9,"serviceType":"001","#,
+            r#""hostName":"callenabler.home1.com","userData":"order-7781"}]}"#
+        );
+        assert_eq!(
+            String::from_utf8(to_body(&FeePush::new(vec![&fee]))).unwrap(),
+            expected
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! One push attempt over real HTTP: sign, POST, classify the answer (spec §6.2, §8).
+//!
+//! The transport knows nothing of retry policy or ordering; the engine decides those and hands
+//! it one [`PushJob`] at a time. Timeouts here are real time: real I/O keeps real time.
+
+use std::time::Duration;
+
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+
+use super::sign;
+use crate::clock::{transport_now, Stopwatch};
+use crate::config::{CreatedTz, PushConfig};
+use crate::error::PLATFORM_CONTENT_TYPE;
+use crate::journal::PushError;
+
+/// Everything needed to make one attempt.
+#[derive(Debug, Clone)]
+pub struct PushJob {
+    pub delivery_id: u64,
+    pub app_key: String,
+    pub app_secret: String,
+    pub url: String,
+    pub body: Vec<u8>,
+    /// Drawn by the engine in event order, so a seeded run signs with the same nonces.
+    pub nonce: String,
+}
+
+/// What happened to one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    pub request_headers: Vec<(String, String)>,
+    pub response_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<PushError>,
+    pub latency_ms: u64,
+}
+
+impl AttemptReport {
+    /// Any 2xx within the timeout is a success (spec §6.2).
+    pub fn delivered(&self) -> bool {
+        self.error.is_none()
+            && self
+                .response_status
+                .is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Keeps at most this much of a response body for the journal (spec §9).
+const RESPONSE_BODY_KEPT: usize = 4096;
+
+/// The HTTP client side of pushes.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    client: reqwest::Client,
+    created_tz: CreatedTz,
+}
+
+impl Transport {
+    pub fn new(config: &PushConfig) -> Transport {
+        let client = reqwest::Client::builder()
+            // Spec §6.2: redirects are not followed and count as failures.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("a client with no TLS and no proxy settings always builds");
+        Transport {
+            client,
+            created_tz: config.created_tz,
+        }
+    }
+
+    /// Signs and sends one push, never failing: every outcome is reported.
+    pub async fn attempt(&self, job: &PushJob) -> AttemptReport {
+        let created = sign::push_created(transport_now(), self.created_tz);
+        let digest = sign::push_digest(&job.app_secret, &job.url, &job.nonce, &created);
+        let (authorization, x_aksk) =
+            sign::push_headers(&job.app_key, &digest, &job.nonce, &created);
+        let request_headers = vec![
+            (CONTENT_TYPE.to_string(), PLATFORM_CONTENT_TYPE.to_owned()),
+            (AUTHORIZATION.to_string(), authorization.clone()),
+            ("x-aksk".to_owned(), x_aksk.clone()),
+        ];
+        let watch = Stopwatch::start();
+        let sent = self
+            .client
+            .post(&job.url)
+            .header(CONTENT_TYPE, PLATFORM_CONTENT_TYPE)
+            .header(AUTHORIZATION, authorization)
+            .header("X-AKSK", x_aksk)
+            .body(job.body.clone())
+            .send()
+            .await;
+        let mut report = AttemptReport {
+            request_headers,
+            response_status: None,
+            response_body: None,
+            error: None,
+            latency_ms: 0,
+        };
+        match sent {
+            Ok(mut response) => {
+                let status = response.status();
+                report.response_status = Some(status.as_u16());
+                if status.is_redirection() {
+                    report.error = Some(PushError::Redirect);
+                }
+                let mut kept = Vec::new();
+                loop {
+                    match response.chunk().await {
+                        Ok(Some(chunk)) => {
+                            let room = RESPONSE_BODY_KEPT - kept.len();
+                            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                            if kept.len() == RESPONSE_BODY_KEPT {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        // The status already arrived; a body cut short does not undo it.
+                        Err(_) => break,
+                    }
+                }
+                report.response_body = Some(String::from_utf8_lossy(&kept).into_owned());
+            }
+            Err(e) => report.error = Some(classify(&e)),
+        }
+        report.latency_ms = watch.elapsed_ms();
+        report
+    }
+}
+
+fn classify(e: &reqwest::Error) -> PushError {
+    if e.is_timeout() {
+        PushError::Timeout
+    } else if e.is_connect() {
+        PushError::Connect
+    } else if e.is_redirect() {
+        PushError::Redirect
+    } else if e.is_builder() || format!("{e:?}").contains("scheme") {
+        // This build has no TLS stack: an https URL cannot be reached (noted in the README).
+        PushError::Tls
+    } else {
+        PushError::Io
+    }
+}
