@@ -54,6 +54,7 @@ PEAK_CEIL=-1.2      # dBFS we aim under, leaves margin below the -1 dBFS limit
 PEAK_MAX=-1         # dBFS hard limit checked at the end
 GAP_MS=100          # milliseconds of silence between words of a concatenated prompt
 ESPEAK_VOICE=cmn-latn-pinyin
+ESPEAK_SPEED=120    # words per minute (default 175 makes the digits ~0.2 s: too fast for a code)
 
 SOX=(sox -D --no-glob)                                   # -D: never dither
 OUTFMT=(-t wav -e signed-integer -b 16 -r 8000 -c 1)
@@ -149,24 +150,20 @@ prep() {
   "${SOX[@]}" "$1" "${OUTFMT[@]}" "$2" rate -v 8000 "${TRIM[@]}"
 }
 
-# normalise IN OUT: gain to TARGET_RMS; if the peak would exceed PEAK_CEIL, lower the gain
-# to keep the peak at PEAK_CEIL; if that leaves the RMS more than RMS_TOL-0.2 dB short,
-# use sox's `gain -l` limiter instead (never needed for the current sources).
+# normalise IN OUT: gain to TARGET_RMS; if the peak would then exceed PEAK_CEIL, lower the
+# gain so the peak sits at PEAK_CEIL and accept the quieter RMS as long as it stays within
+# RMS_TOL-0.2 dB of the target. Beyond that the script stops: a source with such a high
+# crest factor needs a deliberate limiter/compressor setting (none of the current ones does).
 normalise() {
-  local in=$1 out=$2 rms pk plan g
+  local in=$1 out=$2 rms pk g
   rms=$(stat_of "$in" "RMS lev dB"); pk=$(stat_of "$in" "Pk lev dB")
   [[ -n $rms && -n $pk ]] || die "cannot measure $in"
-  plan=$(awk -v r="$rms" -v p="$pk" -v t="$TARGET_RMS" -v c="$PEAK_CEIL" -v tol="$RMS_TOL" 'BEGIN {
-           g = t - r
-           if (p + g <= c)            printf "plain %.2f\n", g
-           else if (t - (p + g - c) >= t - tol + 0.2) printf "plain %.2f\n", c - p
-           else                        printf "limit %.2f\n", g - c }')
-  g=${plan#* }
-  case $plan in
-    plain*) "${SOX[@]}" "$in" "${OUTFMT[@]}" "$out" gain "$g" ;;
-    limit*) log "note: limiting $(basename "$out") (crest factor too high)"
-            "${SOX[@]}" "$in" "${OUTFMT[@]}" "$out" gain -l "$g" gain "$PEAK_CEIL" ;;
-  esac
+  g=$(awk -v r="$rms" -v p="$pk" -v t="$TARGET_RMS" -v c="$PEAK_CEIL" -v tol="$RMS_TOL" 'BEGIN {
+        g = t - r
+        if (p + g > c) { g = c - p; if (r + g < t - tol + 0.2) { print "FAIL"; exit } }
+        printf "%.2f\n", g }')
+  [[ $g != FAIL ]] || die "$in: peak $pk dB at RMS $rms dB; cannot reach RMS $TARGET_RMS dB with peak <= $PEAK_CEIL dB without a limiter"
+  "${SOX[@]}" "$in" "${OUTFMT[@]}" "$out" gain "$g"
 }
 
 # silence_wav OUT SECONDS
@@ -198,7 +195,8 @@ single_clip() {
 
 # espeak_clip OUT TEXT
 espeak_clip() {
-  espeak-ng -v "$ESPEAK_VOICE" -w "$WORK/espeak.wav" -- "$2"
+  # -a 50: half the default amplitude, so resampling cannot clip (gain is set afterwards)
+  espeak-ng -v "$ESPEAK_VOICE" -s "$ESPEAK_SPEED" -a 50 -w "$WORK/espeak.wav" -- "$2"
   single_clip "$1" "$WORK/espeak.wav"
 }
 
@@ -255,6 +253,14 @@ declare -A GOODBYE_TEXT=(
   [en]="Goodbye" [es]="Adiós" [fr]="Au revoir" [it]="Arrivederci"
   [ru]="До свидания" [zh]="再见"
 )
+# why the intro is worded the way it is (no set has a "your verification code is" clip)
+declare -A INTRO_NOTE=(
+  [en]="intro: no \"code\"/\"verification\" clip exists; \"Your password is\" is the closest honest wording."
+  [es]="intro: es_MX_f_Allison has no your.wav or is.wav, so the intro is only \"Contraseña\" (password)."
+  [fr]="intro: fr_CA_f_June has no is.wav, so the intro is \"Votre mot de passe\" (your password)."
+  [it]="intro: your.wav is left out because its gender/form is unknown (la password is feminine); \"Password è\" = \"password is\"."
+  [ru]="intro: ru_RU_f_IvrvoiceRU/is.wav is empty (0 samples) and Russian needs no copula: \"Ваш пароль\" (your password)."
+)
 REPEAT_TEXT_zh="我再说一遍"
 # Where the words said were taken from (see voices/README.md, "Transcripts").
 declare -A TEXT_NOTE=(
@@ -265,8 +271,8 @@ declare -A TEXT_NOTE=(
   [it]="No Italian transcript is shipped in the package and none was found: the texts are the expected Italian for the prompt names (as in core-sounds-en.txt) and were NOT checked by ear."
 )
 
-CHANGES_REC="Extracted from the Debian package; converted to 8 kHz 16-bit signed PCM mono WAV without dither (sox -D); leading/trailing silence removed (sox silence 1 0.02 -50d, both ends); 5 ms linear fade-in/out; gain set so RMS is -20 dBFS (peak kept <= -1.2 dBFS); intro.wav concatenated from the listed words with 100 ms silence between them (each word normalised before joining, the result normalised again); metadata not copied."
-CHANGES_ZH="Synthesised with espeak-ng (voice cmn-latn-pinyin, default speed/pitch) at 22050 Hz; resampled to 8 kHz (sox rate -v) 16-bit signed PCM mono WAV without dither; leading/trailing silence removed (sox silence 1 0.02 -50d, both ends); 5 ms linear fade-in/out; gain set so RMS is -20 dBFS (peak kept <= -1.2 dBFS)."
+CHANGES_REC="Extracted from the Debian package; converted to 8 kHz 16-bit signed PCM mono WAV without dither (sox -D); leading/trailing silence removed (sox silence 1 0.02 -50d, both ends); 5 ms linear fade-in/out; gain set so RMS is -20 dBFS (peak kept <= -1.2 dBFS); intro.wav made from the source file(s) listed for it, joined with 100 ms of silence when there are several (each word normalised before joining, the result normalised again); metadata not copied."
+CHANGES_ZH="Synthesised with espeak-ng (voice cmn-latn-pinyin, speed 120 wpm, amplitude 50, default pitch) at 22050 Hz; resampled to 8 kHz (sox rate -v) 16-bit signed PCM mono WAV without dither; leading/trailing silence removed (sox silence 1 0.02 -50d, both ends); 5 ms linear fade-in/out; gain set so RMS is -20 dBFS (peak kept <= -1.2 dBFS)."
 FORMAT_STR="wav pcm_s16le 8000 Hz mono"
 
 # ---------------------------------------------------------------- builders
@@ -293,6 +299,7 @@ write_recorded_voice() { # tag pkgroot outdir
   {
     echo "# Generated by scripts/make-voices.sh -- edit the script, not this file."
     echo "# ${TEXT_NOTE[$t]}"
+    echo "# ${INTRO_NOTE[$t]}"
     echo "# repeat.wav is not provided: the package has no \"I repeat\"/\"again\" clip"
     echo "# (vm-repeat.wav says \"Press 5 to repeat the current message\")."
     echo "tag = $(toml_str "$t")"
@@ -315,7 +322,7 @@ write_recorded_voice() { # tag pkgroot outdir
 }
 
 write_zh_voice() { # outdir
-  local out=$1 i cmd="espeak-ng -v $ESPEAK_VOICE -w OUT.wav"
+  local out=$1 i cmd="espeak-ng -v $ESPEAK_VOICE -s $ESPEAK_SPEED -a 50 -w OUT.wav"
   local -n digits=DIGITS_zh
   mkdir -p "$out"
   for i in 0 1 2 3 4 5 6 7 8 9; do espeak_clip "$out/$i.wav" "${digits[$i]}"; done
@@ -349,9 +356,9 @@ write_zh_voice() { # outdir
   } >"$out/voice.toml"
 }
 
-# note_wav OUT FREQ LEN DELAY: one sine note, 8 ms attack, exponential-ish decay, delayed
+# note_wav OUT FREQ LEN DELAY: one sine note, 8 ms attack, linear decay to 0, delayed by DELAY s
 note_wav() {
-  "${SOX[@]}" -n "${OUTFMT[@]}" "$1" synth "$3" sine "$2" fade l 0.008 "$3" "$(awk -v l="$3" 'BEGIN{printf "%.3f", l - 0.008}')" pad "$4" 0
+  "${SOX[@]}" -n "${OUTFMT[@]}" "$1" synth "$3" sine "$2" fade t 0.008 "$3" "$(awk -v l="$3" 'BEGIN{printf "%.3f", l - 0.008}')" pad "$4" 0
 }
 
 WELCOME_NOTES="523.25:0 659.26:0.15 783.99:0.30 1046.50:0.45"  # C5 E5 G5 C6, 1.0 s each
@@ -383,13 +390,13 @@ format = "$FORMAT_STR"
 [tones."welcome.wav"]
 name = "welcome"
 description = "Short rising major-arpeggio welcome chime (C5 E5 G5 C6), played when the call is answered."
-made_with = "sox synth: four sine notes of 1.0 s (523.25, 659.26, 783.99, 1046.50 Hz) starting 0.15 s apart, 8 ms attack and logarithmic fade-out each, mixed (sox -m), silence-trimmed, RMS normalised to -20 dBFS"
+made_with = "sox synth: four sine notes of 1.0 s (523.25, 659.26, 783.99, 1046.50 Hz) starting 0.15 s apart, 8 ms attack and linear fade-out over the whole note, mixed (sox -m), silence-trimmed, RMS normalised to -20 dBFS"
 licence = "CC0-1.0"
 
 [tones."bye.wav"]
 name = "bye"
 description = "Short falling closing chime (G5 E5 C5), played before hang-up."
-made_with = "sox synth: three sine notes of 0.8 s (783.99, 659.26, 523.25 Hz) starting 0.20 s apart, 8 ms attack and logarithmic fade-out each, mixed (sox -m), silence-trimmed, RMS normalised to -20 dBFS"
+made_with = "sox synth: three sine notes of 0.8 s (783.99, 659.26, 523.25 Hz) starting 0.20 s apart, 8 ms attack and linear fade-out over the whole note, mixed (sox -m), silence-trimmed, RMS normalised to -20 dBFS"
 licence = "CC0-1.0"
 EOF
 }
@@ -435,7 +442,8 @@ check_wav() {
 check_tree() { # dir
   local d=$1 t i
   for t in en es fr it ru zh; do
-    for i in 0 1 2 3 4 5 6 7 8 9; do check_wav "$d/$t/$i.wav" 0.3 1.2; done
+    # 0.15 s, not 0.3 s: Italian "tre" (it_IT_m_Carlo/digits/3.wav) is only 0.22 s long
+    for i in 0 1 2 3 4 5 6 7 8 9; do check_wav "$d/$t/$i.wav" 0.15 1.2; done
     check_wav "$d/$t/intro.wav" 0.3 5
     check_wav "$d/$t/goodbye.wav" 0.3 3
     if [[ -f $d/$t/repeat.wav ]]; then check_wav "$d/$t/repeat.wav" 0.3 5; fi

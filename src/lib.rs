@@ -1,8 +1,47 @@
-//! Dialtone: a local simulator of a cloud voice-call platform.
+//! Dialtone: a local simulator of a cloud voice-call platform (Huawei Cloud VoiceCall's voice
+//! verification code API), specified in `shared/reference/voicecall-api.md`.
+//!
+//! The path of a request, top to bottom:
+//!
+//! - [`server`]: the HTTP server, shared [`server::AppState`], graceful shutdown.
+//! - [`api`]: the platform's endpoints, paths as the spec spells them; [`api::call_verify`]
+//!   authenticates, parses the body into typed values and hands the call to the engine.
+//! - [`auth`]: X-AKSK signatures, legacy tokens and lockout (spec §3).
+//! - [`engine`]: every call, one timer queue, push ordering, CDR batching and retries.
+//! - [`call`]: one call as a pure state machine (spec §5), with its announcement plan and codes.
+//! - [`push`]: push payloads (§6, §7), signing (§8) and the HTTP transport.
+//! - [`journal`]: every push attempt (§9).
+//! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection).
+//! - [`client`]: `dialtone call`, a signed callVerify client that follows the call.
+//!
+//! Foundations: [`config`] (with the embedded default), [`clock`] (simulated time; the only
+//! place real time is read), [`ids`] (seedable ids and nonces), [`error`] (the result codes),
+//! [`shutdown`].
+
+pub mod api;
+pub mod auth;
 pub mod call;
+pub mod client;
 pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod journal;
 pub mod push;
+pub mod server;
+pub mod shutdown;
+pub mod sim;
+
+pub use config::Config;
+pub use shutdown::{Shutdown, ShutdownTrigger};
+
+/// Runs Dialtone on `listener` until `shutdown` fires: the single entry point for the binary and
+/// for tests.
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    server::serve(server::AppState::new(config), listener, shutdown).await
+}

@@ -1,1 +1,226 @@
-fn main() {}
+//! The `dialtone` binary: parses the command line and calls the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dialtone::client::{self, CallRequest};
+use dialtone::config::{ClockMode, Config};
+
+#[derive(Parser)]
+#[command(
+    name = "dialtone",
+    version,
+    about = "A local simulator of a cloud voice-call platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the platform API (the default).
+    Serve(ServeArgs),
+    /// Place a verification call on a running Dialtone and follow it.
+    Call(CallArgs),
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct ServeArgs {
+    /// Configuration file (TOML); without it the embedded default runs.
+    #[arg(long, env = "DIALTONE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen address, overriding server.listen.
+    #[arg(long, env = "DIALTONE_LISTEN")]
+    listen: Option<String>,
+    /// Clock mode, overriding clock.mode: real, scaled or manual.
+    #[arg(long, value_parser = ["real", "scaled", "manual"])]
+    clock: Option<String>,
+    /// Speed factor; implies --clock scaled unless --clock is given.
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Seed for ids and nonces, overriding `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(clap::Args)]
+struct CallArgs {
+    /// The number to call, e.g. +8613900001234.
+    callee: String,
+    /// The verification code to read out.
+    #[arg(long)]
+    code: String,
+    /// Dialtone's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
+    url: String,
+    /// App key (default: the demo app's).
+    #[arg(long)]
+    app_key: Option<String>,
+    /// App secret (default: the demo app's).
+    #[arg(long)]
+    app_secret: Option<String>,
+    /// Display number (default: the app's first, for the demo app).
+    #[arg(long)]
+    display: Option<String>,
+    /// languageType (2 = English in the default mapping).
+    #[arg(long, default_value_t = 2)]
+    lang: i64,
+    /// How many times the code is read (0-9; 0 repeats until hang-up).
+    #[arg(long, default_value_t = 3)]
+    times: u8,
+    #[arg(long, default_value = "welcome.wav")]
+    pre_tone: String,
+    #[arg(long)]
+    pos_tone: Option<String>,
+    /// Status push URL (plain; sent Base64-encoded).
+    #[arg(long)]
+    status_url: Option<String>,
+    /// CDR push URL (plain; sent Base64-encoded).
+    #[arg(long)]
+    fee_url: Option<String>,
+    #[arg(long)]
+    user_data: Option<String>,
+    /// Print the sessionId and return without following the call.
+    #[arg(long)]
+    no_follow: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match cli.command {
+        Some(Command::Call(args)) => runtime.block_on(call(args)),
+        Some(Command::Serve(args)) => runtime.block_on(serve(args)),
+        None => runtime.block_on(serve(cli.serve)),
+    }
+}
+
+fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::embedded(),
+    };
+    if let Some(listen) = &args.listen {
+        config.server.listen = listen.clone();
+    }
+    if let Some(speed) = args.speed {
+        config.clock.speed = speed;
+        config.clock.mode = ClockMode::Scaled;
+    }
+    if let Some(mode) = &args.clock {
+        config.clock.mode = match mode.as_str() {
+            "manual" => ClockMode::Manual,
+            "scaled" => ClockMode::Scaled,
+            _ => ClockMode::Real,
+        };
+    }
+    if args.seed.is_some() {
+        config.seed = args.seed;
+    }
+    // Re-validate: the overrides come from outside too.
+    let text = args
+        .config
+        .as_ref()
+        .map_or("<command line>".into(), |p| p.display().to_string());
+    config
+        .server
+        .listen
+        .parse::<std::net::SocketAddr>()
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "config error in {text}: server.listen: `{}` is not an address like 127.0.0.1:8080",
+                config.server.listen
+            )
+        })?;
+    anyhow::ensure!(
+        config.clock.speed.is_finite() && config.clock.speed > 0.0,
+        "--speed must be above 0"
+    );
+    Ok(config)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "dialtone=info".into()),
+        )
+        .init();
+    let config = load_config(&args)?;
+    let addr = config.listen_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    print_banner(&config, &listener.local_addr()?);
+    let (trigger, shutdown) = dialtone::shutdown::channel();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("shutting down: finishing pushes on the wire...");
+        }
+        trigger.fire();
+    });
+    dialtone::run(config, listener, shutdown).await?;
+    Ok(())
+}
+
+/// Everything a newcomer needs to copy into a first request.
+fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
+    let app = &config.apps[0];
+    let dev = config.developer_of(app);
+    let speed = match config.clock.mode {
+        ClockMode::Scaled => format!(" (x{})", config.clock.speed),
+        _ => String::new(),
+    };
+    println!(
+        "Dialtone listening on http://{addr}  clock: {:?}{speed}",
+        config.clock.mode
+    );
+    println!("  app_key      {}", app.app_key);
+    println!("  app_secret   {}", app.app_secret);
+    println!(
+        "  sp username  {}   password {}",
+        dev.username, dev.password
+    );
+    println!("  numbers      {}", app.numbers.join(", "));
+    if config.apps.len() > 1 {
+        println!("  (+{} more apps in the config)", config.apps.len() - 1);
+    }
+    println!(
+        "  timings      alerting {} ms, answer {} ms, ring timeout {} s",
+        config.call.alerting_delay_ms, config.call.answer_delay_ms, config.call.ring_timeout_s
+    );
+    println!("Try:  dialtone call +8613900001234 --code 4815 --url http://{addr}");
+}
+
+async fn call(args: CallArgs) -> anyhow::Result<()> {
+    let demo = Config::embedded();
+    let app = &demo.apps[0];
+    let custom_app = args.app_key.is_some();
+    let request = CallRequest {
+        url: args.url,
+        app_key: args.app_key.unwrap_or_else(|| app.app_key.clone()),
+        app_secret: args.app_secret.unwrap_or_else(|| app.app_secret.clone()),
+        display_nbr: match args.display {
+            Some(d) => d,
+            None if !custom_app => app.numbers[0].clone(),
+            None => anyhow::bail!("--display is required with --app-key"),
+        },
+        callee_nbr: args.callee,
+        verify_code: args.code,
+        language_type: args.lang,
+        times: args.times,
+        pre_tone: args.pre_tone,
+        pos_tone: args.pos_tone,
+        status_url: args.status_url,
+        fee_url: args.fee_url,
+        user_data: args.user_data,
+        follow: !args.no_follow,
+    };
+    let mut stdout = std::io::stdout();
+    client::place_call(&request, &mut stdout).await?;
+    Ok(())
+}

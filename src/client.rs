@@ -1,0 +1,158 @@
+//! `dialtone call`: a client for a running Dialtone. Signs and sends a callVerify request with
+//! X-AKSK headers, prints the sessionId, then follows the call's events (through the
+//! `/sim/v1` long-poll) until it ends.
+
+use std::io::Write;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::aksk;
+use crate::clock::transport_now;
+use crate::engine::TimelineEntry;
+use crate::ids::IdGen;
+
+/// What to call and how.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// Dialtone's base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    pub app_key: String,
+    pub app_secret: String,
+    pub display_nbr: String,
+    pub callee_nbr: String,
+    pub verify_code: String,
+    pub language_type: i64,
+    pub times: u8,
+    pub pre_tone: String,
+    pub pos_tone: Option<String>,
+    /// Plain push URLs; the client Base64-encodes them as the API requires.
+    pub status_url: Option<String>,
+    pub fee_url: Option<String>,
+    pub user_data: Option<String>,
+    /// Follow the call's events until it ends.
+    pub follow: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach Dialtone at {url}: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("Dialtone refused the call: HTTP {status}, resultcode {resultcode}, {resultdesc}")]
+    Refused {
+        status: u16,
+        resultcode: String,
+        resultdesc: String,
+    },
+    #[error("unexpected answer from Dialtone: {0}")]
+    Unexpected(String),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+#[derive(Deserialize)]
+struct EventsOut {
+    events: Vec<TimelineEntry>,
+    next: usize,
+}
+
+/// Places the call and (with `follow`) prints its events as they happen. Returns the sessionId.
+pub async fn place_call(req: &CallRequest, out: &mut impl Write) -> Result<String, ClientError> {
+    let http = reqwest::Client::new();
+    let base = req.url.trim_end_matches('/');
+    let b64 = |u: &String| base64::engine::general_purpose::STANDARD.encode(u);
+    let mut body = json!({
+        "displayNbr": req.display_nbr,
+        "calleeNbr": req.callee_nbr,
+        "languageType": req.language_type,
+        "preTone": req.pre_tone,
+        "verifyCode": req.verify_code,
+        "times": req.times,
+        "returnIdlePort": "true",
+    });
+    let fields = [
+        ("posTone", req.pos_tone.clone()),
+        ("statusUrl", req.status_url.as_ref().map(b64)),
+        ("feeUrl", req.fee_url.as_ref().map(b64)),
+        ("userData", req.user_data.clone()),
+    ];
+    for (name, value) in fields {
+        if let Some(v) = value {
+            body[name] = Value::String(v);
+        }
+    }
+    let nonce = IdGen::new(None).nonce();
+    let created = aksk::format_created(transport_now());
+    let digest = aksk::request_digest(&req.app_secret, &nonce, &created);
+    let (authorization, x_aksk) = aksk::client_headers(&req.app_key, &digest, &nonce, &created);
+    let unreachable = |source| ClientError::Unreachable {
+        url: base.to_owned(),
+        source,
+    };
+    let response = http
+        .post(format!("{base}/rest/httpsessions/callVerify/v1.0"))
+        .header("Content-Type", "application/json;charset=UTF-8")
+        .header("Authorization", authorization)
+        .header("X-AKSK", x_aksk)
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status().as_u16();
+    let answer: Value = read_json(response).await?;
+    let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
+    if text("resultcode") != "0" {
+        return Err(ClientError::Refused {
+            status,
+            resultcode: text("resultcode"),
+            resultdesc: text("resultdesc"),
+        });
+    }
+    let session_id = text("sessionId");
+    writeln!(out, "sessionId: {session_id}")?;
+    if let Some(idle) = answer["idlePort"].as_u64() {
+        writeln!(out, "idlePort:  {idle}")?;
+    }
+    if !req.follow {
+        return Ok(session_id);
+    }
+    let mut after = 0;
+    loop {
+        let poll = http
+            .get(format!(
+                "{base}/sim/v1/calls/{session_id}/events?after={after}&timeout_ms=30000"
+            ))
+            .timeout(Duration::from_secs(40))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let page: EventsOut = read_json(poll).await?;
+        for e in &page.events {
+            writeln!(
+                out,
+                "{}  {:<10} {}",
+                e.time,
+                e.event,
+                e.detail.as_deref().unwrap_or("")
+            )?;
+            out.flush()?;
+        }
+        if page.events.iter().any(|e| e.event == "disconnect") {
+            return Ok(session_id);
+        }
+        after = page.next;
+    }
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(
+    response: reqwest::Response,
+) -> Result<T, ClientError> {
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| ClientError::Unexpected(e.to_string()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ClientError::Unexpected(format!("{e}: {}", String::from_utf8_lossy(&bytes))))
+}

@@ -1,0 +1,367 @@
+//! How a call's events become pushes: strictly ordered per call (spec §6.2), CDRs batched by app,
+//! URL and `callEndTime` (spec §7.2), retries as timers on the simulated clock, every attempt
+//! journaled (spec §9). The retry policy is configuration data; this file only reads it.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
+use crate::call::StatusEvent;
+use crate::clock::{Clock, SimInstant};
+use crate::config::{NamedPolicy, StatusRetry};
+use crate::journal::{DeliveryOutcome, JournalEntry, PushKind};
+use crate::push::payload::{to_body, FeePush, StatusInfo, StatusPush};
+use crate::push::transport::{AttemptReport, PushJob};
+
+/// At most this many CDRs share one push (spec §7.1).
+const MAX_CDRS_PER_PUSH: usize = 50;
+
+/// A status push waiting its turn.
+pub(super) struct StatusOut {
+    event_type: &'static str,
+    body: Vec<u8>,
+}
+
+/// Where a call's CDR stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeeState {
+    /// The call has not ended, or its disconnect push is still being delivered.
+    Pending,
+    /// Neither the request nor the app has a fee URL: the CDR is kept, not pushed.
+    NoUrl,
+    /// Waiting in a batch, or between retries.
+    Queued,
+    Delivered,
+    /// The last retry failed.
+    Abandoned,
+}
+
+/// All pushes that are queued, on the wire or waiting to retry.
+#[derive(Default)]
+pub(super) struct Deliveries {
+    next_id: u64,
+    next_attempt_id: u64,
+    active: HashMap<u64, Delivery>,
+    batches: HashMap<u64, FeeBatch>,
+    open_batches: HashMap<BatchKey, u64>,
+    in_flight: usize,
+}
+
+impl Deliveries {
+    /// Attempts handed to the transport and not yet finished.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+/// One push (one body), across its attempts.
+struct Delivery {
+    kind: PushKind,
+    app_key: String,
+    url: String,
+    body: Vec<u8>,
+    event_type: &'static str,
+    /// The calls concerned, by sequence number: one for status, up to 50 for a CDR batch.
+    calls: Vec<u64>,
+    session_ids: Vec<String>,
+    attempt: u32,
+    sent_at: SimInstant,
+}
+
+/// CDRs collecting during their batch window.
+struct FeeBatch {
+    key: BatchKey,
+    calls: Vec<u64>,
+}
+
+/// CDRs merge when app, fee URL and `callEndTime` are all equal (spec §7.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BatchKey {
+    app_key: String,
+    url: String,
+    call_end_time: String,
+}
+
+/// Builds the status push for `event` and queues it behind the call's earlier ones.
+pub(super) fn queue_status(
+    entry: &mut CallEntry,
+    event: StatusEvent,
+    at: SimInstant,
+    clock: &Clock,
+) {
+    if entry.status_url.is_none() {
+        return;
+    }
+    let (state_code, state_desc) = match event {
+        StatusEvent::Disconnect { state_code } => {
+            (Some(state_code.code()), Some(state_code.desc()))
+        }
+        _ => (None, None),
+    };
+    let push = StatusPush {
+        event_type: event.name(),
+        status_info: StatusInfo {
+            session_id: &entry.session_id,
+            timestamp: super::wall_string(clock, at),
+            caller: &entry.request.display_nbr,
+            called: &entry.request.callee_nbr,
+            user_data: entry.request.user_data.as_deref(),
+            state_code,
+            state_desc,
+        },
+    };
+    let body = to_body(&push);
+    entry.outbox.push_back(StatusOut {
+        event_type: event.name(),
+        body,
+    });
+}
+
+impl Engine {
+    /// Sends the call's next status push if none is on its way; once all are done and the call
+    /// has ended, queues its CDR (spec §7.2: the app sees the disconnect before the CDR).
+    pub(super) fn pump_status(
+        &self,
+        st: &mut State,
+        seq: u64,
+        now: SimInstant,
+        out: &mut Outbound,
+    ) {
+        let Some(entry) = st.calls.get_mut(&seq) else {
+            return;
+        };
+        if entry.push_busy {
+            return;
+        }
+        if let Some(next) = entry.outbox.pop_front() {
+            let Some(url) = entry.status_url.clone() else {
+                return;
+            };
+            entry.push_busy = true;
+            let delivery = Delivery {
+                kind: PushKind::Status,
+                app_key: entry.request.app_key.clone(),
+                url,
+                body: next.body,
+                event_type: next.event_type,
+                calls: vec![seq],
+                session_ids: vec![entry.session_id.clone()],
+                attempt: 0,
+                sent_at: now,
+            };
+            let id = st.deliveries.new_id();
+            st.deliveries.active.insert(id, delivery);
+            self.start_attempt(st, id, out);
+            return;
+        }
+        if entry.fee.is_some() && entry.fee_state == FeeState::Pending {
+            self.queue_fee(st, seq, now);
+        }
+    }
+
+    fn queue_fee(&self, st: &mut State, seq: u64, now: SimInstant) {
+        let clock = &self.shared.clock;
+        let Some(entry) = st.calls.get_mut(&seq) else {
+            return;
+        };
+        let (Some(url), Some(fee)) = (entry.fee_url.clone(), entry.fee.as_ref()) else {
+            entry.fee_state = FeeState::NoUrl;
+            let note = "no feeUrl and no app fee_url: the CDR is kept, not pushed";
+            entry
+                .timeline
+                .push(TimelineEntry::new(clock, now, "note", Some(note.into())));
+            return;
+        };
+        entry.fee_state = FeeState::Queued;
+        let key = BatchKey {
+            app_key: entry.request.app_key.clone(),
+            url,
+            call_end_time: fee.call_end_time.clone(),
+        };
+        let deliveries = &mut st.deliveries;
+        if let Some(id) = deliveries.open_batches.get(&key) {
+            if let Some(batch) = deliveries.batches.get_mut(id) {
+                if batch.calls.len() < MAX_CDRS_PER_PUSH {
+                    batch.calls.push(seq);
+                    return;
+                }
+            }
+        }
+        let id = deliveries.new_id();
+        deliveries.open_batches.insert(key.clone(), id);
+        deliveries.batches.insert(
+            id,
+            FeeBatch {
+                key,
+                calls: vec![seq],
+            },
+        );
+        let due = now.plus_ms(self.shared.config.fee_push.batch_window_ms);
+        self.arm(st, due, TimerKey::FeeBatchDue(id));
+    }
+
+    /// The batch window of `id` closed: build one CDR push and send it.
+    pub(super) fn send_fee_batch(&self, st: &mut State, id: u64, out: &mut Outbound) {
+        let Some(batch) = st.deliveries.batches.remove(&id) else {
+            return;
+        };
+        if st.deliveries.open_batches.get(&batch.key) == Some(&id) {
+            st.deliveries.open_batches.remove(&batch.key);
+        }
+        let entries: Vec<&CallEntry> = batch.calls.iter().filter_map(|c| st.calls.get(c)).collect();
+        let body = to_body(&FeePush::new(
+            entries.iter().filter_map(|e| e.fee.as_ref()).collect(),
+        ));
+        let delivery = Delivery {
+            kind: PushKind::Fee,
+            app_key: batch.key.app_key.clone(),
+            url: batch.key.url.clone(),
+            body,
+            event_type: "fee",
+            session_ids: entries.iter().map(|e| e.session_id.clone()).collect(),
+            calls: batch.calls,
+            attempt: 0,
+            sent_at: SimInstant::ZERO,
+        };
+        st.deliveries.active.insert(id, delivery);
+        self.start_attempt(st, id, out);
+    }
+
+    /// Makes the next attempt of delivery `id`: a fresh nonce, drawn here in event order so a
+    /// seeded run signs identically.
+    pub(super) fn start_attempt(&self, st: &mut State, id: u64, out: &mut Outbound) {
+        let now = self.shared.clock.now();
+        let Some(d) = st.deliveries.active.get_mut(&id) else {
+            return;
+        };
+        let Some(app) = self.shared.config.app(&d.app_key) else {
+            return;
+        };
+        d.attempt += 1;
+        d.sent_at = now;
+        out.jobs.push(PushJob {
+            delivery_id: id,
+            app_key: d.app_key.clone(),
+            app_secret: app.app_secret.clone(),
+            url: d.url.clone(),
+            body: d.body.clone(),
+            nonce: self.shared.ids.nonce(),
+        });
+        st.deliveries.in_flight += 1;
+    }
+
+    /// The transport finished an attempt: journal it, then deliver the next push, retry on the
+    /// policy's schedule, or give up.
+    pub(super) fn push_finished(&self, id: u64, report: AttemptReport) {
+        let now = self.shared.clock.now();
+        let clock = &self.shared.clock;
+        let mut out = Outbound::default();
+        let (journal_entry, idle) = {
+            let mut st = self.lock();
+            st.deliveries.in_flight = st.deliveries.in_flight.saturating_sub(1);
+            st.deliveries.next_attempt_id += 1;
+            let attempt_id = st.deliveries.next_attempt_id;
+            let Some(d) = st.deliveries.active.get(&id) else {
+                // Forgotten meanwhile (a reset): nothing to journal or continue.
+                drop(st);
+                self.shared.idle.notify_waiters();
+                return;
+            };
+            let delivered = report.delivered();
+            let retry_in = if delivered {
+                None
+            } else {
+                self.retry_delay_ms(d.kind, d.attempt)
+            };
+            let outcome = match (delivered, retry_in, d.kind) {
+                (true, _, _) => DeliveryOutcome::Delivered,
+                (false, Some(_), _) => DeliveryOutcome::FailedWillRetry,
+                (false, None, PushKind::Status) if self.status_fidelity() => {
+                    DeliveryOutcome::Dropped
+                }
+                (false, None, _) => DeliveryOutcome::Abandoned,
+            };
+            let next_at = retry_in.map(|ms| now.plus_ms(ms));
+            let journal_entry = JournalEntry {
+                id: attempt_id,
+                kind: d.kind,
+                app_key: d.app_key.clone(),
+                session_ids: d.session_ids.clone(),
+                event_type: d.event_type.to_owned(),
+                url: d.url.clone(),
+                attempt: d.attempt,
+                sent_at: super::wall_string(clock, d.sent_at),
+                sent_at_ms: d.sent_at.ms(),
+                request_headers: report.request_headers,
+                request_body: String::from_utf8_lossy(&d.body).into_owned(),
+                response_status: report.response_status,
+                response_body: report.response_body,
+                error: report.error,
+                latency_ms: report.latency_ms,
+                outcome,
+                next_attempt_at: next_at.map(|at| super::wall_string(clock, at)),
+            };
+            if let Some(at) = next_at {
+                self.arm(&mut st, at, TimerKey::PushRetry(id));
+            } else if let Some(d) = st.deliveries.active.remove(&id) {
+                match d.kind {
+                    PushKind::Status => {
+                        let seq = d.calls[0];
+                        if let Some(entry) = st.calls.get_mut(&seq) {
+                            entry.push_busy = false;
+                        }
+                        self.pump_status(&mut st, seq, now, &mut out);
+                    }
+                    PushKind::Fee => {
+                        let state = if delivered {
+                            FeeState::Delivered
+                        } else {
+                            FeeState::Abandoned
+                        };
+                        for seq in &d.calls {
+                            if let Some(entry) = st.calls.get_mut(seq) {
+                                entry.fee_state = state;
+                            }
+                        }
+                    }
+                }
+            }
+            (journal_entry, st.deliveries.in_flight == 0)
+        };
+        self.shared.journal.record(journal_entry);
+        self.shared.events_changed.notify_waiters();
+        self.send(out);
+        if idle {
+            self.shared.idle.notify_waiters();
+        }
+    }
+
+    fn status_fidelity(&self) -> bool {
+        matches!(
+            self.shared.config.status_push.retry,
+            StatusRetry::Named(NamedPolicy::Fidelity)
+        )
+    }
+
+    /// Delay before retrying after failed attempt number `attempt`, or `None` to stop (spec §6.2,
+    /// §7.2): status pushes per `status_push.retry`, CDRs per `fee_push`.
+    fn retry_delay_ms(&self, kind: PushKind, attempt: u32) -> Option<u64> {
+        let cfg = &self.shared.config;
+        match kind {
+            PushKind::Status => match &cfg.status_push.retry {
+                StatusRetry::Named(NamedPolicy::Fidelity) => None,
+                StatusRetry::Backoff(b) => (attempt <= b.max_retries).then(|| b.delay_ms(attempt)),
+            },
+            PushKind::Fee => {
+                (attempt <= cfg.fee_push.max_retries).then(|| cfg.fee_push.retry_interval_s * 1000)
+            }
+        }
+    }
+}

@@ -1,0 +1,527 @@
+//! The engine: every call, one timer queue, and the push bookkeeping, behind one mutex.
+//!
+//! [`Engine`] is a cheap-clone handle (the mini-redis `Db` pattern). Its methods are synchronous:
+//! lock, mutate plain data, collect the pushes to send, unlock, then hand those to the transport.
+//! One queue ordered by `(deadline, seq)` gives a total, reproducible order of everything that
+//! happens, which is what makes manual-clock runs repeatable.
+//!
+//! Time enters in exactly two places: [`Engine::fire_due`], called by the real-time driver
+//! ([`spawn_driver`]) when a deadline passes, and [`Engine::advance`], which steps a manual clock
+//! from deadline to deadline. The calls themselves are pure state machines ([`crate::call`]);
+//! how their events become pushes (ordering, CDR batching, retries) is in [`delivery`].
+
+mod delivery;
+mod view;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+
+use crate::call::announcement::{Announcement, Durations, SegmentKind};
+use crate::call::{Call, Effect, Outcome, StatusEvent};
+use crate::clock::{platform_time, sleep_real, Clock, SimInstant};
+use crate::config::{ClockMode, Config};
+use crate::error::ApiError;
+use crate::ids::{self, IdGen};
+use crate::journal::Journal;
+use crate::push::payload::FeeInfo;
+use crate::push::transport::{PushJob, Transport};
+use crate::shutdown::Shutdown;
+use delivery::{Deliveries, FeeState};
+pub use view::{CallFilter, CallSummary, CallView, TimelineEntry};
+
+/// A validated, authenticated callVerify request: what the engine needs to place the call.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub app_key: String,
+    pub display_nbr: String,
+    pub callee_nbr: String,
+    pub language_type: i64,
+    pub pre_tone: String,
+    pub verify_code: String,
+    pub pos_tone: Option<String>,
+    pub times: u8,
+    /// Decoded `statusUrl`; `None` falls back to the app's `status_url`.
+    pub status_url: Option<String>,
+    pub fee_url: Option<String>,
+    pub user_data: Option<String>,
+}
+
+/// The answer to an accepted request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub session_id: String,
+    /// `platform.ports` minus all calls in progress, counting this one (spec §4.3).
+    pub idle_port: u32,
+}
+
+/// At most this many pushes are on the wire at once; the rest wait for a slot.
+const MAX_PUSHES_IN_FLIGHT: usize = 256;
+
+/// The simulation's shared state. Clone freely.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: Arc<Config>,
+    clock: Arc<Clock>,
+    ids: Arc<IdGen>,
+    journal: Journal,
+    transport: Transport,
+    state: Mutex<State>,
+    /// The earliest deadline may have changed: the real-time driver re-plans its sleep.
+    timers_changed: Notify,
+    /// A call's timeline or a delivery changed: long-polls re-check.
+    events_changed: Notify,
+    /// No push is on the wire any more.
+    idle: Notify,
+    push_slots: Arc<Semaphore>,
+    /// Serialises manual-clock advances, so two callers never interleave their stepping.
+    advancing: tokio::sync::Mutex<()>,
+}
+
+/// Everything behind the engine's lock.
+#[derive(Default)]
+struct State {
+    /// Calls by their acceptance sequence number (which also orders listings).
+    calls: BTreeMap<u64, CallEntry>,
+    by_session: HashMap<String, u64>,
+    timers: BTreeSet<(SimInstant, u64, TimerKey)>,
+    timer_seq: u64,
+    call_seq: u64,
+    /// Calls in progress (accepted, not yet disconnected), per app and in all.
+    in_progress_by_app: HashMap<String, u32>,
+    in_progress: u32,
+    deliveries: Deliveries,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    /// The call's own next deadline.
+    Call(u64),
+    /// A CDR batch's window closed: send it.
+    FeeBatchDue(u64),
+    /// A failed push is due for another attempt.
+    PushRetry(u64),
+}
+
+/// A call and everything Dialtone knows about it.
+struct CallEntry {
+    session_id: String,
+    icid: String,
+    request: NewCall,
+    sp_id: String,
+    status_url: Option<String>,
+    fee_url: Option<String>,
+    call: Call,
+    timeline: Vec<TimelineEntry>,
+    /// Status pushes waiting for the previous one of this call to finish (spec §6.2).
+    outbox: VecDeque<delivery::StatusOut>,
+    push_busy: bool,
+    fee: Option<FeeInfo>,
+    fee_state: FeeState,
+}
+
+/// Pushes to hand to the transport once the lock is released.
+#[derive(Default)]
+struct Outbound {
+    jobs: Vec<PushJob>,
+}
+
+impl Engine {
+    pub fn new(
+        config: Arc<Config>,
+        clock: Arc<Clock>,
+        ids: Arc<IdGen>,
+        journal: Journal,
+    ) -> Engine {
+        let transport = Transport::new(&config.push);
+        Engine {
+            shared: Arc::new(Shared {
+                config,
+                clock,
+                ids,
+                journal,
+                transport,
+                state: Mutex::new(State::default()),
+                timers_changed: Notify::new(),
+                events_changed: Notify::new(),
+                idle: Notify::new(),
+                push_slots: Arc::new(Semaphore::new(MAX_PUSHES_IN_FLIGHT)),
+                advancing: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.shared.journal
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is plain data updated in small steps; a panic elsewhere leaves it usable.
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admits a call (spec §4.2 steps 5 and 7) and starts it. The caller has authenticated the app
+    /// and validated every field. Fails only with `1020165` when the app is at its call cap.
+    pub fn accept(&self, req: NewCall) -> Result<Accepted, ApiError> {
+        let cfg = &self.shared.config;
+        let app = cfg
+            .app(&req.app_key)
+            .ok_or_else(|| ApiError::Internal(format!("accept for unknown app {}", req.app_key)))?;
+        let now = self.shared.clock.now();
+        let mut out = Outbound::default();
+        let accepted = {
+            let mut st = self.lock();
+            let app_calls = st
+                .in_progress_by_app
+                .get(&req.app_key)
+                .copied()
+                .unwrap_or(0);
+            if app_calls >= app.max_concurrent_calls {
+                return Err(ApiError::TooManyCalls);
+            }
+            // Spec §5.4: with no port free the call is still accepted, then released with 7109.
+            let outcome = if st.in_progress >= cfg.platform.ports {
+                Outcome::PortsExhausted
+            } else {
+                Outcome::ANSWER
+            };
+            st.call_seq += 1;
+            let seq = st.call_seq;
+            let accepted_at = self.shared.clock.wall(now);
+            let session_id = loop {
+                let id = ids::session_id(
+                    cfg.platform.node_id,
+                    seq,
+                    self.shared.ids.session_rand(),
+                    accepted_at,
+                    &cfg.platform.session_domain,
+                );
+                if !st.by_session.contains_key(&id) {
+                    break id;
+                }
+            };
+            let durations =
+                Durations::placeholder(&cfg.call, req.verify_code.len(), req.pos_tone.is_some());
+            let horizon = cfg.call.max_duration_s * 1000;
+            let announcement = Announcement::plan(durations, req.times, &cfg.call, horizon);
+            let call = Call::accept(outcome, announcement, &cfg.call, now);
+            let entry = CallEntry {
+                session_id: session_id.clone(),
+                icid: ids::icid(seq, accepted_at),
+                sp_id: cfg.developer_of(app).sp_id.clone(),
+                status_url: req.status_url.clone().or_else(|| app.status_url.clone()),
+                fee_url: req.fee_url.clone().or_else(|| app.fee_url.clone()),
+                request: req,
+                call,
+                timeline: Vec::new(),
+                outbox: VecDeque::new(),
+                push_busy: false,
+                fee: None,
+                fee_state: FeeState::Pending,
+            };
+            *st.in_progress_by_app
+                .entry(entry.request.app_key.clone())
+                .or_default() += 1;
+            st.in_progress += 1;
+            st.by_session.insert(session_id.clone(), seq);
+            st.calls.insert(seq, entry);
+            let idle_port = cfg.platform.ports.saturating_sub(st.in_progress);
+            self.drain_call(&mut st, seq, now, &mut out);
+            Accepted {
+                session_id,
+                idle_port,
+            }
+        };
+        self.send(out);
+        Ok(accepted)
+    }
+
+    /// Processes every timer due at or before `now`, in deadline order.
+    pub fn fire_due(&self, now: SimInstant) {
+        let mut out = Outbound::default();
+        {
+            let mut st = self.lock();
+            while let Some(&(at, seq, key)) = st.timers.first() {
+                if at > now {
+                    break;
+                }
+                st.timers.remove(&(at, seq, key));
+                match key {
+                    TimerKey::Call(call) => {
+                        if let Some(entry) = st.calls.get_mut(&call) {
+                            entry.call.on_deadline(at);
+                            self.drain_call(&mut st, call, at, &mut out);
+                        }
+                    }
+                    TimerKey::FeeBatchDue(id) => self.send_fee_batch(&mut st, id, &mut out),
+                    TimerKey::PushRetry(id) => self.start_attempt(&mut st, id, &mut out),
+                }
+            }
+        }
+        self.send(out);
+    }
+
+    /// The earliest pending deadline.
+    pub fn next_deadline(&self) -> Option<SimInstant> {
+        self.lock().timers.first().map(|(at, _, _)| *at)
+    }
+
+    /// Moves a manual clock forward by `by_ms`, firing every deadline on the way in order. With
+    /// `settle`, waits at each step until the pushes it caused have been attempted, so what
+    /// follows from a delivery (a CDR queued after the disconnect push) happens at that step's
+    /// simulated time, whatever the real I/O took. Returns the new simulated time.
+    pub async fn advance(&self, by_ms: u64, settle: bool) -> Result<SimInstant, ClockNotManual> {
+        let clock = &self.shared.clock;
+        if clock.mode() != ClockMode::Manual {
+            return Err(ClockNotManual(clock.mode()));
+        }
+        let _one_at_a_time = self.shared.advancing.lock().await;
+        let target = clock.now().plus_ms(by_ms);
+        loop {
+            let next = self.next_deadline().filter(|at| *at <= target);
+            let Some(at) = next else { break };
+            clock.set(at);
+            self.fire_due(at);
+            if settle {
+                self.wait_idle(self.settle_bound()).await;
+            }
+        }
+        clock.set(target);
+        self.fire_due(target);
+        if settle {
+            self.wait_idle(self.settle_bound()).await;
+        }
+        Ok(target)
+    }
+
+    /// How long a settle may wait for one step's pushes: the push timeout, plus slack.
+    fn settle_bound(&self) -> Duration {
+        Duration::from_millis(self.shared.config.push.timeout_ms + 5000)
+    }
+
+    /// Waits until no push is on the wire, at most `bound`. Returns whether it got there.
+    pub async fn wait_idle(&self, bound: Duration) -> bool {
+        let wait = async {
+            loop {
+                let idle = self.shared.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if self.lock().deliveries.in_flight() == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(bound, wait).await.is_ok()
+    }
+
+    /// Turns the call's effects into timeline entries and pushes, then re-arms its timer.
+    fn drain_call(&self, st: &mut State, seq: u64, now: SimInstant, out: &mut Outbound) {
+        let clock = &self.shared.clock;
+        let cfg = &self.shared.config;
+        let mut disconnected = false;
+        {
+            let Some(entry) = st.calls.get_mut(&seq) else {
+                return;
+            };
+            while let Some(effect) = entry.call.poll_effect() {
+                match effect {
+                    Effect::Playing { segment, at } => {
+                        let detail = match segment {
+                            SegmentKind::PreTone => format!("preTone {}", entry.request.pre_tone),
+                            SegmentKind::Code(n) => format!("code reading {n}"),
+                            SegmentKind::PosTone => format!(
+                                "posTone {}",
+                                entry.request.pos_tone.as_deref().unwrap_or_default()
+                            ),
+                        };
+                        entry
+                            .timeline
+                            .push(TimelineEntry::new(clock, at, "playing", Some(detail)));
+                    }
+                    Effect::Status { event, at } => {
+                        let detail = match event {
+                            StatusEvent::Disconnect { state_code } => Some(format!(
+                                "stateCode {}: {}",
+                                state_code.code(),
+                                state_code.desc()
+                            )),
+                            _ => None,
+                        };
+                        entry
+                            .timeline
+                            .push(TimelineEntry::new(clock, at, event.name(), detail));
+                        if let StatusEvent::Disconnect { .. } = event {
+                            entry.fee = Some(view::fee_info(entry, cfg, clock));
+                            disconnected = true;
+                        }
+                        delivery::queue_status(entry, event, at, clock);
+                    }
+                }
+            }
+            if let Some(deadline) = entry.call.next_deadline() {
+                st.timer_seq += 1;
+                let tseq = st.timer_seq;
+                st.timers.insert((deadline, tseq, TimerKey::Call(seq)));
+                self.shared.timers_changed.notify_one();
+            }
+        }
+        if disconnected {
+            let app_key = st.calls[&seq].request.app_key.clone();
+            if let Some(n) = st.in_progress_by_app.get_mut(&app_key) {
+                *n = n.saturating_sub(1);
+            }
+            st.in_progress = st.in_progress.saturating_sub(1);
+        }
+        self.pump_status(st, seq, now, out);
+        self.shared.events_changed.notify_waiters();
+    }
+
+    /// Arms a timer for `key` at `at`.
+    fn arm(&self, st: &mut State, at: SimInstant, key: TimerKey) {
+        st.timer_seq += 1;
+        let tseq = st.timer_seq;
+        st.timers.insert((at, tseq, key));
+        self.shared.timers_changed.notify_one();
+    }
+
+    /// Hands jobs to the transport; each result comes back through `push_finished`.
+    fn send(&self, out: Outbound) {
+        for job in out.jobs {
+            let engine = self.clone();
+            let slots = self.shared.push_slots.clone();
+            tokio::spawn(async move {
+                // The semaphore is never closed, so acquiring only waits for a free slot.
+                let _slot = slots.acquire_owned().await;
+                let report = engine.shared.transport.attempt(&job).await;
+                engine.push_finished(job.delivery_id, report);
+            });
+        }
+    }
+
+    /// A snapshot of one call for the inspection API.
+    pub fn call_view(&self, session_id: &str) -> Option<CallView> {
+        let st = self.lock();
+        let seq = st.by_session.get(session_id)?;
+        let entry = st.calls.get(seq)?;
+        Some(CallView::of(entry, &self.shared.clock))
+    }
+
+    /// Calls matching `filter`, in acceptance order.
+    pub fn list_calls(&self, filter: &CallFilter) -> Vec<CallSummary> {
+        let st = self.lock();
+        st.calls
+            .values()
+            .filter(|e| filter.matches(e))
+            .map(|e| CallSummary::of(e, &self.shared.clock))
+            .collect()
+    }
+
+    /// Waits until the call has timeline entries past the first `after` (or, with `wait_for`,
+    /// an entry of that event), at most `bound` of real time. Returns the entries past `after`
+    /// and whether the wait was satisfied; `None` for an unknown session.
+    pub async fn wait_events(
+        &self,
+        session_id: &str,
+        after: usize,
+        wait_for: Option<&str>,
+        bound: Duration,
+    ) -> Option<(Vec<TimelineEntry>, bool)> {
+        let snapshot = || -> Option<(Vec<TimelineEntry>, bool)> {
+            let st = self.lock();
+            let entry = st.calls.get(st.by_session.get(session_id)?)?;
+            let fresh = entry.timeline.get(after..).unwrap_or_default().to_vec();
+            let done = match wait_for {
+                Some(name) => entry.timeline.iter().any(|t| t.event == name),
+                None => !fresh.is_empty(),
+            };
+            Some((fresh, done))
+        };
+        let wait = async {
+            loop {
+                let changed = self.shared.events_changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                let (fresh, done) = snapshot()?;
+                if done {
+                    return Some((fresh, true));
+                }
+                changed.await;
+            }
+        };
+        match tokio::time::timeout(bound, wait).await {
+            Ok(result) => result,
+            Err(_) => snapshot(),
+        }
+    }
+
+    /// The clock's state for `GET /sim/v1/clock`.
+    pub fn clock_view(&self) -> ClockView {
+        let clock = &self.shared.clock;
+        let now = clock.now();
+        ClockView {
+            mode: clock.mode(),
+            now_ms: now.ms(),
+            now: clock
+                .wall(now)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            start: clock
+                .start()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            next_deadline_ms: self.next_deadline().map(SimInstant::ms),
+        }
+    }
+}
+
+/// `GET /sim/v1/clock`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClockView {
+    pub mode: ClockMode,
+    pub now_ms: u64,
+    pub now: String,
+    pub start: String,
+    pub next_deadline_ms: Option<u64>,
+}
+
+/// `advance` on a clock that is not manual.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error(
+    "the clock is in {0:?} mode; only a manual clock can be advanced (start with --clock manual)"
+)]
+pub struct ClockNotManual(pub ClockMode);
+
+/// Runs the engine on a real or scaled clock: sleeps until the next deadline (or until an
+/// earlier one is armed), fires what is due, repeats. A manual clock needs no driver.
+pub fn spawn_driver(engine: Engine, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let changed = engine.shared.timers_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let delay = engine
+                .next_deadline()
+                .and_then(|at| engine.shared.clock.real_delay_until(at));
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                _ = changed => {}
+                _ = sleep_real(delay.unwrap_or(Duration::from_secs(3600))) => {}
+            }
+            engine.fire_due(engine.shared.clock.now());
+        }
+    })
+}
+
+/// Formats a simulated instant as payload time.
+fn wall_string(clock: &Clock, at: SimInstant) -> String {
+    platform_time(clock.wall(at))
+}

@@ -1,0 +1,166 @@
+//! Read-only views of calls for the inspection API (`/sim/v1/calls`), and the CDR of a call.
+
+use serde::{Deserialize, Serialize};
+
+use super::delivery::FeeState;
+use super::CallEntry;
+use crate::call::announcement::Segment;
+use crate::call::{CallTimes, Outcome};
+use crate::clock::{Clock, SimInstant};
+use crate::config::Config;
+use crate::push::payload::FeeInfo;
+
+/// Something that happened to a call, on the simulated clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Simulated ms since start.
+    pub at_ms: u64,
+    /// Simulated calendar time, `yyyy-MM-dd HH:mm:ss.SSS` UTC.
+    pub time: String,
+    /// `callout`, `alerting`, `answer`, `playing`, `disconnect` or `note`.
+    pub event: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl TimelineEntry {
+    pub(super) fn new(clock: &Clock, at: SimInstant, event: &str, detail: Option<String>) -> Self {
+        TimelineEntry {
+            at_ms: at.ms(),
+            time: clock.wall(at).format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            event: event.to_owned(),
+            detail,
+        }
+    }
+}
+
+/// `GET /sim/v1/calls/{sessionId}`: the call's state, request, timeline and CDR.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallView {
+    pub session_id: String,
+    pub app_key: String,
+    pub state: &'static str,
+    pub outcome: Outcome,
+    pub caller: String,
+    pub callee: String,
+    pub language_type: i64,
+    pub verify_code: String,
+    pub times: u8,
+    pub pre_tone: String,
+    pub pos_tone: Option<String>,
+    pub user_data: Option<String>,
+    pub status_url: Option<String>,
+    pub fee_url: Option<String>,
+    pub state_code: Option<u32>,
+    pub state_desc: Option<&'static str>,
+    pub timeline: Vec<TimelineEntry>,
+    pub announcement: Vec<Segment>,
+    pub cdr: Option<FeeInfo>,
+    pub cdr_state: FeeState,
+}
+
+impl CallView {
+    pub(super) fn of(e: &CallEntry, _clock: &Clock) -> CallView {
+        let ending = e.call.ending();
+        CallView {
+            session_id: e.session_id.clone(),
+            app_key: e.request.app_key.clone(),
+            state: e.call.state(),
+            outcome: e.call.outcome().clone(),
+            caller: e.request.display_nbr.clone(),
+            callee: e.request.callee_nbr.clone(),
+            language_type: e.request.language_type,
+            verify_code: e.request.verify_code.clone(),
+            times: e.request.times,
+            pre_tone: e.request.pre_tone.clone(),
+            pos_tone: e.request.pos_tone.clone(),
+            user_data: e.request.user_data.clone(),
+            status_url: e.status_url.clone(),
+            fee_url: e.fee_url.clone(),
+            state_code: ending.map(|x| x.state_code.code()),
+            state_desc: ending.map(|x| x.state_code.desc()),
+            timeline: e.timeline.clone(),
+            announcement: e.call.announcement().segments.clone(),
+            cdr: e.fee.clone(),
+            cdr_state: e.fee_state,
+        }
+    }
+}
+
+/// One line of `GET /sim/v1/calls`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallSummary {
+    pub session_id: String,
+    pub app_key: String,
+    pub callee: String,
+    pub state: &'static str,
+    pub state_code: Option<u32>,
+    pub accepted_at: String,
+    pub cdr_state: FeeState,
+}
+
+impl CallSummary {
+    pub(super) fn of(e: &CallEntry, clock: &Clock) -> CallSummary {
+        CallSummary {
+            session_id: e.session_id.clone(),
+            app_key: e.request.app_key.clone(),
+            callee: e.request.callee_nbr.clone(),
+            state: e.call.state(),
+            state_code: e.call.ending().map(|x| x.state_code.code()),
+            accepted_at: super::wall_string(clock, e.call.times().accepted),
+            cdr_state: e.fee_state,
+        }
+    }
+}
+
+/// Filters of `GET /sim/v1/calls`: `state`, `app` (app_key), `callee`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CallFilter {
+    pub state: Option<String>,
+    pub app: Option<String>,
+    pub callee: Option<String>,
+}
+
+impl CallFilter {
+    pub(super) fn matches(&self, e: &CallEntry) -> bool {
+        self.state.as_deref().is_none_or(|s| e.call.state() == s)
+            && self.app.as_deref().is_none_or(|a| e.request.app_key == a)
+            && self
+                .callee
+                .as_deref()
+                .is_none_or(|c| e.request.callee_nbr == c)
+    }
+}
+
+/// The call's CDR, consistent with its events (spec §7.1). Built once, at release.
+pub(super) fn fee_info(e: &CallEntry, cfg: &Config, clock: &Clock) -> FeeInfo {
+    let times: &CallTimes = e.call.times();
+    let wall = |at: SimInstant| super::wall_string(clock, at);
+    let end = times.end.unwrap_or(times.accepted);
+    let ending = e.call.ending();
+    let code = ending.map(|x| x.state_code);
+    FeeInfo {
+        direction: 0,
+        sp_id: e.sp_id.clone(),
+        app_key: e.request.app_key.clone(),
+        icid: e.icid.clone(),
+        bind_num: e.request.display_nbr.clone(),
+        session_id: e.session_id.clone(),
+        caller_num: e.request.display_nbr.clone(),
+        callee_num: e.request.callee_nbr.clone(),
+        call_out_start_time: times.callout.map(wall),
+        call_out_alerting_time: times.alerting.map(wall),
+        call_out_answer_time: times.answer.map(wall),
+        call_end_time: wall(end),
+        fail_time: times.answer.is_none().then(|| wall(end)),
+        ul_fail_reason: code.map_or(0, |c| c.code()),
+        sip_status_code: code.map_or(0, |c| c.sip_status()),
+        call_out_unasw_rsn: code.map_or(0, |c| c.q850()),
+        record_flag: 0,
+        tts_play_times: ending.map_or(0, |x| x.readings),
+        tts_trans_duration: ending.map_or(0, |x| x.code_ms.div_ceil(1000)),
+        service_type: "001".into(),
+        host_name: cfg.platform.host_name.clone(),
+        user_data: e.request.user_data.clone(),
+    }
+}

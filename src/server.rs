@@ -1,0 +1,79 @@
+//! The HTTP server: shared state, the router (platform API + `/sim/v1` control plane), and
+//! serving with graceful shutdown that lets in-flight pushes finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::auth::Auth;
+use crate::clock::Clock;
+use crate::config::{ClockMode, Config};
+use crate::engine::{self, Engine};
+use crate::ids::IdGen;
+use crate::journal::Journal;
+use crate::shutdown::Shutdown;
+use crate::{api, sim};
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub engine: Engine,
+    pub auth: Arc<Auth>,
+}
+
+impl AppState {
+    /// Builds the simulation `config` describes: clock, id source, journal, engine, auth.
+    pub fn new(config: Config) -> AppState {
+        let config = Arc::new(config);
+        let clock = Arc::new(Clock::from_config(&config.clock));
+        let ids = Arc::new(IdGen::new(config.seed));
+        let journal = Journal::in_memory(config.journal.max_entries);
+        let engine = Engine::new(config.clone(), clock.clone(), ids.clone(), journal);
+        let auth = Arc::new(Auth::new(config.clone(), clock, ids));
+        AppState {
+            config,
+            engine,
+            auth,
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn build_router(state: AppState) -> Router {
+    api::router()
+        .merge(sim::router())
+        .fallback(api::not_found)
+        .with_state(state)
+}
+
+/// Serves until `shutdown` fires, then waits (bounded by the push timeout) for pushes on the
+/// wire to finish, so a Ctrl-C never cuts a webhook in half.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
+    let driver = (state.config.clock.mode != ClockMode::Manual)
+        .then(|| engine::spawn_driver(state.engine.clone(), shutdown.clone()));
+    let engine = state.engine.clone();
+    let push_timeout = Duration::from_millis(state.config.push.timeout_ms);
+    let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let stop = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.wait().await })
+        .await?;
+    if let Some(driver) = driver {
+        driver.abort();
+    }
+    if !engine
+        .wait_idle(push_timeout + Duration::from_secs(1))
+        .await
+    {
+        tracing::warn!("shut down with pushes still on the wire");
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! Dialtone's own control plane under `/sim/v1`: the clock, and inspection of calls and
+//! deliveries. Not part of the emulated platform, so its errors are plain `{"error": "..."}`
+//! with an HTTP status, never platform result codes.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::read_body;
+use crate::engine::{CallFilter, CallView, TimelineEntry};
+use crate::journal::{JournalEntry, JournalQuery};
+use crate::server::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sim/v1/clock", get(clock))
+        .route("/sim/v1/clock/advance", post(advance))
+        .route("/sim/v1/calls", get(list_calls))
+        .route("/sim/v1/calls/{session_id}", get(call))
+        .route("/sim/v1/calls/{session_id}/events", get(events))
+        .route("/sim/v1/deliveries", get(deliveries))
+}
+
+/// A control-plane error.
+#[derive(Debug)]
+pub struct SimError(StatusCode, String);
+
+impl IntoResponse for SimError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad_request(msg: impl Into<String>) -> SimError {
+    SimError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn no_such_call(id: &str) -> SimError {
+    SimError(
+        StatusCode::NOT_FOUND,
+        format!("no call with sessionId `{id}`"),
+    )
+}
+
+/// Query strings are parsed by hand so a bad one gets our JSON error, not axum's plain text.
+fn query<T: for<'de> Deserialize<'de> + Default>(
+    q: Result<Query<T>, impl std::fmt::Display>,
+) -> Result<T, SimError> {
+    q.map(|Query(v)| v)
+        .map_err(|e| bad_request(format!("bad query string: {e}")))
+}
+
+async fn clock(State(state): State<AppState>) -> Response {
+    Json(state.engine.clock_view()).into_response()
+}
+
+/// `POST /sim/v1/clock/advance` body: `{"by": "90s"}` or `{"by_ms": 90000}`; `"settle"`
+/// (default true) waits at each step for the pushes it caused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceIn {
+    by: Option<String>,
+    by_ms: Option<u64>,
+    settle: Option<bool>,
+}
+
+async fn advance(State(state): State<AppState>, body: Body) -> Result<Response, SimError> {
+    let bytes = read_body(body)
+        .await
+        .map_err(|_| bad_request("body larger than 64 KiB"))?;
+    let input: AdvanceIn = serde_json::from_slice(&bytes).map_err(|e| {
+        bad_request(format!(
+            "expected {{\"by\": \"90s\"}} or {{\"by_ms\": 90000}}: {e}"
+        ))
+    })?;
+    let by_ms = match (input.by.as_deref(), input.by_ms) {
+        (Some(text), None) => parse_duration_ms(text).ok_or_else(|| {
+            bad_request(format!(
+                "`{text}` is not a duration like 500ms, 90s, 2m, 1h"
+            ))
+        })?,
+        (None, Some(ms)) => ms,
+        _ => return Err(bad_request("give exactly one of `by` and `by_ms`")),
+    };
+    state
+        .engine
+        .advance(by_ms, input.settle.unwrap_or(true))
+        .await
+        .map_err(|e| SimError(StatusCode::CONFLICT, e.to_string()))?;
+    Ok(Json(state.engine.clock_view()).into_response())
+}
+
+/// `500ms`, `90s`, `2m`, `1h`, or a bare number of milliseconds.
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "ms" => 1,
+        "s" => 1000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+async fn list_calls(
+    State(state): State<AppState>,
+    q: Result<Query<CallFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, SimError> {
+    let filter = query(q)?;
+    Ok(Json(state.engine.list_calls(&filter)).into_response())
+}
+
+/// `GET /sim/v1/calls/{sessionId}`: the call plus every delivery attempt that concerns it.
+#[derive(Serialize)]
+struct CallOut {
+    #[serde(flatten)]
+    call: CallView,
+    deliveries: Vec<JournalEntry>,
+}
+
+async fn call(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, SimError> {
+    let call = state
+        .engine
+        .call_view(&id)
+        .ok_or_else(|| no_such_call(&id))?;
+    let deliveries = state
+        .engine
+        .journal()
+        .query(&JournalQuery::for_session(&id));
+    Ok(Json(CallOut { call, deliveries }).into_response())
+}
+
+/// `GET /sim/v1/calls/{sessionId}/events?after=N&wait_for=disconnect&timeout_ms=T`: long-polls
+/// until the call has events past the first `after` (or one named `wait_for`).
+#[derive(Debug, Default, Deserialize)]
+struct EventsQuery {
+    after: Option<usize>,
+    wait_for: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct EventsOut {
+    events: Vec<TimelineEntry>,
+    /// Index to pass as `after` next time.
+    next: usize,
+    /// False when the wait ended by timeout.
+    satisfied: bool,
+}
+
+/// Long polls hold a connection; cap them so a forgotten client cannot hold one forever.
+const MAX_POLL_MS: u64 = 60_000;
+
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, SimError> {
+    let q = query(q)?;
+    let after = q.after.unwrap_or(0);
+    let bound = Duration::from_millis(q.timeout_ms.unwrap_or(0).min(MAX_POLL_MS));
+    let (events, satisfied) = state
+        .engine
+        .wait_events(&id, after, q.wait_for.as_deref(), bound)
+        .await
+        .ok_or_else(|| no_such_call(&id))?;
+    let next = after + events.len();
+    Ok(Json(EventsOut {
+        events,
+        next,
+        satisfied,
+    })
+    .into_response())
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    q: Result<Query<JournalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, SimError> {
+    let q = query(q)?;
+    Ok(Json(state.engine.journal().query(&q)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_ms;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_duration_ms("90s"), Some(90_000));
+        assert_eq!(parse_duration_ms("2m"), Some(120_000));
+        assert_eq!(parse_duration_ms("1h"), Some(3_600_000));
+        assert_eq!(parse_duration_ms("250"), Some(250));
+        assert_eq!(parse_duration_ms("1d"), None);
+        assert_eq!(parse_duration_ms("s"), None);
+    }
+}

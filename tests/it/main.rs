@@ -1,0 +1,8 @@
+//! Integration tests: the real app on loopback, a real webhook receiver, a manual clock.
+
+mod auth;
+mod call_verify;
+mod cli;
+mod helpers;
+mod pushes;
+mod sim_api;

@@ -1,0 +1,187 @@
+//! Dialtone's own control plane: the clock, call listings and the journal.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn the_manual_clock_shows_its_time_and_moves_only_when_advanced() {
+    let sim = spawn_sim().await;
+    let clock = sim.get("/sim/v1/clock").await.body;
+    assert_eq!(
+        (clock["mode"].as_str(), clock["now_ms"].as_u64()),
+        (Some("manual"), Some(0))
+    );
+    assert_eq!(clock["now"], "2026-03-14T10:15:31.000Z");
+    let moved = sim
+        .post(
+            "/sim/v1/clock/advance",
+            &[],
+            json!({"by_ms": 1500}).to_string(),
+        )
+        .await;
+    assert_eq!(moved.body["now_ms"], 1500);
+    sim.advance("2m").await;
+    assert_eq!(sim.get("/sim/v1/clock").await.body["now_ms"], 121_500);
+}
+
+#[tokio::test]
+async fn a_bad_advance_is_a_clear_400() {
+    let sim = spawn_sim().await;
+    for body in [
+        json!({"by": "soon"}),
+        json!({}),
+        json!({"by": "1s", "by_ms": 5}),
+        json!({"bye": "1s"}),
+    ] {
+        let reply = sim
+            .post("/sim/v1/clock/advance", &[], body.to_string())
+            .await;
+        assert_eq!(reply.status, 400, "{body}");
+        assert!(reply.body["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn a_real_clock_cannot_be_advanced() {
+    let sim = spawn_sim_with(|c, _| c.clock.mode = dialtone::config::ClockMode::Real).await;
+    let reply = sim
+        .post(
+            "/sim/v1/clock/advance",
+            &[],
+            json!({"by": "1s"}).to_string(),
+        )
+        .await;
+    assert_eq!(reply.status, 409);
+    assert!(reply.body["error"].as_str().unwrap().contains("manual"));
+}
+
+#[tokio::test]
+async fn calls_can_be_listed_and_filtered_by_state_app_and_callee() {
+    let sim = spawn_sim().await;
+    let mut other = verify_body("1234");
+    other["calleeNbr"] = json!("+8613900009999");
+    sim.place_call(&verify_body("1234")).await;
+    sim.place_call(&other).await;
+    assert_eq!(sim.call_count().await, 2);
+    let by_callee = sim.get("/sim/v1/calls?callee=%2B8613900009999").await.body;
+    assert_eq!(by_callee.as_array().unwrap().len(), 1);
+    assert_eq!(
+        sim.get(&format!("/sim/v1/calls?app={APP_KEY}&state=callout"))
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    sim.advance("30s").await;
+    assert_eq!(
+        sim.get("/sim/v1/calls?state=released")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        sim.get("/sim/v1/calls?app=other")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_call_is_404() {
+    let sim = spawn_sim().await;
+    let reply = sim.get("/sim/v1/calls/nope@x").await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(sim.get("/sim/v1/calls/nope@x/events").await.status, 404);
+}
+
+#[tokio::test]
+async fn events_can_be_awaited_without_polling() {
+    let sim = std::sync::Arc::new(spawn_sim().await);
+    let session = sim.place_call(&verify_body("1234")).await;
+    let waiter = {
+        let sim = sim.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            sim.get(&format!(
+                "/sim/v1/calls/{session}/events?after=1&wait_for=disconnect&timeout_ms=10000"
+            ))
+            .await
+        })
+    };
+    sim.advance("30s").await;
+    let reply = waiter.await.unwrap();
+    assert_eq!(reply.body["satisfied"], true);
+    let events: Vec<&str> = reply.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events.first(), Some(&"alerting"));
+    assert_eq!(events.last(), Some(&"disconnect"));
+    // Nothing more will come: a short wait times out and says so.
+    let next = reply.body["next"].as_u64().unwrap();
+    let idle = sim
+        .get(&format!(
+            "/sim/v1/calls/{session}/events?after={next}&timeout_ms=50"
+        ))
+        .await;
+    assert_eq!(
+        (
+            idle.body["satisfied"].as_bool(),
+            idle.body["events"].as_array().unwrap().len()
+        ),
+        (Some(false), 0)
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_and_wrong_methods_get_1010006() {
+    let sim = spawn_sim().await;
+    sim.get("/rest/httpsessions/callVerify/v1.0")
+        .await
+        .assert_error(405, "1010006", "Invalid Rest API.");
+    sim.post("/rest/httpsessions/callnotify/v2.0", &[], "{}")
+        .await
+        .assert_error(404, "1010006", "Invalid Rest API.");
+    sim.get("/rest/provision/voice/record/v1.0")
+        .await
+        .assert_error(404, "1010006", "Invalid Rest API.");
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_push_on_the_wire() {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let receiver = PushReceiver::start_gated(Some(gate.clone())).await;
+    let url = receiver.url("/held");
+    let mut sim = spawn_sim_with(|c, _| c.apps[0].status_url = Some(url)).await;
+    sim.place_call(&verify_body("1234")).await;
+    let held = receiver.next().await; // the callout push, held open by the gate
+    assert_eq!(held.event_type(), "callout");
+    let server = sim.begin_shutdown();
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+        server.is_finished()
+    })
+    .await;
+    assert_eq!(
+        early.ok(),
+        Some(false),
+        "still running while a push is on the wire"
+    );
+    gate.add_permits(1);
+    tokio::time::timeout(PATIENCE, server)
+        .await
+        .expect("finishes")
+        .unwrap()
+        .unwrap();
+}
