@@ -215,7 +215,7 @@ impl Engine {
             let horizon = cfg.call.max_duration_s * 1000;
             let announcement = Announcement::plan(durations, req.times, &cfg.call, horizon);
             let call = Call::accept(outcome, announcement, &cfg.call, now);
-            let entry = CallEntry {
+            let mut entry = CallEntry {
                 session_id: session_id.clone(),
                 icid: ids::icid(seq, accepted_at),
                 sp_id: cfg.developer_of(app).sp_id.clone(),
@@ -229,6 +229,13 @@ impl Engine {
                 fee: None,
                 fee_state: FeeState::Pending,
             };
+            if entry.status_url.is_none() {
+                let note = "no statusUrl and no app status_url: events are recorded, not pushed";
+                let clock = &self.shared.clock;
+                entry
+                    .timeline
+                    .push(TimelineEntry::new(clock, now, "note", Some(note.into())));
+            }
             *st.in_progress_by_app
                 .entry(entry.request.app_key.clone())
                 .or_default() += 1;
