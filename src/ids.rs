@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 /// The one source of randomness in Dialtone.
 #[derive(Debug)]
 pub struct IdGen {
+    seed: Option<u64>,
     rng: Mutex<StdRng>,
 }
 
@@ -23,13 +24,46 @@ const HEX_UPPER: &[u8] = b"0123456789ABCDEF";
 impl IdGen {
     /// Seeded: reproducible. `None`: seeded from the operating system.
     pub fn new(seed: Option<u64>) -> IdGen {
-        let rng = match seed {
+        IdGen {
+            seed,
+            rng: Mutex::new(Self::fresh_rng(seed)),
+        }
+    }
+
+    fn fresh_rng(seed: Option<u64>) -> StdRng {
+        match seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
-        };
-        IdGen {
-            rng: Mutex::new(rng),
         }
+    }
+
+    /// Whether draws are reproducible.
+    pub fn is_seeded(&self) -> bool {
+        self.seed.is_some()
+    }
+
+    /// Starts the sequence of draws again, as at start-up (`POST /sim/v1/reset`).
+    pub fn restart(&self) {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        *rng = Self::fresh_rng(self.seed);
+    }
+
+    /// A push nonce for attempt `attempt` of delivery `key`. Seeded, it is derived from the seed
+    /// and the key (HMAC-SHA256), so it does not depend on the order in which concurrent
+    /// deliveries happen to finish; unseeded, it is a fresh random draw.
+    pub fn nonce_for(&self, key: &str, attempt: u32) -> String {
+        let Some(seed) = self.seed else {
+            return self.nonce();
+        };
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&seed.to_be_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(key.as_bytes());
+        mac.update(&attempt.to_be_bytes());
+        mac.finalize().into_bytes()[..16]
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect()
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut StdRng) -> T) -> T {
@@ -110,5 +144,15 @@ mod tests {
             .bytes()
             .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
         assert_ne!(IdGen::new(None).nonce(), IdGen::new(None).nonce());
+        let seeded = IdGen::new(Some(7));
+        assert_eq!(
+            seeded.nonce_for("s1.1", 1),
+            IdGen::new(Some(7)).nonce_for("s1.1", 1)
+        );
+        assert_ne!(seeded.nonce_for("s1.1", 1), seeded.nonce_for("s1.1", 2));
+        assert_eq!(seeded.nonce_for("s1.1", 1).len(), 32);
+        let first = seeded.session_rand();
+        seeded.restart();
+        assert_eq!(seeded.session_rand(), first);
     }
 }

@@ -5,7 +5,7 @@
 //! ([`MemoryJournal`], keeping the most recent `journal.max_entries`); a durable store can replace
 //! it without any caller changing.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,11 @@ pub enum PushError {
 /// One push attempt.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JournalEntry {
-    pub id: u64,
+    /// `<delivery_id>#<attempt>`: unique, and the same in every seeded run.
+    pub id: String,
+    /// The push (one body, across its attempts): `s<call>.<n>` for the n-th status push of a
+    /// call, `f<call>` for the CDR batch whose first call is `<call>`.
+    pub delivery_id: String,
     pub kind: PushKind,
     pub app_key: String,
     pub session_ids: Vec<String>,
@@ -133,20 +137,29 @@ impl Journal {
 }
 
 /// A bounded in-memory journal: the oldest entries make room for new ones.
+///
+/// Entries are ordered by (simulated send time, delivery, attempt), not by when the network
+/// answered, so a seeded manual-clock run lists them identically every time.
 pub struct MemoryJournal {
     max_entries: usize,
-    entries: Mutex<VecDeque<JournalEntry>>,
+    entries: Mutex<BTreeMap<OrderKey, JournalEntry>>,
+}
+
+type OrderKey = (u64, String, u32);
+
+fn order_key(e: &JournalEntry) -> OrderKey {
+    (e.sent_at_ms, e.delivery_id.clone(), e.attempt)
 }
 
 impl MemoryJournal {
     pub fn new(max_entries: usize) -> MemoryJournal {
         MemoryJournal {
             max_entries,
-            entries: Mutex::new(VecDeque::new()),
+            entries: Mutex::new(BTreeMap::new()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<JournalEntry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<OrderKey, JournalEntry>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -154,15 +167,15 @@ impl MemoryJournal {
 impl JournalStore for MemoryJournal {
     fn record(&self, entry: JournalEntry) {
         let mut entries = self.lock();
-        if entries.len() == self.max_entries {
-            entries.pop_front();
+        entries.insert(order_key(&entry), entry);
+        while entries.len() > self.max_entries {
+            entries.pop_first();
         }
-        entries.push_back(entry);
     }
 
     fn query(&self, q: &JournalQuery) -> Vec<JournalEntry> {
         let entries = self.lock();
-        let newest_first = entries.iter().rev().filter(|e| q.matches(e));
+        let newest_first = entries.values().rev().filter(|e| q.matches(e));
         let mut picked: Vec<JournalEntry> = newest_first
             .take(q.limit.unwrap_or(usize::MAX))
             .cloned()
@@ -182,7 +195,8 @@ mod tests {
 
     fn entry(id: u64, session: &str, outcome: DeliveryOutcome) -> JournalEntry {
         JournalEntry {
-            id,
+            id: format!("s{id}.1#1"),
+            delivery_id: format!("s{id}.1"),
             kind: PushKind::Status,
             app_key: "app".into(),
             session_ids: vec![session.into()],
@@ -190,7 +204,7 @@ mod tests {
             url: "http://127.0.0.1:1/".into(),
             attempt: 1,
             sent_at: "2026-03-14 10:15:31".into(),
-            sent_at_ms: 0,
+            sent_at_ms: id,
             request_headers: vec![],
             request_body: "{}".into(),
             response_status: Some(200),
@@ -216,7 +230,7 @@ mod tests {
         let all: Vec<u64> = j
             .query(&JournalQuery::default())
             .iter()
-            .map(|e| e.id)
+            .map(|e| e.sent_at_ms)
             .collect();
         assert_eq!(all, vec![2, 3, 4]);
         assert_eq!(j.query(&JournalQuery::for_session("b")).len(), 2);
@@ -225,13 +239,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            j.query(&dropped).iter().map(|e| e.id).collect::<Vec<_>>(),
+            j.query(&dropped)
+                .iter()
+                .map(|e| e.sent_at_ms)
+                .collect::<Vec<_>>(),
             vec![2, 4]
         );
         let last = JournalQuery {
             limit: Some(1),
             ..Default::default()
         };
-        assert_eq!(j.query(&last)[0].id, 4);
+        assert_eq!(j.query(&last)[0].sent_at_ms, 4);
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::StatusEvent;
 use crate::clock::{Clock, SimInstant};
-use crate::config::{NamedPolicy, StatusRetry};
+use crate::config::{ClockMode, NamedPolicy, StatusRetry};
 use crate::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::payload::{to_body, FeePush, StatusInfo, StatusPush};
 use crate::push::transport::{AttemptReport, PushJob};
@@ -19,6 +19,8 @@ const MAX_CDRS_PER_PUSH: usize = 50;
 
 /// A status push waiting its turn.
 pub(super) struct StatusOut {
+    /// `s<call>.<n>`: the n-th status push of the call.
+    id: String,
     event_type: &'static str,
     body: Vec<u8>,
 }
@@ -39,13 +41,14 @@ pub enum FeeState {
 }
 
 /// All pushes that are queued, on the wire or waiting to retry.
+///
+/// Ids are derived from event order, never from the order in which the network answers, so a
+/// seeded manual-clock run names, signs and journals everything identically.
 #[derive(Default)]
 pub(super) struct Deliveries {
-    next_id: u64,
-    next_attempt_id: u64,
-    active: HashMap<u64, Delivery>,
-    batches: HashMap<u64, FeeBatch>,
-    open_batches: HashMap<BatchKey, u64>,
+    active: HashMap<String, Delivery>,
+    /// CDRs collecting during their batch window, by batch key.
+    batches: HashMap<String, FeeBatch>,
     in_flight: usize,
 }
 
@@ -53,11 +56,6 @@ impl Deliveries {
     /// Attempts handed to the transport and not yet finished.
     pub(super) fn in_flight(&self) -> usize {
         self.in_flight
-    }
-
-    fn new_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
     }
 }
 
@@ -75,18 +73,11 @@ struct Delivery {
     sent_at: SimInstant,
 }
 
-/// CDRs collecting during their batch window.
+/// CDRs that share app, fee URL and `callEndTime` (spec §7.2), collecting until the window ends.
 struct FeeBatch {
-    key: BatchKey,
-    calls: Vec<u64>,
-}
-
-/// CDRs merge when app, fee URL and `callEndTime` are all equal (spec §7.2).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct BatchKey {
     app_key: String,
     url: String,
-    call_end_time: String,
+    calls: Vec<u64>,
 }
 
 /// Builds the status push for `event` and queues it behind the call's earlier ones.
@@ -118,7 +109,9 @@ pub(super) fn queue_status(
         },
     };
     let body = to_body(&push);
+    entry.status_pushes += 1;
     entry.outbox.push_back(StatusOut {
+        id: format!("s{}.{}", entry.seq, entry.status_pushes),
         event_type: event.name(),
         body,
     });
@@ -156,9 +149,8 @@ impl Engine {
                 attempt: 0,
                 sent_at: now,
             };
-            let id = st.deliveries.new_id();
-            st.deliveries.active.insert(id, delivery);
-            self.start_attempt(st, id, out);
+            st.deliveries.active.insert(next.id.clone(), delivery);
+            self.start_attempt(st, &next.id, out);
             return;
         }
         if entry.fee.is_some() && entry.fee_state == FeeState::Pending {
@@ -180,65 +172,52 @@ impl Engine {
             return;
         };
         entry.fee_state = FeeState::Queued;
-        let key = BatchKey {
+        let key = format!("{}\n{}\n{}", entry.request.app_key, url, fee.call_end_time);
+        if let Some(batch) = st.deliveries.batches.get_mut(&key) {
+            batch.calls.push(seq);
+            return;
+        }
+        let batch = FeeBatch {
             app_key: entry.request.app_key.clone(),
             url,
-            call_end_time: fee.call_end_time.clone(),
+            calls: vec![seq],
         };
-        let deliveries = &mut st.deliveries;
-        if let Some(id) = deliveries.open_batches.get(&key) {
-            if let Some(batch) = deliveries.batches.get_mut(id) {
-                if batch.calls.len() < MAX_CDRS_PER_PUSH {
-                    batch.calls.push(seq);
-                    return;
-                }
-            }
-        }
-        let id = deliveries.new_id();
-        deliveries.open_batches.insert(key.clone(), id);
-        deliveries.batches.insert(
-            id,
-            FeeBatch {
-                key,
-                calls: vec![seq],
-            },
-        );
+        st.deliveries.batches.insert(key.clone(), batch);
         let due = now.plus_ms(self.shared.config.fee_push.batch_window_ms);
-        self.arm(st, due, TimerKey::FeeBatchDue(id));
+        self.arm(st, due, TimerKey::FeeBatchDue(key));
     }
 
-    /// The batch window of `id` closed: build one CDR push and send it.
-    pub(super) fn send_fee_batch(&self, st: &mut State, id: u64, out: &mut Outbound) {
-        let Some(batch) = st.deliveries.batches.remove(&id) else {
+    /// The batch window of `key` closed: send its CDRs, in call order, at most 50 to a push.
+    pub(super) fn send_fee_batch(&self, st: &mut State, key: &str, out: &mut Outbound) {
+        let Some(mut batch) = st.deliveries.batches.remove(key) else {
             return;
         };
-        if st.deliveries.open_batches.get(&batch.key) == Some(&id) {
-            st.deliveries.open_batches.remove(&batch.key);
+        batch.calls.sort_unstable();
+        for chunk in batch.calls.chunks(MAX_CDRS_PER_PUSH) {
+            let entries: Vec<&CallEntry> = chunk.iter().filter_map(|c| st.calls.get(c)).collect();
+            let fees = entries.iter().filter_map(|e| e.fee.as_ref()).collect();
+            let delivery = Delivery {
+                kind: PushKind::Fee,
+                app_key: batch.app_key.clone(),
+                url: batch.url.clone(),
+                body: to_body(&FeePush::new(fees)),
+                event_type: "fee",
+                session_ids: entries.iter().map(|e| e.session_id.clone()).collect(),
+                calls: chunk.to_vec(),
+                attempt: 0,
+                sent_at: SimInstant::ZERO,
+            };
+            let id = format!("f{}", chunk[0]);
+            st.deliveries.active.insert(id.clone(), delivery);
+            self.start_attempt(st, &id, out);
         }
-        let entries: Vec<&CallEntry> = batch.calls.iter().filter_map(|c| st.calls.get(c)).collect();
-        let body = to_body(&FeePush::new(
-            entries.iter().filter_map(|e| e.fee.as_ref()).collect(),
-        ));
-        let delivery = Delivery {
-            kind: PushKind::Fee,
-            app_key: batch.key.app_key.clone(),
-            url: batch.key.url.clone(),
-            body,
-            event_type: "fee",
-            session_ids: entries.iter().map(|e| e.session_id.clone()).collect(),
-            calls: batch.calls,
-            attempt: 0,
-            sent_at: SimInstant::ZERO,
-        };
-        st.deliveries.active.insert(id, delivery);
-        self.start_attempt(st, id, out);
     }
 
-    /// Makes the next attempt of delivery `id`: a fresh nonce, drawn here in event order so a
-    /// seeded run signs identically.
-    pub(super) fn start_attempt(&self, st: &mut State, id: u64, out: &mut Outbound) {
-        let now = self.shared.clock.now();
-        let Some(d) = st.deliveries.active.get_mut(&id) else {
+    /// Makes the next attempt of delivery `id`, with a nonce derived from it (seeded) or fresh.
+    pub(super) fn start_attempt(&self, st: &mut State, id: &str, out: &mut Outbound) {
+        let clock = &self.shared.clock;
+        let now = clock.now();
+        let Some(d) = st.deliveries.active.get_mut(id) else {
             return;
         };
         let Some(app) = self.shared.config.app(&d.app_key) else {
@@ -246,29 +225,31 @@ impl Engine {
         };
         d.attempt += 1;
         d.sent_at = now;
+        // Seeded on a manual clock, the whole push is reproducible, `Created` included: it then
+        // follows simulated time (docs/decisions.md). Otherwise it is real time (spec §5.2).
+        let reproducible = self.shared.ids.is_seeded() && clock.mode() == ClockMode::Manual;
         out.jobs.push(PushJob {
-            delivery_id: id,
+            delivery_id: id.to_owned(),
             app_key: d.app_key.clone(),
             app_secret: app.app_secret.clone(),
             url: d.url.clone(),
             body: d.body.clone(),
-            nonce: self.shared.ids.nonce(),
+            nonce: self.shared.ids.nonce_for(id, d.attempt),
+            created_at: reproducible.then(|| clock.wall(now)),
         });
         st.deliveries.in_flight += 1;
     }
 
     /// The transport finished an attempt: journal it, then deliver the next push, retry on the
     /// policy's schedule, or give up.
-    pub(super) fn push_finished(&self, id: u64, report: AttemptReport) {
+    pub(super) fn push_finished(&self, id: &str, report: AttemptReport) {
         let now = self.shared.clock.now();
         let clock = &self.shared.clock;
         let mut out = Outbound::default();
         let (journal_entry, idle) = {
             let mut st = self.lock();
             st.deliveries.in_flight = st.deliveries.in_flight.saturating_sub(1);
-            st.deliveries.next_attempt_id += 1;
-            let attempt_id = st.deliveries.next_attempt_id;
-            let Some(d) = st.deliveries.active.get(&id) else {
+            let Some(d) = st.deliveries.active.get(id) else {
                 // Forgotten meanwhile (a reset): nothing to journal or continue.
                 drop(st);
                 self.shared.idle.notify_waiters();
@@ -290,7 +271,8 @@ impl Engine {
             };
             let next_at = retry_in.map(|ms| now.plus_ms(ms));
             let journal_entry = JournalEntry {
-                id: attempt_id,
+                id: format!("{id}#{}", d.attempt),
+                delivery_id: id.to_owned(),
                 kind: d.kind,
                 app_key: d.app_key.clone(),
                 session_ids: d.session_ids.clone(),
@@ -309,8 +291,8 @@ impl Engine {
                 next_attempt_at: next_at.map(|at| super::wall_string(clock, at)),
             };
             if let Some(at) = next_at {
-                self.arm(&mut st, at, TimerKey::PushRetry(id));
-            } else if let Some(d) = st.deliveries.active.remove(&id) {
+                self.arm(&mut st, at, TimerKey::PushRetry(id.to_owned()));
+            } else if let Some(d) = st.deliveries.active.remove(id) {
                 match d.kind {
                     PushKind::Status => {
                         let seq = d.calls[0];

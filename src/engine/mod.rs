@@ -90,7 +90,9 @@ struct State {
     /// Calls by their acceptance sequence number (which also orders listings).
     calls: BTreeMap<u64, CallEntry>,
     by_session: HashMap<String, u64>,
-    timers: BTreeSet<(SimInstant, u64, TimerKey)>,
+    /// Ordered by time, then by key, so timers due at one instant fire in the same order in
+    /// every run; the trailing sequence number only keeps entries distinct.
+    timers: BTreeSet<(SimInstant, TimerKey, u64)>,
     timer_seq: u64,
     call_seq: u64,
     /// Calls in progress (accepted, not yet disconnected), per app and in all.
@@ -99,18 +101,19 @@ struct State {
     deliveries: Deliveries,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKey {
     /// The call's own next deadline.
     Call(u64),
     /// A CDR batch's window closed: send it.
-    FeeBatchDue(u64),
+    FeeBatchDue(String),
     /// A failed push is due for another attempt.
-    PushRetry(u64),
+    PushRetry(String),
 }
 
 /// A call and everything Dialtone knows about it.
 struct CallEntry {
+    seq: u64,
     session_id: String,
     icid: String,
     request: NewCall,
@@ -122,6 +125,8 @@ struct CallEntry {
     /// Status pushes waiting for the previous one of this call to finish (spec §6.2).
     outbox: VecDeque<delivery::StatusOut>,
     push_busy: bool,
+    /// Status pushes created so far: numbers the next one.
+    status_pushes: u32,
     fee: Option<FeeInfo>,
     fee_state: FeeState,
 }
@@ -216,6 +221,7 @@ impl Engine {
             let announcement = Announcement::plan(durations, req.times, &cfg.call, horizon);
             let call = Call::accept(outcome, announcement, &cfg.call, now);
             let mut entry = CallEntry {
+                seq,
                 session_id: session_id.clone(),
                 icid: ids::icid(seq, accepted_at),
                 sp_id: cfg.developer_of(app).sp_id.clone(),
@@ -226,6 +232,7 @@ impl Engine {
                 timeline: Vec::new(),
                 outbox: VecDeque::new(),
                 push_busy: false,
+                status_pushes: 0,
                 fee: None,
                 fee_state: FeeState::Pending,
             };
@@ -258,11 +265,10 @@ impl Engine {
         let mut out = Outbound::default();
         {
             let mut st = self.lock();
-            while let Some(&(at, seq, key)) = st.timers.first() {
-                if at > now {
+            while st.timers.first().is_some_and(|(at, _, _)| *at <= now) {
+                let Some((at, key, _)) = st.timers.pop_first() else {
                     break;
-                }
-                st.timers.remove(&(at, seq, key));
+                };
                 match key {
                     TimerKey::Call(call) => {
                         if let Some(entry) = st.calls.get_mut(&call) {
@@ -270,8 +276,8 @@ impl Engine {
                             self.drain_call(&mut st, call, at, &mut out);
                         }
                     }
-                    TimerKey::FeeBatchDue(id) => self.send_fee_batch(&mut st, id, &mut out),
-                    TimerKey::PushRetry(id) => self.start_attempt(&mut st, id, &mut out),
+                    TimerKey::FeeBatchDue(key) => self.send_fee_batch(&mut st, &key, &mut out),
+                    TimerKey::PushRetry(id) => self.start_attempt(&mut st, &id, &mut out),
                 }
             }
         }
@@ -377,10 +383,7 @@ impl Engine {
                 }
             }
             if let Some(deadline) = entry.call.next_deadline() {
-                st.timer_seq += 1;
-                let tseq = st.timer_seq;
-                st.timers.insert((deadline, tseq, TimerKey::Call(seq)));
-                self.shared.timers_changed.notify_one();
+                self.arm(st, deadline, TimerKey::Call(seq));
             }
         }
         if disconnected {
@@ -398,7 +401,7 @@ impl Engine {
     fn arm(&self, st: &mut State, at: SimInstant, key: TimerKey) {
         st.timer_seq += 1;
         let tseq = st.timer_seq;
-        st.timers.insert((at, tseq, key));
+        st.timers.insert((at, key, tseq));
         self.shared.timers_changed.notify_one();
     }
 
@@ -411,7 +414,7 @@ impl Engine {
                 // The semaphore is never closed, so acquiring only waits for a free slot.
                 let _slot = slots.acquire_owned().await;
                 let report = engine.shared.transport.attempt(&job).await;
-                engine.push_finished(job.delivery_id, report);
+                engine.push_finished(&job.delivery_id, report);
             });
         }
     }

@@ -16,13 +16,15 @@ use crate::journal::PushError;
 /// Everything needed to make one attempt.
 #[derive(Debug, Clone)]
 pub struct PushJob {
-    pub delivery_id: u64,
+    pub delivery_id: String,
     pub app_key: String,
     pub app_secret: String,
     pub url: String,
     pub body: Vec<u8>,
-    /// Drawn by the engine in event order, so a seeded run signs with the same nonces.
+    /// Chosen by the engine, derived from the delivery in a seeded run.
     pub nonce: String,
+    /// The time to sign with; `None` signs with the real wall clock at send time.
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What happened to one attempt.
@@ -72,7 +74,10 @@ impl Transport {
 
     /// Signs and sends one push, never failing: every outcome is reported.
     pub async fn attempt(&self, job: &PushJob) -> AttemptReport {
-        let created = sign::push_created(transport_now(), self.created_tz);
+        let created = sign::push_created(
+            job.created_at.unwrap_or_else(transport_now),
+            self.created_tz,
+        );
         let digest = sign::push_digest(&job.app_secret, &job.url, &job.nonce, &created);
         let (authorization, x_aksk) =
             sign::push_headers(&job.app_key, &digest, &job.nonce, &created);

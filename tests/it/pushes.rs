@@ -58,6 +58,12 @@ async fn answered_call_pushes_callout_alerting_answer_disconnect_then_fee() {
         assert_eq!(p.headers["content-type"], "application/json;charset=UTF-8");
         p.assert_signed(APP_SECRET, &sim.receiver.url("/voice/status"));
     }
+    // Seeded on a manual clock, Created is the event's simulated time in UTC+8 with a Z, exactly
+    // as in the spec's sample push (§6.3).
+    assert_eq!(
+        pushes[0].assert_signed(APP_SECRET, &sim.receiver.url("/voice/status")),
+        "2026-03-14T18:15:31Z"
+    );
     assert_eq!(
         pushes[0].info("stateCode"),
         &Value::Null,
@@ -226,7 +232,11 @@ async fn failed_status_pushes_are_dropped_and_the_cdr_is_retried_an_hour_later()
         retry.headers["x-aksk"], seen[4].headers["x-aksk"],
         "signed afresh"
     );
-    retry.assert_signed(APP_SECRET, &sim.receiver.url("/voice/fee"));
+    let created = retry.assert_signed(APP_SECRET, &sim.receiver.url("/voice/fee"));
+    assert_eq!(
+        created, "2026-03-14T19:15:54Z",
+        "signed at the retry's simulated time"
+    );
     let call = sim.call(&session).await;
     assert_eq!(call["cdr_state"], "delivered");
     let last = call["deliveries"]
