@@ -123,6 +123,14 @@ impl Clock {
         }
     }
 
+    /// Puts a manual clock back to its start (`POST /sim/v1/reset`). Running clocks keep going:
+    /// their time is the wall clock's.
+    pub(crate) fn reset(&self) {
+        if let Source::Manual { now_ms } = &self.source {
+            now_ms.store(0, Ordering::Release);
+        }
+    }
+
     /// Real time until simulated `at` arrives; `None` on a manual clock, where only `advance` helps.
     pub fn real_delay_until(&self, at: SimInstant) -> Option<Duration> {
         match &self.source {

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use crate::call::scenario::{BehaviourSpec, Pattern, Rule};
+use crate::call::FrequencyScope;
+
 /// The configuration Dialtone serves on when started without `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../fixtures/dialtone.example.toml");
 
@@ -54,6 +57,14 @@ pub struct Config {
     pub fee_push: FeePushConfig,
     #[serde(default)]
     pub journal: JournalConfig,
+    /// Callee behaviour rules, tried in order (spec §5.1; see `call::scenario`).
+    #[serde(default)]
+    pub scenarios: Vec<BehaviourSpec>,
+    #[serde(default)]
+    pub frequency: FrequencyConfig,
+    /// Callee numbers (or patterns) the platform refuses to call: stateCode 7004.
+    #[serde(default)]
+    pub blacklist: Vec<String>,
     /// Seed for every random choice (ids, nonces). Absent: ids are unique per run, as on the platform.
     #[serde(default)]
     pub seed: Option<u64>,
@@ -372,6 +383,33 @@ impl Default for JournalConfig {
     }
 }
 
+/// Frequency control (spec §5.4): sliding-window limits on calls placed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrequencyConfig {
+    pub mode: FrequencyMode,
+    pub rules: Vec<FrequencyRule>,
+}
+
+/// What an exceeded rule does: release the accepted call before callout (`async`, stateCode
+/// 7001-7003), or refuse the request with 1013118 (`sync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrequencyMode {
+    #[default]
+    Async,
+    Sync,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyRule {
+    /// `developer`, `app`, `display_number` or `callee`.
+    pub scope: FrequencyScope,
+    pub max_calls: u32,
+    pub window_s: u64,
+}
+
 fn yes() -> bool {
     true
 }
@@ -543,6 +581,28 @@ impl Config {
                 ));
             }
         }
+        for (i, spec) in self.scenarios.iter().enumerate() {
+            let key = format!("scenarios[{i}]");
+            let pattern = spec.pattern.as_deref().ok_or_else(|| {
+                err(
+                    key.clone(),
+                    "a scenario needs `match` (a number, prefix*, *suffix or *)".into(),
+                )
+            })?;
+            Pattern::parse(pattern).map_err(|m| err(format!("{key}.match"), m))?;
+            spec.to_behaviour().map_err(|m| err(key, m))?;
+        }
+        for (i, p) in self.blacklist.iter().enumerate() {
+            Pattern::parse(p).map_err(|m| err(format!("blacklist[{i}]"), m))?;
+        }
+        for (i, r) in self.frequency.rules.iter().enumerate() {
+            if r.max_calls == 0 || r.window_s == 0 {
+                return Err(err(
+                    format!("frequency.rules[{i}]"),
+                    "max_calls and window_s must be at least 1".into(),
+                ));
+            }
+        }
         if self.journal.max_entries == 0 {
             return Err(err(
                 "journal.max_entries".into(),
@@ -567,6 +627,29 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The `[[scenarios]]` rules, in order (validated at load).
+    pub fn scenario_rules(&self) -> Vec<Rule> {
+        self.scenarios
+            .iter()
+            .filter_map(|spec| {
+                let text = spec.pattern.clone()?;
+                Some(Rule {
+                    pattern: Pattern::parse(&text).ok()?,
+                    behaviour: spec.to_behaviour().ok()?,
+                    text,
+                })
+            })
+            .collect()
+    }
+
+    /// The blacklist patterns (validated at load).
+    pub fn blacklist_patterns(&self) -> Vec<Pattern> {
+        self.blacklist
+            .iter()
+            .filter_map(|p| Pattern::parse(p).ok())
+            .collect()
     }
 
     /// The listen address (validated at load).
@@ -672,6 +755,23 @@ mod tests {
             (b.delay_ms(1), b.delay_ms(2), b.delay_ms(3)),
             (1000, 2000, 4000)
         );
+    }
+
+    #[test]
+    fn scenarios_are_validated_when_loaded() {
+        let ok =
+            format!("{EMBEDDED_DEFAULT}\n[[scenarios]]\nmatch = \"*0486\"\noutcome = \"busy\"\n");
+        assert_eq!(Config::parse(&ok, "x").unwrap().scenario_rules().len(), 1);
+        let bad =
+            format!("{EMBEDDED_DEFAULT}\n[[scenarios]]\nmatch = \"*0486\"\noutcome = \"bussy\"\n");
+        let e = Config::parse(&bad, "x").unwrap_err();
+        assert_eq!(e.key, "scenarios[0]");
+        assert!(e.message.contains("unknown outcome"), "{e}");
+        let no_match = format!("{EMBEDDED_DEFAULT}\n[[scenarios]]\noutcome = \"busy\"\n");
+        assert!(Config::parse(&no_match, "x")
+            .unwrap_err()
+            .message
+            .contains("match"));
     }
 
     #[test]

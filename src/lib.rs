@@ -13,6 +13,7 @@
 //! - [`journal`]: every push attempt (§9).
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection).
 //! - [`client`]: `dialtone call`, a signed callVerify client that follows the call.
+//! - [`testing`]: an in-process Dialtone, a recording receiver and assertions for Rust tests.
 //!
 //! Foundations: [`config`] (with the embedded default), [`clock`] (simulated time; the only
 //! place real time is read), [`ids`] (seedable ids and nonces), [`error`] (the result codes),
@@ -32,6 +33,7 @@ pub mod push;
 pub mod server;
 pub mod shutdown;
 pub mod sim;
+pub mod testing;
 
 pub use config::Config;
 pub use shutdown::{Shutdown, ShutdownTrigger};

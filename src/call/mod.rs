@@ -11,6 +11,7 @@
 
 pub mod announcement;
 pub mod codes;
+pub mod scenario;
 
 use std::collections::VecDeque;
 
@@ -62,6 +63,14 @@ pub enum Outcome {
 impl Outcome {
     /// The default: the callee answers after the configured ring time and listens to the end.
     pub const ANSWER: Outcome = Outcome::Answer { ring_ms: None };
+
+    /// Whether the call is refused before any leg is placed (spec §5.3).
+    pub fn is_precall(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Blacklisted | Outcome::FrequencyControlled { .. } | Outcome::PortsExhausted
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +79,9 @@ pub enum FrequencyScope {
     Developer,
     App,
     DisplayNumber,
+    /// Calls to one callee number across the developer's apps (Dialtone's addition: the real
+    /// platform protects phone owners from floods of code calls). Released with 7001.
+    Callee,
 }
 
 /// The call-status events an app can observe (spec §6.1 `eventType`).
@@ -256,7 +268,7 @@ impl Call {
         match self.outcome {
             Outcome::Blacklisted => Some(StateCode::Blacklisted),
             Outcome::FrequencyControlled { scope } => Some(match scope {
-                FrequencyScope::Developer => StateCode::DeveloperFrequency,
+                FrequencyScope::Developer | FrequencyScope::Callee => StateCode::DeveloperFrequency,
                 FrequencyScope::App => StateCode::AppFrequency,
                 FrequencyScope::DisplayNumber => StateCode::DisplayNumberFrequency,
             }),

@@ -225,6 +225,7 @@ impl Engine {
         };
         d.attempt += 1;
         d.sent_at = now;
+        out.epoch = st.epoch;
         // Seeded on a manual clock, the whole push is reproducible, `Created` included: it then
         // follows simulated time (docs/decisions.md). Otherwise it is real time (spec §5.2).
         let reproducible = self.shared.ids.is_seeded() && clock.mode() == ClockMode::Manual;
@@ -242,12 +243,16 @@ impl Engine {
 
     /// The transport finished an attempt: journal it, then deliver the next push, retry on the
     /// policy's schedule, or give up.
-    pub(super) fn push_finished(&self, id: &str, report: AttemptReport) {
+    pub(super) fn push_finished(&self, epoch: u64, id: &str, report: AttemptReport) {
         let now = self.shared.clock.now();
         let clock = &self.shared.clock;
         let mut out = Outbound::default();
         let (journal_entry, idle) = {
             let mut st = self.lock();
+            if st.epoch != epoch {
+                // Sent before a reset: its calls and deliveries are gone.
+                return;
+            }
             st.deliveries.in_flight = st.deliveries.in_flight.saturating_sub(1);
             let Some(d) = st.deliveries.active.get(id) else {
                 // Forgotten meanwhile (a reset): nothing to journal or continue.

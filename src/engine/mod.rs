@@ -11,6 +11,7 @@
 //! how their events become pushes (ordering, CDR batching, retries) is in [`delivery`].
 
 mod delivery;
+mod frequency;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -20,9 +21,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::call::announcement::{Announcement, Durations, SegmentKind};
+use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::{Call, Effect, Outcome, StatusEvent};
 use crate::clock::{platform_time, sleep_real, Clock, SimInstant};
-use crate::config::{ClockMode, Config};
+use crate::config::{ClockMode, Config, FrequencyMode};
 use crate::error::ApiError;
 use crate::ids::{self, IdGen};
 use crate::journal::Journal;
@@ -30,6 +32,7 @@ use crate::push::payload::FeeInfo;
 use crate::push::transport::{PushJob, Transport};
 use crate::shutdown::Shutdown;
 use delivery::{Deliveries, FeeState};
+use frequency::{Frequency, Keys};
 pub use view::{CallFilter, CallSummary, CallView, TimelineEntry};
 
 /// A validated, authenticated callVerify request: what the engine needs to place the call.
@@ -72,6 +75,7 @@ struct Shared {
     ids: Arc<IdGen>,
     journal: Journal,
     transport: Transport,
+    blacklist: Vec<Pattern>,
     state: Mutex<State>,
     /// The earliest deadline may have changed: the real-time driver re-plans its sleep.
     timers_changed: Notify,
@@ -99,6 +103,10 @@ struct State {
     in_progress_by_app: HashMap<String, u32>,
     in_progress: u32,
     deliveries: Deliveries,
+    callees: Callees,
+    frequency: Frequency,
+    /// Bumped by a reset: pushes still on the wire from before it are ignored when they finish.
+    epoch: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -117,6 +125,8 @@ struct CallEntry {
     session_id: String,
     icid: String,
     request: NewCall,
+    /// Which rule chose the call's outcome.
+    source: Source,
     sp_id: String,
     status_url: Option<String>,
     fee_url: Option<String>,
@@ -135,6 +145,8 @@ struct CallEntry {
 #[derive(Default)]
 struct Outbound {
     jobs: Vec<PushJob>,
+    /// The engine epoch the jobs belong to.
+    epoch: u64,
 }
 
 impl Engine {
@@ -145,6 +157,12 @@ impl Engine {
         journal: Journal,
     ) -> Engine {
         let transport = Transport::new(&config.push);
+        let blacklist = config.blacklist_patterns();
+        let state = State {
+            callees: Callees::new(config.scenario_rules()),
+            frequency: Frequency::new(config.frequency.rules.clone()),
+            ..State::default()
+        };
         Engine {
             shared: Arc::new(Shared {
                 config,
@@ -152,7 +170,8 @@ impl Engine {
                 ids,
                 journal,
                 transport,
-                state: Mutex::new(State::default()),
+                blacklist,
+                state: Mutex::new(state),
                 timers_changed: Notify::new(),
                 events_changed: Notify::new(),
                 idle: Notify::new(),
@@ -175,8 +194,13 @@ impl Engine {
         self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Admits a call (spec §4.2 steps 5 and 7) and starts it. The caller has authenticated the app
-    /// and validated every field. Fails only with `1020165` when the app is at its call cap.
+    /// Admits a call (spec §4.2 steps 5-7) and starts it. The caller has authenticated the app
+    /// and validated every field. Fails with `1020165` when the app is at its call cap, and with
+    /// `1013118` when a frequency rule is exceeded in `sync` mode.
+    ///
+    /// The outcome is fixed here, by the first of: no free platform port (7109), an exceeded
+    /// frequency rule (7001-7003), the blacklist (7004), then the callee's behaviour
+    /// ([`crate::call::scenario`]).
     pub fn accept(&self, req: NewCall) -> Result<Accepted, ApiError> {
         let cfg = &self.shared.config;
         let app = cfg
@@ -194,12 +218,34 @@ impl Engine {
             if app_calls >= app.max_concurrent_calls {
                 return Err(ApiError::TooManyCalls);
             }
-            // Spec §5.4: with no port free the call is still accepted, then released with 7109.
-            let outcome = if st.in_progress >= cfg.platform.ports {
-                Outcome::PortsExhausted
-            } else {
-                Outcome::ANSWER
+            let sp_id = cfg.developer_of(app).sp_id.clone();
+            let keys = Keys {
+                sp_id: &sp_id,
+                app_key: &req.app_key,
+                display: &req.display_nbr,
+                callee: &req.callee_nbr,
             };
+            // Spec §5.4: with no port free the call is still accepted, then released with 7109.
+            let (outcome, source) = if st.in_progress >= cfg.platform.ports {
+                (Outcome::PortsExhausted, Source::Platform)
+            } else if let Some(scope) = st.frequency.exceeded(&keys, now) {
+                if cfg.frequency.mode == FrequencyMode::Sync {
+                    return Err(ApiError::FrequencyRestricted);
+                }
+                (Outcome::FrequencyControlled { scope }, Source::Platform)
+            } else if self
+                .shared
+                .blacklist
+                .iter()
+                .any(|p| p.matches(&req.callee_nbr))
+            {
+                (Outcome::Blacklisted, Source::Platform)
+            } else {
+                st.callees.choose(&req.callee_nbr)
+            };
+            if !outcome.is_precall() {
+                st.frequency.record(&keys, now);
+            }
             st.call_seq += 1;
             let seq = st.call_seq;
             let accepted_at = self.shared.clock.wall(now);
@@ -224,7 +270,8 @@ impl Engine {
                 seq,
                 session_id: session_id.clone(),
                 icid: ids::icid(seq, accepted_at),
-                sp_id: cfg.developer_of(app).sp_id.clone(),
+                sp_id,
+                source,
                 status_url: req.status_url.clone().or_else(|| app.status_url.clone()),
                 fee_url: req.fee_url.clone().or_else(|| app.fee_url.clone()),
                 request: req,
@@ -407,6 +454,7 @@ impl Engine {
 
     /// Hands jobs to the transport; each result comes back through `push_finished`.
     fn send(&self, out: Outbound) {
+        let epoch = out.epoch;
         for job in out.jobs {
             let engine = self.clone();
             let slots = self.shared.push_slots.clone();
@@ -414,9 +462,53 @@ impl Engine {
                 // The semaphore is never closed, so acquiring only waits for a free slot.
                 let _slot = slots.acquire_owned().await;
                 let report = engine.shared.transport.attempt(&job).await;
-                engine.push_finished(&job.delivery_id, report);
+                engine.push_finished(epoch, &job.delivery_id, report);
             });
         }
+    }
+
+    /// Forgets every call, delivery, phone rule and frequency count, puts a manual clock back to
+    /// its start and restarts the id sequence, so one server can serve many tests as if fresh.
+    /// Pushes still on the wire finish, but nothing follows from them.
+    pub fn reset(&self) {
+        {
+            let mut st = self.lock();
+            let epoch = st.epoch + 1;
+            let callees = {
+                let mut c = std::mem::take(&mut st.callees);
+                c.reset();
+                c
+            };
+            let mut frequency = std::mem::take(&mut st.frequency);
+            frequency.reset();
+            *st = State {
+                callees,
+                frequency,
+                epoch,
+                ..State::default()
+            };
+            self.shared.clock.reset();
+            self.shared.ids.restart();
+            self.shared.journal.clear();
+        }
+        self.shared.timers_changed.notify_one();
+        self.shared.events_changed.notify_waiters();
+        self.shared.idle.notify_waiters();
+    }
+
+    /// Sets the behaviour of calls to `number` (`PUT /sim/v1/phones/{number}`).
+    pub fn set_phone(&self, number: &str, behaviour: Behaviour) {
+        self.lock().callees.set(number, behaviour);
+    }
+
+    /// Removes the API rule for `number`; whether there was one.
+    pub fn remove_phone(&self, number: &str) -> bool {
+        self.lock().callees.remove(number)
+    }
+
+    /// Every callee rule: API, config, magic.
+    pub fn phones(&self) -> PhonesView {
+        self.lock().callees.view()
     }
 
     /// A snapshot of one call for the inspection API.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::delivery::FeeState;
 use super::CallEntry;
 use crate::call::announcement::Segment;
+use crate::call::scenario::Source;
 use crate::call::{CallTimes, Outcome};
 use crate::clock::{Clock, SimInstant};
 use crate::config::Config;
@@ -41,6 +42,9 @@ pub struct CallView {
     pub app_key: String,
     pub state: &'static str,
     pub outcome: Outcome,
+    /// Which rule chose the outcome: `api`, `config` (with its `match`), `magic`, `platform`
+    /// (ports, frequency, blacklist) or `default`.
+    pub behaviour_from: Source,
     pub caller: String,
     pub callee: String,
     pub language_type: i64,
@@ -67,6 +71,7 @@ impl CallView {
             app_key: e.request.app_key.clone(),
             state: e.call.state(),
             outcome: e.call.outcome().clone(),
+            behaviour_from: e.source.clone(),
             caller: e.request.display_nbr.clone(),
             callee: e.request.callee_nbr.clone(),
             language_type: e.request.language_type,

@@ -8,12 +8,14 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::read_body;
+use crate::call::scenario::BehaviourSpec;
+use crate::config::is_global_number;
 use crate::engine::{CallFilter, CallView, TimelineEntry};
 use crate::journal::{JournalEntry, JournalQuery};
 use crate::server::AppState;
@@ -26,6 +28,12 @@ pub fn router() -> Router<AppState> {
         .route("/sim/v1/calls/{session_id}", get(call))
         .route("/sim/v1/calls/{session_id}/events", get(events))
         .route("/sim/v1/deliveries", get(deliveries))
+        .route("/sim/v1/phones", get(phones))
+        .route(
+            "/sim/v1/phones/{number}",
+            put(set_phone).delete(remove_phone),
+        )
+        .route("/sim/v1/reset", post(reset))
 }
 
 /// A control-plane error.
@@ -192,6 +200,63 @@ async fn deliveries(
 ) -> Result<Response, SimError> {
     let q = query(q)?;
     Ok(Json(state.engine.journal().query(&q)).into_response())
+}
+
+async fn phones(State(state): State<AppState>) -> Response {
+    Json(state.engine.phones()).into_response()
+}
+
+/// `PUT /sim/v1/phones/{number}` body: `{"outcome":"busy"}`, with parameters
+/// (`{"outcome":"hangup_during_playback","hangup_after_ms":4000}`), or
+/// `{"sequence":[{"outcome":"busy"},{"outcome":"answer"}]}`.
+async fn set_phone(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    body: Body,
+) -> Result<Response, SimError> {
+    if !is_global_number(&number) {
+        return Err(bad_request(format!(
+            "`{number}` is not `+` followed by 7-15 digits"
+        )));
+    }
+    let bytes = read_body(body)
+        .await
+        .map_err(|_| bad_request("body larger than 64 KiB"))?;
+    let spec: BehaviourSpec = serde_json::from_slice(&bytes).map_err(|e| {
+        bad_request(format!(
+            "expected {{\"outcome\": \"busy\"}} or {{\"sequence\": [...]}}: {e}"
+        ))
+    })?;
+    if spec.pattern.is_some() {
+        return Err(bad_request(
+            "`match` belongs in config rules; here the number is in the path",
+        ));
+    }
+    let behaviour = spec.to_behaviour().map_err(bad_request)?;
+    state.engine.set_phone(&number, behaviour.clone());
+    Ok(Json(json!({ "number": number, "behaviour": behaviour })).into_response())
+}
+
+async fn remove_phone(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+) -> Result<Response, SimError> {
+    if state.engine.remove_phone(&number) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(SimError(
+            StatusCode::NOT_FOUND,
+            format!("no rule for `{number}`"),
+        ))
+    }
+}
+
+/// `POST /sim/v1/reset`: calls, journal, phone rules, frequency counts, legacy tokens and
+/// lockouts forgotten; a manual clock back at its start; ids restart from the seed.
+async fn reset(State(state): State<AppState>) -> Response {
+    state.engine.reset();
+    state.auth.reset();
+    Json(state.engine.clock_view()).into_response()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod auth;
 mod call_verify;
+mod callees;
 mod cli;
 mod helpers;
 mod pushes;

@@ -1,0 +1,114 @@
+//! Frequency control (spec §5.4): sliding windows over the calls placed, per rule and per key
+//! (developer, app, display number, or callee). Calls a rule refuses do not count.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::call::FrequencyScope;
+use crate::clock::SimInstant;
+use crate::config::FrequencyRule;
+
+/// What a call is counted under.
+pub(super) struct Keys<'a> {
+    pub sp_id: &'a str,
+    pub app_key: &'a str,
+    pub display: &'a str,
+    pub callee: &'a str,
+}
+
+impl Keys<'_> {
+    fn of(&self, scope: FrequencyScope) -> String {
+        match scope {
+            FrequencyScope::Developer => self.sp_id.to_owned(),
+            FrequencyScope::App => self.app_key.to_owned(),
+            FrequencyScope::DisplayNumber => self.display.to_owned(),
+            // Per developer: the platform protects a phone owner from one account's floods.
+            FrequencyScope::Callee => format!("{}/{}", self.sp_id, self.callee),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Frequency {
+    rules: Vec<FrequencyRule>,
+    placed: HashMap<(usize, String), VecDeque<SimInstant>>,
+}
+
+impl Frequency {
+    pub(super) fn new(rules: Vec<FrequencyRule>) -> Frequency {
+        Frequency {
+            rules,
+            placed: HashMap::new(),
+        }
+    }
+
+    /// The scope of the first rule a new call at `now` would exceed.
+    pub(super) fn exceeded(&mut self, keys: &Keys, now: SimInstant) -> Option<FrequencyScope> {
+        for (i, rule) in self.rules.iter().enumerate() {
+            let window_ms = rule.window_s * 1000;
+            if let Some(times) = self.placed.get_mut(&(i, keys.of(rule.scope))) {
+                while times.front().is_some_and(|t| now.since(*t) >= window_ms) {
+                    times.pop_front();
+                }
+                if times.len() >= rule.max_calls as usize {
+                    return Some(rule.scope);
+                }
+            }
+        }
+        None
+    }
+
+    /// Counts a placed call against every rule.
+    pub(super) fn record(&mut self, keys: &Keys, now: SimInstant) {
+        for (i, rule) in self.rules.iter().enumerate() {
+            self.placed
+                .entry((i, keys.of(rule.scope)))
+                .or_default()
+                .push_back(now);
+        }
+    }
+
+    pub(super) fn reset(&mut self) {
+        self.placed.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callee_rule_allows_max_calls_per_window_then_frees_up() {
+        let rule = FrequencyRule {
+            scope: FrequencyScope::Callee,
+            max_calls: 2,
+            window_s: 60,
+        };
+        let mut f = Frequency::new(vec![rule]);
+        let k = Keys {
+            sp_id: "sp",
+            app_key: "a",
+            display: "+1",
+            callee: "+8613900001234",
+        };
+        let other = Keys {
+            sp_id: "sp",
+            app_key: "a",
+            display: "+1",
+            callee: "+8613900009999",
+        };
+        for t in [0, 1000] {
+            assert_eq!(f.exceeded(&k, SimInstant(t)), None);
+            f.record(&k, SimInstant(t));
+        }
+        assert_eq!(
+            f.exceeded(&k, SimInstant(2000)),
+            Some(FrequencyScope::Callee)
+        );
+        assert_eq!(f.exceeded(&other, SimInstant(2000)), None);
+        assert_eq!(
+            f.exceeded(&k, SimInstant(60_000)),
+            None,
+            "the first call left the window"
+        );
+    }
+}
