@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 
 use crate::config::{ClockConfig, ClockMode};
@@ -65,7 +65,8 @@ impl Clock {
         match config.mode {
             ClockMode::Real => Clock::running(start, ClockMode::Real, 1.0),
             ClockMode::Scaled => Clock::running(start, ClockMode::Scaled, config.speed),
-            ClockMode::Manual => Clock::manual(start),
+            // A manual clock starts on a whole second, so its timestamps read cleanly.
+            ClockMode::Manual => Clock::manual(start.trunc_subsecs(0)),
         }
     }
 

@@ -45,6 +45,14 @@ struct ServeArgs {
     /// Seed for ids and nonces, overriding `seed`.
     #[arg(long)]
     seed: Option<u64>,
+    /// Simulated epoch, e.g. 2026-03-14T10:15:31Z, overriding clock.start.
+    #[arg(long, value_parser = parse_start)]
+    start: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn parse_start(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    s.parse()
+        .map_err(|e| format!("`{s}` is not a time like 2026-03-14T10:15:31Z: {e}"))
 }
 
 #[derive(clap::Args)]
@@ -121,6 +129,9 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if args.seed.is_some() {
         config.seed = args.seed;
     }
+    if args.start.is_some() {
+        config.clock.start = args.start;
+    }
     // Re-validate: the overrides come from outside too.
     let text = args
         .config
@@ -193,6 +204,15 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
         "  timings      alerting {} ms, answer {} ms, ring timeout {} s",
         config.call.alerting_delay_ms, config.call.answer_delay_ms, config.call.ring_timeout_s
     );
+    for rule in &config.frequency.rules {
+        println!(
+            "  frequency    at most {} calls per {:?} in {} s ({:?} mode)",
+            rule.max_calls, rule.scope, rule.window_s, config.frequency.mode
+        );
+    }
+    if let Some(seed) = config.seed {
+        println!("  seed         {seed} (ids and nonces are reproducible)");
+    }
     println!("Try:  dialtone call +8613900001234 --code 4815 --url http://{addr}");
 }
 

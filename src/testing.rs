@@ -69,7 +69,15 @@ pub struct TestSim {
 /// Starts Dialtone with the test config, changed by `customize`. The app's default push URLs
 /// point at a fresh receiver (`/voice/status`, `/voice/fee`).
 pub async fn spawn_sim_with(customize: impl FnOnce(&mut Config, &PushReceiver)) -> TestSim {
-    let receiver = PushReceiver::start().await;
+    spawn_sim_on(PushReceiver::start().await, customize).await
+}
+
+/// As [`spawn_sim_with`], pushing to an existing receiver (e.g. to run a scenario twice against
+/// the same receiver port: see [`TestSim::stop_and_keep_receiver`]).
+pub async fn spawn_sim_on(
+    receiver: PushReceiver,
+    customize: impl FnOnce(&mut Config, &PushReceiver),
+) -> TestSim {
     let mut config = test_config();
     config.apps[0].status_url = Some(receiver.url("/voice/status"));
     config.apps[0].fee_url = Some(receiver.url("/voice/fee"));
@@ -292,6 +300,22 @@ impl TestSim {
         reply.body
     }
 
+    /// As [`TestSim::start_with`], pushing to `receiver`.
+    pub async fn start_on(
+        receiver: PushReceiver,
+        customize: impl FnOnce(&mut Config, &PushReceiver),
+    ) -> TestSim {
+        spawn_sim_on(receiver, customize).await
+    }
+
+    /// Shuts the server down (letting pushes on the wire finish) and hands back the receiver.
+    pub async fn stop_and_keep_receiver(mut self) -> PushReceiver {
+        let server = self.begin_shutdown();
+        let _ = tokio::time::timeout(PATIENCE, server).await;
+        let placeholder = PushReceiver::unstarted();
+        std::mem::replace(&mut self.receiver, placeholder)
+    }
+
     /// Fires the shutdown signal and hands back the server task, to watch it finish.
     pub fn begin_shutdown(&mut self) -> JoinHandle<std::io::Result<()>> {
         if let Some(t) = self.trigger.take() {
@@ -408,6 +432,21 @@ async fn receive(
 impl PushReceiver {
     pub async fn start() -> PushReceiver {
         Self::start_gated(None).await
+    }
+
+    /// A receiver that is not listening (a placeholder).
+    fn unstarted() -> PushReceiver {
+        let (tx, rx) = mpsc::unbounded_channel();
+        PushReceiver {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            status: Arc::new(AtomicU16::new(200)),
+            rx: Mutex::new(rx),
+            tx,
+            stop: None,
+            serving: None,
+            log: Arc::default(),
+            gate: None,
+        }
     }
 
     /// A receiver that holds each request until `gate` gives a permit.

@@ -4,6 +4,8 @@ mod auth;
 mod call_verify;
 mod callees;
 mod cli;
+mod golden;
 mod helpers;
 mod pushes;
+mod readme;
 mod sim_api;
