@@ -1,0 +1,119 @@
+//! 10 000 complete call lifecycles on the manual clock: every call placed over HTTP, all four
+//! status events and a CDR delivered to a loopback receiver. Prints wall time and peak memory.
+//!
+//! `cargo bench --bench lifecycles` (release build). `LIFECYCLES=N` changes the count.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use axum::Router;
+use dialtone::config::ClockMode;
+use dialtone::testing::{signed_headers, verify_body, APP_KEY, APP_SECRET};
+use serde_json::json;
+use tokio::sync::Notify;
+
+#[derive(Default)]
+struct Counts {
+    status: AtomicUsize,
+    cdrs: AtomicUsize,
+    done: Notify,
+}
+
+async fn receive(State(c): State<Arc<Counts>>, body: Bytes) -> &'static str {
+    // A CDR push lists its CDRs; everything else is one status event.
+    let cdrs = body.windows(11).filter(|w| w == b"\"sessionId\"").count();
+    if body.starts_with(br#"{"eventType":"fee""#) {
+        c.cdrs.fetch_add(cdrs, Ordering::SeqCst);
+    } else {
+        c.status.fetch_add(1, Ordering::SeqCst);
+    }
+    c.done.notify_waiters();
+    "ok"
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+#[allow(clippy::disallowed_methods)] // a benchmark measures real time.
+fn now() -> Instant {
+    Instant::now()
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("LIFECYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let counts = Arc::new(Counts::default());
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let raddr = receiver.local_addr().unwrap();
+    let app = Router::new().fallback(post(receive)).with_state(counts.clone());
+    tokio::spawn(async move { axum::serve(receiver, app).await });
+
+    let mut config = dialtone::Config::embedded();
+    config.clock.mode = ClockMode::Manual;
+    config.clock.start = Some("2026-03-14T10:15:31Z".parse().unwrap());
+    config.seed = Some(1);
+    config.apps[0].max_concurrent_calls = n as u32;
+    config.platform.ports = 2 * n as u32;
+    config.frequency.rules.clear();
+    config.journal.max_entries = 6 * n;
+    config.apps[0].status_url = Some(format!("http://{raddr}/status"));
+    config.apps[0].fee_url = Some(format!("http://{raddr}/fee"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_trigger, signal) = dialtone::shutdown::channel();
+    tokio::spawn(dialtone::run(config, listener, signal));
+
+    let http = reqwest::Client::new();
+    let started = now();
+    let mut placing = tokio::task::JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(64));
+    for i in 0..n {
+        let (http, base, slots) = (http.clone(), base.clone(), slots.clone());
+        placing.spawn(async move {
+            let _slot = slots.acquire_owned().await.unwrap();
+            let mut body = verify_body("48151623");
+            // A 1 before the counter keeps clear of the magic numbers (`…0000` + stateCode).
+            body["calleeNbr"] = json!(format!("+861391{:07}", i));
+            let mut req = http.post(format!("{base}/rest/httpsessions/callVerify/v1.0")).body(body.to_string());
+            for (k, v) in signed_headers(APP_KEY, APP_SECRET, &format!("N{i:031}")) {
+                req = req.header(k, v);
+            }
+            let answer = req.send().await.unwrap().bytes().await.unwrap();
+            assert!(answer.starts_with(br#"{"resultcode":"0""#), "{}", String::from_utf8_lossy(&answer));
+        });
+    }
+    while let Some(r) = placing.join_next().await {
+        r.unwrap();
+    }
+    let placed = started.elapsed();
+    let advanced = now();
+    let reply = http.post(format!("{base}/sim/v1/clock/advance")).body(r#"{"by":"60s"}"#).send().await.unwrap();
+    assert!(reply.status().is_success());
+    let deadline = now() + Duration::from_secs(20);
+    while counts.status.load(Ordering::SeqCst) < 4 * n || counts.cdrs.load(Ordering::SeqCst) < n {
+        let wait = counts.done.notified();
+        if now() > deadline {
+            panic!("incomplete: {} status, {} CDRs", counts.status.load(Ordering::SeqCst), counts.cdrs.load(Ordering::SeqCst));
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(100), wait).await;
+    }
+    let lifecycle = advanced.elapsed();
+    let total = started.elapsed();
+    println!("{n} call lifecycles on the manual clock ({} status pushes, {} CDRs)", 4 * n, n);
+    println!("  place {n} calls over HTTP:           {:>8.3} s", placed.as_secs_f64());
+    println!("  advance 60 s: events + CDRs delivered: {:>8.3} s", lifecycle.as_secs_f64());
+    println!("  total wall time:                      {:>8.3} s", total.as_secs_f64());
+    println!("  peak memory (VmHWM, whole process):   {:>8.1} MiB", peak_rss_mib());
+}
