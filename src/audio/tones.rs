@@ -70,9 +70,9 @@ impl ToneLibrary {
     /// The bundled `welcome.wav` and `bye.wav` only.
     pub fn bundled() -> Result<ToneLibrary, AudioError> {
         let manifest: TonesToml =
-            toml::from_str(BUNDLED_MANIFEST).map_err(|e| AudioError::NotWav {
-                path: "voices/tones/tones.toml".into(),
-                reason: e.message().to_owned(),
+            toml::from_str(BUNDLED_MANIFEST).map_err(|e| AudioError::Voice {
+                voice: "tones".into(),
+                problem: format!("tones.toml: {}", e.message()),
             })?;
         let mut shared = BTreeMap::new();
         for &(file, bytes) in BUNDLED {
