@@ -53,11 +53,16 @@ fn now() -> Instant {
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("LIFECYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::var("LIFECYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let counts = Arc::new(Counts::default());
     let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let raddr = receiver.local_addr().unwrap();
-    let app = Router::new().fallback(post(receive)).with_state(counts.clone());
+    let app = Router::new()
+        .fallback(post(receive))
+        .with_state(counts.clone());
     tokio::spawn(async move { axum::serve(receiver, app).await });
 
     let mut config = dialtone::Config::embedded();
@@ -86,12 +91,18 @@ async fn main() {
             let mut body = verify_body("48151623");
             // A 1 before the counter keeps clear of the magic numbers (`…0000` + stateCode).
             body["calleeNbr"] = json!(format!("+861391{:07}", i));
-            let mut req = http.post(format!("{base}/rest/httpsessions/callVerify/v1.0")).body(body.to_string());
+            let mut req = http
+                .post(format!("{base}/rest/httpsessions/callVerify/v1.0"))
+                .body(body.to_string());
             for (k, v) in signed_headers(APP_KEY, APP_SECRET, &format!("N{i:031}")) {
                 req = req.header(k, v);
             }
             let answer = req.send().await.unwrap().bytes().await.unwrap();
-            assert!(answer.starts_with(br#"{"resultcode":"0""#), "{}", String::from_utf8_lossy(&answer));
+            assert!(
+                answer.starts_with(br#"{"resultcode":"0""#),
+                "{}",
+                String::from_utf8_lossy(&answer)
+            );
         });
     }
     while let Some(r) = placing.join_next().await {
@@ -99,21 +110,46 @@ async fn main() {
     }
     let placed = started.elapsed();
     let advanced = now();
-    let reply = http.post(format!("{base}/sim/v1/clock/advance")).body(r#"{"by":"60s"}"#).send().await.unwrap();
+    let reply = http
+        .post(format!("{base}/sim/v1/clock/advance"))
+        .body(r#"{"by":"60s"}"#)
+        .send()
+        .await
+        .unwrap();
     assert!(reply.status().is_success());
     let deadline = now() + Duration::from_secs(20);
     while counts.status.load(Ordering::SeqCst) < 4 * n || counts.cdrs.load(Ordering::SeqCst) < n {
         let wait = counts.done.notified();
         if now() > deadline {
-            panic!("incomplete: {} status, {} CDRs", counts.status.load(Ordering::SeqCst), counts.cdrs.load(Ordering::SeqCst));
+            panic!(
+                "incomplete: {} status, {} CDRs",
+                counts.status.load(Ordering::SeqCst),
+                counts.cdrs.load(Ordering::SeqCst)
+            );
         }
         let _ = tokio::time::timeout(Duration::from_millis(100), wait).await;
     }
     let lifecycle = advanced.elapsed();
     let total = started.elapsed();
-    println!("{n} call lifecycles on the manual clock ({} status pushes, {} CDRs)", 4 * n, n);
-    println!("  place {n} calls over HTTP:           {:>8.3} s", placed.as_secs_f64());
-    println!("  advance 60 s: events + CDRs delivered: {:>8.3} s", lifecycle.as_secs_f64());
-    println!("  total wall time:                      {:>8.3} s", total.as_secs_f64());
-    println!("  peak memory (VmHWM, whole process):   {:>8.1} MiB", peak_rss_mib());
+    println!(
+        "{n} call lifecycles on the manual clock ({} status pushes, {} CDRs)",
+        4 * n,
+        n
+    );
+    println!(
+        "  place {n} calls over HTTP:           {:>8.3} s",
+        placed.as_secs_f64()
+    );
+    println!(
+        "  advance 60 s: events + CDRs delivered: {:>8.3} s",
+        lifecycle.as_secs_f64()
+    );
+    println!(
+        "  total wall time:                      {:>8.3} s",
+        total.as_secs_f64()
+    );
+    println!(
+        "  peak memory (VmHWM, whole process):   {:>8.1} MiB",
+        peak_rss_mib()
+    );
 }

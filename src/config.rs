@@ -65,6 +65,8 @@ pub struct Config {
     /// Callee numbers (or patterns) the platform refuses to call: stateCode 7004.
     #[serde(default)]
     pub blacklist: Vec<String>,
+    #[serde(default)]
+    pub tones: TonesConfig,
     /// Seed for every random choice (ids, nonces). Absent: ids are unique per run, as on the platform.
     #[serde(default)]
     pub seed: Option<u64>,
@@ -410,6 +412,15 @@ pub struct FrequencyRule {
     pub window_s: u64,
 }
 
+/// The shared tone library (see `audio::tones`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TonesConfig {
+    /// A folder of `.wav` tones approved for every app, beside the bundled `welcome.wav` and
+    /// `bye.wav` (a file of the same name replaces a bundled one). Relative to the config file.
+    pub dir: Option<PathBuf>,
+}
+
 fn yes() -> bool {
     true
 }
@@ -457,6 +468,9 @@ impl Config {
         let mut config = Config::parse(&text, &file)?;
         // Relative tone paths are relative to the config file, not to wherever Dialtone was started.
         if let Some(dir) = path.parent() {
+            if let Some(tones) = config.tones.dir.as_mut().filter(|t| t.is_relative()) {
+                *tones = dir.join(&*tones);
+            }
             for app in &mut config.apps {
                 for tone in app.tones.values_mut() {
                     if tone.is_relative() {
@@ -615,6 +629,13 @@ impl Config {
     /// Checks that files the config names exist; separate from `validate` so the embedded
     /// default (which names none) never touches the disk.
     fn validate_files(&self, file: &str) -> Result<(), ConfigError> {
+        if let Some(dir) = self.tones.dir.as_ref().filter(|d| !d.is_dir()) {
+            return Err(ConfigError {
+                file: file.into(),
+                key: "tones.dir".into(),
+                message: format!("`{}` is not a folder", dir.display()),
+            });
+        }
         for (i, app) in self.apps.iter().enumerate() {
             for (name, path) in &app.tones {
                 if !path.is_file() {
@@ -772,6 +793,29 @@ mod tests {
             .unwrap_err()
             .message
             .contains("match"));
+    }
+
+    #[test]
+    fn tones_dir_is_relative_to_the_config_file_and_must_be_a_folder() {
+        let dir = std::env::temp_dir().join(format!("dialtone-config-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("tones")).unwrap();
+        let file = dir.join("d.toml");
+        std::fs::write(
+            &file,
+            format!("{EMBEDDED_DEFAULT}\n[tones]\ndir = \"tones\"\n"),
+        )
+        .unwrap();
+        let c = Config::load(&file).unwrap();
+        assert_eq!(c.tones.dir, Some(dir.join("tones")));
+        std::fs::write(
+            &file,
+            format!("{EMBEDDED_DEFAULT}\n[tones]\ndir = \"nope\"\n"),
+        )
+        .unwrap();
+        let e = Config::load(&file).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(e.key, "tones.dir");
+        assert!(e.message.contains("is not a folder"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`auth`]: X-AKSK signatures, legacy tokens and lockout (spec §3).
 //! - [`engine`]: every call, one timer queue, push ordering, CDR batching and retries.
 //! - [`call`]: one call as a pure state machine (spec §5), with its announcement plan and codes.
+//! - [`audio`]: voices and tones loaded at start-up; the announcement laid out from clips and
+//!   rendered to WAV (`dialtone render`, `dialtone play`).
 //! - [`push`]: push payloads (§6, §7), signing (§8) and the HTTP transport.
 //! - [`journal`]: every push attempt (§9).
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection).
@@ -20,6 +22,7 @@
 //! [`shutdown`].
 
 pub mod api;
+pub mod audio;
 pub mod auth;
 pub mod call;
 pub mod client;
