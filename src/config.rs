@@ -223,10 +223,6 @@ pub struct CallTimings {
     pub max_duration_s: u64,
     pub fail_delay_ms: u64,
     pub precall_release_ms: u64,
-    /// Playback time of one spoken digit, used until clips give real durations.
-    pub digit_playback_ms: u64,
-    /// Playback time of a tone (`preTone`/`posTone`), used until clips give real durations.
-    pub tone_playback_ms: u64,
 }
 
 impl Default for CallTimings {
@@ -243,8 +239,6 @@ impl Default for CallTimings {
             max_duration_s: 120,
             fail_delay_ms: 2000,
             precall_release_ms: 500,
-            digit_playback_ms: 600,
-            tone_playback_ms: 2000,
         }
     }
 }

@@ -47,6 +47,6 @@ pub async fn run(
     config: Config,
     listener: tokio::net::TcpListener,
     shutdown: Shutdown,
-) -> std::io::Result<()> {
-    server::serve(server::AppState::new(config), listener, shutdown).await
+) -> Result<(), server::RunError> {
+    server::serve(server::AppState::new(config)?, listener, shutdown).await
 }

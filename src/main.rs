@@ -219,7 +219,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    print_banner(&config, &listener.local_addr()?);
+    // Voices and tones load before anything is printed, so a bad tone file stops start-up at once.
+    let state = dialtone::server::AppState::new(config)?;
+    print_banner(&state.config, &listener.local_addr()?);
     let (trigger, shutdown) = dialtone::shutdown::channel();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -227,7 +229,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         trigger.fire();
     });
-    dialtone::run(config, listener, shutdown).await?;
+    dialtone::server::serve(state, listener, shutdown).await?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::audio::{AudioError, AudioLibrary};
 use crate::auth::Auth;
 use crate::clock::Clock;
 use crate::config::{ClockMode, Config};
@@ -23,22 +24,37 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub engine: Engine,
     pub auth: Arc<Auth>,
+    /// Voices and tones, loaded once at start-up and shared by every call.
+    pub audio: Arc<AudioLibrary>,
+}
+
+/// Why Dialtone could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A voice or tone file is missing or unreadable; the message names the file.
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    #[error("serving failed: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl AppState {
-    /// Builds the simulation `config` describes: clock, id source, journal, engine, auth.
-    pub fn new(config: Config) -> AppState {
+    /// Builds the simulation `config` describes: audio, clock, id source, journal, engine, auth.
+    /// Fails if a configured tone file cannot be loaded.
+    pub fn new(config: Config) -> Result<AppState, AudioError> {
+        let audio = Arc::new(AudioLibrary::load(&config)?);
         let config = Arc::new(config);
         let clock = Arc::new(Clock::from_config(&config.clock));
         let ids = Arc::new(IdGen::new(config.seed));
         let journal = Journal::in_memory(config.journal.max_entries);
         let engine = Engine::new(config.clone(), clock.clone(), ids.clone(), journal);
         let auth = Arc::new(Auth::new(config.clone(), clock, ids));
-        AppState {
+        Ok(AppState {
             config,
             engine,
             auth,
-        }
+            audio,
+        })
     }
 }
 
@@ -56,7 +72,7 @@ pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: Shutdown,
-) -> std::io::Result<()> {
+) -> Result<(), RunError> {
     let driver = (state.config.clock.mode != ClockMode::Manual)
         .then(|| engine::spawn_driver(state.engine.clone(), shutdown.clone()));
     let engine = state.engine.clone();

@@ -63,7 +63,7 @@ pub struct TestSim {
     pub http: reqwest::Client,
     pub receiver: PushReceiver,
     trigger: Option<ShutdownTrigger>,
-    server: Option<JoinHandle<std::io::Result<()>>>,
+    server: Option<JoinHandle<Result<(), crate::server::RunError>>>,
 }
 
 /// Starts Dialtone with the test config, changed by `customize`. The app's default push URLs
@@ -317,7 +317,7 @@ impl TestSim {
     }
 
     /// Fires the shutdown signal and hands back the server task, to watch it finish.
-    pub fn begin_shutdown(&mut self) -> JoinHandle<std::io::Result<()>> {
+    pub fn begin_shutdown(&mut self) -> JoinHandle<Result<(), crate::server::RunError>> {
         if let Some(t) = self.trigger.take() {
             t.fire();
         }

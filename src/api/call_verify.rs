@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -15,14 +16,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::read_body;
+use crate::audio::compose::{compose, AnnouncementRequest, Manifest};
+use crate::audio::tones::ToneLibrary;
 use crate::auth::RequestMeta;
 use crate::config::{check_push_url, is_global_number, is_tone_name, App};
 use crate::engine::NewCall;
 use crate::error::{platform_json, ApiError};
 use crate::server::AppState;
-
-/// Tones every app may use without configuration (spec §4.1, "Tones").
-pub const BUNDLED_TONES: [&str; 2] = ["welcome.wav", "bye.wav"];
 
 /// The success answer (spec §4.3).
 #[derive(Debug, Serialize)]
@@ -71,9 +71,10 @@ async fn handle(
         .config
         .app(&app_key)
         .ok_or_else(|| ApiError::Internal(format!("authenticated unknown app {app_key}")))?;
-    req.check_against(app)?;
+    req.check_against(app, &state.audio.tones)?;
+    let manifest = req.compose(state, &app_key)?;
     let return_idle_port = req.return_idle_port;
-    let accepted = state.engine.accept(req.into_new_call(app_key))?;
+    let accepted = state.engine.accept(req.into_new_call(app_key, manifest))?;
     Ok(CallVerifyOut {
         resultcode: "0",
         resultdesc: "Success",
@@ -149,12 +150,13 @@ impl CallVerifyIn {
         })
     }
 
-    /// Spec §4.2 steps 3-4: the display number and tones must be the app's.
-    pub fn check_against(&self, app: &App) -> Result<(), ApiError> {
+    /// Spec §4.2 steps 3-4: the display number and tones must be the app's: the bundled and
+    /// shared tones, or the app's own `tones`.
+    pub fn check_against(&self, app: &App, tones: &ToneLibrary) -> Result<(), ApiError> {
         if !app.numbers.contains(&self.display_nbr) {
             return Err(ApiError::DisplayNumberInvalid);
         }
-        let approved = |t: &str| BUNDLED_TONES.contains(&t) || app.tones.contains_key(t);
+        let approved = |t: &str| tones.is_approved(&app.app_key, t);
         if !approved(&self.pre_tone) {
             return Err(ApiError::invalid("preTone"));
         }
@@ -164,7 +166,28 @@ impl CallVerifyIn {
         Ok(())
     }
 
-    pub fn into_new_call(self, app_key: String) -> NewCall {
+    /// What the callee will hear: the tones and the code read in the voice of `languageType`.
+    fn compose(&self, state: &AppState, app_key: &str) -> Result<Arc<Manifest>, ApiError> {
+        let language = state
+            .config
+            .languages
+            .get(&self.language_type.to_string())
+            .ok_or_else(|| ApiError::invalid("languageType"))?;
+        let request = AnnouncementRequest {
+            language,
+            app_key: Some(app_key),
+            pre_tone: &self.pre_tone,
+            code: &self.verify_code,
+            times: self.times,
+            pos_tone: self.pos_tone.as_deref(),
+        };
+        // Voices and tones were checked at start-up and the tones just now: a failure here is ours.
+        compose(&state.audio, &request, &state.config.call)
+            .map(Arc::new)
+            .map_err(|e| ApiError::Internal(format!("composing the announcement: {e}")))
+    }
+
+    pub fn into_new_call(self, app_key: String, manifest: Arc<Manifest>) -> NewCall {
         NewCall {
             app_key,
             display_nbr: self.display_nbr,
@@ -177,6 +200,7 @@ impl CallVerifyIn {
             status_url: self.status_url,
             fee_url: self.fee_url,
             user_data: self.user_data,
+            manifest,
         }
     }
 }

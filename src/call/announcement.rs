@@ -1,8 +1,8 @@
 //! What the callee hears after answering, as a timed plan (spec §5.2): `preTone`, the code read
 //! `times` times with a pause between readings, `posTone`, then the platform hangs up.
 //!
-//! The plan only knows durations. Where they come from (configured placeholders today, rendered
-//! clips later) is the caller's business, so the call engine never depends on audio.
+//! The plan only knows durations. Where they come from (the composed clips, `audio::compose`) is
+//! the caller's business, so the call state machine never depends on audio.
 
 use serde::Serialize;
 
@@ -32,19 +32,6 @@ pub struct Durations {
     /// One reading of the code, digits and inter-digit gaps included.
     pub reading_ms: u64,
     pub pos_tone_ms: Option<u64>,
-}
-
-impl Durations {
-    /// Placeholder durations from configuration: `digit_playback_ms` per digit, `digit_gap_ms`
-    /// between digits, `tone_playback_ms` per tone.
-    pub fn placeholder(t: &CallTimings, digits: usize, pos_tone: bool) -> Durations {
-        let digits = digits as u64;
-        Durations {
-            pre_tone_ms: t.tone_playback_ms,
-            reading_ms: digits * t.digit_playback_ms + digits.saturating_sub(1) * t.digit_gap_ms,
-            pos_tone_ms: pos_tone.then_some(t.tone_playback_ms),
-        }
-    }
 }
 
 /// The timed plan of one call's audio.
@@ -173,12 +160,5 @@ mod tests {
         let last = a.segments.last().unwrap();
         assert!(last.start_ms < 20_000, "{last:?}");
         assert_eq!(a.code_played_until(5000), (1, 1600));
-    }
-
-    #[test]
-    fn placeholder_reading_counts_digits_and_gaps() {
-        let d = Durations::placeholder(&CallTimings::default(), 4, false);
-        assert_eq!(d.reading_ms, 4 * 600 + 3 * 150);
-        assert_eq!(d.pos_tone_ms, None);
     }
 }

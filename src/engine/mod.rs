@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
-use crate::call::announcement::{Announcement, Durations, SegmentKind};
+use crate::audio::compose::Manifest;
+use crate::call::announcement::SegmentKind;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::{Call, Effect, Outcome, StatusEvent};
 use crate::clock::{platform_time, sleep_real, Clock, SimInstant};
@@ -50,6 +51,8 @@ pub struct NewCall {
     pub status_url: Option<String>,
     pub fee_url: Option<String>,
     pub user_data: Option<String>,
+    /// What the callee will hear, composed from the voice and tones (sets the call's timing).
+    pub manifest: Arc<Manifest>,
 }
 
 /// The answer to an accepted request.
@@ -261,10 +264,7 @@ impl Engine {
                     break id;
                 }
             };
-            let durations =
-                Durations::placeholder(&cfg.call, req.verify_code.len(), req.pos_tone.is_some());
-            let horizon = cfg.call.max_duration_s * 1000;
-            let announcement = Announcement::plan(durations, req.times, &cfg.call, horizon);
+            let announcement = req.manifest.to_announcement();
             let call = Call::accept(outcome, announcement, &cfg.call, now);
             let mut entry = CallEntry {
                 seq,
@@ -565,6 +565,22 @@ impl Engine {
             Ok(result) => result,
             Err(_) => snapshot(),
         }
+    }
+
+    /// The call's announcement and how much of it the callee heard so far (ms from answer;
+    /// 0 if the call was never answered): what `audio.wav` renders.
+    pub fn call_audio(&self, session_id: &str) -> Option<(Arc<Manifest>, u64)> {
+        let st = self.lock();
+        let entry = st.calls.get(st.by_session.get(session_id)?)?;
+        let times = entry.call.times();
+        let heard = match times.answer {
+            Some(answer) => times
+                .end
+                .unwrap_or_else(|| self.shared.clock.now())
+                .since(answer),
+            None => 0,
+        };
+        Some((entry.request.manifest.clone(), heard))
     }
 
     /// The clock's state for `GET /sim/v1/clock`.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::read_body;
+use crate::audio::render::{render, wav_bytes};
 use crate::call::scenario::BehaviourSpec;
 use crate::config::is_global_number;
 use crate::engine::{CallFilter, CallView, TimelineEntry};
@@ -27,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/sim/v1/calls", get(list_calls))
         .route("/sim/v1/calls/{session_id}", get(call))
         .route("/sim/v1/calls/{session_id}/events", get(events))
+        .route("/sim/v1/calls/{session_id}/audio.wav", get(audio))
+        .route("/sim/v1/calls/{session_id}/announcement", get(announcement))
         .route("/sim/v1/deliveries", get(deliveries))
         .route("/sim/v1/phones", get(phones))
         .route(
@@ -200,6 +203,34 @@ async fn deliveries(
 ) -> Result<Response, SimError> {
     let q = query(q)?;
     Ok(Json(state.engine.journal().query(&q)).into_response())
+}
+
+/// `GET /sim/v1/calls/{sessionId}/audio.wav`: what the callee heard, up to now or the hang-up
+/// (empty if the call was never answered), as 8 kHz 16-bit mono WAV.
+async fn audio(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, SimError> {
+    let (manifest, heard_ms) = state
+        .engine
+        .call_audio(&id)
+        .ok_or_else(|| no_such_call(&id))?;
+    let wav = wav_bytes(&render(&manifest, Some(heard_ms)))
+        .map_err(|e| SimError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav")], wav).into_response())
+}
+
+/// `GET /sim/v1/calls/{sessionId}/announcement`: every clip with its offsets from answer, and how
+/// much the callee heard.
+async fn announcement(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, SimError> {
+    let (manifest, heard_ms) = state
+        .engine
+        .call_audio(&id)
+        .ok_or_else(|| no_such_call(&id))?;
+    Ok(Json(json!({ "manifest": &*manifest, "heard_ms": heard_ms })).into_response())
 }
 
 async fn phones(State(state): State<AppState>) -> Response {

@@ -9,7 +9,8 @@ use crate::helpers::*;
 struct Expect {
     behaviour: &'static str,
     events: &'static [&'static str],
-    /// Simulated seconds from acceptance to disconnect (times 1, placeholder timings).
+    /// Simulated seconds from acceptance to disconnect; answered calls played to the end release
+    /// 9.32 s after answer (times 1: welcome tone, one reading, bye tone).
     end_s: f64,
     state_code: u64,
     sip: u64,
@@ -29,7 +30,7 @@ async fn every_outcome_pushes_its_events_state_code_and_cdr() {
         Expect {
             behaviour: r#"{"outcome":"answer"}"#,
             events: PLACED_ANSWERED,
-            end_s: 14.35,
+            end_s: 6.0 + 9.32,
             state_code: 0,
             sip: 0,
             q850: 0,
@@ -49,7 +50,7 @@ async fn every_outcome_pushes_its_events_state_code_and_cdr() {
         Expect {
             behaviour: r#"{"outcome":"slow_answer","ring_ms":20000}"#,
             events: PLACED_ANSWERED,
-            end_s: 30.35,
+            end_s: 22.0 + 9.32,
             state_code: 0,
             sip: 0,
             q850: 0,
@@ -252,10 +253,11 @@ fn start_plus(s: f64) -> String {
 #[tokio::test]
 async fn a_hangup_mid_code_counts_the_readings_heard() {
     let sim = TestSim::start().await;
-    // Reading 1 of "4827" runs 3.0-5.85 s after answer, reading 2 from 6.85 s.
+    // Reading 1 ("your password is 4 8 2 7") runs 2.415-7.144 s after answer, reading 2 from
+    // 8.144 s: a hang-up at 9.144 s has heard 4.729 s + 1 s of code.
     sim.set_phone(
         CALLEE,
-        r#"{"outcome":"hangup_during_playback","hangup_after_ms":7850}"#,
+        r#"{"outcome":"hangup_during_playback","hangup_after_ms":9144}"#,
     )
     .await;
     let session = sim.place_call(&verify_body("4827")).await;
@@ -267,7 +269,7 @@ async fn a_hangup_mid_code_counts_the_readings_heard() {
             cdr["ttsPlayTimes"].as_u64(),
             cdr["ttsTransDuration"].as_u64()
         ),
-        (Some(2), Some(4))
+        (Some(2), Some(6))
     );
     assert_eq!(cdr["callOutAnswerTime"], "2026-03-14 10:15:37");
     assert!(cdr.get("failTime").is_none());

@@ -114,9 +114,9 @@ async fn every_golden_file_has_a_scenario_and_every_outcome_is_covered() {
 }
 
 /// The same scenario run twice, on two servers started with the same seed and pushing to the
-/// same receiver port: identical pushes (bodies and signature headers) and journals.
+/// same receiver port: identical pushes (bodies and signature headers), journals and audio.
 #[tokio::test]
-async fn the_same_seed_and_scenario_give_identical_pushes_and_journals() {
+async fn the_same_seed_and_scenario_give_identical_pushes_journals_and_audio() {
     let mut receiver = PushReceiver::start().await;
     let mut runs = Vec::new();
     for _ in 0..2 {
@@ -160,8 +160,30 @@ async fn the_same_seed_and_scenario_give_identical_pushes_and_journals() {
             entry.as_object_mut().unwrap().remove("latency_ms");
         }
         let calls = sim.get("/sim/v1/calls").await.body;
+        let mut audio = Vec::new();
+        for call in calls.as_array().unwrap() {
+            let url = format!(
+                "{}/sim/v1/calls/{}/audio.wav",
+                sim.base,
+                call["session_id"].as_str().unwrap()
+            );
+            audio.push(
+                sim.http
+                    .get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert!(
+            audio.iter().any(|a| a.len() > 100_000),
+            "some call was heard at length"
+        );
         assert!(pushes.len() > 20, "{}", pushes.len());
-        runs.push((pushes, journal.to_string(), calls.to_string()));
+        runs.push((pushes, journal.to_string(), calls.to_string(), audio));
         receiver = sim.stop_and_keep_receiver().await;
         receiver.forget().await;
     }
@@ -169,4 +191,5 @@ async fn the_same_seed_and_scenario_give_identical_pushes_and_journals() {
     assert_sequence(&first.0, &second.0);
     assert_eq!(first.1, second.1, "journals differ");
     assert_eq!(first.2, second.2, "call listings differ");
+    assert!(first.3 == second.3, "audio differs");
 }

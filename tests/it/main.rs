@@ -1,5 +1,6 @@
 //! Integration tests: the real app on loopback, a real webhook receiver, a manual clock.
 
+mod audio;
 mod auth;
 mod call_verify;
 mod callees;

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-/// The spec's example call on placeholder timings: answer at 10:15:37, four digits of 600 ms
-/// with 150 ms gaps (2.85 s a reading), tones of 2 s: release 22.55 s after callout.
+/// The spec's example call with the bundled English voice: answer at 10:15:37; welcome tone, three
+/// readings of "your password is 4 8 2 7", bye tone: the platform releases 20.778 s after answer.
 #[tokio::test]
 async fn answered_call_pushes_callout_alerting_answer_disconnect_then_fee() {
     let sim = spawn_sim().await;
@@ -46,7 +46,7 @@ async fn answered_call_pushes_callout_alerting_answer_disconnect_then_fee() {
             "2026-03-14 10:15:31",
             "2026-03-14 10:15:33",
             "2026-03-14 10:15:37",
-            "2026-03-14 10:15:53"
+            "2026-03-14 10:15:57"
         ]
     );
     for p in &pushes[..4] {
@@ -85,7 +85,7 @@ async fn answered_call_pushes_callout_alerting_answer_disconnect_then_fee() {
         "callerNum": DISPLAY, "calleeNum": CALLEE,
         "callOutStartTime": times[0], "callOutAlertingTime": times[1], "callOutAnswerTime": times[2],
         "callEndTime": times[3], "ulFailReason": 0, "sipStatusCode": 0, "callOutUnaswRsn": 0,
-        "recordFlag": 0, "ttsPlayTimes": 3, "ttsTransDuration": 9, "serviceType": "001",
+        "recordFlag": 0, "ttsPlayTimes": 3, "ttsTransDuration": 15, "serviceType": "001",
         "hostName": "callenabler.home1.com", "userData": "order-7781",
     });
     assert_eq!(cdr, &expected);
@@ -148,24 +148,53 @@ async fn the_call_timeline_shows_each_reading_as_it_starts() {
             )
         })
         .collect();
-    let expected: Vec<(u64, String)> = [
-        (0, "callout "),
-        (2000, "alerting "),
-        (6000, "answer "),
-        (6500, "playing preTone welcome.wav"),
-        (9000, "playing code reading 1"),
-        (12_850, "playing code reading 2"),
-        (16_700, "playing code reading 3"),
-        (20_050, "playing posTone bye.wav"),
+    // Each part of the announcement starts at answer (6 s) + its first clip's offset.
+    let manifest = sim
+        .get(&format!("/sim/v1/calls/{session}/announcement"))
+        .await
+        .body["manifest"]
+        .clone();
+    let start_of = |part: Value| -> u64 {
+        let first = manifest["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["part"] == part)
+            .unwrap();
+        6000 + first["start_ms"].as_u64().unwrap()
+    };
+    let release = 6000 + manifest["release_ms"].as_u64().unwrap();
+    let expected: Vec<(u64, String)> = vec![
+        (0, "callout ".into()),
+        (2000, "alerting ".into()),
+        (6000, "answer ".into()),
         (
-            22_550,
-            "disconnect stateCode 0: The user releases the call.",
+            start_of(json!("pre_tone")),
+            "playing preTone welcome.wav".into(),
         ),
-    ]
-    .into_iter()
-    .map(|(t, s)| (t, s.to_owned()))
-    .collect();
+        (
+            start_of(json!({"reading": 1})),
+            "playing code reading 1".into(),
+        ),
+        (
+            start_of(json!({"reading": 2})),
+            "playing code reading 2".into(),
+        ),
+        (
+            start_of(json!({"reading": 3})),
+            "playing code reading 3".into(),
+        ),
+        (
+            start_of(json!("pos_tone")),
+            "playing posTone bye.wav".into(),
+        ),
+        (
+            release,
+            "disconnect stateCode 0: The user releases the call.".into(),
+        ),
+    ];
     assert_eq!(timeline, expected);
+    assert_eq!(release, 26_778);
 }
 
 #[tokio::test]
@@ -190,7 +219,7 @@ async fn failed_status_pushes_are_dropped_and_the_cdr_is_retried_an_hour_later()
     let sim = spawn_sim().await;
     sim.receiver.reply_with(500);
     let session = sim.place_call(&verify_body("4827")).await;
-    sim.advance("24s").await; // past the release at 22.55 s; the CDR batch is due at 23.55 s
+    sim.advance("28s").await; // past the release at 26.778 s; the CDR batch is due at 27.778 s
     let seen = sim.receiver.take(5).await;
     assert_eq!(
         seen.iter().map(Push::event_type).collect::<Vec<_>>(),
@@ -215,7 +244,7 @@ async fn failed_status_pushes_are_dropped_and_the_cdr_is_retried_an_hour_later()
     );
     let fee_attempt = &call["deliveries"][4];
     assert_eq!(fee_attempt["response_status"], 500);
-    assert_eq!(fee_attempt["next_attempt_at"], "2026-03-14 11:15:54");
+    assert_eq!(fee_attempt["next_attempt_at"], "2026-03-14 11:15:58");
 
     // Not a second earlier than the interval.
     sim.advance("59m").await;
@@ -234,7 +263,7 @@ async fn failed_status_pushes_are_dropped_and_the_cdr_is_retried_an_hour_later()
     );
     let created = retry.assert_signed(APP_SECRET, &sim.receiver.url("/voice/fee"));
     assert_eq!(
-        created, "2026-03-14T19:15:54Z",
+        created, "2026-03-14T19:15:58Z",
         "signed at the retry's simulated time"
     );
     let call = sim.call(&session).await;
@@ -256,7 +285,7 @@ async fn a_receiver_that_is_down_gets_the_cdr_once_it_comes_back() {
     let mut sim = spawn_sim().await;
     sim.receiver.stop();
     let session = sim.place_call(&verify_body("4827")).await;
-    sim.advance("24s").await;
+    sim.advance("28s").await;
     let call = sim.call(&session).await;
     let attempts: Vec<(String, String, String)> = call["deliveries"]
         .as_array()
