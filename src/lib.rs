@@ -11,6 +11,8 @@
 //! - [`call`]: one call as a pure state machine (spec §5), with its announcement plan and codes.
 //! - [`push`]: push payloads (§6, §7), signing (§8) and the HTTP transport.
 //! - [`journal`]: every push attempt (§9).
+//! - [`store`]: calls, events, CDRs, the push outbox and the journal in embedded SQLite, so
+//!   nothing is lost across a restart; batched writes off the engine's path.
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection).
 //! - [`client`]: `dialtone call`, a signed callVerify client that follows the call.
 //!
@@ -32,6 +34,7 @@ pub mod push;
 pub mod server;
 pub mod shutdown;
 pub mod sim;
+pub mod store;
 
 pub use config::Config;
 pub use shutdown::{Shutdown, ShutdownTrigger};
