@@ -31,14 +31,15 @@ mod journal;
 mod read;
 pub mod schema;
 mod write;
+mod writer;
 
 #[cfg(test)]
 mod tests;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -53,13 +54,10 @@ pub use read::{
     StoredEvent,
 };
 pub use write::{FeeState, Write};
+use writer::{Ack, Counters, Msg, Writer};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "dialtone.db";
-
-/// At most this many messages go into one transaction, so one commit never holds a flush for
-/// long under sustained load.
-const MAX_BATCH: usize = 8192;
 
 /// What can go wrong opening, writing or reading the store.
 #[derive(Debug, thiserror::Error)]
@@ -125,45 +123,10 @@ pub struct Store {
 }
 
 struct Inner {
-    tx: Sender<Msg>,
+    tx: mpsc::Sender<Msg>,
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     path: Option<PathBuf>,
-}
-
-#[derive(Default)]
-struct Counters {
-    commits: AtomicU64,
-    writes: AtomicU64,
-    failed_writes: AtomicU64,
-}
-
-type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
-
-enum Msg {
-    Write(Write),
-    /// A write whose commit (or failure) is reported to the ack.
-    WriteSync(Write, Ack),
-    /// Reported once everything before it is committed.
-    Flush(Ack),
-    /// Runs on the writer's connection after committing everything before it.
-    Read(ReadJob),
-    Close,
-}
-
-enum Ack {
-    Blocking(Sender<Result<(), StoreError>>),
-    Async(oneshot::Sender<Result<(), StoreError>>),
-}
-
-impl Ack {
-    fn send(self, result: Result<(), StoreError>) {
-        // A waiter that gave up is no error.
-        let _ = match self {
-            Ack::Blocking(tx) => tx.send(result).map_err(|_| ()),
-            Ack::Async(tx) => tx.send(result).map_err(|_| ()),
-        };
-    }
 }
 
 impl Store {
@@ -225,12 +188,7 @@ impl Store {
         )?;
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel();
-        let writer = Writer {
-            conn,
-            counters: counters.clone(),
-            open: false,
-            waiting: Vec::new(),
-        };
+        let writer = Writer::new(conn, counters.clone());
         let handle = std::thread::Builder::new()
             .name("dialtone-store".into())
             .spawn(move || writer.run(rx))
@@ -365,154 +323,5 @@ impl Drop for Inner {
                 tracing::error!("the store's writer thread panicked");
             }
         }
-    }
-}
-
-/// The writer thread's state: the connection, and whether a transaction is open.
-struct Writer {
-    conn: Connection,
-    counters: Arc<Counters>,
-    open: bool,
-    /// Acks to send after the open transaction commits, each with its own write's error.
-    waiting: Vec<(Ack, Option<String>)>,
-}
-
-impl Writer {
-    fn run(mut self, rx: Receiver<Msg>) {
-        // Ends when every handle is gone (recv fails) or on Close.
-        while let Ok(first) = rx.recv() {
-            let mut next = Some(first);
-            let mut taken = 0;
-            while let Some(msg) = next {
-                if !self.handle(msg) {
-                    self.commit();
-                    return;
-                }
-                taken += 1;
-                // Disconnected is handled by the outer recv once the queue is empty.
-                next = if taken < MAX_BATCH {
-                    rx.try_recv().ok()
-                } else {
-                    None
-                };
-            }
-            self.commit();
-        }
-    }
-
-    /// Handles one message; `false` to stop.
-    fn handle(&mut self, msg: Msg) -> bool {
-        match msg {
-            Msg::Write(w) => {
-                let _ = self.apply(&w);
-            }
-            Msg::WriteSync(w, ack) => {
-                let own = self.apply(&w).err();
-                self.waiting.push((ack, own));
-            }
-            Msg::Flush(ack) => self.waiting.push((ack, None)),
-            Msg::Read(job) => {
-                self.commit();
-                job(&self.conn);
-            }
-            Msg::Close => return false,
-        }
-        true
-    }
-
-    /// Applies one write inside the batch's transaction. A write of several statements runs in
-    /// a savepoint; one statement is already atomic (SQLite backs out a failed statement and
-    /// keeps the transaction), and skipping the savepoint saves about a tenth of the writer's time.
-    fn apply(&mut self, w: &Write) -> Result<(), String> {
-        if !self.open {
-            self.conn
-                .execute_batch("BEGIN")
-                .map_err(|e| self.refused(w, &e.into()))?;
-            self.open = true;
-        }
-        let conn = &self.conn;
-        let run = || -> Result<(), StoreError> {
-            if w.is_one_statement() {
-                return write::apply(conn, w);
-            }
-            conn.prepare_cached("SAVEPOINT w")?.execute([])?;
-            match write::apply(conn, w) {
-                Ok(()) => {
-                    conn.prepare_cached("RELEASE w")?.execute([])?;
-                    Ok(())
-                }
-                Err(e) => {
-                    conn.prepare_cached("ROLLBACK TO w")?.execute([])?;
-                    conn.prepare_cached("RELEASE w")?.execute([])?;
-                    Err(e)
-                }
-            }
-        };
-        let result = run();
-        if result.is_err() && self.conn.is_autocommit() {
-            // Some errors (disk full, I/O) make SQLite roll back the whole transaction: the
-            // batch so far is gone, and whoever waits on it must hear so.
-            self.open = false;
-            tracing::error!("store transaction rolled back by SQLite: a batch of writes is lost");
-            for (ack, _) in self.waiting.drain(..) {
-                ack.send(Err(StoreError::Commit(
-                    "the transaction was rolled back after an error".into(),
-                )));
-            }
-        }
-        match result {
-            Ok(()) => {
-                self.counters.writes.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => Err(self.refused(w, &e)),
-        }
-    }
-
-    fn refused(&self, w: &Write, e: &StoreError) -> String {
-        self.counters.failed_writes.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(error = %e, write = ?kind_of(w), "store write refused");
-        e.to_string()
-    }
-
-    /// Commits the open transaction, if any, then answers everyone waiting on it.
-    fn commit(&mut self) {
-        let result = if std::mem::take(&mut self.open) {
-            match self.conn.execute_batch("COMMIT") {
-                Ok(()) => {
-                    self.counters.commits.fetch_add(1, Ordering::Relaxed);
-                    Ok(())
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "store commit failed: a batch of writes is lost");
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                    Err(e.to_string())
-                }
-            }
-        } else {
-            Ok(())
-        };
-        for (ack, own) in self.waiting.drain(..) {
-            ack.send(match (&result, own) {
-                (Err(e), _) => Err(StoreError::Commit(e.clone())),
-                (Ok(()), Some(e)) => Err(StoreError::WriteFailed(e)),
-                (Ok(()), None) => Ok(()),
-            });
-        }
-    }
-}
-
-/// A write's name for logs (the write itself may hold a large body).
-fn kind_of(w: &Write) -> &'static str {
-    match w {
-        Write::CallAccepted { .. } => "CallAccepted",
-        Write::CallEvent { .. } => "CallEvent",
-        Write::CallEnded { .. } => "CallEnded",
-        Write::FeeState { .. } => "FeeState",
-        Write::DeliveryQueued { .. } => "DeliveryQueued",
-        Write::Attempt { .. } => "Attempt",
-        Write::DeliveryFinished { .. } => "DeliveryFinished",
-        Write::ClearJournal => "ClearJournal",
-        Write::Reset => "Reset",
     }
 }
