@@ -57,6 +57,8 @@ pub struct Config {
     pub fee_push: FeePushConfig,
     #[serde(default)]
     pub journal: JournalConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Callee behaviour rules, tried in order (spec §5.1; see `call::scenario`).
     #[serde(default)]
     pub scenarios: Vec<BehaviourSpec>,
@@ -413,6 +415,25 @@ pub struct TonesConfig {
     /// A folder of `.wav` tones approved for every app, beside the bundled `welcome.wav` and
     /// `bye.wav` (a file of the same name replaces a bundled one). Relative to the config file.
     pub dir: Option<PathBuf>,
+}
+
+/// Where calls, CDRs and deliveries are kept (see `store`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The folder holding `dialtone.db` (SQLite, WAL). Relative to where Dialtone runs.
+    pub data_dir: PathBuf,
+    /// Keep everything in memory only (tests): a restart forgets all.
+    pub ephemeral: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            data_dir: PathBuf::from(".dialtone"),
+            ephemeral: false,
+        }
+    }
 }
 
 fn yes() -> bool {

@@ -13,6 +13,8 @@
 //!   rendered to WAV (`dialtone render`, `dialtone play`).
 //! - [`push`]: push payloads (§6, §7), signing (§8) and the HTTP transport.
 //! - [`journal`]: every push attempt (§9).
+//! - [`store`]: calls, events, CDRs, the push outbox and the journal in embedded SQLite, so
+//!   nothing is lost across a restart; batched writes off the engine's path.
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection).
 //! - [`client`]: `dialtone call`, a signed callVerify client that follows the call.
 //! - [`testing`]: an in-process Dialtone, a recording receiver and assertions for Rust tests.
@@ -36,6 +38,7 @@ pub mod push;
 pub mod server;
 pub mod shutdown;
 pub mod sim;
+pub mod store;
 pub mod testing;
 
 pub use config::Config;

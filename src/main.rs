@@ -52,6 +52,12 @@ struct ServeArgs {
     /// Seed for ids and nonces, overriding `seed`.
     #[arg(long)]
     seed: Option<u64>,
+    /// Folder for the database (calls, CDRs, deliveries), overriding store.data_dir.
+    #[arg(long, env = "DIALTONE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in memory: nothing survives a restart.
+    #[arg(long)]
+    ephemeral: bool,
     /// Simulated epoch, e.g. 2026-03-14T10:15:31Z, overriding clock.start.
     #[arg(long, value_parser = parse_start)]
     start: Option<chrono::DateTime<chrono::Utc>>,
@@ -185,6 +191,12 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if args.start.is_some() {
         config.clock.start = args.start;
     }
+    if let Some(dir) = &args.data_dir {
+        config.store.data_dir = dir.clone();
+    }
+    if args.ephemeral {
+        config.store.ephemeral = true;
+    }
     // Re-validate: the overrides come from outside too.
     let text = args
         .config
@@ -213,6 +225,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "dialtone=info".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
     let config = load_config(&args)?;
     let addr = config.listen_addr();
@@ -263,6 +276,18 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
         println!(
             "  frequency    at most {} calls per {:?} in {} s ({:?} mode)",
             rule.max_calls, rule.scope, rule.window_s, config.frequency.mode
+        );
+    }
+    if config.store.ephemeral {
+        println!("  store        in memory (--ephemeral): a restart forgets everything");
+    } else {
+        println!(
+            "  store        {}",
+            config
+                .store
+                .data_dir
+                .join(dialtone::store::DB_FILE)
+                .display()
         );
     }
     if let Some(seed) = config.seed {

@@ -52,6 +52,7 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub fn test_config() -> Config {
     let mut c = Config::embedded();
     c.clock.mode = ClockMode::Manual;
+    c.store.ephemeral = true;
     c.clock.start = Some(START.parse().expect("valid start"));
     c.seed = Some(7);
     c

@@ -75,6 +75,8 @@ async fn handle(
     let manifest = req.compose(state, &app_key)?;
     let return_idle_port = req.return_idle_port;
     let accepted = state.engine.accept(req.into_new_call(app_key, manifest))?;
+    // Answer "0" only once the call is in the database: a crash after this loses nothing.
+    state.engine.committed().await;
     Ok(CallVerifyOut {
         resultcode: "0",
         resultdesc: "Success",

@@ -17,6 +17,8 @@ pub enum StateCode {
     Blacklisted,
     /// 7109: no voice port was free.
     NoPorts,
+    /// 8000: internal error. Dialtone uses it for calls a restart cut off (Dialtone decision).
+    InternalError,
     /// 8003: rang until `call.ring_timeout_s`; the platform cancelled.
     RingTimeout,
     /// 8007: playing to the user failed (only if rendering fails internally).
@@ -35,6 +37,35 @@ pub enum StateCode {
 }
 
 impl StateCode {
+    /// Every code Dialtone emits.
+    pub const ALL: [StateCode; 17] = {
+        use StateCode::*;
+        [
+            Released,
+            DeveloperFrequency,
+            AppFrequency,
+            DisplayNumberFrequency,
+            Blacklisted,
+            NoPorts,
+            InternalError,
+            RingTimeout,
+            PlayFailed,
+            MaxDuration,
+            UserHangup,
+            NotExist,
+            NoAnswer,
+            Busy,
+            Unreachable,
+            PoweredOff,
+            Rejected,
+        ]
+    };
+
+    /// The code with this number, if Dialtone emits it.
+    pub fn from_code(code: u32) -> Option<StateCode> {
+        Self::ALL.into_iter().find(|c| c.code() == code)
+    }
+
     pub fn code(self) -> u32 {
         use StateCode::*;
         match self {
@@ -44,6 +75,7 @@ impl StateCode {
             DisplayNumberFrequency => 7003,
             Blacklisted => 7004,
             NoPorts => 7109,
+            InternalError => 8000,
             RingTimeout => 8003,
             PlayFailed => 8007,
             MaxDuration => 8010,
@@ -67,6 +99,7 @@ impl StateCode {
             DisplayNumberFrequency => "Display number call frequency restricted.",
             Blacklisted => "The callee is blacklisted.",
             NoPorts => "Insufficient voice ports.",
+            InternalError => "Internal error.",
             RingTimeout => "Ringing timed out.",
             PlayFailed => "Playing the voice to the user failed.",
             MaxDuration => "The maximum call duration was reached.",

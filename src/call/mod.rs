@@ -231,6 +231,29 @@ impl Call {
         }
     }
 
+    /// A call carried over from a previous run by recovery: it has ended (`ending`), with the
+    /// times that run recorded. It has no deadline and no effects.
+    pub fn restored(
+        outcome: Outcome,
+        times: CallTimes,
+        ending: Ending,
+        timings: &CallTimings,
+    ) -> Call {
+        Call {
+            outcome,
+            timings: timings.clone(),
+            announcement: Announcement {
+                segments: Vec::new(),
+                release_ms: None,
+            },
+            phase: Phase::Released,
+            deadline: None,
+            times,
+            ending: Some(ending),
+            effects: VecDeque::new(),
+        }
+    }
+
     /// The next effect to act on, in the order they happened.
     pub fn poll_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()

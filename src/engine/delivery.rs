@@ -4,40 +4,24 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
-
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::StatusEvent;
-use crate::clock::{Clock, SimInstant};
+use crate::clock::SimInstant;
 use crate::config::{ClockMode, NamedPolicy, StatusRetry};
 use crate::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::payload::{to_body, FeePush, StatusInfo, StatusPush};
 use crate::push::transport::{AttemptReport, PushJob};
+use crate::store::{FeeState, Write};
 
 /// At most this many CDRs share one push (spec §7.1).
 const MAX_CDRS_PER_PUSH: usize = 50;
 
-/// A status push waiting its turn.
+/// A status push waiting its turn (already in the database's outbox).
 pub(super) struct StatusOut {
     /// `s<call>.<n>`: the n-th status push of the call.
-    id: String,
-    event_type: &'static str,
-    body: Vec<u8>,
-}
-
-/// Where a call's CDR stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeeState {
-    /// The call has not ended, or its disconnect push is still being delivered.
-    Pending,
-    /// Neither the request nor the app has a fee URL: the CDR is kept, not pushed.
-    NoUrl,
-    /// Waiting in a batch, or between retries.
-    Queued,
-    Delivered,
-    /// The last retry failed.
-    Abandoned,
+    pub(super) id: String,
+    pub(super) event_type: String,
+    pub(super) body: Vec<u8>,
 }
 
 /// All pushes that are queued, on the wire or waiting to retry.
@@ -53,6 +37,11 @@ pub(super) struct Deliveries {
 }
 
 impl Deliveries {
+    /// Puts back a delivery carried over from a previous run.
+    pub(super) fn restore(&mut self, id: String, d: Delivery) {
+        self.active.insert(id, d);
+    }
+
     /// Attempts handed to the transport and not yet finished.
     pub(super) fn in_flight(&self) -> usize {
         self.in_flight
@@ -60,17 +49,44 @@ impl Deliveries {
 }
 
 /// One push (one body), across its attempts.
-struct Delivery {
+pub(super) struct Delivery {
     kind: PushKind,
     app_key: String,
     url: String,
     body: Vec<u8>,
-    event_type: &'static str,
+    event_type: String,
     /// The calls concerned, by sequence number: one for status, up to 50 for a CDR batch.
     calls: Vec<u64>,
     session_ids: Vec<String>,
     attempt: u32,
     sent_at: SimInstant,
+}
+
+impl Delivery {
+    /// A delivery carried over from a previous run, `attempt` attempts made.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn restored(
+        kind: PushKind,
+        app_key: String,
+        url: String,
+        body: Vec<u8>,
+        event_type: String,
+        calls: Vec<u64>,
+        session_ids: Vec<String>,
+        attempt: u32,
+    ) -> Delivery {
+        Delivery {
+            kind,
+            app_key,
+            url,
+            body,
+            event_type,
+            calls,
+            session_ids,
+            attempt,
+            sent_at: SimInstant::ZERO,
+        }
+    }
 }
 
 /// CDRs that share app, fee URL and `callEndTime` (spec §7.2), collecting until the window ends.
@@ -80,44 +96,64 @@ struct FeeBatch {
     calls: Vec<u64>,
 }
 
-/// Builds the status push for `event` and queues it behind the call's earlier ones.
-pub(super) fn queue_status(
-    entry: &mut CallEntry,
-    event: StatusEvent,
-    at: SimInstant,
-    clock: &Clock,
-) {
-    if entry.status_url.is_none() {
-        return;
-    }
-    let (state_code, state_desc) = match event {
-        StatusEvent::Disconnect { state_code } => {
-            (Some(state_code.code()), Some(state_code.desc()))
-        }
-        _ => (None, None),
-    };
-    let push = StatusPush {
-        event_type: event.name(),
-        status_info: StatusInfo {
-            session_id: &entry.session_id,
-            timestamp: super::wall_string(clock, at),
-            caller: &entry.request.display_nbr,
-            called: &entry.request.callee_nbr,
-            user_data: entry.request.user_data.as_deref(),
-            state_code,
-            state_desc,
-        },
-    };
-    let body = to_body(&push);
-    entry.status_pushes += 1;
-    entry.outbox.push_back(StatusOut {
-        id: format!("s{}.{}", entry.seq, entry.status_pushes),
-        event_type: event.name(),
-        body,
-    });
+/// The `X-Dialtone-Idempotency-Key` of a push: its first call's sessionId and its eventType.
+/// The same on every attempt and after a restart, and unique across calls, so a receiver can
+/// drop a duplicate it has already processed.
+pub(super) fn idempotency_key(session_ids: &[String], event_type: &str) -> String {
+    format!(
+        "{}/{}",
+        session_ids.first().map_or("", String::as_str),
+        event_type
+    )
 }
 
 impl Engine {
+    /// Builds the status push for `event`, writes it to the outbox and queues it behind the
+    /// call's earlier ones.
+    pub(super) fn queue_status(&self, entry: &mut CallEntry, event: StatusEvent, at: SimInstant) {
+        let Some(url) = entry.status_url.clone() else {
+            return;
+        };
+        let clock = &self.shared.clock;
+        let (state_code, state_desc) = match event {
+            StatusEvent::Disconnect { state_code } => {
+                (Some(state_code.code()), Some(state_code.desc()))
+            }
+            _ => (None, None),
+        };
+        let push = StatusPush {
+            event_type: event.name(),
+            status_info: StatusInfo {
+                session_id: &entry.session_id,
+                timestamp: super::wall_string(clock, at),
+                caller: &entry.request.display_nbr,
+                called: &entry.request.callee_nbr,
+                user_data: entry.request.user_data.as_deref(),
+                state_code,
+                state_desc,
+            },
+        };
+        let body = to_body(&push);
+        entry.status_pushes += 1;
+        let id = format!("s{}.{}", entry.seq, entry.status_pushes);
+        let session_ids = vec![entry.session_id.clone()];
+        self.persist(Write::DeliveryQueued {
+            id: id.clone(),
+            kind: PushKind::Status,
+            app_key: entry.request.app_key.clone(),
+            url,
+            body: body.clone(),
+            event_type: event.name().to_owned(),
+            idempotency_key: idempotency_key(&session_ids, event.name()),
+            session_ids,
+        });
+        entry.outbox.push_back(StatusOut {
+            id,
+            event_type: event.name().to_owned(),
+            body,
+        });
+    }
+
     /// Sends the call's next status push if none is on its way; once all are done and the call
     /// has ended, queues its CDR (spec §7.2: the app sees the disconnect before the CDR).
     pub(super) fn pump_status(
@@ -163,14 +199,21 @@ impl Engine {
         let Some(entry) = st.calls.get_mut(&seq) else {
             return;
         };
+        let fee_state = |state| Write::FeeState {
+            session_ids: vec![entry.session_id.clone()],
+            state,
+        };
         let (Some(url), Some(fee)) = (entry.fee_url.clone(), entry.fee.as_ref()) else {
+            self.persist(fee_state(FeeState::NoUrl));
             entry.fee_state = FeeState::NoUrl;
             let note = "no feeUrl and no app fee_url: the CDR is kept, not pushed";
-            entry
-                .timeline
-                .push(TimelineEntry::new(clock, now, "note", Some(note.into())));
+            entry.note(
+                self.store(),
+                TimelineEntry::new(clock, now, "note", Some(note.into())),
+            );
             return;
         };
+        self.persist(fee_state(FeeState::Queued));
         entry.fee_state = FeeState::Queued;
         let key = format!("{}\n{}\n{}", entry.request.app_key, url, fee.call_end_time);
         if let Some(batch) = st.deliveries.batches.get_mut(&key) {
@@ -201,13 +244,23 @@ impl Engine {
                 app_key: batch.app_key.clone(),
                 url: batch.url.clone(),
                 body: to_body(&FeePush::new(fees)),
-                event_type: "fee",
+                event_type: "fee".to_owned(),
                 session_ids: entries.iter().map(|e| e.session_id.clone()).collect(),
                 calls: chunk.to_vec(),
                 attempt: 0,
                 sent_at: SimInstant::ZERO,
             };
             let id = format!("f{}", chunk[0]);
+            self.persist(Write::DeliveryQueued {
+                id: id.clone(),
+                kind: PushKind::Fee,
+                app_key: delivery.app_key.clone(),
+                url: delivery.url.clone(),
+                body: delivery.body.clone(),
+                event_type: "fee".to_owned(),
+                idempotency_key: idempotency_key(&delivery.session_ids, "fee"),
+                session_ids: delivery.session_ids.clone(),
+            });
             st.deliveries.active.insert(id.clone(), delivery);
             self.start_attempt(st, &id, out);
         }
@@ -236,6 +289,7 @@ impl Engine {
             url: d.url.clone(),
             body: d.body.clone(),
             nonce: self.shared.ids.nonce_for(id, d.attempt),
+            idempotency_key: idempotency_key(&d.session_ids, &d.event_type),
             created_at: reproducible.then(|| clock.wall(now)),
         });
         st.deliveries.in_flight += 1;
@@ -281,7 +335,7 @@ impl Engine {
                 kind: d.kind,
                 app_key: d.app_key.clone(),
                 session_ids: d.session_ids.clone(),
-                event_type: d.event_type.to_owned(),
+                event_type: d.event_type.clone(),
                 url: d.url.clone(),
                 attempt: d.attempt,
                 sent_at: super::wall_string(clock, d.sent_at),

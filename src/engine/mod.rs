@@ -12,6 +12,7 @@
 
 mod delivery;
 mod frequency;
+mod recovery;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -32,7 +33,8 @@ use crate::journal::Journal;
 use crate::push::payload::FeeInfo;
 use crate::push::transport::{PushJob, Transport};
 use crate::shutdown::Shutdown;
-use delivery::{Deliveries, FeeState};
+use crate::store::{FeeState, Store, Write};
+use delivery::Deliveries;
 use frequency::{Frequency, Keys};
 pub use view::{CallFilter, CallSummary, CallView, TimelineEntry};
 
@@ -77,6 +79,8 @@ struct Shared {
     clock: Arc<Clock>,
     ids: Arc<IdGen>,
     journal: Journal,
+    /// The database, unless `--ephemeral`: every call, event, CDR and push goes there too.
+    store: Option<Store>,
     transport: Transport,
     blacklist: Vec<Pattern>,
     state: Mutex<State>,
@@ -144,6 +148,23 @@ struct CallEntry {
     fee_state: FeeState,
 }
 
+impl CallEntry {
+    /// Appends to the call's timeline, and to the database.
+    fn note(&mut self, store: Option<&Store>, t: TimelineEntry) {
+        if let Some(store) = store {
+            store.write(Write::CallEvent {
+                session_id: self.session_id.clone(),
+                idx: self.timeline.len() as u32,
+                at_ms: t.at_ms,
+                time: t.time.clone(),
+                event: t.event.clone(),
+                detail: t.detail.clone(),
+            });
+        }
+        self.timeline.push(t);
+    }
+}
+
 /// Pushes to hand to the transport once the lock is released.
 #[derive(Default)]
 struct Outbound {
@@ -158,6 +179,7 @@ impl Engine {
         clock: Arc<Clock>,
         ids: Arc<IdGen>,
         journal: Journal,
+        store: Option<Store>,
     ) -> Engine {
         let transport = Transport::new(&config.push);
         let blacklist = config.blacklist_patterns();
@@ -172,6 +194,7 @@ impl Engine {
                 clock,
                 ids,
                 journal,
+                store,
                 transport,
                 blacklist,
                 state: Mutex::new(state),
@@ -283,12 +306,25 @@ impl Engine {
                 fee: None,
                 fee_state: FeeState::Pending,
             };
+            self.persist(Write::CallAccepted {
+                seq,
+                session_id: session_id.clone(),
+                app_key: entry.request.app_key.clone(),
+                callee: entry.request.callee_nbr.clone(),
+                display: entry.request.display_nbr.clone(),
+                accepted_ms: now.ms(),
+                accepted_at: wall_string(&self.shared.clock, now),
+                request_json: recovery::request_json(&entry.request),
+                status_url: entry.status_url.clone(),
+                fee_url: entry.fee_url.clone(),
+            });
             if entry.status_url.is_none() {
                 let note = "no statusUrl and no app status_url: events are recorded, not pushed";
                 let clock = &self.shared.clock;
-                entry
-                    .timeline
-                    .push(TimelineEntry::new(clock, now, "note", Some(note.into())));
+                entry.note(
+                    self.store(),
+                    TimelineEntry::new(clock, now, "note", Some(note.into())),
+                );
             }
             *st.in_progress_by_app
                 .entry(entry.request.app_key.clone())
@@ -348,13 +384,15 @@ impl Engine {
         let _one_at_a_time = self.shared.advancing.lock().await;
         let target = clock.now().plus_ms(by_ms);
         loop {
+            // Pushes already on the wire finish at the current time, and whatever follows
+            // from them (a CDR queued, a retry armed) is in the queue before time moves on.
+            if settle {
+                self.wait_idle(self.settle_bound()).await;
+            }
             let next = self.next_deadline().filter(|at| *at <= target);
             let Some(at) = next else { break };
             clock.set(at);
             self.fire_due(at);
-            if settle {
-                self.wait_idle(self.settle_bound()).await;
-            }
         }
         clock.set(target);
         self.fire_due(target);
@@ -405,9 +443,10 @@ impl Engine {
                                 entry.request.pos_tone.as_deref().unwrap_or_default()
                             ),
                         };
-                        entry
-                            .timeline
-                            .push(TimelineEntry::new(clock, at, "playing", Some(detail)));
+                        entry.note(
+                            self.store(),
+                            TimelineEntry::new(clock, at, "playing", Some(detail)),
+                        );
                     }
                     Effect::Status { event, at } => {
                         let detail = match event {
@@ -418,14 +457,26 @@ impl Engine {
                             )),
                             _ => None,
                         };
-                        entry
-                            .timeline
-                            .push(TimelineEntry::new(clock, at, event.name(), detail));
-                        if let StatusEvent::Disconnect { .. } = event {
-                            entry.fee = Some(view::fee_info(entry, cfg, clock));
+                        entry.note(
+                            self.store(),
+                            TimelineEntry::new(clock, at, event.name(), detail),
+                        );
+                        if let StatusEvent::Disconnect { state_code } = event {
+                            let fee = view::fee_info(entry, cfg, clock);
+                            let ending = entry.call.ending().copied();
+                            self.persist(Write::CallEnded {
+                                session_id: entry.session_id.clone(),
+                                state_code: state_code.code(),
+                                ended_at: fee.call_end_time.clone(),
+                                readings: ending.map_or(0, |e| e.readings),
+                                code_ms: ending.map_or(0, |e| e.code_ms),
+                                fee_json: serde_json::to_string(&fee)
+                                    .expect("a FeeInfo always serialises"),
+                            });
+                            entry.fee = Some(fee);
                             disconnected = true;
                         }
-                        delivery::queue_status(entry, event, at, clock);
+                        self.queue_status(entry, event, at);
                     }
                 }
             }
@@ -442,6 +493,31 @@ impl Engine {
         }
         self.pump_status(st, seq, now, out);
         self.shared.events_changed.notify_waiters();
+    }
+
+    /// The database, unless ephemeral.
+    fn store(&self) -> Option<&Store> {
+        self.shared.store.as_ref()
+    }
+
+    /// Writes to the database, if there is one. Never blocks: the store batches off this path.
+    fn persist(&self, w: Write) {
+        if let Some(store) = &self.shared.store {
+            store.write(w);
+        }
+    }
+
+    /// Resolves once everything persisted so far is committed (at once when ephemeral). The API
+    /// awaits it before answering "0", so an accepted call survives a crash.
+    pub fn committed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let flushed = self.shared.store.as_ref().map(Store::flushed);
+        async move {
+            if let Some(flushed) = flushed {
+                if let Err(e) = flushed.await {
+                    tracing::error!(error = %e, "the database did not commit");
+                }
+            }
+        }
     }
 
     /// Arms a timer for `key` at `at`.
@@ -490,6 +566,7 @@ impl Engine {
             self.shared.clock.reset();
             self.shared.ids.restart();
             self.shared.journal.clear();
+            self.persist(Write::Reset);
         }
         self.shared.timers_changed.notify_one();
         self.shared.events_changed.notify_waiters();

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::delivery::FeeState;
 use super::CallEntry;
 use crate::call::announcement::Segment;
 use crate::call::scenario::Source;
@@ -10,6 +9,7 @@ use crate::call::{CallTimes, Outcome};
 use crate::clock::{Clock, SimInstant};
 use crate::config::Config;
 use crate::push::payload::FeeInfo;
+use crate::store::FeeState;
 
 /// Something that happened to a call, on the simulated clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

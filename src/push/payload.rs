@@ -30,7 +30,7 @@ pub struct StatusInfo<'a> {
 }
 
 /// One CDR (spec §7.1 FeeInfo), as stored on the call and pushed in `feeLst`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeeInfo {
     pub direction: u8,

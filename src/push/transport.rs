@@ -23,6 +23,8 @@ pub struct PushJob {
     pub body: Vec<u8>,
     /// Chosen by the engine, derived from the delivery in a seeded run.
     pub nonce: String,
+    /// `X-Dialtone-Idempotency-Key`: the same on every attempt of this push.
+    pub idempotency_key: String,
     /// The time to sign with; `None` signs with the real wall clock at send time.
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -46,6 +48,10 @@ impl AttemptReport {
                 .is_some_and(|s| (200..300).contains(&s))
     }
 }
+
+/// Dialtone's own push header (not the platform's): the same value on every attempt of one push
+/// and after a restart, so a receiver can drop duplicates.
+pub const IDEMPOTENCY_HEADER: &str = "x-dialtone-idempotency-key";
 
 /// Keeps at most this much of a response body for the journal (spec §9).
 const RESPONSE_BODY_KEPT: usize = 4096;
@@ -85,6 +91,7 @@ impl Transport {
             (CONTENT_TYPE.to_string(), PLATFORM_CONTENT_TYPE.to_owned()),
             (AUTHORIZATION.to_string(), authorization.clone()),
             ("x-aksk".to_owned(), x_aksk.clone()),
+            (IDEMPOTENCY_HEADER.to_owned(), job.idempotency_key.clone()),
         ];
         let watch = Stopwatch::start();
         let sent = self
@@ -93,6 +100,7 @@ impl Transport {
             .header(CONTENT_TYPE, PLATFORM_CONTENT_TYPE)
             .header(AUTHORIZATION, authorization)
             .header("X-AKSK", x_aksk)
+            .header(IDEMPOTENCY_HEADER, &job.idempotency_key)
             .body(job.body.clone())
             .send()
             .await;

@@ -5,6 +5,7 @@ mod auth;
 mod call_verify;
 mod callees;
 mod cli;
+mod durable;
 mod golden;
 mod helpers;
 mod pushes;

@@ -1,0 +1,357 @@
+//! Carrying on after a restart (or a crash): what the database says was unfinished.
+//!
+//! Nothing answered "0" is lost. At start-up, in this order:
+//!
+//! 1. every call with an owed status push comes back, its owed pushes queued again in their
+//!    original order and under their original ids (so the idempotency key is unchanged);
+//! 2. calls that were still in progress are released now, as a platform restart would: a
+//!    `disconnect` with stateCode 8000 ("Internal error.", a Dialtone decision) and a CDR whose
+//!    times are those the previous run recorded, ending now;
+//! 3. CDR pushes that were owed resume on their retry schedule (an attempt that was due while
+//!    Dialtone was down goes out at once);
+//! 4. ended calls whose CDR never reached the outbox are queued again.
+//!
+//! Simulated time starts afresh in each run; recorded times are kept as calendar times.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::delivery::{Delivery, StatusOut};
+use super::{wall_string, CallEntry, Engine, NewCall, Outbound, State, TimelineEntry, TimerKey};
+use crate::audio::compose::Manifest;
+use crate::call::scenario::Source;
+use crate::call::{Call, CallTimes, Ending, Outcome, StateCode};
+use crate::clock::SimInstant;
+use crate::ids;
+use crate::journal::PushKind;
+use crate::push::payload::FeeInfo;
+use crate::store::{FeeState, Recovered, StoredCall, StoredEvent, Write};
+
+/// The request of a call as stored (`calls.request_json`): everything but the audio manifest.
+#[derive(Serialize, Deserialize)]
+struct RequestRecord {
+    app_key: String,
+    display_nbr: String,
+    callee_nbr: String,
+    language_type: i64,
+    pre_tone: String,
+    verify_code: String,
+    pos_tone: Option<String>,
+    times: u8,
+    status_url: Option<String>,
+    fee_url: Option<String>,
+    user_data: Option<String>,
+}
+
+/// The stored form of a call's request.
+pub(super) fn request_json(r: &NewCall) -> String {
+    let record = RequestRecord {
+        app_key: r.app_key.clone(),
+        display_nbr: r.display_nbr.clone(),
+        callee_nbr: r.callee_nbr.clone(),
+        language_type: r.language_type,
+        pre_tone: r.pre_tone.clone(),
+        verify_code: r.verify_code.clone(),
+        pos_tone: r.pos_tone.clone(),
+        times: r.times,
+        status_url: r.status_url.clone(),
+        fee_url: r.fee_url.clone(),
+        user_data: r.user_data.clone(),
+    };
+    serde_json::to_string(&record).expect("plain strings and numbers always serialise")
+}
+
+fn parse_request(c: &StoredCall) -> Option<NewCall> {
+    let r: RequestRecord = serde_json::from_str(&c.request_json).ok()?;
+    // A restored call's audio is not rebuilt: its announcement is empty.
+    let manifest = Manifest {
+        language: String::new(),
+        times: r.times,
+        segments: Vec::new(),
+        release_ms: Some(0),
+        max_duration_ms: 0,
+    };
+    Some(NewCall {
+        app_key: r.app_key,
+        display_nbr: r.display_nbr,
+        callee_nbr: r.callee_nbr,
+        language_type: r.language_type,
+        pre_tone: r.pre_tone,
+        verify_code: r.verify_code,
+        pos_tone: r.pos_tone,
+        times: r.times,
+        status_url: r.status_url,
+        fee_url: r.fee_url,
+        user_data: r.user_data,
+        manifest: Arc::new(manifest),
+    })
+}
+
+/// `yyyy-MM-dd HH:mm:ss[.SSS]` (UTC), as stored, to a calendar time.
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    let head = s.get(..19)?;
+    NaiveDateTime::parse_from_str(head, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+impl Engine {
+    /// Takes over what a previous run left unfinished (module docs). Call once, at start-up,
+    /// before serving.
+    pub fn recover(&self, r: Recovered) {
+        let now = self.shared.clock.now();
+        let mut out = Outbound::default();
+        let mut st = self.lock();
+        st.call_seq = st.call_seq.max(r.max_seq);
+
+        // 1. Calls with owed status pushes, and those still in progress, back in memory.
+        let mut owed_status: HashMap<String, Vec<StatusOut>> = HashMap::new();
+        let mut owed_fee = Vec::new();
+        for d in r.owed_deliveries {
+            match d.kind {
+                PushKind::Status => owed_status
+                    .entry(d.session_ids.first().cloned().unwrap_or_default())
+                    .or_default()
+                    .push(StatusOut {
+                        id: d.id.clone(),
+                        event_type: d.event_type.clone(),
+                        body: d.body.clone(),
+                    }),
+                PushKind::Fee => owed_fee.push(d),
+            }
+        }
+        let mut in_flight = Vec::new();
+        for c in r.calls_in_flight {
+            let seq = c.call.seq;
+            if self.restore(&mut st, &c.call, &c.events, FeeState::Pending) {
+                in_flight.push(seq);
+            }
+        }
+        // Calls named by owed pushes: their CDR is already in a push (or will be, once their
+        // status pushes are done).
+        let named: Vec<String> = owed_status
+            .keys()
+            .cloned()
+            .chain(owed_fee.iter().flat_map(|d| d.session_ids.iter().cloned()))
+            .collect();
+        for session in named {
+            if st.by_session.contains_key(&session) {
+                continue;
+            }
+            match self.store().map(|s| s.call(&session)) {
+                Some(Ok(Some(call))) => {
+                    let fee_state = call.fee_state;
+                    self.restore(&mut st, &call, &[], fee_state);
+                }
+                _ => tracing::warn!(%session, "an owed push names a call the database lacks"),
+            }
+        }
+        for (session, mut pushes) in owed_status {
+            let Some(seq) = st.by_session.get(&session).copied() else {
+                continue;
+            };
+            let Some(entry) = st.calls.get_mut(&seq) else {
+                continue;
+            };
+            // `s<call>.<n>`: n orders a call's pushes (at most four, so one digit).
+            pushes.sort_by(|a, b| a.id.cmp(&b.id));
+            entry.status_pushes = pushes
+                .iter()
+                .filter_map(|p| p.id.rsplit('.').next()?.parse().ok())
+                .max()
+                .unwrap_or(0)
+                .max(entry.status_pushes);
+            entry.outbox.extend(pushes);
+        }
+
+        // 2. Calls cut off by the restart end now.
+        for seq in &in_flight {
+            self.release_restored(&mut st, *seq, now);
+        }
+
+        // 3. Owed CDR pushes resume where their schedule left them.
+        let wall_now = self.shared.clock.wall(now);
+        for d in owed_fee {
+            let calls: Vec<u64> = d
+                .session_ids
+                .iter()
+                .filter_map(|s| st.by_session.get(s).copied())
+                .collect();
+            let due = match (d.attempt, d.next_attempt_at.as_deref().and_then(parse_time)) {
+                (0, _) | (_, None) => now,
+                (_, Some(next)) => {
+                    let wait = (next - wall_now).num_milliseconds().max(0) as u64;
+                    now.plus_ms(wait)
+                }
+            };
+            let id = d.id.clone();
+            st.deliveries.restore(
+                id.clone(),
+                Delivery::restored(
+                    d.kind,
+                    d.app_key,
+                    d.url,
+                    d.body,
+                    d.event_type,
+                    calls,
+                    d.session_ids,
+                    d.attempt,
+                ),
+            );
+            if due == now && d.attempt == 0 {
+                self.start_attempt(&mut st, &id, &mut out);
+            } else {
+                self.arm(&mut st, due, TimerKey::PushRetry(id));
+            }
+        }
+
+        // 4. CDRs that never reached the outbox, and everything restored, move on.
+        for c in r.cdrs_unsent {
+            if !st.by_session.contains_key(&c.session_id) {
+                // Pending: `pump_status` queues the CDR again.
+                self.restore(&mut st, &c, &[], FeeState::Pending);
+            }
+        }
+        let restored: Vec<u64> = st.calls.keys().copied().collect();
+        for seq in restored {
+            self.pump_status(&mut st, seq, now, &mut out);
+        }
+        drop(st);
+        self.send(out);
+    }
+
+    /// Brings a stored call back into memory, ended or (if `events` are its in-progress
+    /// timeline) about to be released, its CDR in `fee_state` (`Pending` queues it again once
+    /// its status pushes are done). Returns false if the call cannot be restored (its app is no
+    /// longer configured, or its row is unreadable).
+    fn restore(
+        &self,
+        st: &mut State,
+        c: &StoredCall,
+        events: &[StoredEvent],
+        fee_state: FeeState,
+    ) -> bool {
+        let cfg = &self.shared.config;
+        let (Some(request), Some(app)) = (parse_request(c), cfg.app(&c.app_key)) else {
+            tracing::warn!(session = %c.session_id, "cannot restore a stored call: app or request missing");
+            return false;
+        };
+        let fee: Option<FeeInfo> = c
+            .ended
+            .as_ref()
+            .and_then(|e| serde_json::from_str(&e.fee_json).ok());
+        let ending = c.ended.as_ref().map(|e| Ending {
+            state_code: StateCode::from_code(e.state_code).unwrap_or(StateCode::InternalError),
+            readings: e.readings,
+            code_ms: e.code_ms,
+        });
+        let call = Call::restored(
+            Outcome::ANSWER,
+            CallTimes::default(),
+            ending.unwrap_or(Ending {
+                state_code: StateCode::InternalError,
+                readings: 0,
+                code_ms: 0,
+            }),
+            &cfg.call,
+        );
+        let accepted =
+            parse_time(&c.accepted_at).unwrap_or_else(|| self.shared.clock.wall(SimInstant::ZERO));
+        let entry = CallEntry {
+            seq: c.seq,
+            session_id: c.session_id.clone(),
+            icid: ids::icid(c.seq, accepted),
+            request,
+            source: Source::Platform,
+            sp_id: cfg.developer_of(app).sp_id.clone(),
+            status_url: c.status_url.clone(),
+            fee_url: c.fee_url.clone(),
+            call,
+            timeline: events
+                .iter()
+                .map(|e| TimelineEntry {
+                    at_ms: e.at_ms,
+                    time: e.time.clone(),
+                    event: e.event.clone(),
+                    detail: e.detail.clone(),
+                })
+                .collect(),
+            outbox: VecDeque::new(),
+            push_busy: false,
+            status_pushes: 0,
+            fee_state,
+            fee,
+        };
+        st.by_session.insert(c.session_id.clone(), c.seq);
+        st.calls.insert(c.seq, entry);
+        true
+    }
+
+    /// Ends a restored in-progress call now: stateCode 8000, a disconnect push and a CDR whose
+    /// times are the recorded ones.
+    fn release_restored(&self, st: &mut State, seq: u64, now: SimInstant) {
+        let clock = &self.shared.clock;
+        let cfg = &self.shared.config;
+        let Some(entry) = st.calls.get_mut(&seq) else {
+            return;
+        };
+        let code = StateCode::InternalError;
+        let recorded = |name: &str| -> Option<String> {
+            let e = entry.timeline.iter().find(|e| e.event == name)?;
+            Some(e.time.get(..19)?.to_owned())
+        };
+        let end = wall_string(clock, now);
+        let answered = recorded("answer");
+        let fee = FeeInfo {
+            direction: 0,
+            sp_id: entry.sp_id.clone(),
+            app_key: entry.request.app_key.clone(),
+            icid: entry.icid.clone(),
+            bind_num: entry.request.display_nbr.clone(),
+            session_id: entry.session_id.clone(),
+            caller_num: entry.request.display_nbr.clone(),
+            callee_num: entry.request.callee_nbr.clone(),
+            call_out_start_time: recorded("callout"),
+            call_out_alerting_time: recorded("alerting"),
+            fail_time: answered.is_none().then(|| end.clone()),
+            call_out_answer_time: answered,
+            call_end_time: end.clone(),
+            ul_fail_reason: code.code(),
+            sip_status_code: code.sip_status(),
+            call_out_unasw_rsn: code.q850(),
+            record_flag: 0,
+            tts_play_times: 0,
+            tts_trans_duration: 0,
+            service_type: "001".into(),
+            host_name: cfg.platform.host_name.clone(),
+            user_data: entry.request.user_data.clone(),
+        };
+        let detail = format!(
+            "stateCode {}: {} (Dialtone restarted)",
+            code.code(),
+            code.desc()
+        );
+        entry.note(
+            self.store(),
+            TimelineEntry::new(clock, now, "disconnect", Some(detail)),
+        );
+        self.persist(Write::CallEnded {
+            session_id: entry.session_id.clone(),
+            state_code: code.code(),
+            ended_at: end,
+            readings: 0,
+            code_ms: 0,
+            fee_json: serde_json::to_string(&fee).expect("a FeeInfo always serialises"),
+        });
+        entry.fee = Some(fee);
+        entry.fee_state = FeeState::Pending;
+        self.queue_status(
+            entry,
+            crate::call::StatusEvent::Disconnect { state_code: code },
+            now,
+        );
+    }
+}

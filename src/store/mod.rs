@@ -1,0 +1,327 @@
+//! The durable store: calls, their events, CDRs, the push outbox and the delivery journal, in an
+//! embedded SQLite database (`<data-dir>/dialtone.db`, WAL mode), or in memory for `--ephemeral`.
+//!
+//! [`Store`] is a cheap-clone handle to one writer thread that owns the only connection (the actor
+//! shape of STYLE §3: it owns I/O). The engine calls [`Store::write`] under its own lock, in
+//! the order things happen; that only queues the [`Write`] and never blocks. The writer drains
+//! everything queued and applies it in one transaction per drain, so a burst of calls costs a
+//! handful of commits, not one each. Each write is atomic on its own: a write that fails (logged,
+//! counted in [`StoreStats::failed_writes`]) leaves no trace and does not take its batch with it.
+//!
+//! **What a crash can lose.** Writes are applied in order, so the database is always a prefix of
+//! the write stream. A `kill -9` loses what was not yet committed: the batch being applied and
+//! whatever is queued behind it (the writer's backlog; at 1000 calls/s, about a millisecond of
+//! traffic, see `benches/store.rs`). A power loss can also lose the last commits before a WAL
+//! checkpoint (`synchronous=NORMAL`). To make a write survive `kill -9` before acting on it, wait
+//! for its commit: [`Store::write_sync`] (blocking) or [`Store::write`] then
+//! [`Store::flushed`]`.await` (async). That is how `CallAccepted` is meant to be written before
+//! answering `0`; concurrent waiters share one commit.
+//!
+//! The queue is unbounded: if the disk cannot keep up, memory grows rather than the engine
+//! slowing down ([`StoreStats`] shows the writer's progress).
+//!
+//! **Reads** ([`Store::recover`], [`Store::calls`], [`Store::reconciliation`], the journal's
+//! `query`) are served by the same thread, in order with the writes: a read sees every write
+//! queued before it, in memory and on disk alike. They block the caller for the query; they are
+//! for inspection and start-up, not the hot path.
+//!
+//! The schema and how to query it with `sqlite3` are in [`schema`].
+
+mod journal;
+mod read;
+pub mod schema;
+mod write;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+pub use journal::SqliteJournal;
+pub use read::{
+    AppReconciliation, CallQuery, InFlightCall, OwedDelivery, Recovered, StoredCall, StoredEnd,
+    StoredEvent,
+};
+pub use write::{FeeState, Write};
+use writer::{Ack, Counters, Msg, Writer};
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "dialtone.db";
+
+/// What can go wrong opening, writing or reading the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the data directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database has schema version {found}, newer than this Dialtone supports \
+         ({supported}); upgrade Dialtone or use another --data-dir"
+    )]
+    NewerSchema { found: u32, supported: u32 },
+    #[error("migrating the database to schema version {version} failed: {source}")]
+    Migration {
+        version: u32,
+        source: rusqlite::Error,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The batch holding the awaited write could not be committed; its writes are lost.
+    #[error("committing a batch of writes failed: {0}")]
+    Commit(String),
+    /// The awaited write itself was refused (e.g. a duplicate session id).
+    #[error("the write was refused: {0}")]
+    WriteFailed(String),
+    #[error("unknown session {0}")]
+    UnknownSession(String),
+    #[error("stored {column} is unreadable: {reason}")]
+    Corrupt {
+        column: &'static str,
+        reason: String,
+    },
+    #[error("{field} must be yyyy-MM-dd HH:mm:ss (UTC), got {value:?}")]
+    InvalidTime { field: &'static str, value: String },
+    /// The writer thread has stopped (it panicked, or the store is being dropped).
+    #[error("the store's writer has stopped")]
+    Closed,
+}
+
+/// Counters since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StoreStats {
+    /// Transactions committed (one per drain of the queue).
+    pub commits: u64,
+    /// Writes applied.
+    pub writes: u64,
+    /// Writes refused and rolled back (each one logged).
+    pub failed_writes: u64,
+}
+
+/// The handle to the store. Clone freely; the writer stops, after committing what was queued,
+/// when the last clone is dropped.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: mpsc::Sender<Msg>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+    path: Option<PathBuf>,
+}
+
+impl Store {
+    /// Opens (or creates) `<dir>/dialtone.db`, creating `dir` as needed, in WAL mode with
+    /// `synchronous=NORMAL`, and migrates it to [`schema::SCHEMA_VERSION`].
+    ///
+    /// Fails if the directory or file cannot be created, the file is not a SQLite database, or
+    /// its schema is newer than this build's ([`StoreError::NewerSchema`]).
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE);
+        let opened = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open(&path)?;
+            // WAL: readers (sqlite3 included) never block the writer; NORMAL: commits do not
+            // fsync, checkpoints do, which is what makes per-commit cost small.
+            let mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(%mode, "the database refused WAL mode");
+            }
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            Ok(conn)
+        };
+        let conn = opened().map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        Store::start(conn, Some(path))
+    }
+
+    /// A store in memory, for `--ephemeral` and tests: the same code path on a `:memory:`
+    /// database, gone when the store is dropped.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: PathBuf::from(":memory:"),
+            source,
+        })?;
+        Store::start(conn, None)
+    }
+
+    fn start(mut conn: Connection, path: Option<PathBuf>) -> Result<Store, StoreError> {
+        // Someone holding a lock with sqlite3 delays us rather than failing a batch.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let was = schema::migrate(&mut conn)?;
+        if was != schema::SCHEMA_VERSION {
+            tracing::info!(
+                from = was,
+                to = schema::SCHEMA_VERSION,
+                "store schema migrated"
+            );
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('written_by', ?1)",
+            [concat!("dialtone ", env!("CARGO_PKG_VERSION"))],
+        )?;
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer::new(conn, counters.clone());
+        let handle = std::thread::Builder::new()
+            .name("dialtone-store".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                tx,
+                writer: Mutex::new(Some(handle)),
+                counters,
+                path,
+            }),
+        })
+    }
+
+    /// The database file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// Queues `w`. Never blocks; committed with the next drain (see the module docs for what a
+    /// crash can lose). Call it in the order things happen: the store applies writes in the
+    /// order they were queued.
+    pub fn write(&self, w: Write) {
+        if self.send(Msg::Write(w)).is_err() {
+            tracing::error!("the store's writer has stopped: a write is lost");
+        }
+    }
+
+    /// Queues `w` and blocks until it is committed. Returns [`StoreError::WriteFailed`] if the
+    /// write was refused, [`StoreError::Commit`] if its batch could not be committed. Do not call
+    /// it on an async runtime's thread; there, use [`Store::write`] then [`Store::flushed`].
+    pub fn write_sync(&self, w: Write) -> Result<(), StoreError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Msg::WriteSync(w, Ack::Blocking(tx)))?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Blocks until everything written before the call is committed: for graceful shutdown
+    /// and tests.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Msg::Flush(Ack::Blocking(tx)))?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Resolves once everything written before the call (not the first poll) is committed.
+    /// Concurrent waiters share one commit: the way to make a `CallAccepted`
+    /// durable before answering `0` without a commit per request.
+    pub fn flushed(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.send(Msg::Flush(Ack::Async(tx)));
+        async move {
+            sent?;
+            rx.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> StoreStats {
+        let c = &self.inner.counters;
+        StoreStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            failed_writes: c.failed_writes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What a restarted engine must pick up: calls in flight, deliveries owed, CDRs not yet in
+    /// the outbox, and the ids in use. Call it once at start-up, before accepting calls.
+    pub fn recover(&self) -> Result<Recovered, StoreError> {
+        self.read(read::recover)
+    }
+
+    /// One stored call, or `None`.
+    pub fn call(&self, session_id: &str) -> Result<Option<StoredCall>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.read(move |conn| read::call(conn, &session_id))
+    }
+
+    /// A call's stored timeline, in order (empty for an unknown call).
+    pub fn call_events(&self, session_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let session_id = session_id.to_owned();
+        self.read(move |conn| read::events(conn, &session_id))
+    }
+
+    /// Stored calls matching `q`, in acceptance order.
+    pub fn calls(&self, q: &CallQuery) -> Result<Vec<StoredCall>, StoreError> {
+        let q = q.clone();
+        self.read(move |conn| read::calls(conn, &q))
+    }
+
+    /// Per-app counts of calls accepted in `[from, to)` (either bound optional, each
+    /// `yyyy-MM-dd HH:mm:ss` UTC, else [`StoreError::InvalidTime`]), in app_key order.
+    pub fn reconciliation(
+        &self,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<AppReconciliation>, StoreError> {
+        let (from, to) = (from.map(str::to_owned), to.map(str::to_owned));
+        self.read(move |conn| read::reconciliation(conn, from.as_deref(), to.as_deref()))
+    }
+
+    /// Runs `f` on the writer's connection after every write queued before it, and returns its
+    /// result. Blocks the caller.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Msg::Read(Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        })))?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), StoreError> {
+        self.inner.tx.send(msg).map_err(|_| StoreError::Closed)
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Commit what is queued, then let the thread end, so a dropped store is a closed file.
+        let _ = self.tx.send(Msg::Close);
+        let handle = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            if handle.join().is_err() {
+                tracing::error!("the store's writer thread panicked");
+            }
+        }
+    }
+}

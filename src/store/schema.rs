@@ -1,0 +1,71 @@
+//! The database schema and its migrations.
+//!
+//! The schema is plain SQL in `src/store/schema/v<N>.sql`, applied in order; `PRAGMA
+//! user_version` holds the version a database is at. Every open migrates: it applies
+//! what is missing, each version in its own transaction, so an interrupted upgrade leaves the file
+//! at the last complete version. A file from a newer Dialtone is refused, never downgraded.
+//!
+//! What is in `dialtone.db` (version 2), for anyone opening it with `sqlite3`:
+//!
+//! | table / view | one row per | notes |
+//! |---|---|---|
+//! | `calls` | accepted callVerify request | `state_code IS NULL` while in flight; `fee_json` is the CDR; `fee_state` is `pending`, `no_url`, `queued`, `delivered` or `abandoned` |
+//! | `call_events` | timeline entry | key `(session_id, idx)`; `event` is `callout`, `alerting`, `answer`, `playing`, `disconnect` or `note` |
+//! | `deliveries` | push body (the outbox) | written before the first attempt; `finished_outcome IS NULL` = still owed |
+//! | `attempts` | push attempt (the journal, spec §9) | `fault` (v2) names an injected fault, if any |
+//! | `attempt_sessions` | (call, attempt) pair | index for reading the journal per call |
+//! | `meta` | key/value | `written_by`: the Dialtone version that last opened the file |
+//! | `cdrs` (view, v2) | CDR | FeeInfo fields (spec §7.1) as snake_case columns, plus `fee_state` |
+//!
+//! ```sql
+//! -- CDRs of one app still owed to it
+//! SELECT session_id, call_end_time, ul_fail_reason FROM cdrs
+//!  WHERE app_key = 'k3Vd…' AND fee_state IN ('pending', 'queued');
+//! -- every attempt at one push
+//! SELECT attempt, sent_at, response_status, error, outcome FROM attempts WHERE delivery_id = 42;
+//! ```
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The migrations, in order: entry `i` takes a database from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql")];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// The version `conn`'s database is at (0 for an empty file).
+pub(super) fn version(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+}
+
+/// Brings the database up to [`SCHEMA_VERSION`]. Returns the version it was at.
+pub(super) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Brings the database up to `target` (tests build old databases with it).
+pub(super) fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32, StoreError> {
+    let found = version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for to in found + 1..=target.min(SCHEMA_VERSION) {
+        let sql = MIGRATIONS[(to - 1) as usize];
+        let step = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", to)?;
+            tx.commit()
+        };
+        step(conn).map_err(|source| StoreError::Migration {
+            version: to,
+            source,
+        })?;
+    }
+    Ok(found)
+}

@@ -1,0 +1,837 @@
+use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
+
+use super::*;
+use crate::journal::{
+    DeliveryOutcome, JournalEntry, JournalQuery, JournalStore, MemoryJournal, PushError, PushKind,
+};
+
+/// A fresh directory under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("dialtone-store-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn session(n: u64) -> String {
+    format!("1200_{n}_0000000000_20260314101531@callenabler.home1.com")
+}
+
+fn accepted(seq: u64, app: &str, at: &str) -> Write {
+    Write::CallAccepted {
+        seq,
+        session_id: session(seq),
+        app_key: app.into(),
+        callee: "+8613900001234".into(),
+        display: "+862087654321".into(),
+        accepted_ms: seq * 1000,
+        accepted_at: at.into(),
+        request_json: format!(r#"{{"verifyCode":"{seq:04}"}}"#),
+        status_url: Some("http://127.0.0.1:9/status".into()),
+        fee_url: Some("http://127.0.0.1:9/fee".into()),
+    }
+}
+
+fn event(seq: u64, idx: u32, name: &str) -> Write {
+    Write::CallEvent {
+        session_id: session(seq),
+        idx,
+        at_ms: seq * 1000 + u64::from(idx) * 100,
+        time: format!("2026-03-14 10:15:3{idx}.000"),
+        event: name.into(),
+        detail: (name == "disconnect").then(|| "stateCode 0".into()),
+    }
+}
+
+fn fee_json(seq: u64, app: &str, code: u32) -> String {
+    format!(
+        r#"{{"direction":0,"appKey":"{app}","icid":"CAE-20260314181531-{seq:08}","sessionId":"{}","callEndTime":"2026-03-14 10:15:53","ulFailReason":{code},"ttsPlayTimes":3}}"#,
+        session(seq)
+    )
+}
+
+fn ended(seq: u64, app: &str, code: u32) -> Write {
+    Write::CallEnded {
+        session_id: session(seq),
+        state_code: code,
+        ended_at: "2026-03-14 10:15:53".into(),
+        readings: 3,
+        code_ms: 8200,
+        fee_json: fee_json(seq, app, code),
+    }
+}
+
+fn queued(id: u64, kind: PushKind, seqs: &[u64]) -> Write {
+    Write::DeliveryQueued {
+        id: id.to_string(),
+        kind,
+        app_key: "app".into(),
+        url: format!("http://127.0.0.1:9/{}", write::kind_str(kind)),
+        body: format!(r#"{{"eventType":"{}"}}"#, write::kind_str(kind)).into_bytes(),
+        event_type: if kind == PushKind::Fee {
+            "fee"
+        } else {
+            "callout"
+        }
+        .into(),
+        session_ids: seqs.iter().map(|s| session(*s)).collect(),
+        idempotency_key: format!("idem-{id}"),
+    }
+}
+
+fn entry(
+    id: u64,
+    kind: PushKind,
+    seqs: &[u64],
+    attempt: u32,
+    outcome: DeliveryOutcome,
+) -> JournalEntry {
+    let failed = outcome != DeliveryOutcome::Delivered;
+    JournalEntry {
+        id: id.to_string(),
+        // The attempt ids of these fixtures are the delivery id followed by one digit.
+        delivery_id: (id / 10).to_string(),
+        kind,
+        app_key: "app".into(),
+        session_ids: seqs.iter().map(|s| session(*s)).collect(),
+        event_type: if kind == PushKind::Fee {
+            "fee"
+        } else {
+            "callout"
+        }
+        .into(),
+        url: "http://127.0.0.1:9/".into(),
+        attempt,
+        sent_at: "2026-03-14 10:15:53".into(),
+        sent_at_ms: 22_000 + id,
+        request_headers: vec![
+            (
+                "content-type".into(),
+                "application/json;charset=UTF-8".into(),
+            ),
+            (
+                "x-aksk".into(),
+                format!("UsernameToken Nonce=\"{id:032X}\""),
+            ),
+        ],
+        request_body: r#"{"eventType":"fee"}"#.into(),
+        response_status: (!failed).then_some(200).or(Some(503)),
+        response_body: Some("busy".into()),
+        error: None,
+        latency_ms: 3,
+        outcome,
+        next_attempt_at: (outcome == DeliveryOutcome::FailedWillRetry)
+            .then(|| "2026-03-14 11:15:53".into()),
+    }
+}
+
+fn attempt(delivery: u64, mut e: JournalEntry) -> Write {
+    e.delivery_id = delivery.to_string();
+    Write::Attempt {
+        entry: e,
+        fault: None,
+    }
+}
+
+/// One call from acceptance to its CDR: callout, alerting, answer, disconnect (each pushed),
+/// then the CDR, failing twice before it is delivered.
+fn full_lifecycle(store: &Store, seq: u64) {
+    let s = seq * 10;
+    store.write(accepted(seq, "app", "2026-03-14 10:15:31"));
+    for (idx, name) in ["callout", "alerting", "answer", "playing", "disconnect"]
+        .iter()
+        .enumerate()
+    {
+        store.write(event(seq, idx as u32, name));
+        if *name != "playing" {
+            let id = s + idx as u64;
+            store.write(queued(id, PushKind::Status, &[seq]));
+            store.write(attempt(
+                id,
+                entry(id, PushKind::Status, &[seq], 1, DeliveryOutcome::Delivered),
+            ));
+        }
+    }
+    store.write(ended(seq, "app", 0));
+    store.write(Write::FeeState {
+        session_ids: vec![session(seq)],
+        state: FeeState::Queued,
+    });
+    let fee = s + 9;
+    store.write(queued(fee, PushKind::Fee, &[seq]));
+    for (n, outcome) in [
+        DeliveryOutcome::FailedWillRetry,
+        DeliveryOutcome::FailedWillRetry,
+        DeliveryOutcome::Delivered,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store.write(attempt(
+            fee,
+            entry(
+                fee * 10 + n as u64,
+                PushKind::Fee,
+                &[seq],
+                n as u32 + 1,
+                outcome,
+            ),
+        ));
+    }
+}
+
+#[test]
+fn a_finished_call_leaves_nothing_in_flight_or_owed() {
+    let store = Store::in_memory().expect("in-memory store");
+    full_lifecycle(&store, 1);
+    let r = store.recover().expect("recover");
+    assert_eq!(r.calls_in_flight, vec![]);
+    assert_eq!(r.owed_deliveries, vec![]);
+    assert_eq!(r.cdrs_unsent, vec![]);
+    assert_eq!(r.max_seq, 1);
+    let call = store.call(&session(1)).expect("read").expect("stored");
+    assert_eq!(call.fee_state, FeeState::Delivered);
+    assert_eq!(call.ended.expect("ended").state_code, 0);
+    let events = store.call_events(&session(1)).expect("events");
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[4].event, "disconnect");
+    assert_eq!(store.stats().failed_writes, 0);
+}
+
+#[test]
+fn a_call_stopped_midway_is_recovered_in_flight_with_its_owed_cdr_push() {
+    let store = Store::in_memory().expect("in-memory store");
+    full_lifecycle(&store, 1);
+    // Call 2 rang and is still ringing; its alerting push is queued, never tried.
+    store.write(accepted(2, "app", "2026-03-14 10:16:00"));
+    store.write(event(2, 0, "callout"));
+    store.write(event(2, 1, "alerting"));
+    store.write(queued(21, PushKind::Status, &[2]));
+    // Call 3 ended; its CDR push failed once and waits for the retry an hour later.
+    store.write(accepted(3, "app", "2026-03-14 10:16:01"));
+    store.write(ended(3, "app", 8102));
+    store.write(queued(31, PushKind::Fee, &[3]));
+    store.write(attempt(
+        31,
+        entry(
+            311,
+            PushKind::Fee,
+            &[3],
+            1,
+            DeliveryOutcome::FailedWillRetry,
+        ),
+    ));
+    // Call 4 ended, but the process stopped before its CDR batch reached the outbox.
+    store.write(accepted(4, "app", "2026-03-14 10:16:02"));
+    store.write(ended(4, "app", 8017));
+    store.write(Write::FeeState {
+        session_ids: vec![session(4)],
+        state: FeeState::Queued,
+    });
+
+    let r = store.recover().expect("recover");
+    assert_eq!(r.calls_in_flight.len(), 1);
+    let call = &r.calls_in_flight[0];
+    assert_eq!(call.call.session_id, session(2));
+    assert_eq!(call.call.request_json, r#"{"verifyCode":"0002"}"#);
+    assert_eq!(
+        call.events
+            .iter()
+            .map(|e| e.event.as_str())
+            .collect::<Vec<_>>(),
+        vec!["callout", "alerting"]
+    );
+    let owed: Vec<(u64, u32, Option<&str>)> = r
+        .owed_deliveries
+        .iter()
+        .map(|d| {
+            (
+                d.id.parse().unwrap(),
+                d.attempt,
+                d.next_attempt_at.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owed,
+        vec![(21, 0, None), (31, 1, Some("2026-03-14 11:15:53"))]
+    );
+    let fee = &r.owed_deliveries[1];
+    assert_eq!(fee.kind, PushKind::Fee);
+    assert_eq!(fee.body, br#"{"eventType":"fee"}"#);
+    assert_eq!(fee.idempotency_key, "idem-31");
+    assert_eq!(fee.last_outcome, Some(DeliveryOutcome::FailedWillRetry));
+    assert_eq!(
+        r.cdrs_unsent.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        vec![4]
+    );
+    assert_eq!(r.max_seq, 4);
+}
+
+#[test]
+fn data_survives_closing_and_reopening_the_file() {
+    let dir = TempDir::new("reopen");
+    {
+        let store = Store::open(&dir.0).expect("open");
+        assert_eq!(store.path(), Some(dir.0.join(DB_FILE).as_path()));
+        full_lifecycle(&store, 1);
+        store.write(accepted(2, "app", "2026-03-14 10:16:00"));
+        // No flush: dropping the last handle commits what was queued.
+    }
+    let store = Store::open(&dir.0).expect("reopen");
+    assert_eq!(store.calls(&CallQuery::default()).expect("calls").len(), 2);
+    let r = store.recover().expect("recover");
+    assert_eq!(r.calls_in_flight.len(), 1);
+    assert_eq!(r.max_seq, 2);
+    let journal = SqliteJournal::new(store.clone());
+    assert_eq!(
+        journal.query(&JournalQuery::for_session(&session(1))).len(),
+        7
+    );
+    drop((journal, store));
+
+    // Anyone can read the CDRs with plain SQLite.
+    let conn = Connection::open(dir.0.join(DB_FILE)).expect("plain open");
+    let (icid, reason, state): (String, u32, String) = conn
+        .query_row(
+            "SELECT icid, ul_fail_reason, fee_state FROM cdrs WHERE session_id = ?1",
+            [session(1)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("cdrs view");
+    assert_eq!(
+        (icid.as_str(), reason, state.as_str()),
+        ("CAE-20260314181531-00000001", 0, "delivered")
+    );
+}
+
+#[test]
+fn the_database_is_in_wal_mode() {
+    let dir = TempDir::new("wal");
+    let store = Store::open(&dir.0).expect("open");
+    let mode: String = store
+        .read(|c| Ok(c.pragma_query_value(None, "journal_mode", |r| r.get(0))?))
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+}
+
+fn journal_fixture() -> Vec<JournalEntry> {
+    use DeliveryOutcome::*;
+    let mut e = vec![
+        entry(1, PushKind::Status, &[1], 1, Delivered),
+        entry(2, PushKind::Status, &[2], 1, Dropped),
+        entry(3, PushKind::Fee, &[1, 2], 1, FailedWillRetry),
+        entry(4, PushKind::Status, &[3], 1, Delivered),
+        entry(5, PushKind::Fee, &[1, 2], 2, Abandoned),
+        entry(6, PushKind::Fee, &[3], 1, Delivered),
+    ];
+    e[1].app_key = "other".into();
+    e[1].error = Some(PushError::Connect);
+    e[1].response_status = None;
+    e[1].response_body = None;
+    e[3].app_key = "other".into();
+    e
+}
+
+#[test]
+fn the_sqlite_journal_answers_queries_like_the_memory_journal() {
+    let sql = SqliteJournal::new(Store::in_memory().expect("store"));
+    let mem = MemoryJournal::new(1000);
+    for e in journal_fixture() {
+        sql.record(e.clone());
+        mem.record(e);
+    }
+    let q = |f: fn(&mut JournalQuery)| {
+        let mut q = JournalQuery::default();
+        f(&mut q);
+        q
+    };
+    let cases: Vec<(&str, JournalQuery, Vec<u64>)> = vec![
+        ("everything", q(|_| {}), vec![1, 2, 3, 4, 5, 6]),
+        (
+            "one call",
+            JournalQuery::for_session(&session(1)),
+            vec![1, 3, 5],
+        ),
+        (
+            "a call inside a CDR batch",
+            JournalQuery::for_session(&session(2)),
+            vec![2, 3, 5],
+        ),
+        ("unknown call", JournalQuery::for_session("nope"), vec![]),
+        ("app", q(|q| q.app_key = Some("other".into())), vec![2, 4]),
+        ("kind", q(|q| q.kind = Some(PushKind::Fee)), vec![3, 5, 6]),
+        (
+            "outcome",
+            q(|q| q.outcome = Some(DeliveryOutcome::Delivered)),
+            vec![1, 4, 6],
+        ),
+        ("most recent", q(|q| q.limit = Some(2)), vec![5, 6]),
+        ("limit 0", q(|q| q.limit = Some(0)), vec![]),
+        (
+            "limit past the end",
+            q(|q| q.limit = Some(99)),
+            vec![1, 2, 3, 4, 5, 6],
+        ),
+        (
+            "call + kind + limit",
+            q(|q| {
+                q.session_id = Some(session(1));
+                q.kind = Some(PushKind::Fee);
+                q.limit = Some(1);
+            }),
+            vec![5],
+        ),
+        (
+            "app + outcome",
+            q(|q| {
+                q.app_key = Some("app".into());
+                q.outcome = Some(DeliveryOutcome::FailedWillRetry);
+            }),
+            vec![3],
+        ),
+    ];
+    for (name, query, ids) in cases {
+        let got = sql.query(&query);
+        assert_eq!(
+            got,
+            mem.query(&query),
+            "{name}: same entries as MemoryJournal"
+        );
+        let got_ids: Vec<u64> = got.iter().map(|e| e.id.parse().unwrap()).collect();
+        assert_eq!(got_ids, ids, "{name}");
+    }
+    sql.clear();
+    mem.clear();
+    assert_eq!(sql.query(&JournalQuery::default()), vec![]);
+}
+
+#[test]
+fn an_empty_file_is_migrated_to_the_current_schema() {
+    let dir = TempDir::new("empty");
+    std::fs::create_dir_all(&dir.0).expect("mkdir");
+    std::fs::write(dir.0.join(DB_FILE), b"").expect("empty file");
+    let store = Store::open(&dir.0).expect("open");
+    let version = store.read(schema::version).expect("version");
+    assert_eq!(version, 2);
+    let written_by: String = store
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM meta WHERE key = 'written_by'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .expect("meta");
+    assert!(written_by.starts_with("dialtone "), "{written_by}");
+    assert_eq!(store.recover().expect("recover"), Recovered::default());
+}
+
+#[test]
+fn a_v1_database_with_data_is_migrated_to_v2_intact() {
+    let dir = TempDir::new("v1");
+    std::fs::create_dir_all(&dir.0).expect("mkdir");
+    {
+        // What a v1 Dialtone left behind: one ended call, its CDR push and an attempt.
+        let mut conn = Connection::open(dir.0.join(DB_FILE)).expect("open v1");
+        schema::migrate_to(&mut conn, 1).expect("v1 schema");
+        assert_eq!(schema::version(&conn).expect("version"), 1);
+        conn.execute(
+            "INSERT INTO calls (seq, session_id, app_key, callee, display, accepted_ms,
+                 accepted_at, request_json, state_code, ended_at, readings, code_ms, fee_json,
+                 fee_state)
+             VALUES (7, ?1, 'app', '+8613900001234', '+862087654321', 0, '2026-03-14 10:15:31',
+                 '{}', 0, '2026-03-14 10:15:53', 3, 8200, ?2, 'queued')",
+            [session(7), fee_json(7, "app", 0)],
+        )
+        .expect("v1 call");
+        conn.execute(
+            "INSERT INTO deliveries (id, kind, app_key, url, body, event_type, session_ids,
+                 idempotency_key, attempts, last_outcome, next_attempt_at)
+             VALUES (70, 'fee', 'app', 'http://x/fee', '{}', 'fee', ?1, 'idem-70', 1,
+                 'failed_will_retry', '2026-03-14 11:15:53')",
+            [write::json_list(&[session(7)])],
+        )
+        .expect("v1 delivery");
+        conn.execute(
+            "INSERT INTO attempts (id, delivery_id, kind, app_key, session_ids, event_type, url,
+                 attempt, sent_at, sent_at_ms, request_headers, request_body, latency_ms, outcome,
+                 next_attempt_at)
+             VALUES (700, 70, 'fee', 'app', ?1, 'fee', 'http://x/fee', 1, '2026-03-14 10:15:54',
+                 23000, '[]', '{}', 5, 'failed_will_retry', '2026-03-14 11:15:53')",
+            [write::json_list(&[session(7)])],
+        )
+        .expect("v1 attempt");
+        conn.execute(
+            "INSERT INTO attempt_sessions (session_id, attempt_seq) VALUES (?1, 1)",
+            [session(7)],
+        )
+        .expect("v1 link");
+    }
+    let store = Store::open(&dir.0).expect("open migrates");
+    assert_eq!(store.read(schema::version).expect("version"), 2);
+    let call = store.call(&session(7)).expect("read").expect("kept");
+    assert_eq!(call.fee_state, FeeState::Queued);
+    let r = store.recover().expect("recover");
+    assert_eq!(r.owed_deliveries.len(), 1);
+    assert_eq!(r.owed_deliveries[0].attempt, 1);
+    let journal = SqliteJournal::new(store.clone());
+    let entries = journal.query(&JournalQuery::for_session(&session(7)));
+    assert_eq!(
+        entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        vec!["700"]
+    );
+    // The v2 additions work on the old rows.
+    let (icid, fault): (String, Option<String>) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT icid FROM cdrs), (SELECT fault FROM attempts)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .expect("v2 columns");
+    assert_eq!(
+        (icid.as_str(), fault),
+        ("CAE-20260314181531-00000007", None)
+    );
+    // And new attempts record their fault.
+    let mut e = entry(701, PushKind::Fee, &[7], 2, DeliveryOutcome::Delivered);
+    e.error = Some(PushError::Timeout);
+    e.delivery_id = "70".into();
+    store.write(Write::Attempt {
+        entry: e,
+        fault: Some("timeout".into()),
+    });
+    let fault: Option<String> = store
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT fault FROM attempts WHERE id = 701", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .expect("fault");
+    assert_eq!(fault.as_deref(), Some("timeout"));
+    assert_eq!(
+        store
+            .call(&session(7))
+            .expect("read")
+            .expect("kept")
+            .fee_state,
+        FeeState::Delivered
+    );
+}
+
+#[test]
+fn a_database_from_a_newer_dialtone_is_refused() {
+    let dir = TempDir::new("newer");
+    std::fs::create_dir_all(&dir.0).expect("mkdir");
+    {
+        let conn = Connection::open(dir.0.join(DB_FILE)).expect("open");
+        conn.pragma_update(None, "user_version", 99)
+            .expect("version");
+    }
+    match Store::open(&dir.0) {
+        Err(StoreError::NewerSchema {
+            found: 99,
+            supported: 2,
+        }) => {}
+        Err(e) => panic!("expected NewerSchema, got {e}"),
+        Ok(_) => panic!("expected NewerSchema, got a store"),
+    }
+}
+
+#[test]
+fn reconciliation_counts_each_app_within_the_window() {
+    let store = Store::in_memory().expect("store");
+    type Fixture<'a> = (u64, &'a str, &'a str, &'a [&'a str], Option<u32>, FeeState);
+    let calls: [Fixture; 7] = [
+        // Answered, played in full, CDR delivered.
+        (
+            1,
+            "a",
+            "2026-03-14 10:00:00",
+            &["callout", "alerting", "answer", "disconnect"],
+            Some(0),
+            FeeState::Delivered,
+        ),
+        // Hung up during playback, CDR between retries.
+        (
+            2,
+            "a",
+            "2026-03-14 10:00:01",
+            &["callout", "alerting", "answer", "disconnect"],
+            Some(8017),
+            FeeState::Queued,
+        ),
+        // Busy, CDR abandoned.
+        (
+            3,
+            "a",
+            "2026-03-14 10:00:02",
+            &["callout", "disconnect"],
+            Some(8102),
+            FeeState::Abandoned,
+        ),
+        // Busy again, no fee URL.
+        (
+            4,
+            "a",
+            "2026-03-14 10:00:03",
+            &["callout", "disconnect"],
+            Some(8102),
+            FeeState::NoUrl,
+        ),
+        // Still ringing.
+        (
+            5,
+            "a",
+            "2026-03-14 10:00:04",
+            &["callout", "alerting"],
+            None,
+            FeeState::Pending,
+        ),
+        // Another app: blacklisted before callout, CDR pending behind its disconnect push.
+        (
+            6,
+            "b",
+            "2026-03-14 10:00:05",
+            &["disconnect"],
+            Some(7004),
+            FeeState::Pending,
+        ),
+        // Outside the window.
+        (
+            7,
+            "a",
+            "2026-03-14 11:00:00",
+            &["callout"],
+            Some(0),
+            FeeState::Delivered,
+        ),
+    ];
+    for (seq, app, at, events, code, fee) in calls {
+        store.write(accepted(seq, app, at));
+        for (idx, name) in events.iter().enumerate() {
+            store.write(event(seq, idx as u32, name));
+        }
+        if let Some(code) = code {
+            store.write(ended(seq, app, code));
+        }
+        store.write(Write::FeeState {
+            session_ids: vec![session(seq)],
+            state: fee,
+        });
+    }
+    let got = store
+        .reconciliation(Some("2026-03-14 10:00:00"), Some("2026-03-14 11:00:00"))
+        .expect("report");
+    let a = AppReconciliation {
+        app_key: "a".into(),
+        accepted: 5,
+        placed: 5,
+        rang: 3,
+        answered: 2,
+        in_progress: 1,
+        played_in_full: 1,
+        hung_up_early: 1,
+        failed_by_reason: [(8102, 2)].into(),
+        cdrs_generated: 4,
+        cdrs_delivered: 1,
+        cdrs_owed: 1,
+        cdrs_abandoned: 1,
+        cdrs_not_pushed: 1,
+    };
+    let b = AppReconciliation {
+        app_key: "b".into(),
+        accepted: 1,
+        failed_by_reason: [(7004, 1)].into(),
+        cdrs_generated: 1,
+        cdrs_owed: 1,
+        ..AppReconciliation::default()
+    };
+    assert_eq!(got, vec![a, b]);
+    let all = store.reconciliation(None, None).expect("report");
+    assert_eq!(all[0].accepted, 6);
+    assert_eq!(
+        serde_json::to_value(&all[1]).expect("json")["failed_by_reason"],
+        serde_json::json!({"7004": 1})
+    );
+}
+
+#[test]
+fn reconciliation_names_a_malformed_bound() {
+    let store = Store::in_memory().expect("store");
+    match store.reconciliation(Some("2026-03-14"), None) {
+        Err(StoreError::InvalidTime { field: "from", .. }) => {}
+        other => panic!("expected InvalidTime for from, got {other:?}"),
+    }
+    match store.reconciliation(None, Some("2026-03-14T10:00:00Z")) {
+        Err(StoreError::InvalidTime { field: "to", .. }) => {}
+        other => panic!("expected InvalidTime for to, got {other:?}"),
+    }
+}
+
+#[test]
+fn ten_thousand_writes_are_committed_in_a_few_transactions() {
+    let store = Store::in_memory().expect("store");
+    store.write(accepted(1, "app", "2026-03-14 10:00:00"));
+    // Hold the writer, so the 10 000 writes queue up as a burst from the engine would.
+    let (release, gate) = mpsc::channel::<()>();
+    store
+        .send(Msg::Read(Box::new(move |_| {
+            let _ = gate.recv();
+        })))
+        .expect("hold");
+    for idx in 0..10_000 {
+        store.write(event(1, idx, "playing"));
+    }
+    release.send(()).expect("release");
+    store.flush().expect("flush");
+    let stats = store.stats();
+    assert_eq!((stats.writes, stats.failed_writes), (10_001, 0));
+    // One for the acceptance, then 10 000 / MAX_BATCH rounded up.
+    assert!(stats.commits <= 3, "{stats:?}");
+    assert_eq!(
+        store.call_events(&session(1)).expect("events").len(),
+        10_000
+    );
+}
+
+#[test]
+fn a_refused_write_is_rolled_back_alone_and_reported_to_write_sync() {
+    let store = Store::in_memory().expect("store");
+    store
+        .write_sync(accepted(1, "app", "2026-03-14 10:00:00"))
+        .expect("first");
+    // The same session again violates its uniqueness; the write after it still lands.
+    let mut dup = accepted(2, "app", "2026-03-14 10:00:00");
+    if let Write::CallAccepted { session_id, .. } = &mut dup {
+        *session_id = session(1);
+    }
+    match store.write_sync(dup) {
+        Err(StoreError::WriteFailed(msg)) => assert!(msg.contains("UNIQUE"), "{msg}"),
+        other => panic!("expected WriteFailed, got {other:?}"),
+    }
+    assert!(matches!(
+        store.write_sync(ended(9, "app", 0)),
+        Err(StoreError::WriteFailed(_))
+    ));
+    store
+        .write_sync(accepted(3, "app", "2026-03-14 10:00:00"))
+        .expect("third");
+    let seqs: Vec<u64> = store
+        .calls(&CallQuery::default())
+        .expect("calls")
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 3]);
+    assert_eq!(store.stats().failed_writes, 2);
+}
+
+#[tokio::test]
+async fn flushed_resolves_once_the_write_is_committed() {
+    let store = Store::in_memory().expect("store");
+    let before = store.stats().commits;
+    store.write(accepted(1, "app", "2026-03-14 10:00:00"));
+    store.flushed().await.expect("flushed");
+    assert!(store.stats().commits > before);
+    assert_eq!(store.stats().writes, 1);
+}
+
+#[test]
+fn calls_are_listed_by_filter_most_recent_last() {
+    let store = Store::in_memory().expect("store");
+    for seq in 1..=4 {
+        store.write(accepted(
+            seq,
+            if seq % 2 == 0 { "b" } else { "a" },
+            "2026-03-14 10:00:00",
+        ));
+    }
+    store.write(ended(1, "a", 0));
+    let seqs = |q: CallQuery| -> Vec<u64> {
+        store
+            .calls(&q)
+            .expect("calls")
+            .iter()
+            .map(|c| c.seq)
+            .collect()
+    };
+    assert_eq!(seqs(CallQuery::default()), vec![1, 2, 3, 4]);
+    assert_eq!(
+        seqs(CallQuery {
+            app_key: Some("a".into()),
+            ..Default::default()
+        }),
+        vec![1, 3]
+    );
+    assert_eq!(
+        seqs(CallQuery {
+            in_flight: Some(true),
+            ..Default::default()
+        }),
+        vec![2, 3, 4]
+    );
+    assert_eq!(
+        seqs(CallQuery {
+            in_flight: Some(false),
+            ..Default::default()
+        }),
+        vec![1]
+    );
+    assert_eq!(
+        seqs(CallQuery {
+            limit: Some(2),
+            ..Default::default()
+        }),
+        vec![3, 4]
+    );
+    assert_eq!(store.call("nope").expect("read"), None);
+}
+
+#[test]
+fn reset_forgets_everything_and_a_binary_body_survives_byte_for_byte() {
+    let store = Store::in_memory().expect("store");
+    store.write(accepted(1, "app", "2026-03-14 10:00:00"));
+    let mut q = queued(5, PushKind::Status, &[1]);
+    if let Write::DeliveryQueued { body, .. } = &mut q {
+        *body = vec![0xff, 0x00, b'{'];
+    }
+    store.write(q);
+    let r = store.recover().expect("recover");
+    assert_eq!(r.owed_deliveries[0].body, vec![0xff, 0x00, b'{']);
+    store.write(Write::Reset);
+    assert_eq!(store.recover().expect("recover"), Recovered::default());
+}
+
+#[test]
+fn a_delivery_finished_without_an_attempt_settles_its_cdrs() {
+    let store = Store::in_memory().expect("store");
+    store.write(accepted(1, "app", "2026-03-14 10:00:00"));
+    store.write(ended(1, "app", 0));
+    store.write(queued(9, PushKind::Fee, &[1]));
+    store.write(Write::DeliveryFinished {
+        id: "9".into(),
+        outcome: DeliveryOutcome::Abandoned,
+    });
+    let r = store.recover().expect("recover");
+    assert_eq!((r.owed_deliveries.len(), r.cdrs_unsent.len()), (0, 0));
+    let call = store.call(&session(1)).expect("read").expect("kept");
+    assert_eq!(call.fee_state, FeeState::Abandoned);
+}

@@ -1,0 +1,239 @@
+//! Nothing lost: calls, CDRs and deliveries survive a restart, and a kill -9.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dialtone-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_cdr_owed_at_shutdown_is_delivered_after_a_restart_under_the_same_idempotency_key() {
+    let dir = scratch("restart");
+    let durable = |c: &mut dialtone::Config, _: &PushReceiver| {
+        c.store.ephemeral = false;
+        c.store.data_dir = dir.clone();
+    };
+    let sim = TestSim::start_with(durable).await;
+    sim.receiver.reply_with(500);
+    let session = sim.place_call(&verify_body("4827")).await;
+    sim.advance("30s").await;
+    let first_try = sim
+        .receiver
+        .log()
+        .into_iter()
+        .find(|p| p.event_type() == "fee")
+        .expect("a CDR attempt");
+    let key = first_try.headers["x-dialtone-idempotency-key"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(key, format!("{session}/fee"));
+    let journal = sim
+        .get(&format!("/sim/v1/deliveries?session_id={session}"))
+        .await
+        .body;
+    assert_eq!(
+        journal.as_array().unwrap().len(),
+        5,
+        "the durable journal answers like the in-memory one"
+    );
+    let receiver = sim.stop_and_keep_receiver().await;
+
+    receiver.reply_with(200);
+    let sim = TestSim::start_on(receiver, durable).await;
+    // The retry is due an hour after the first attempt; the new run resumes the clock just
+    // after the time the data directory last recorded.
+    sim.advance("2h").await;
+    let cdrs: Vec<Push> = sim
+        .receiver
+        .log()
+        .into_iter()
+        .filter(|p| p.event_type() == "fee")
+        .collect();
+    assert_eq!(
+        cdrs.len(),
+        2,
+        "the first failed attempt, then the retry after the restart"
+    );
+    assert_eq!(cdrs[1].headers["x-dialtone-idempotency-key"], key.as_str());
+    assert_eq!(cdrs[1].raw, first_try.raw, "the same CDR body");
+    let call = sim.call(&session).await;
+    assert_eq!(call["cdr_state"], "delivered");
+    let attempts: Vec<u64> = call["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "fee")
+        .map(|d| d["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 2]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A running `dialtone` binary, its stdout read to know when it listens.
+fn start_binary(config: &PathBuf, data: &PathBuf, port: u16) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+        .args([
+            "serve",
+            "--clock",
+            "manual",
+            "--start",
+            START,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the dialtone binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.starts_with("Dialtone listening on"), "{first}");
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: String,
+) -> Value {
+    let mut req = http.post(format!("{base}{path}")).body(body);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let bytes = req
+        .send()
+        .await
+        .expect("Dialtone answers")
+        .bytes()
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[tokio::test]
+async fn every_call_accepted_before_a_kill_9_ends_with_a_cdr_after_the_restart() {
+    let dir = scratch("kill9");
+    let receiver = PushReceiver::start().await;
+    let config = dir.join("dialtone.toml");
+    let text = dialtone::config::EMBEDDED_DEFAULT
+        .replace(
+            "# status_url = \"http://127.0.0.1:9000/voice/status\"",
+            &format!("status_url = \"{}\"", receiver.url("/voice/status")),
+        )
+        .replace(
+            "# fee_url = \"http://127.0.0.1:9000/voice/fee\"",
+            &format!("fee_url = \"{}\"", receiver.url("/voice/fee")),
+        )
+        .replace("max_concurrent_calls = 20", "max_concurrent_calls = 100");
+    std::fs::write(&config, text).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let data = dir.join("data");
+
+    let mut dialtone = start_binary(&config, &data, port);
+    let mut sessions = Vec::new();
+    let place = |i: usize| {
+        let mut body = verify_body("4827");
+        body["calleeNbr"] = json!(format!("+861391{:07}", i));
+        body.to_string()
+    };
+    for i in 0..5 {
+        let answer = post(
+            &http,
+            &base,
+            "/rest/httpsessions/callVerify/v1.0",
+            &signed_headers(APP_KEY, APP_SECRET, &nonce()),
+            place(i),
+        )
+        .await;
+        sessions.push(answer["sessionId"].as_str().unwrap().to_owned());
+    }
+    post(
+        &http,
+        &base,
+        "/sim/v1/clock/advance",
+        &[],
+        r#"{"by":"40s"}"#.into(),
+    )
+    .await; // these five complete
+    for i in 5..15 {
+        let answer = post(
+            &http,
+            &base,
+            "/rest/httpsessions/callVerify/v1.0",
+            &signed_headers(APP_KEY, APP_SECRET, &nonce()),
+            place(i),
+        )
+        .await;
+        assert_eq!(answer["resultcode"], "0");
+        sessions.push(answer["sessionId"].as_str().unwrap().to_owned());
+    }
+    post(
+        &http,
+        &base,
+        "/sim/v1/clock/advance",
+        &[],
+        r#"{"by":"3s"}"#.into(),
+    )
+    .await; // ringing
+    dialtone.kill().expect("SIGKILL");
+    dialtone.wait().unwrap();
+
+    let mut dialtone = start_binary(&config, &data, port);
+    // A new client: the old one's pooled connections died with the old process.
+    let http = reqwest::Client::new();
+    post(
+        &http,
+        &base,
+        "/sim/v1/clock/advance",
+        &[],
+        r#"{"by":"2m"}"#.into(),
+    )
+    .await;
+    let log = receiver.log();
+    for (i, session) in sessions.iter().enumerate() {
+        let cdrs: Vec<&Value> = log.iter().filter_map(|p| p.cdr_of(session)).collect();
+        assert_eq!(cdrs.len(), 1, "call {i} ({session}) has exactly one CDR");
+        let disconnects: Vec<&Push> = log
+            .iter()
+            .filter(|p| p.event_type() == "disconnect" && p.info("sessionId") == session.as_str())
+            .collect();
+        assert_eq!(disconnects.len(), 1, "call {i} has one disconnect");
+        let code = if i < 5 { 0 } else { 8000 };
+        assert_eq!(disconnects[0].info("stateCode"), code, "call {i}");
+        assert_eq!(cdrs[0]["ulFailReason"], code, "call {i}");
+    }
+    let cut = log.iter().find_map(|p| p.cdr_of(&sessions[7])).unwrap();
+    assert_eq!(
+        cut["callOutStartTime"], "2026-03-14 10:16:11",
+        "times recorded before the kill are kept"
+    );
+    assert!(cut.get("callOutAnswerTime").is_none() && cut["failTime"] == cut["callEndTime"]);
+    dialtone.kill().unwrap();
+    dialtone.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
