@@ -146,6 +146,71 @@ pub async fn place_call(req: &CallRequest, out: &mut impl Write) -> Result<Strin
     }
 }
 
+/// `dialtone report`: fetches the reconciliation report and prints it, one block per app.
+pub async fn report(
+    url: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), ClientError> {
+    let base = url.trim_end_matches('/');
+    let mut query = Vec::new();
+    if let Some(f) = from {
+        query.push(format!("from={}", f.replace(' ', "%20")));
+    }
+    if let Some(t) = to {
+        query.push(format!("to={}", t.replace(' ', "%20")));
+    }
+    let resp = reqwest::Client::new()
+        .get(format!(
+            "{base}/sim/v1/reports/reconciliation?{}",
+            query.join("&")
+        ))
+        .send()
+        .await
+        .map_err(|source| ClientError::Unreachable {
+            url: base.to_owned(),
+            source,
+        })?;
+    let ok = resp.status().is_success();
+    let body: Value = read_json(resp).await?;
+    if !ok {
+        return Err(ClientError::Unexpected(
+            body["error"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    let apps = body.as_array().cloned().unwrap_or_default();
+    if apps.is_empty() {
+        writeln!(out, "no calls in that period")?;
+    }
+    for app in apps {
+        let n = |k: &str| app[k].as_u64().unwrap_or(0);
+        writeln!(out, "app {}", app["app_key"].as_str().unwrap_or_default())?;
+        writeln!(out, "  requests accepted   {:>8}", n("accepted"))?;
+        writeln!(out, "  calls placed        {:>8}", n("placed"))?;
+        writeln!(out, "  rang                {:>8}", n("rang"))?;
+        writeln!(out, "  answered            {:>8}", n("answered"))?;
+        writeln!(out, "  code played in full {:>8}", n("played_in_full"))?;
+        writeln!(out, "  hung up early       {:>8}", n("hung_up_early"))?;
+        writeln!(out, "  in progress         {:>8}", n("in_progress"))?;
+        if let Some(reasons) = app["failed_by_reason"].as_object() {
+            for (code, count) in reasons {
+                writeln!(
+                    out,
+                    "  failed, stateCode {code} {:>5}",
+                    count.as_u64().unwrap_or(0)
+                )?;
+            }
+        }
+        writeln!(out, "  CDRs generated      {:>8}", n("cdrs_generated"))?;
+        writeln!(out, "  CDRs delivered      {:>8}", n("cdrs_delivered"))?;
+        writeln!(out, "  CDRs still owed     {:>8}", n("cdrs_owed"))?;
+        writeln!(out, "  CDRs abandoned      {:>8}", n("cdrs_abandoned"))?;
+        writeln!(out, "  CDRs not pushed     {:>8}", n("cdrs_not_pushed"))?;
+    }
+    Ok(())
+}
+
 async fn read_json<T: for<'de> Deserialize<'de>>(
     response: reqwest::Response,
 ) -> Result<T, ClientError> {

@@ -74,13 +74,26 @@ pub struct JournalEntry {
 
 /// Which entries to read. Empty fields match everything.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JournalQuery {
     pub session_id: Option<String>,
+    pub delivery_id: Option<String>,
     pub app_key: Option<String>,
     pub kind: Option<PushKind>,
     pub outcome: Option<DeliveryOutcome>,
     /// At most this many, the most recent ones.
     pub limit: Option<usize>,
+    /// Only the latest attempt of each delivery, and only deliveries in this state.
+    pub state: Option<DeliveryState>,
+}
+
+/// Where a delivery (a push across its attempts) stands, judged by its latest attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    Delivered,
+    /// Not delivered: still retrying, dropped or abandoned. What is owed to the app.
+    Failed,
 }
 
 impl JournalQuery {
@@ -95,6 +108,10 @@ impl JournalQuery {
         self.session_id
             .as_ref()
             .is_none_or(|s| e.session_ids.iter().any(|x| x == s))
+            && self
+                .delivery_id
+                .as_ref()
+                .is_none_or(|d| &e.delivery_id == d)
             && self.app_key.as_ref().is_none_or(|a| &e.app_key == a)
             && self.kind.is_none_or(|k| e.kind == k)
             && self.outcome.is_none_or(|o| e.outcome == o)
@@ -128,7 +145,31 @@ impl Journal {
     }
 
     pub fn query(&self, q: &JournalQuery) -> Vec<JournalEntry> {
-        self.0.query(q)
+        let Some(state) = q.state else {
+            return self.0.query(q);
+        };
+        // The latest attempt of each delivery decides its state.
+        let all = JournalQuery {
+            state: None,
+            limit: None,
+            ..q.clone()
+        };
+        let mut latest: std::collections::HashMap<String, JournalEntry> =
+            std::collections::HashMap::new();
+        for e in self.0.query(&all) {
+            latest.insert(e.delivery_id.clone(), e);
+        }
+        let mut out: Vec<JournalEntry> = latest
+            .into_values()
+            .filter(|e| {
+                (e.outcome == DeliveryOutcome::Delivered) == (state == DeliveryState::Delivered)
+            })
+            .collect();
+        out.sort_by(|a, b| (a.sent_at_ms, &a.delivery_id).cmp(&(b.sent_at_ms, &b.delivery_id)));
+        if let Some(n) = q.limit {
+            out.drain(..out.len().saturating_sub(n));
+        }
+        out
     }
 
     pub fn clear(&self) {

@@ -28,6 +28,8 @@ enum Command {
     Serve(ServeArgs),
     /// Place a verification call on a running Dialtone and follow it.
     Call(CallArgs),
+    /// Print the reconciliation report of a running Dialtone: accepted against delivered, per app.
+    Report(ReportArgs),
     /// Render a verification announcement to a WAV file, offline (no server needed).
     Render(RenderArgs),
     /// Play a WAV file, or a call's audio from a running Dialtone, through the speakers.
@@ -66,6 +68,19 @@ struct ServeArgs {
 fn parse_start(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     s.parse()
         .map_err(|e| format!("`{s}` is not a time like 2026-03-14T10:15:31Z: {e}"))
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Dialtone's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
+    url: String,
+    /// Calls accepted from this time on (UTC), e.g. "2026-03-14 10:00:00".
+    #[arg(long)]
+    from: Option<String>,
+    /// Calls accepted before this time (UTC).
+    #[arg(long)]
+    to: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -155,6 +170,17 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Call(args)) => runtime()?.block_on(call(args)),
+        Some(Command::Report(args)) => runtime()?.block_on(async move {
+            let mut stdout = std::io::stdout();
+            client::report(
+                &args.url,
+                args.from.as_deref(),
+                args.to.as_deref(),
+                &mut stdout,
+            )
+            .await?;
+            Ok(())
+        }),
         Some(Command::Serve(args)) => runtime()?.block_on(serve(args)),
         Some(Command::Render(args)) => render(args),
         Some(Command::Play(args)) => play(args),

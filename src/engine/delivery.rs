@@ -60,6 +60,9 @@ pub(super) struct Delivery {
     session_ids: Vec<String>,
     attempt: u32,
     sent_at: SimInstant,
+    /// Re-sent by hand (`POST /sim/v1/deliveries/{id}/redeliver`): one attempt, no retries, and
+    /// the call's own ordered pushes are left alone.
+    manual: bool,
 }
 
 impl Delivery {
@@ -85,6 +88,7 @@ impl Delivery {
             session_ids,
             attempt,
             sent_at: SimInstant::ZERO,
+            manual: false,
         }
     }
 }
@@ -184,6 +188,7 @@ impl Engine {
                 session_ids: vec![entry.session_id.clone()],
                 attempt: 0,
                 sent_at: now,
+                manual: false,
             };
             st.deliveries.active.insert(next.id.clone(), delivery);
             self.start_attempt(st, &next.id, out);
@@ -249,6 +254,7 @@ impl Engine {
                 calls: chunk.to_vec(),
                 attempt: 0,
                 sent_at: SimInstant::ZERO,
+                manual: false,
             };
             let id = format!("f{}", chunk[0]);
             self.persist(Write::DeliveryQueued {
@@ -315,7 +321,7 @@ impl Engine {
                 return;
             };
             let delivered = report.delivered();
-            let retry_in = if delivered {
+            let retry_in = if delivered || d.manual {
                 None
             } else {
                 self.retry_delay_ms(d.kind, d.attempt)
@@ -353,6 +359,8 @@ impl Engine {
                 self.arm(&mut st, at, TimerKey::PushRetry(id.to_owned()));
             } else if let Some(d) = st.deliveries.active.remove(id) {
                 match d.kind {
+                    // A manual re-send leaves the call's ordered pushes alone.
+                    PushKind::Status if d.manual => {}
                     PushKind::Status => {
                         let seq = d.calls[0];
                         if let Some(entry) = st.calls.get_mut(&seq) {
@@ -382,6 +390,55 @@ impl Engine {
         if idle {
             self.shared.idle.notify_waiters();
         }
+    }
+
+    /// Re-sends one push now (`POST /sim/v1/deliveries/{id}/redeliver`), as the real platform's
+    /// support can re-push a CDR by hand: one more attempt with the same body and idempotency
+    /// key, signed afresh, no retries. A push still waiting to retry is tried now instead.
+    /// Returns the attempt number, or `None` for an unknown delivery.
+    pub fn redeliver(&self, id: &str) -> Option<u32> {
+        let last = self
+            .shared
+            .journal
+            .query(&crate::journal::JournalQuery {
+                delivery_id: Some(id.to_owned()),
+                limit: Some(1),
+                ..Default::default()
+            })
+            .pop();
+        let mut out = Outbound::default();
+        let attempt = {
+            let mut st = self.lock();
+            if st.deliveries.active.contains_key(id) {
+                // Waiting to retry: bring the retry forward.
+                st.timers
+                    .retain(|(_, k, _)| *k != TimerKey::PushRetry(id.to_owned()));
+            } else {
+                let last = last?;
+                let calls = last
+                    .session_ids
+                    .iter()
+                    .filter_map(|s| st.by_session.get(s).copied())
+                    .collect();
+                let d = Delivery {
+                    kind: last.kind,
+                    app_key: last.app_key,
+                    url: last.url,
+                    body: last.request_body.into_bytes(),
+                    event_type: last.event_type,
+                    calls,
+                    session_ids: last.session_ids,
+                    attempt: last.attempt,
+                    sent_at: SimInstant::ZERO,
+                    manual: true,
+                };
+                st.deliveries.active.insert(id.to_owned(), d);
+            }
+            self.start_attempt(&mut st, id, &mut out);
+            st.deliveries.active.get(id).map(|d| d.attempt)
+        };
+        self.send(out);
+        attempt
     }
 
     fn status_fidelity(&self) -> bool {

@@ -13,6 +13,7 @@
 mod delivery;
 mod frequency;
 mod recovery;
+mod report;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -36,6 +37,7 @@ use crate::shutdown::Shutdown;
 use crate::store::{FeeState, Store, Write};
 use delivery::Deliveries;
 use frequency::{Frequency, Keys};
+pub use report::ReportError;
 pub use view::{CallFilter, CallSummary, CallView, TimelineEntry};
 
 /// A validated, authenticated callVerify request: what the engine needs to place the call.

@@ -17,7 +17,7 @@ use crate::api::read_body;
 use crate::audio::render::{render, wav_bytes};
 use crate::call::scenario::BehaviourSpec;
 use crate::config::is_global_number;
-use crate::engine::{CallFilter, CallView, TimelineEntry};
+use crate::engine::{CallFilter, CallView, ReportError, TimelineEntry};
 use crate::journal::{JournalEntry, JournalQuery};
 use crate::server::AppState;
 
@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/sim/v1/calls/{session_id}/audio.wav", get(audio))
         .route("/sim/v1/calls/{session_id}/announcement", get(announcement))
         .route("/sim/v1/deliveries", get(deliveries))
+        .route("/sim/v1/deliveries/{id}/redeliver", post(redeliver))
+        .route("/sim/v1/reports/reconciliation", get(reconciliation))
         .route("/sim/v1/phones", get(phones))
         .route(
             "/sim/v1/phones/{number}",
@@ -231,6 +233,47 @@ async fn announcement(
         .call_audio(&id)
         .ok_or_else(|| no_such_call(&id))?;
     Ok(Json(json!({ "manifest": &*manifest, "heard_ms": heard_ms })).into_response())
+}
+
+/// `POST /sim/v1/deliveries/{id}/redeliver`: one more attempt of a push, now.
+async fn redeliver(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, SimError> {
+    let attempt = state.engine.redeliver(&id).ok_or_else(|| {
+        SimError(
+            StatusCode::NOT_FOUND,
+            format!("no delivery `{id}` in the journal"),
+        )
+    })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "delivery_id": id, "attempt": attempt })),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /sim/v1/reports/reconciliation?from=…&to=…`: per app, accepted against delivered.
+async fn reconciliation(
+    State(state): State<AppState>,
+    q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, SimError> {
+    let q = query(q)?;
+    let report = state
+        .engine
+        .reconciliation(q.from.as_deref(), q.to.as_deref())
+        .map_err(|e| match e {
+            ReportError::BadTime { .. } => bad_request(e.to_string()),
+            ReportError::Store(_) => SimError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        })?;
+    Ok(Json(report).into_response())
 }
 
 async fn phones(State(state): State<AppState>) -> Response {

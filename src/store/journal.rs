@@ -69,6 +69,10 @@ pub(super) fn query(conn: &Connection, q: &JournalQuery) -> Result<Vec<JournalEn
         args.push(Value::Text(s.clone()));
     }
     sql.push_str(" WHERE 1");
+    if let Some(d) = &q.delivery_id {
+        sql.push_str(" AND a.delivery_id = ?");
+        args.push(Value::Text(d.clone()));
+    }
     if let Some(a) = &q.app_key {
         sql.push_str(" AND a.app_key = ?");
         args.push(Value::Text(a.clone()));

@@ -10,4 +10,5 @@ mod golden;
 mod helpers;
 mod pushes;
 mod readme;
+mod reports;
 mod sim_api;

@@ -1,0 +1,86 @@
+//! Reconciliation (`GET /sim/v1/reports/reconciliation`, `dialtone report`): per app, what was
+//! accepted against what reached the app, the counts an operations team reconciles.
+//!
+//! With a database the report covers every run recorded there; with `--ephemeral` it is
+//! computed from memory, in the same shape, with the same rules (`store::AppReconciliation`).
+
+use std::collections::BTreeMap;
+
+use super::{wall_string, Engine};
+use crate::store::{AppReconciliation, FeeState};
+
+/// A bad `from`/`to`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReportError {
+    #[error("`{field}` must be a time like 2026-03-14 10:15:31 (UTC), not `{value}`")]
+    BadTime { field: &'static str, value: String },
+    #[error("reading the database: {0}")]
+    Store(String),
+}
+
+fn check_time(field: &'static str, value: Option<&str>) -> Result<(), ReportError> {
+    match value {
+        Some(v) if chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S").is_err() => {
+            Err(ReportError::BadTime {
+                field,
+                value: v.to_owned(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Engine {
+    /// Calls accepted in `[from, to)` (simulated UTC, `yyyy-MM-dd HH:mm:ss`), per app.
+    pub fn reconciliation(
+        &self,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<AppReconciliation>, ReportError> {
+        check_time("from", from)?;
+        check_time("to", to)?;
+        if let Some(store) = self.store() {
+            return store
+                .reconciliation(from, to)
+                .map_err(|e| ReportError::Store(e.to_string()));
+        }
+        let clock = &self.shared.clock;
+        let st = self.lock();
+        let mut apps: BTreeMap<String, AppReconciliation> = BTreeMap::new();
+        for e in st.calls.values() {
+            let times = e.call.times();
+            let accepted_at = wall_string(clock, times.accepted);
+            let after_from = from.is_none_or(|f| accepted_at.as_str() >= f);
+            let before_to = to.is_none_or(|t| accepted_at.as_str() < t);
+            if !(after_from && before_to) {
+                continue;
+            }
+            let r = apps
+                .entry(e.request.app_key.clone())
+                .or_insert_with(|| AppReconciliation {
+                    app_key: e.request.app_key.clone(),
+                    ..AppReconciliation::default()
+                });
+            r.accepted += 1;
+            r.placed += u64::from(times.callout.is_some());
+            r.rang += u64::from(times.alerting.is_some());
+            r.answered += u64::from(times.answer.is_some());
+            match e.call.ending().map(|x| x.state_code.code()) {
+                None => r.in_progress += 1,
+                Some(0) => r.played_in_full += 1,
+                Some(8017) => r.hung_up_early += 1,
+                Some(code) => *r.failed_by_reason.entry(code).or_default() += 1,
+            }
+            if e.fee.is_some() {
+                r.cdrs_generated += 1;
+                match e.fee_state {
+                    FeeState::Delivered => r.cdrs_delivered += 1,
+                    FeeState::Abandoned => r.cdrs_abandoned += 1,
+                    FeeState::NoUrl => r.cdrs_not_pushed += 1,
+                    FeeState::Pending | FeeState::Queued => r.cdrs_owed += 1,
+                }
+            }
+        }
+        Ok(apps.into_values().collect())
+    }
+}
