@@ -117,6 +117,7 @@ fn lifecycle(seq: u64) -> Vec<Write> {
                 latency_ms: 2,
                 outcome: DeliveryOutcome::Delivered,
                 next_attempt_at: None,
+                fault: None,
             },
             fault: None,
         });

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::call::scenario::{BehaviourSpec, Pattern, Rule};
 use crate::call::FrequencyScope;
+use crate::push::faults::FaultRule;
 
 /// The configuration Dialtone serves on when started without `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../fixtures/dialtone.example.toml");
@@ -59,6 +60,9 @@ pub struct Config {
     pub journal: JournalConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    /// Webhook faults injected from start-up (`push::faults`; also `PUT /sim/v1/faults`).
+    #[serde(default)]
+    pub faults: Vec<FaultRule>,
     /// Callee behaviour rules, tried in order (spec §5.1; see `call::scenario`).
     #[serde(default)]
     pub scenarios: Vec<BehaviourSpec>,
@@ -305,7 +309,7 @@ impl Default for PushConfig {
 /// `status_push.retry`: `"fidelity"` (one attempt, as the real platform) or a backoff table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
-pub enum StatusRetry {
+pub enum RetryPolicy {
     Named(NamedPolicy),
     Backoff(Backoff),
 }
@@ -313,7 +317,12 @@ pub enum StatusRetry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NamedPolicy {
+    /// The real platform: status pushes are never retried; CDRs up to `fee_push.max_retries`
+    /// times, `fee_push.retry_interval_s` apart.
     Fidelity,
+    /// For development: both retried quickly, with exponential backoff and jitter
+    /// ([`Backoff::dev`]).
+    Dev,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -325,14 +334,29 @@ pub struct Backoff {
     pub multiplier: f64,
     #[serde(default = "default_max_backoff_ms")]
     pub max_backoff_ms: u64,
+    /// Each delay varies by up to this fraction either way (0 to 1), drawn from the seed.
+    #[serde(default)]
+    pub jitter: f64,
 }
 
 impl Backoff {
-    /// Delay before retry number `retry` (1-based).
-    pub fn delay_ms(&self, retry: u32) -> u64 {
+    /// The `dev` policy: 8 retries from 1 s, doubling, at most a minute apart, ±20 % jitter.
+    pub fn dev() -> Backoff {
+        Backoff {
+            max_retries: 8,
+            initial_backoff_ms: 1000,
+            multiplier: 2.0,
+            max_backoff_ms: 60_000,
+            jitter: 0.2,
+        }
+    }
+
+    /// Delay before retry number `retry` (1-based); `unit` in [0, 1) places it within the jitter.
+    pub fn delay_ms(&self, retry: u32, unit: f64) -> u64 {
         let factor = self.multiplier.powi(retry.saturating_sub(1) as i32);
         let ms = (self.initial_backoff_ms as f64 * factor).min(self.max_backoff_ms as f64);
-        ms.max(0.0) as u64
+        let jittered = ms * (1.0 + self.jitter * (2.0 * unit - 1.0));
+        jittered.max(0.0) as u64
     }
 }
 
@@ -340,7 +364,7 @@ impl Backoff {
 #[serde(deny_unknown_fields)]
 pub struct StatusPushConfig {
     #[serde(default = "fidelity")]
-    pub retry: StatusRetry,
+    pub retry: RetryPolicy,
 }
 
 impl Default for StatusPushConfig {
@@ -352,6 +376,8 @@ impl Default for StatusPushConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FeePushConfig {
+    /// `"fidelity"` (the two keys below), `"dev"`, or a backoff table like `status_push.retry`.
+    pub retry: RetryPolicy,
     pub max_retries: u32,
     pub retry_interval_s: u64,
     pub batch_window_ms: u64,
@@ -360,6 +386,7 @@ pub struct FeePushConfig {
 impl Default for FeePushConfig {
     fn default() -> Self {
         FeePushConfig {
+            retry: fidelity(),
             max_retries: 6,
             retry_interval_s: 3600,
             batch_window_ms: 1000,
@@ -448,8 +475,8 @@ fn default_multiplier() -> f64 {
 fn default_max_backoff_ms() -> u64 {
     60_000
 }
-fn fidelity() -> StatusRetry {
-    StatusRetry::Named(NamedPolicy::Fidelity)
+fn fidelity() -> RetryPolicy {
+    RetryPolicy::Named(NamedPolicy::Fidelity)
 }
 fn default_languages() -> BTreeMap<String, String> {
     [
@@ -602,7 +629,7 @@ impl Config {
         if !(self.clock.speed.is_finite() && self.clock.speed > 0.0) {
             return Err(err("clock.speed".into(), "must be a number above 0".into()));
         }
-        if let StatusRetry::Backoff(b) = &self.status_push.retry {
+        if let RetryPolicy::Backoff(b) = &self.status_push.retry {
             if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
                 return Err(err(
                     "status_push.retry.multiplier".into(),
@@ -620,6 +647,9 @@ impl Config {
             })?;
             Pattern::parse(pattern).map_err(|m| err(format!("{key}.match"), m))?;
             spec.to_behaviour().map_err(|m| err(key, m))?;
+        }
+        for (i, rule) in self.faults.iter().enumerate() {
+            rule.check().map_err(|m| err(format!("faults[{i}]"), m))?;
         }
         for (i, p) in self.blacklist.iter().enumerate() {
             Pattern::parse(p).map_err(|m| err(format!("blacklist[{i}]"), m))?;
@@ -784,12 +814,21 @@ mod tests {
             "retry = { max_retries = 3, initial_backoff_ms = 1000 }",
         );
         let c = Config::parse(&text, "x").unwrap();
-        let StatusRetry::Backoff(b) = c.status_push.retry else {
+        let RetryPolicy::Backoff(b) = c.status_push.retry else {
             panic!("not a backoff")
         };
         assert_eq!(
-            (b.delay_ms(1), b.delay_ms(2), b.delay_ms(3)),
+            (b.delay_ms(1, 0.5), b.delay_ms(2, 0.5), b.delay_ms(3, 0.5)),
             (1000, 2000, 4000)
+        );
+        let dev = Backoff::dev();
+        assert_eq!(
+            (
+                dev.delay_ms(1, 0.0),
+                dev.delay_ms(1, 1.0),
+                dev.delay_ms(9, 0.5)
+            ),
+            (800, 1200, 60_000)
         );
     }
 

@@ -72,6 +72,14 @@ impl IdGen {
         f(&mut rng)
     }
 
+    /// A number in [0, 1) for attempt `attempt` of `key` (retry jitter, fault odds): derived from
+    /// the seed when seeded, random otherwise.
+    pub fn unit_for(&self, key: &str, attempt: u32) -> f64 {
+        let hex = self.nonce_for(key, attempt);
+        let n = u64::from_str_radix(&hex[..13], 16).unwrap_or(0);
+        n as f64 / (1u64 << 52) as f64
+    }
+
     /// The `rand` part of a sessionId: 0..=4294967295 (spec §4.3).
     pub fn session_rand(&self) -> u32 {
         self.with(|r| r.random())

@@ -70,6 +70,9 @@ pub struct JournalEntry {
     pub latency_ms: u64,
     pub outcome: DeliveryOutcome,
     pub next_attempt_at: Option<String>,
+    /// The injected fault (`PUT /sim/v1/faults`) that shaped this attempt, if any: tells an
+    /// injected failure from a real one.
+    pub fault: Option<String>,
 }
 
 /// Which entries to read. Empty fields match everything.
@@ -254,6 +257,7 @@ mod tests {
             latency_ms: 1,
             outcome,
             next_attempt_at: None,
+            fault: None,
         }
     }
 

@@ -2,13 +2,14 @@
 //! URL and `callEndTime` (spec §7.2), retries as timers on the simulated clock, every attempt
 //! journaled (spec §9). The retry policy is configuration data; this file only reads it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::StatusEvent;
 use crate::clock::SimInstant;
-use crate::config::{ClockMode, NamedPolicy, StatusRetry};
+use crate::config::{Backoff, ClockMode, NamedPolicy, RetryPolicy};
 use crate::journal::{DeliveryOutcome, JournalEntry, PushKind};
+use crate::push::faults::{FaultKind, Faults, Target};
 use crate::push::payload::{to_body, FeePush, StatusInfo, StatusPush};
 use crate::push::transport::{AttemptReport, PushJob};
 use crate::store::{FeeState, Write};
@@ -33,6 +34,10 @@ pub(super) struct Deliveries {
     active: HashMap<String, Delivery>,
     /// CDRs collecting during their batch window, by batch key.
     batches: HashMap<String, FeeBatch>,
+    /// Attempts held back by a `delay` fault until their timer fires.
+    delayed: HashMap<String, PushJob>,
+    /// Status pushes sent after the call's next one by an `out_of_order` fault.
+    reordered: HashSet<String>,
     in_flight: usize,
 }
 
@@ -173,6 +178,12 @@ impl Engine {
         if entry.push_busy {
             return;
         }
+        if !st.faults.is_empty() && !entry.outbox.is_empty() {
+            self.reorder(entry, &mut st.faults, &mut st.deliveries.reordered);
+            if entry.held.is_some() {
+                return;
+            }
+        }
         if let Some(next) = entry.outbox.pop_front() {
             let Some(url) = entry.status_url.clone() else {
                 return;
@@ -276,6 +287,7 @@ impl Engine {
     pub(super) fn start_attempt(&self, st: &mut State, id: &str, out: &mut Outbound) {
         let clock = &self.shared.clock;
         let now = clock.now();
+        let ids = &self.shared.ids;
         let Some(d) = st.deliveries.active.get_mut(id) else {
             return;
         };
@@ -284,21 +296,106 @@ impl Engine {
         };
         d.attempt += 1;
         d.sent_at = now;
-        out.epoch = st.epoch;
+        // Manual re-sends are never faulted; out_of_order is decided when the call's pushes are
+        // ordered (`pump_status`), the rest here, per attempt, from the seed.
+        let target = Target {
+            app_key: &d.app_key,
+            url: &d.url,
+            kind: d.kind,
+        };
+        let decided = if d.manual {
+            None
+        } else {
+            st.faults.decide(
+                &target,
+                |k| k != FaultKind::OutOfOrder,
+                |rule| ids.unit_for(&format!("{id}/fault{rule}"), d.attempt),
+            )
+        };
+        let reordered = st
+            .deliveries
+            .reordered
+            .remove(id)
+            .then_some((FaultKind::OutOfOrder, 0));
+        let fault = decided.or(reordered);
         // Seeded on a manual clock, the whole push is reproducible, `Created` included: it then
         // follows simulated time (docs/decisions.md). Otherwise it is real time (spec §5.2).
-        let reproducible = self.shared.ids.is_seeded() && clock.mode() == ClockMode::Manual;
-        out.jobs.push(PushJob {
+        let reproducible = ids.is_seeded() && clock.mode() == ClockMode::Manual;
+        let job = PushJob {
             delivery_id: id.to_owned(),
             app_key: d.app_key.clone(),
             app_secret: app.app_secret.clone(),
             url: d.url.clone(),
             body: d.body.clone(),
-            nonce: self.shared.ids.nonce_for(id, d.attempt),
+            nonce: ids.nonce_for(id, d.attempt),
             idempotency_key: idempotency_key(&d.session_ids, &d.event_type),
+            fault: fault.map(|(k, _)| k),
             created_at: reproducible.then(|| clock.wall(now)),
-        });
+        };
+        if let Some((FaultKind::Delay, delay_ms)) = fault {
+            // Sent `delay_ms` later on the simulated clock; the call's later events wait.
+            let at = now.plus_ms(delay_ms);
+            if let Some(d) = st.deliveries.active.get_mut(id) {
+                d.sent_at = at;
+            }
+            let job = PushJob {
+                created_at: reproducible.then(|| clock.wall(at)),
+                ..job
+            };
+            st.deliveries.delayed.insert(id.to_owned(), job);
+            self.arm(st, at, TimerKey::DelayedSend(id.to_owned()));
+            return;
+        }
+        out.epoch = st.epoch;
+        out.jobs.push(job);
         st.deliveries.in_flight += 1;
+    }
+
+    /// The `out_of_order` fault: the first status push waiting is held until the call's next
+    /// event is queued, and that one goes first. A `disconnect` is never held (nothing follows
+    /// it), so every call still ends.
+    fn reorder(&self, entry: &mut CallEntry, faults: &mut Faults, reordered: &mut HashSet<String>) {
+        if entry.held.is_none() {
+            let Some(front) = entry.outbox.front() else {
+                return;
+            };
+            if entry.reorder_checked.as_deref() == Some(front.id.as_str())
+                || front.event_type == "disconnect"
+            {
+                return;
+            }
+            entry.reorder_checked = Some(front.id.clone());
+            let target = Target {
+                app_key: &entry.request.app_key,
+                url: entry.status_url.as_deref().unwrap_or_default(),
+                kind: PushKind::Status,
+            };
+            let id = front.id.clone();
+            let hit = faults.decide(
+                &target,
+                |k| k == FaultKind::OutOfOrder,
+                |rule| self.shared.ids.unit_for(&format!("{id}/fault{rule}"), 0),
+            );
+            if hit.is_none() {
+                return;
+            }
+            entry.held = Some(id);
+        }
+        if entry.outbox.len() >= 2 {
+            entry.outbox.swap(0, 1);
+            if let Some(held) = entry.held.take() {
+                reordered.insert(held);
+            }
+        }
+    }
+
+    /// A delayed push's time has come.
+    pub(super) fn send_delayed(&self, st: &mut State, id: &str, out: &mut Outbound) {
+        if let Some(job) = st.deliveries.delayed.remove(id) {
+            out.epoch = st.epoch;
+            out.jobs.push(job);
+            st.deliveries.in_flight += 1;
+        }
     }
 
     /// The transport finished an attempt: journal it, then deliver the next push, retry on the
@@ -324,7 +421,7 @@ impl Engine {
             let retry_in = if delivered || d.manual {
                 None
             } else {
-                self.retry_delay_ms(d.kind, d.attempt)
+                self.retry_delay_ms(d.kind, id, d.attempt)
             };
             let outcome = match (delivered, retry_in, d.kind) {
                 (true, _, _) => DeliveryOutcome::Delivered,
@@ -354,6 +451,7 @@ impl Engine {
                 latency_ms: report.latency_ms,
                 outcome,
                 next_attempt_at: next_at.map(|at| super::wall_string(clock, at)),
+                fault: report.fault.map(|f| f.name().to_owned()),
             };
             if let Some(at) = next_at {
                 self.arm(&mut st, at, TimerKey::PushRetry(id.to_owned()));
@@ -444,22 +542,31 @@ impl Engine {
     fn status_fidelity(&self) -> bool {
         matches!(
             self.shared.config.status_push.retry,
-            StatusRetry::Named(NamedPolicy::Fidelity)
+            RetryPolicy::Named(NamedPolicy::Fidelity)
         )
     }
 
-    /// Delay before retrying after failed attempt number `attempt`, or `None` to stop (spec §6.2,
-    /// §7.2): status pushes per `status_push.retry`, CDRs per `fee_push`.
-    fn retry_delay_ms(&self, kind: PushKind, attempt: u32) -> Option<u64> {
+    /// Delay before retrying delivery `id` after its failed attempt number `attempt`, or `None`
+    /// to stop: the policy is configuration data (`status_push.retry`, `fee_push.retry`).
+    fn retry_delay_ms(&self, kind: PushKind, id: &str, attempt: u32) -> Option<u64> {
         let cfg = &self.shared.config;
-        match kind {
-            PushKind::Status => match &cfg.status_push.retry {
-                StatusRetry::Named(NamedPolicy::Fidelity) => None,
-                StatusRetry::Backoff(b) => (attempt <= b.max_retries).then(|| b.delay_ms(attempt)),
-            },
-            PushKind::Fee => {
+        let policy = match kind {
+            PushKind::Status => &cfg.status_push.retry,
+            PushKind::Fee => &cfg.fee_push.retry,
+        };
+        let backoff = |b: &Backoff| {
+            (attempt <= b.max_retries)
+                .then(|| b.delay_ms(attempt, self.shared.ids.unit_for(id, attempt)))
+        };
+        match (policy, kind) {
+            // Spec §6.2: the platform never re-sends a status push.
+            (RetryPolicy::Named(NamedPolicy::Fidelity), PushKind::Status) => None,
+            // Spec §7.2: CDRs up to max_retries times, retry_interval_s apart.
+            (RetryPolicy::Named(NamedPolicy::Fidelity), PushKind::Fee) => {
                 (attempt <= cfg.fee_push.max_retries).then(|| cfg.fee_push.retry_interval_s * 1000)
             }
+            (RetryPolicy::Named(NamedPolicy::Dev), _) => backoff(&Backoff::dev()),
+            (RetryPolicy::Backoff(b), _) => backoff(b),
         }
     }
 }

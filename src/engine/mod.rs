@@ -31,6 +31,7 @@ use crate::config::{ClockMode, Config, FrequencyMode};
 use crate::error::ApiError;
 use crate::ids::{self, IdGen};
 use crate::journal::Journal;
+use crate::push::faults::{FaultRule, FaultView, Faults};
 use crate::push::payload::FeeInfo;
 use crate::push::transport::{PushJob, Transport};
 use crate::shutdown::Shutdown;
@@ -114,6 +115,8 @@ struct State {
     deliveries: Deliveries,
     callees: Callees,
     frequency: Frequency,
+    /// Injected webhook faults (`push::faults`).
+    faults: Faults,
     /// Bumped by a reset: pushes still on the wire from before it are ignored when they finish.
     epoch: u64,
 }
@@ -126,6 +129,8 @@ enum TimerKey {
     FeeBatchDue(String),
     /// A failed push is due for another attempt.
     PushRetry(String),
+    /// A push held back by a `delay` fault is due.
+    DelayedSend(String),
 }
 
 /// A call and everything Dialtone knows about it.
@@ -146,6 +151,10 @@ struct CallEntry {
     push_busy: bool,
     /// Status pushes created so far: numbers the next one.
     status_pushes: u32,
+    /// A status push held back by an `out_of_order` fault until the next event is queued.
+    held: Option<String>,
+    /// The push the `out_of_order` fault was last decided for (once per push).
+    reorder_checked: Option<String>,
     fee: Option<FeeInfo>,
     fee_state: FeeState,
 }
@@ -188,6 +197,7 @@ impl Engine {
         let state = State {
             callees: Callees::new(config.scenario_rules()),
             frequency: Frequency::new(config.frequency.rules.clone()),
+            faults: Faults::new(config.faults.clone()),
             ..State::default()
         };
         Engine {
@@ -305,6 +315,8 @@ impl Engine {
                 outbox: VecDeque::new(),
                 push_busy: false,
                 status_pushes: 0,
+                held: None,
+                reorder_checked: None,
                 fee: None,
                 fee_state: FeeState::Pending,
             };
@@ -363,6 +375,7 @@ impl Engine {
                     }
                     TimerKey::FeeBatchDue(key) => self.send_fee_batch(&mut st, &key, &mut out),
                     TimerKey::PushRetry(id) => self.start_attempt(&mut st, &id, &mut out),
+                    TimerKey::DelayedSend(id) => self.send_delayed(&mut st, &id, &mut out),
                 }
             }
         }
@@ -562,6 +575,7 @@ impl Engine {
             *st = State {
                 callees,
                 frequency,
+                faults: Faults::new(self.shared.config.faults.clone()),
                 epoch,
                 ..State::default()
             };
@@ -573,6 +587,16 @@ impl Engine {
         self.shared.timers_changed.notify_one();
         self.shared.events_changed.notify_waiters();
         self.shared.idle.notify_waiters();
+    }
+
+    /// Replaces the injected webhook faults (`PUT /sim/v1/faults`; an empty list clears them).
+    pub fn set_faults(&self, rules: Vec<FaultRule>) {
+        self.lock().faults = Faults::new(rules);
+    }
+
+    /// The injected faults and how often each was used.
+    pub fn faults(&self) -> Vec<FaultView> {
+        self.lock().faults.view()
     }
 
     /// Sets the behaviour of calls to `number` (`PUT /sim/v1/phones/{number}`).

@@ -282,6 +282,8 @@ impl Engine {
             outbox: VecDeque::new(),
             push_busy: false,
             status_pushes: 0,
+            held: None,
+            reorder_checked: None,
             fee_state,
             fee,
         };

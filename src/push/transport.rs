@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 
+use super::faults::FaultKind;
 use super::sign;
 use crate::clock::{transport_now, Stopwatch};
 use crate::config::{CreatedTz, PushConfig};
@@ -23,6 +24,9 @@ pub struct PushJob {
     pub body: Vec<u8>,
     /// Chosen by the engine, derived from the delivery in a seeded run.
     pub nonce: String,
+    /// An injected fault for this attempt (`drop`, `duplicate`, `corrupt_signature`,
+    /// `timeout` act here; the others only mark the journal).
+    pub fault: Option<FaultKind>,
     /// `X-Dialtone-Idempotency-Key`: the same on every attempt of this push.
     pub idempotency_key: String,
     /// The time to sign with; `None` signs with the real wall clock at send time.
@@ -37,6 +41,8 @@ pub struct AttemptReport {
     pub response_body: Option<String>,
     pub error: Option<PushError>,
     pub latency_ms: u64,
+    /// The injected fault that shaped this attempt.
+    pub fault: Option<FaultKind>,
 }
 
 impl AttemptReport {
@@ -78,13 +84,19 @@ impl Transport {
         }
     }
 
-    /// Signs and sends one push, never failing: every outcome is reported.
+    /// Signs and sends one push, never failing: every outcome is reported. An injected fault
+    /// (`job.fault`, see [`super::faults`]) shapes the attempt here; `delay` and `out_of_order`
+    /// are the engine's, which sends such a push later.
     pub async fn attempt(&self, job: &PushJob) -> AttemptReport {
         let created = sign::push_created(
             job.created_at.unwrap_or_else(transport_now),
             self.created_tz,
         );
-        let digest = sign::push_digest(&job.app_secret, &job.url, &job.nonce, &created);
+        let mut digest = sign::push_digest(&job.app_secret, &job.url, &job.nonce, &created);
+        if job.fault == Some(FaultKind::CorruptSignature) {
+            // Still well-formed Base64 of 32 bytes, just not the right ones.
+            digest = sign::push_digest("not the app secret", &job.url, &job.nonce, &created);
+        }
         let (authorization, x_aksk) =
             sign::push_headers(&job.app_key, &digest, &job.nonce, &created);
         let request_headers = vec![
@@ -93,24 +105,33 @@ impl Transport {
             ("x-aksk".to_owned(), x_aksk.clone()),
             (IDEMPOTENCY_HEADER.to_owned(), job.idempotency_key.clone()),
         ];
-        let watch = Stopwatch::start();
-        let sent = self
-            .client
-            .post(&job.url)
-            .header(CONTENT_TYPE, PLATFORM_CONTENT_TYPE)
-            .header(AUTHORIZATION, authorization)
-            .header("X-AKSK", x_aksk)
-            .header(IDEMPOTENCY_HEADER, &job.idempotency_key)
-            .body(job.body.clone())
-            .send()
-            .await;
         let mut report = AttemptReport {
             request_headers,
             response_status: None,
             response_body: None,
             error: None,
             latency_ms: 0,
+            fault: job.fault,
         };
+        if job.fault == Some(FaultKind::Drop) {
+            return report;
+        }
+        let send = || {
+            self.client
+                .post(&job.url)
+                .header(CONTENT_TYPE, PLATFORM_CONTENT_TYPE)
+                .header(AUTHORIZATION, &authorization)
+                .header("X-AKSK", &x_aksk)
+                .header(IDEMPOTENCY_HEADER, &job.idempotency_key)
+                .body(job.body.clone())
+                .send()
+        };
+        let watch = Stopwatch::start();
+        let sent = send().await;
+        if job.fault == Some(FaultKind::Duplicate) {
+            // The receiver sees the push twice; the journal records the first answer.
+            let _ = send().await;
+        }
         match sent {
             Ok(mut response) => {
                 let status = response.status();
@@ -136,6 +157,13 @@ impl Transport {
                 report.response_body = Some(String::from_utf8_lossy(&kept).into_owned());
             }
             Err(e) => report.error = Some(classify(&e)),
+        }
+        if job.fault == Some(FaultKind::Timeout) {
+            // The receiver got the push (and may have acted on it); Dialtone acts as if no
+            // answer came in time.
+            report.response_status = None;
+            report.response_body = None;
+            report.error = Some(PushError::Timeout);
         }
         report.latency_ms = watch.elapsed_ms();
         report

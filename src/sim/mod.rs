@@ -19,6 +19,7 @@ use crate::call::scenario::BehaviourSpec;
 use crate::config::is_global_number;
 use crate::engine::{CallFilter, CallView, ReportError, TimelineEntry};
 use crate::journal::{JournalEntry, JournalQuery};
+use crate::push::faults::FaultRule;
 use crate::server::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -39,6 +40,10 @@ pub fn router() -> Router<AppState> {
             put(set_phone).delete(remove_phone),
         )
         .route("/sim/v1/reset", post(reset))
+        .route(
+            "/sim/v1/faults",
+            get(faults).put(set_faults).delete(clear_faults),
+        )
 }
 
 /// A control-plane error.
@@ -274,6 +279,35 @@ async fn reconciliation(
             ReportError::Store(_) => SimError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         })?;
     Ok(Json(report).into_response())
+}
+
+async fn faults(State(state): State<AppState>) -> Response {
+    Json(state.engine.faults()).into_response()
+}
+
+/// `PUT /sim/v1/faults` body: a list of rules, e.g.
+/// `[{"fault":"drop","push":"fee","times":1}, {"fault":"delay","delay_ms":3000}]`; replaces the
+/// active rules (config ones included; `POST /sim/v1/reset` brings those back).
+async fn set_faults(State(state): State<AppState>, body: Body) -> Result<Response, SimError> {
+    let bytes = read_body(body)
+        .await
+        .map_err(|_| bad_request("body larger than 64 KiB"))?;
+    let rules: Vec<FaultRule> = serde_json::from_slice(&bytes).map_err(|e| {
+        bad_request(format!(
+            "expected a list of rules like [{{\"fault\": \"drop\"}}]: {e}"
+        ))
+    })?;
+    for (i, rule) in rules.iter().enumerate() {
+        rule.check()
+            .map_err(|m| bad_request(format!("rule {i}: {m}")))?;
+    }
+    state.engine.set_faults(rules);
+    Ok(Json(state.engine.faults()).into_response())
+}
+
+async fn clear_faults(State(state): State<AppState>) -> Response {
+    state.engine.set_faults(Vec::new());
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn phones(State(state): State<AppState>) -> Response {

@@ -33,7 +33,8 @@ impl JournalStore for SqliteJournal {
     /// Records an attempt not tied to a delivery row. The engine, which knows the delivery, writes
     /// [`Write::Attempt`] with `delivery_id` itself instead of calling this.
     fn record(&self, entry: JournalEntry) {
-        self.store.write(Write::Attempt { entry, fault: None });
+        let fault = entry.fault.clone();
+        self.store.write(Write::Attempt { entry, fault });
     }
 
     /// Reads after every write made before it (the reads are served in order with the writes).
@@ -59,7 +60,8 @@ pub(super) fn query(conn: &Connection, q: &JournalQuery) -> Result<Vec<JournalEn
     let mut sql = String::from(
         "SELECT a.id, a.kind, a.app_key, a.session_ids, a.event_type, a.url, a.attempt,
              a.sent_at, a.sent_at_ms, a.request_headers, a.request_body, a.response_status,
-             a.response_body, a.error, a.latency_ms, a.outcome, a.next_attempt_at, a.delivery_id
+             a.response_body, a.error, a.latency_ms, a.outcome, a.next_attempt_at, a.delivery_id,
+             a.fault
          FROM attempts a",
     );
     let mut args: Vec<Value> = Vec::new();
@@ -129,5 +131,6 @@ fn entry_from(row: &Row<'_>) -> Result<JournalEntry, StoreError> {
         outcome: parse_outcome(&row.get::<_, String>(15)?)?,
         next_attempt_at: row.get(16)?,
         delivery_id: row.get(17)?,
+        fault: row.get(18)?,
     })
 }

@@ -135,6 +135,7 @@ fn entry(
         outcome,
         next_attempt_at: (outcome == DeliveryOutcome::FailedWillRetry)
             .then(|| "2026-03-14 11:15:53".into()),
+        fault: None,
     }
 }
 

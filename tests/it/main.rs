@@ -6,6 +6,7 @@ mod call_verify;
 mod callees;
 mod cli;
 mod durable;
+mod faults;
 mod golden;
 mod helpers;
 mod pushes;

@@ -361,11 +361,12 @@ async fn a_cdr_is_abandoned_after_its_last_retry() {
 #[tokio::test]
 async fn a_backoff_policy_retries_status_pushes_and_holds_later_events() {
     let sim = spawn_sim_with(|c, _| {
-        c.status_push.retry = dialtone::config::StatusRetry::Backoff(dialtone::config::Backoff {
+        c.status_push.retry = dialtone::config::RetryPolicy::Backoff(dialtone::config::Backoff {
             max_retries: 2,
             initial_backoff_ms: 1000,
             multiplier: 2.0,
             max_backoff_ms: 60_000,
+            jitter: 0.0,
         });
     })
     .await;
