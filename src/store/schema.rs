@@ -22,7 +22,7 @@
 //! SELECT session_id, call_end_time, ul_fail_reason FROM cdrs
 //!  WHERE app_key = 'k3Vd…' AND fee_state IN ('pending', 'queued');
 //! -- every attempt at one push
-//! SELECT attempt, sent_at, response_status, error, outcome FROM attempts WHERE delivery_id = 42;
+//! SELECT attempt, sent_at, response_status, error, outcome FROM attempts WHERE delivery_id = 'f17';
 //! ```
 
 use rusqlite::Connection;
