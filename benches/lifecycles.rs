@@ -67,6 +67,8 @@ async fn main() {
 
     let mut config = dialtone::Config::embedded();
     config.clock.mode = ClockMode::Manual;
+    // The engine alone; benches/persistence.rs measures what the database adds.
+    config.store.ephemeral = true;
     config.clock.start = Some("2026-03-14T10:15:31Z".parse().unwrap());
     config.seed = Some(1);
     config.apps[0].max_concurrent_calls = n as u32;
