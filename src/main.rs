@@ -300,8 +300,18 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
     );
     for rule in &config.frequency.rules {
         println!(
-            "  frequency    at most {} calls per {:?} in {} s ({:?} mode)",
-            rule.max_calls, rule.scope, rule.window_s, config.frequency.mode
+            "  frequency    at most {} calls per {} in {} s ({} mode)",
+            rule.max_calls,
+            serde_json::to_value(rule.scope)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            rule.window_s,
+            if config.frequency.mode == dialtone::config::FrequencyMode::Sync {
+                "sync"
+            } else {
+                "async"
+            }
         );
     }
     if config.store.ephemeral {
