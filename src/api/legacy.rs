@@ -14,23 +14,39 @@ use crate::auth::RequestMeta;
 use crate::error::{platform_json, ApiError};
 use crate::server::AppState;
 
-fn meta<'a>(peer: SocketAddr, uri: &'a Uri, headers: &'a HeaderMap) -> RequestMeta<'a> {
-    RequestMeta {
+/// The shape every legacy endpoint shares: 404 `1010006` when the scheme is disabled, the body
+/// read (and an oversized one refused, spec §1), then `op` with the request and body.
+async fn legacy<T: serde::Serialize>(
+    state: &AppState,
+    peer: SocketAddr,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+    op: impl FnOnce(&RequestMeta, &[u8]) -> Result<T, ApiError>,
+) -> Response {
+    if !state.auth.legacy_enabled() {
+        return ApiError::InvalidRestApi {
+            method_not_allowed: false,
+        }
+        .into_response();
+    }
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let meta = RequestMeta {
         peer: peer.ip(),
         headers,
         query: uri.query(),
+    };
+    match op(&meta, &bytes) {
+        Ok(answer) => platform_json(StatusCode::OK, &answer),
+        Err(e) => e.into_response(),
     }
 }
 
-/// When `auth.legacy.enabled` is false the legacy endpoints do not exist (404 1010006).
-fn disabled() -> Response {
-    ApiError::InvalidRestApi {
-        method_not_allowed: false,
-    }
-    .into_response()
-}
-
-/// `POST /rest/fastlogin/v1.0?app_key=…&username=…` with the password in `Authorization`.
+/// `POST /rest/fastlogin/v1.0?app_key=…&username=…` with the password in `Authorization`; the
+/// body is ignored.
 pub async fn fastlogin(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -38,17 +54,10 @@ pub async fn fastlogin(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !state.auth.legacy_enabled() {
-        return disabled();
-    }
-    // The body is ignored, but an oversized one is still refused (spec §1).
-    if let Err(e) = read_body(body).await {
-        return e.into_response();
-    }
-    match state.auth.fastlogin(&meta(peer, &uri, &headers)) {
-        Ok(pair) => platform_json(StatusCode::OK, &pair),
-        Err(e) => e.into_response(),
-    }
+    legacy(&state, peer, &uri, &headers, body, |meta, _| {
+        state.auth.fastlogin(meta)
+    })
+    .await
 }
 
 /// `POST /omp/oauth/refresh`, parameters in a form body or the query string.
@@ -59,17 +68,10 @@ pub async fn refresh(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !state.auth.legacy_enabled() {
-        return disabled();
-    }
-    let bytes = match read_body(body).await {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    match state.auth.refresh(&meta(peer, &uri, &headers), &bytes) {
-        Ok(pair) => platform_json(StatusCode::OK, &pair),
-        Err(e) => e.into_response(),
-    }
+    legacy(&state, peer, &uri, &headers, body, |meta, bytes| {
+        state.auth.refresh(meta, bytes)
+    })
+    .await
 }
 
 /// `POST /rest/logout/v1.0?app_key=…&access_token=…`.
@@ -80,17 +82,9 @@ pub async fn logout(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !state.auth.legacy_enabled() {
-        return disabled();
-    }
-    if let Err(e) = read_body(body).await {
-        return e.into_response();
-    }
-    match state.auth.logout(&meta(peer, &uri, &headers)) {
-        Ok(()) => platform_json(
-            StatusCode::OK,
-            &json!({"resultcode": "0", "resultdesc": "Success"}),
-        ),
-        Err(e) => e.into_response(),
-    }
+    legacy(&state, peer, &uri, &headers, body, |meta, _| {
+        state.auth.logout(meta)?;
+        Ok(json!({"resultcode": "0", "resultdesc": "Success"}))
+    })
+    .await
 }
