@@ -8,6 +8,7 @@ mod cli;
 mod durable;
 mod golden;
 mod helpers;
+mod outage;
 mod pushes;
 mod readme;
 mod sim_api;
