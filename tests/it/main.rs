@@ -9,6 +9,7 @@ mod durable;
 mod faults;
 mod golden;
 mod helpers;
+mod outage;
 mod pushes;
 mod readme;
 mod reports;
