@@ -124,6 +124,19 @@ async fn a_receiver_down_for_ten_minutes_during_ten_thousand_calls_still_gets_ev
         assert_eq!(call["cdr_state"], "delivered", "{call}");
     }
 
-    // TODO(reconciliation): assert that `GET /sim/v1/reports/reconciliation` shows zero owed
-    // (no CDR queued, pending or abandoned) once that endpoint is merged.
+    // Reconciliation agrees: everything accepted was delivered, nothing is owed.
+    let report = sim.get("/sim/v1/reports/reconciliation").await.body;
+    let app = &report[0];
+    let n = |k: &str| app[k].as_u64().unwrap_or(u64::MAX);
+    assert_eq!(n("accepted"), sessions.len() as u64, "{app}");
+    assert_eq!(
+        (n("cdrs_generated"), n("cdrs_delivered")),
+        (n("accepted"), n("accepted")),
+        "{app}"
+    );
+    assert_eq!(
+        (n("cdrs_owed"), n("cdrs_abandoned"), n("in_progress")),
+        (0, 0, 0),
+        "{app}"
+    );
 }
