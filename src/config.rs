@@ -623,6 +623,13 @@ impl Config {
                 ));
             }
         }
+        // `times` 0 repeats the code until max_duration_s: the plan and the audio grow with it.
+        if !(1..=3600).contains(&self.call.max_duration_s) {
+            return Err(err("call.max_duration_s".into(), "must be 1 to 3600 seconds".into()));
+        }
+        if self.call.ring_timeout_s == 0 {
+            return Err(err("call.ring_timeout_s".into(), "must be at least 1".into()));
+        }
         if self.platform.ports == 0 {
             return Err(err("platform.ports".into(), "must be at least 1".into()));
         }
@@ -790,6 +797,13 @@ mod tests {
         let text = EMBEDDED_DEFAULT.replace("max_duration_s = 120", "max_duration_s = \"long\"");
         let e = Config::parse(&text, "my.toml").unwrap_err();
         assert_eq!(e.file, "my.toml");
+        assert_eq!(e.key, "call.max_duration_s");
+    }
+
+    #[test]
+    fn the_maximum_call_duration_is_bounded() {
+        let text = EMBEDDED_DEFAULT.replace("max_duration_s = 120", "max_duration_s = 100000000");
+        let e = Config::parse(&text, "x.toml").unwrap_err();
         assert_eq!(e.key, "call.max_duration_s");
     }
 
