@@ -625,10 +625,16 @@ impl Config {
         }
         // `times` 0 repeats the code until max_duration_s: the plan and the audio grow with it.
         if !(1..=3600).contains(&self.call.max_duration_s) {
-            return Err(err("call.max_duration_s".into(), "must be 1 to 3600 seconds".into()));
+            return Err(err(
+                "call.max_duration_s".into(),
+                "must be 1 to 3600 seconds".into(),
+            ));
         }
         if self.call.ring_timeout_s == 0 {
-            return Err(err("call.ring_timeout_s".into(), "must be at least 1".into()));
+            return Err(err(
+                "call.ring_timeout_s".into(),
+                "must be at least 1".into(),
+            ));
         }
         if self.platform.ports == 0 {
             return Err(err("platform.ports".into(), "must be at least 1".into()));

@@ -31,6 +31,38 @@ fn check_time(field: &'static str, value: Option<&str>) -> Result<(), ReportErro
 }
 
 impl Engine {
+    /// A call known only to the database (an earlier run's), for `GET /sim/v1/calls/{id}`: the
+    /// request, how it ended, its timeline and CDR, as recorded. `None` when ephemeral or unknown.
+    pub fn stored_call(&self, session_id: &str) -> Option<serde_json::Value> {
+        let store = self.store()?;
+        let call = store.call(session_id).ok()??;
+        let events = store.call_events(session_id).unwrap_or_default();
+        let request: serde_json::Value =
+            serde_json::from_str(&call.request_json).unwrap_or_default();
+        let cdr: Option<serde_json::Value> = call
+            .ended
+            .as_ref()
+            .and_then(|e| serde_json::from_str(&e.fee_json).ok());
+        Some(serde_json::json!({
+            "session_id": call.session_id,
+            "app_key": call.app_key,
+            "state": if call.ended.is_some() { "released" } else { "in_progress" },
+            "caller": call.display,
+            "callee": call.callee,
+            "accepted_at": call.accepted_at,
+            "request": request,
+            "status_url": call.status_url,
+            "fee_url": call.fee_url,
+            "state_code": call.ended.as_ref().map(|e| e.state_code),
+            "timeline": events.iter().map(|e| serde_json::json!({
+                "at_ms": e.at_ms, "time": e.time, "event": e.event, "detail": e.detail,
+            })).collect::<Vec<_>>(),
+            "cdr": cdr,
+            "cdr_state": call.fee_state,
+            "from_database": true,
+        }))
+    }
+
     /// Calls accepted in `[from, to)` (simulated UTC, `yyyy-MM-dd HH:mm:ss`), per app.
     pub fn reconciliation(
         &self,

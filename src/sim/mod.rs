@@ -150,15 +150,20 @@ struct CallOut {
 }
 
 async fn call(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, SimError> {
-    let call = state
-        .engine
-        .call_view(&id)
-        .ok_or_else(|| no_such_call(&id))?;
     let deliveries = state
         .engine
         .journal()
         .query(&JournalQuery::for_session(&id));
-    Ok(Json(CallOut { call, deliveries }).into_response())
+    if let Some(call) = state.engine.call_view(&id) {
+        return Ok(Json(CallOut { call, deliveries }).into_response());
+    }
+    // A call from an earlier run is still in the database.
+    let mut stored = state
+        .engine
+        .stored_call(&id)
+        .ok_or_else(|| no_such_call(&id))?;
+    stored["deliveries"] = serde_json::to_value(deliveries).unwrap_or_default();
+    Ok(Json(stored).into_response())
 }
 
 /// `GET /sim/v1/calls/{sessionId}/events?after=N&wait_for=disconnect&timeout_ms=T`: long-polls

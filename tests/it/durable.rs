@@ -76,6 +76,23 @@ async fn a_cdr_owed_at_shutdown_is_delivered_after_a_restart_under_the_same_idem
         .map(|d| d["attempt"].as_u64().unwrap())
         .collect();
     assert_eq!(attempts, [1, 2]);
+    // A call from the earlier run with nothing left to do is still readable, from the database.
+    let earlier = sim.call(&session).await;
+    assert_eq!(earlier["cdr_state"], "delivered");
+    let sim = TestSim::start_on(sim.stop_and_keep_receiver().await, durable).await;
+    let from_db = sim.call(&session).await;
+    assert_eq!(
+        (
+            from_db["from_database"].as_bool(),
+            from_db["state_code"].as_u64()
+        ),
+        (Some(true), Some(0))
+    );
+    assert_eq!(
+        from_db["timeline"].as_array().unwrap().last().unwrap()["event"],
+        "disconnect"
+    );
+    assert_eq!(from_db["deliveries"].as_array().unwrap().len(), 6);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
