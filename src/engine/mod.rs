@@ -2,15 +2,22 @@
 //!
 //! [`Engine`] is a cheap-clone handle (the mini-redis `Db` pattern). Its methods are synchronous:
 //! lock, mutate plain data, collect the pushes to send, unlock, then hand those to the transport.
-//! One queue ordered by `(deadline, seq)` gives a total, reproducible order of everything that
+//! One queue ordered by `(deadline, key)` gives a total, reproducible order of everything that
 //! happens, which is what makes manual-clock runs repeatable.
 //!
-//! Time enters in exactly two places: [`Engine::fire_due`], called by the real-time driver
-//! ([`spawn_driver`]) when a deadline passes, and [`Engine::advance`], which steps a manual clock
-//! from deadline to deadline. The calls themselves are pure state machines ([`crate::call`]);
-//! how their events become pushes (ordering, CDR batching, retries) is in [`delivery`].
+//! This file admits calls and turns their effects into timeline entries and pushes. Beside it:
+//! - `driver`: how time moves the engine. [`Engine::fire_due`] is called by the real-time
+//!   driver ([`spawn_driver`]) when a deadline passes, and by [`Engine::advance`], which steps a
+//!   manual clock from deadline to deadline: the only places time enters call logic;
+//! - `delivery`: how events become pushes (ordering, CDR batching, retry policy, faults);
+//! - `frequency`: sliding-window frequency rules;
+//! - `recovery`: carrying on after a restart from what the database says was unfinished;
+//! - `report`: reconciliation; `view`: read-only views for the inspection API.
+//!
+//! The calls themselves are pure state machines ([`crate::call`]).
 
 mod delivery;
+mod driver;
 mod frequency;
 mod recovery;
 mod report;
@@ -18,7 +25,6 @@ mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
 
@@ -26,20 +32,20 @@ use crate::audio::compose::Manifest;
 use crate::call::announcement::SegmentKind;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::{Call, Effect, Outcome, StatusEvent};
-use crate::clock::{platform_time, sleep_real, Clock, SimInstant};
-use crate::config::{ClockMode, Config, FrequencyMode};
+use crate::clock::{platform_time, Clock, SimInstant};
+use crate::config::{Config, FrequencyMode};
 use crate::error::ApiError;
 use crate::ids::{self, IdGen};
 use crate::journal::Journal;
 use crate::push::faults::{FaultRule, FaultView, Faults};
 use crate::push::payload::FeeInfo;
 use crate::push::transport::{PushJob, Transport};
-use crate::shutdown::Shutdown;
 use crate::store::{FeeState, Store, Write};
 use delivery::Deliveries;
+pub use driver::{spawn_driver, ClockNotManual};
 use frequency::{Frequency, Keys};
 pub use report::ReportError;
-pub use view::{CallFilter, CallSummary, CallView, TimelineEntry};
+pub use view::{CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
 
 /// A validated, authenticated callVerify request: what the engine needs to place the call.
 #[derive(Debug, Clone)]
@@ -387,57 +393,6 @@ impl Engine {
         self.lock().timers.first().map(|(at, _, _)| *at)
     }
 
-    /// Moves a manual clock forward by `by_ms`, firing every deadline on the way in order. With
-    /// `settle`, waits at each step until the pushes it caused have been attempted, so what
-    /// follows from a delivery (a CDR queued after the disconnect push) happens at that step's
-    /// simulated time, whatever the real I/O took. Returns the new simulated time.
-    pub async fn advance(&self, by_ms: u64, settle: bool) -> Result<SimInstant, ClockNotManual> {
-        let clock = &self.shared.clock;
-        if clock.mode() != ClockMode::Manual {
-            return Err(ClockNotManual(clock.mode()));
-        }
-        let _one_at_a_time = self.shared.advancing.lock().await;
-        let target = clock.now().plus_ms(by_ms);
-        loop {
-            // Pushes already on the wire finish at the current time, and whatever follows
-            // from them (a CDR queued, a retry armed) is in the queue before time moves on.
-            if settle {
-                self.wait_idle(self.settle_bound()).await;
-            }
-            let next = self.next_deadline().filter(|at| *at <= target);
-            let Some(at) = next else { break };
-            clock.set(at);
-            self.fire_due(at);
-        }
-        clock.set(target);
-        self.fire_due(target);
-        if settle {
-            self.wait_idle(self.settle_bound()).await;
-        }
-        Ok(target)
-    }
-
-    /// How long a settle may wait for one step's pushes: the push timeout, plus slack.
-    fn settle_bound(&self) -> Duration {
-        Duration::from_millis(self.shared.config.push.timeout_ms + 5000)
-    }
-
-    /// Waits until no push is on the wire, at most `bound`. Returns whether it got there.
-    pub async fn wait_idle(&self, bound: Duration) -> bool {
-        let wait = async {
-            loop {
-                let idle = self.shared.idle.notified();
-                tokio::pin!(idle);
-                idle.as_mut().enable();
-                if self.lock().deliveries.in_flight() == 0 {
-                    return;
-                }
-                idle.await;
-            }
-        };
-        tokio::time::timeout(bound, wait).await.is_ok()
-    }
-
     /// Turns the call's effects into timeline entries and pushes, then re-arms its timer.
     fn drain_call(&self, st: &mut State, seq: u64, now: SimInstant, out: &mut Outbound) {
         let clock = &self.shared.clock;
@@ -613,133 +568,6 @@ impl Engine {
     pub fn phones(&self) -> PhonesView {
         self.lock().callees.view()
     }
-
-    /// A snapshot of one call for the inspection API.
-    pub fn call_view(&self, session_id: &str) -> Option<CallView> {
-        let st = self.lock();
-        let seq = st.by_session.get(session_id)?;
-        let entry = st.calls.get(seq)?;
-        Some(CallView::of(entry, &self.shared.clock))
-    }
-
-    /// Calls matching `filter`, in acceptance order.
-    pub fn list_calls(&self, filter: &CallFilter) -> Vec<CallSummary> {
-        let st = self.lock();
-        st.calls
-            .values()
-            .filter(|e| filter.matches(e))
-            .map(|e| CallSummary::of(e, &self.shared.clock))
-            .collect()
-    }
-
-    /// Waits until the call has timeline entries past the first `after` (or, with `wait_for`,
-    /// an entry of that event), at most `bound` of real time. Returns the entries past `after`
-    /// and whether the wait was satisfied; `None` for an unknown session.
-    pub async fn wait_events(
-        &self,
-        session_id: &str,
-        after: usize,
-        wait_for: Option<&str>,
-        bound: Duration,
-    ) -> Option<(Vec<TimelineEntry>, bool)> {
-        let snapshot = || -> Option<(Vec<TimelineEntry>, bool)> {
-            let st = self.lock();
-            let entry = st.calls.get(st.by_session.get(session_id)?)?;
-            let fresh = entry.timeline.get(after..).unwrap_or_default().to_vec();
-            let done = match wait_for {
-                Some(name) => entry.timeline.iter().any(|t| t.event == name),
-                None => !fresh.is_empty(),
-            };
-            Some((fresh, done))
-        };
-        let wait = async {
-            loop {
-                let changed = self.shared.events_changed.notified();
-                tokio::pin!(changed);
-                changed.as_mut().enable();
-                let (fresh, done) = snapshot()?;
-                if done {
-                    return Some((fresh, true));
-                }
-                changed.await;
-            }
-        };
-        match tokio::time::timeout(bound, wait).await {
-            Ok(result) => result,
-            Err(_) => snapshot(),
-        }
-    }
-
-    /// The call's announcement and how much of it the callee heard so far (ms from answer;
-    /// 0 if the call was never answered): what `audio.wav` renders.
-    pub fn call_audio(&self, session_id: &str) -> Option<(Arc<Manifest>, u64)> {
-        let st = self.lock();
-        let entry = st.calls.get(st.by_session.get(session_id)?)?;
-        let times = entry.call.times();
-        let heard = match times.answer {
-            Some(answer) => times
-                .end
-                .unwrap_or_else(|| self.shared.clock.now())
-                .since(answer),
-            None => 0,
-        };
-        Some((entry.request.manifest.clone(), heard))
-    }
-
-    /// The clock's state for `GET /sim/v1/clock`.
-    pub fn clock_view(&self) -> ClockView {
-        let clock = &self.shared.clock;
-        let now = clock.now();
-        ClockView {
-            mode: clock.mode(),
-            now_ms: now.ms(),
-            now: clock
-                .wall(now)
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            start: clock
-                .start()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            next_deadline_ms: self.next_deadline().map(SimInstant::ms),
-        }
-    }
-}
-
-/// `GET /sim/v1/clock`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ClockView {
-    pub mode: ClockMode,
-    pub now_ms: u64,
-    pub now: String,
-    pub start: String,
-    pub next_deadline_ms: Option<u64>,
-}
-
-/// `advance` on a clock that is not manual.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error(
-    "the clock is in {0:?} mode; only a manual clock can be advanced (start with --clock manual)"
-)]
-pub struct ClockNotManual(pub ClockMode);
-
-/// Runs the engine on a real or scaled clock: sleeps until the next deadline (or until an
-/// earlier one is armed), fires what is due, repeats. A manual clock needs no driver.
-pub fn spawn_driver(engine: Engine, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let changed = engine.shared.timers_changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let delay = engine
-                .next_deadline()
-                .and_then(|at| engine.shared.clock.real_delay_until(at));
-            tokio::select! {
-                _ = shutdown.wait() => return,
-                _ = changed => {}
-                _ = sleep_real(delay.unwrap_or(Duration::from_secs(3600))) => {}
-            }
-            engine.fire_due(engine.shared.clock.now());
-        }
-    })
 }
 
 /// Formats a simulated instant as payload time.

@@ -2,11 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::CallEntry;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CallEntry, Engine};
+use crate::audio::compose::Manifest;
 use crate::call::announcement::Segment;
 use crate::call::scenario::Source;
 use crate::call::{CallTimes, Outcome};
 use crate::clock::{Clock, SimInstant};
+use crate::config::ClockMode;
 use crate::config::Config;
 use crate::push::payload::FeeInfo;
 use crate::store::FeeState;
@@ -135,6 +140,107 @@ impl CallFilter {
                 .as_deref()
                 .is_none_or(|c| e.request.callee_nbr == c)
     }
+}
+
+impl Engine {
+    /// A snapshot of one call for the inspection API.
+    pub fn call_view(&self, session_id: &str) -> Option<CallView> {
+        let st = self.lock();
+        let seq = st.by_session.get(session_id)?;
+        let entry = st.calls.get(seq)?;
+        Some(CallView::of(entry, &self.shared.clock))
+    }
+
+    /// Calls matching `filter`, in acceptance order.
+    pub fn list_calls(&self, filter: &CallFilter) -> Vec<CallSummary> {
+        let st = self.lock();
+        st.calls
+            .values()
+            .filter(|e| filter.matches(e))
+            .map(|e| CallSummary::of(e, &self.shared.clock))
+            .collect()
+    }
+
+    /// Waits until the call has timeline entries past the first `after` (or, with `wait_for`,
+    /// an entry of that event), at most `bound` of real time. Returns the entries past `after`
+    /// and whether the wait was satisfied; `None` for an unknown session.
+    pub async fn wait_events(
+        &self,
+        session_id: &str,
+        after: usize,
+        wait_for: Option<&str>,
+        bound: Duration,
+    ) -> Option<(Vec<TimelineEntry>, bool)> {
+        let snapshot = || -> Option<(Vec<TimelineEntry>, bool)> {
+            let st = self.lock();
+            let entry = st.calls.get(st.by_session.get(session_id)?)?;
+            let fresh = entry.timeline.get(after..).unwrap_or_default().to_vec();
+            let done = match wait_for {
+                Some(name) => entry.timeline.iter().any(|t| t.event == name),
+                None => !fresh.is_empty(),
+            };
+            Some((fresh, done))
+        };
+        let wait = async {
+            loop {
+                let changed = self.shared.events_changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                let (fresh, done) = snapshot()?;
+                if done {
+                    return Some((fresh, true));
+                }
+                changed.await;
+            }
+        };
+        match tokio::time::timeout(bound, wait).await {
+            Ok(result) => result,
+            Err(_) => snapshot(),
+        }
+    }
+
+    /// The call's announcement and how much of it the callee heard so far (ms from answer;
+    /// 0 if the call was never answered): what `audio.wav` renders.
+    pub fn call_audio(&self, session_id: &str) -> Option<(Arc<Manifest>, u64)> {
+        let st = self.lock();
+        let entry = st.calls.get(st.by_session.get(session_id)?)?;
+        let times = entry.call.times();
+        let heard = match times.answer {
+            Some(answer) => times
+                .end
+                .unwrap_or_else(|| self.shared.clock.now())
+                .since(answer),
+            None => 0,
+        };
+        Some((entry.request.manifest.clone(), heard))
+    }
+
+    /// The clock's state for `GET /sim/v1/clock`.
+    pub fn clock_view(&self) -> ClockView {
+        let clock = &self.shared.clock;
+        let now = clock.now();
+        ClockView {
+            mode: clock.mode(),
+            now_ms: now.ms(),
+            now: clock
+                .wall(now)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            start: clock
+                .start()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            next_deadline_ms: self.next_deadline().map(SimInstant::ms),
+        }
+    }
+}
+
+/// `GET /sim/v1/clock`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClockView {
+    pub mode: ClockMode,
+    pub now_ms: u64,
+    pub now: String,
+    pub start: String,
+    pub next_deadline_ms: Option<u64>,
 }
 
 /// The call's CDR, consistent with its events (spec §7.1). Built once, at release.
