@@ -3,53 +3,15 @@
 //!
 //! `cargo bench --bench lifecycles` (release build). `LIFECYCLES=N` changes the count.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
-use axum::Router;
+mod common;
+use common::{counting_receiver, now, peak_rss_mib};
+
 use dialtone::config::ClockMode;
 use dialtone::testing::{signed_headers, verify_body, APP_KEY, APP_SECRET};
 use serde_json::json;
-use tokio::sync::Notify;
-
-#[derive(Default)]
-struct Counts {
-    status: AtomicUsize,
-    cdrs: AtomicUsize,
-    done: Notify,
-}
-
-async fn receive(State(c): State<Arc<Counts>>, body: Bytes) -> &'static str {
-    // A CDR push lists its CDRs; everything else is one status event.
-    let cdrs = body.windows(11).filter(|w| w == b"\"sessionId\"").count();
-    if body.starts_with(br#"{"eventType":"fee""#) {
-        c.cdrs.fetch_add(cdrs, Ordering::SeqCst);
-    } else {
-        c.status.fetch_add(1, Ordering::SeqCst);
-    }
-    c.done.notify_waiters();
-    "ok"
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
-#[allow(clippy::disallowed_methods)] // a benchmark measures real time.
-fn now() -> Instant {
-    Instant::now()
-}
 
 #[tokio::main]
 async fn main() {
@@ -57,13 +19,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let counts = Arc::new(Counts::default());
-    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let raddr = receiver.local_addr().unwrap();
-    let app = Router::new()
-        .fallback(post(receive))
-        .with_state(counts.clone());
-    tokio::spawn(async move { axum::serve(receiver, app).await });
+    let (counts, raddr) = counting_receiver().await;
 
     let mut config = dialtone::Config::embedded();
     config.clock.mode = ClockMode::Manual;
@@ -119,18 +75,7 @@ async fn main() {
         .await
         .unwrap();
     assert!(reply.status().is_success());
-    let deadline = now() + Duration::from_secs(20);
-    while counts.status.load(Ordering::SeqCst) < 4 * n || counts.cdrs.load(Ordering::SeqCst) < n {
-        let wait = counts.done.notified();
-        if now() > deadline {
-            panic!(
-                "incomplete: {} status, {} CDRs",
-                counts.status.load(Ordering::SeqCst),
-                counts.cdrs.load(Ordering::SeqCst)
-            );
-        }
-        let _ = tokio::time::timeout(Duration::from_millis(100), wait).await;
-    }
+    counts.wait_for(4 * n, n, Duration::from_secs(20)).await;
     let lifecycle = advanced.elapsed();
     let total = started.elapsed();
     println!(

@@ -16,18 +16,15 @@
 //! `cargo bench --bench persistence` (release build). `PERSISTENCE_ROUNDS=N` (default 5).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
-use axum::Router;
+mod common;
+use common::{counting_receiver, now, Counts};
+
 use dialtone::config::ClockMode;
 use dialtone::testing::{nonce, signed_headers, verify_body, APP_KEY, APP_SECRET, START};
 use serde_json::json;
-use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 /// Calls in each of (a) and (b).
@@ -36,30 +33,6 @@ const CALLS: usize = 1000;
 const IN_FLIGHT: usize = 64;
 /// Calls per second in the paced burst.
 const RATE: u64 = 1000;
-
-#[allow(clippy::disallowed_methods)] // a benchmark measures real time.
-fn now() -> Instant {
-    Instant::now()
-}
-
-#[derive(Default)]
-struct Counts {
-    status: AtomicUsize,
-    cdrs: AtomicUsize,
-    done: Notify,
-}
-
-async fn receive(State(c): State<Arc<Counts>>, body: Bytes) -> &'static str {
-    // A CDR push lists its CDRs; everything else is one status event.
-    let cdrs = body.windows(11).filter(|w| w == b"\"sessionId\"").count();
-    if body.starts_with(br#"{"eventType":"fee""#) {
-        c.cdrs.fetch_add(cdrs, Ordering::SeqCst);
-    } else {
-        c.status.fetch_add(1, Ordering::SeqCst);
-    }
-    c.done.notify_waiters();
-    "ok"
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -108,13 +81,7 @@ struct Sim {
 
 impl Sim {
     async fn start(mode: Mode, name: &str) -> Sim {
-        let counts = Arc::new(Counts::default());
-        let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let raddr = receiver.local_addr().unwrap();
-        let app = Router::new()
-            .fallback(post(receive))
-            .with_state(counts.clone());
-        tokio::spawn(async move { axum::serve(receiver, app).await });
+        let (counts, raddr) = counting_receiver().await;
 
         let mut config = dialtone::Config::embedded();
         config.clock.mode = ClockMode::Manual;
@@ -258,20 +225,9 @@ async fn drain(sim: &Sim) -> Duration {
         .await
         .unwrap();
     assert!(reply.status().is_success());
-    let counts = &sim.counts;
-    let deadline = now() + Duration::from_secs(30);
-    while counts.status.load(Ordering::SeqCst) < 4 * CALLS
-        || counts.cdrs.load(Ordering::SeqCst) < CALLS
-    {
-        let wait = counts.done.notified();
-        assert!(
-            now() < deadline,
-            "incomplete: {} status, {} CDRs",
-            counts.status.load(Ordering::SeqCst),
-            counts.cdrs.load(Ordering::SeqCst)
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(100), wait).await;
-    }
+    sim.counts
+        .wait_for(4 * CALLS, CALLS, Duration::from_secs(30))
+        .await;
     started.elapsed()
 }
 
