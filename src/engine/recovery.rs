@@ -127,6 +127,9 @@ impl Engine {
         for c in r.calls_in_flight {
             let seq = c.call.seq;
             if self.restore(&mut st, &c.call, &c.events, FeeState::Pending) {
+                if let Some(entry) = st.calls.get_mut(&seq) {
+                    entry.status_pushes = c.status_pushes;
+                }
                 in_flight.push(seq);
             }
         }

@@ -56,6 +56,9 @@ pub struct InFlightCall {
     pub call: StoredCall,
     /// Its timeline so far, in order.
     pub events: Vec<StoredEvent>,
+    /// Status pushes the call already has in the outbox: the restarted run numbers its next
+    /// one after them, so delivery ids stay unique across restarts.
+    pub status_pushes: u32,
 }
 
 /// A push in the outbox that was neither delivered nor given up.
@@ -250,6 +253,18 @@ fn string_list(column: &'static str, json: &str) -> Result<Vec<String>, StoreErr
     })
 }
 
+/// How many status pushes call `seq` has in the outbox: the largest `n` of its ids `s<seq>.<n>`.
+fn status_pushes(conn: &Connection, seq: u64) -> Result<u32, StoreError> {
+    let prefix = format!("s{seq}.");
+    let n: Option<u32> = conn.query_row(
+        "SELECT max(CAST(substr(id, length(?1) + 1) AS INTEGER)) FROM deliveries
+          WHERE kind = 'status' AND substr(id, 1, length(?1)) = ?1",
+        [&prefix],
+        |r| r.get(0),
+    )?;
+    Ok(n.unwrap_or(0))
+}
+
 pub(super) fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
     let in_flight = collect(
         conn,
@@ -260,7 +275,12 @@ pub(super) fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
     let mut calls_in_flight = Vec::with_capacity(in_flight.len());
     for call in in_flight {
         let events = events(conn, &call.session_id)?;
-        calls_in_flight.push(InFlightCall { call, events });
+        let status_pushes = status_pushes(conn, call.seq)?;
+        calls_in_flight.push(InFlightCall {
+            call,
+            events,
+            status_pushes,
+        });
     }
     let owed_deliveries = collect(
         conn,

@@ -250,7 +250,45 @@ async fn every_call_accepted_before_a_kill_9_ends_with_a_cdr_after_the_restart()
         "times recorded before the kill are kept"
     );
     assert!(cut.get("callOutAnswerTime").is_none() && cut["failTime"] == cut["callEndTime"]);
+
+    // The restarted run numbers its pushes after the ones the killed run made: every journal
+    // entry has its own id, and each cut call's disconnect has a delivery id of its own.
+    let journal = http
+        .get(format!("{base}/sim/v1/deliveries?limit=100000"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let journal: Value = serde_json::from_slice(&journal).unwrap();
+    let ids: Vec<&str> = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let unique: std::collections::HashSet<&&str> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "journal ids are unique: {ids:?}");
     dialtone.kill().unwrap();
     dialtone.wait().unwrap();
+
+    // What the restarted run owed was in the outbox before it was sent: each cut call's
+    // disconnect is a row of its own in `deliveries`.
+    let db = rusqlite::Connection::open(data.join("dialtone.db")).unwrap();
+    for session in &sessions[5..] {
+        let events: Vec<String> = db
+            .prepare("SELECT event_type FROM deliveries WHERE session_ids LIKE ?1 ORDER BY id")
+            .unwrap()
+            .query_map([format!("%{session}%")], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            events.iter().filter(|e| *e == "disconnect").count(),
+            1,
+            "{session}: {events:?}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
