@@ -2,7 +2,7 @@
 //! URL and `callEndTime` (spec §7.2), retries as timers on the simulated clock, every attempt
 //! journaled (spec §9). The retry policy is configuration data; this file only reads it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::StatusEvent;
@@ -16,6 +16,38 @@ use crate::store::{FeeState, Write};
 
 /// At most this many CDRs share one push (spec §7.1).
 const MAX_CDRS_PER_PUSH: usize = 50;
+
+/// One call's status pushes: queued in event order, at most one on the wire (spec §6.2).
+/// Kept here rather than on the call, so the call entry holds the call and nothing of its
+/// delivery; dropped once the call has ended and its last status push is done.
+#[derive(Default)]
+pub(super) struct StatusQueue {
+    waiting: VecDeque<StatusOut>,
+    /// One of the call's pushes is on the wire or waiting to retry.
+    busy: bool,
+    /// Status pushes created so far: numbers the next one.
+    created: u32,
+    /// A status push held back by an `out_of_order` fault until the next event is queued.
+    held: Option<String>,
+    /// The push the `out_of_order` fault was last decided for (once per push).
+    reorder_checked: Option<String>,
+}
+
+impl StatusQueue {
+    /// Puts back pushes a previous run left owed, in id order, and numbers new ones after
+    /// `created` (the call's highest push number in the outbox) and after them.
+    pub(super) fn restore(&mut self, created: u32, mut owed: Vec<StatusOut>) {
+        // `s<call>.<n>`: n orders a call's pushes (at most four, so one digit).
+        owed.sort_by(|a, b| a.id.cmp(&b.id));
+        let owed_max = owed
+            .iter()
+            .filter_map(|p| p.id.rsplit('.').next()?.parse().ok())
+            .max()
+            .unwrap_or(0);
+        self.created = self.created.max(created).max(owed_max);
+        self.waiting.extend(owed);
+    }
+}
 
 /// A status push waiting its turn (already in the database's outbox).
 pub(super) struct StatusOut {
@@ -31,6 +63,8 @@ pub(super) struct StatusOut {
 /// seeded manual-clock run names, signs and journals everything identically.
 #[derive(Default)]
 pub(super) struct Deliveries {
+    /// Each call's status pushes, by call sequence number.
+    queues: HashMap<u64, StatusQueue>,
     active: HashMap<String, Delivery>,
     /// CDRs collecting during their batch window, by batch key.
     batches: HashMap<String, FeeBatch>,
@@ -42,6 +76,11 @@ pub(super) struct Deliveries {
 }
 
 impl Deliveries {
+    /// The status queue of call `seq`.
+    pub(super) fn queue(&mut self, seq: u64) -> &mut StatusQueue {
+        self.queues.entry(seq).or_default()
+    }
+
     /// Puts back a delivery carried over from a previous run.
     pub(super) fn restore(&mut self, id: String, d: Delivery) {
         self.active.insert(id, d);
@@ -119,7 +158,13 @@ pub(super) fn idempotency_key(session_ids: &[String], event_type: &str) -> Strin
 impl Engine {
     /// Builds the status push for `event`, writes it to the outbox and queues it behind the
     /// call's earlier ones.
-    pub(super) fn queue_status(&self, entry: &mut CallEntry, event: StatusEvent, at: SimInstant) {
+    pub(super) fn queue_status(
+        &self,
+        entry: &CallEntry,
+        queue: &mut StatusQueue,
+        event: StatusEvent,
+        at: SimInstant,
+    ) {
         let Some(url) = entry.status_url.clone() else {
             return;
         };
@@ -143,8 +188,8 @@ impl Engine {
             },
         };
         let body = to_body(&push);
-        entry.status_pushes += 1;
-        let id = format!("s{}.{}", entry.seq, entry.status_pushes);
+        queue.created += 1;
+        let id = format!("s{}.{}", entry.seq, queue.created);
         let session_ids = vec![entry.session_id.clone()];
         self.persist(Write::DeliveryQueued {
             id: id.clone(),
@@ -156,7 +201,7 @@ impl Engine {
             idempotency_key: idempotency_key(&session_ids, event.name()),
             session_ids,
         });
-        entry.outbox.push_back(StatusOut {
+        queue.waiting.push_back(StatusOut {
             id,
             event_type: event.name().to_owned(),
             body,
@@ -172,23 +217,24 @@ impl Engine {
         now: SimInstant,
         out: &mut Outbound,
     ) {
-        let Some(entry) = st.calls.get_mut(&seq) else {
+        let Some(entry) = st.calls.get(&seq) else {
             return;
         };
-        if entry.push_busy {
+        let queue = st.deliveries.queues.entry(seq).or_default();
+        if queue.busy {
             return;
         }
-        if !st.faults.is_empty() && !entry.outbox.is_empty() {
-            self.reorder(entry, &mut st.faults, &mut st.deliveries.reordered);
-            if entry.held.is_some() {
+        if !st.faults.is_empty() && !queue.waiting.is_empty() {
+            self.reorder(entry, queue, &mut st.faults, &mut st.deliveries.reordered);
+            if queue.held.is_some() {
                 return;
             }
         }
-        if let Some(next) = entry.outbox.pop_front() {
+        if let Some(next) = queue.waiting.pop_front() {
             let Some(url) = entry.status_url.clone() else {
                 return;
             };
-            entry.push_busy = true;
+            queue.busy = true;
             let delivery = Delivery {
                 kind: PushKind::Status,
                 app_key: entry.request.app_key.clone(),
@@ -205,8 +251,12 @@ impl Engine {
             self.start_attempt(st, &next.id, out);
             return;
         }
-        if entry.fee.is_some() && entry.fee_state == FeeState::Pending {
-            self.queue_fee(st, seq, now);
+        if entry.fee.is_some() {
+            // Ended, and its last status push is done: nothing more will be queued.
+            st.deliveries.queues.remove(&seq);
+            if entry.fee_state == FeeState::Pending {
+                self.queue_fee(st, seq, now);
+            }
         }
     }
 
@@ -354,17 +404,23 @@ impl Engine {
     /// The `out_of_order` fault: the first status push waiting is held until the call's next
     /// event is queued, and that one goes first. A `disconnect` is never held (nothing follows
     /// it), so every call still ends.
-    fn reorder(&self, entry: &mut CallEntry, faults: &mut Faults, reordered: &mut HashSet<String>) {
-        if entry.held.is_none() {
-            let Some(front) = entry.outbox.front() else {
+    fn reorder(
+        &self,
+        entry: &CallEntry,
+        queue: &mut StatusQueue,
+        faults: &mut Faults,
+        reordered: &mut HashSet<String>,
+    ) {
+        if queue.held.is_none() {
+            let Some(front) = queue.waiting.front() else {
                 return;
             };
-            if entry.reorder_checked.as_deref() == Some(front.id.as_str())
+            if queue.reorder_checked.as_deref() == Some(front.id.as_str())
                 || front.event_type == "disconnect"
             {
                 return;
             }
-            entry.reorder_checked = Some(front.id.clone());
+            queue.reorder_checked = Some(front.id.clone());
             let target = Target {
                 app_key: &entry.request.app_key,
                 url: entry.status_url.as_deref().unwrap_or_default(),
@@ -379,11 +435,11 @@ impl Engine {
             if hit.is_none() {
                 return;
             }
-            entry.held = Some(id);
+            queue.held = Some(id);
         }
-        if entry.outbox.len() >= 2 {
-            entry.outbox.swap(0, 1);
-            if let Some(held) = entry.held.take() {
+        if queue.waiting.len() >= 2 {
+            queue.waiting.swap(0, 1);
+            if let Some(held) = queue.held.take() {
                 reordered.insert(held);
             }
         }
@@ -461,8 +517,8 @@ impl Engine {
                     PushKind::Status if d.manual => {}
                     PushKind::Status => {
                         let seq = d.calls[0];
-                        if let Some(entry) = st.calls.get_mut(&seq) {
-                            entry.push_busy = false;
+                        if let Some(queue) = st.deliveries.queues.get_mut(&seq) {
+                            queue.busy = false;
                         }
                         self.pump_status(&mut st, seq, now, &mut out);
                     }

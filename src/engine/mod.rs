@@ -23,7 +23,7 @@ mod recovery;
 mod report;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, Semaphore};
@@ -152,15 +152,6 @@ struct CallEntry {
     fee_url: Option<String>,
     call: Call,
     timeline: Vec<TimelineEntry>,
-    /// Status pushes waiting for the previous one of this call to finish (spec §6.2).
-    outbox: VecDeque<delivery::StatusOut>,
-    push_busy: bool,
-    /// Status pushes created so far: numbers the next one.
-    status_pushes: u32,
-    /// A status push held back by an `out_of_order` fault until the next event is queued.
-    held: Option<String>,
-    /// The push the `out_of_order` fault was last decided for (once per push).
-    reorder_checked: Option<String>,
     fee: Option<FeeInfo>,
     fee_state: FeeState,
 }
@@ -318,11 +309,6 @@ impl Engine {
                 request: req,
                 call,
                 timeline: Vec::new(),
-                outbox: VecDeque::new(),
-                push_busy: false,
-                status_pushes: 0,
-                held: None,
-                reorder_checked: None,
                 fee: None,
                 fee_state: FeeState::Pending,
             };
@@ -446,7 +432,8 @@ impl Engine {
                             entry.fee = Some(fee);
                             disconnected = true;
                         }
-                        self.queue_status(entry, event, at);
+                        let queue = st.deliveries.queue(seq);
+                        self.queue_status(entry, queue, event, at);
                     }
                 }
             }

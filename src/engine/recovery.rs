@@ -13,7 +13,7 @@
 //!
 //! Simulated time starts afresh in each run; recorded times are kept as calendar times.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -127,9 +127,7 @@ impl Engine {
         for c in r.calls_in_flight {
             let seq = c.call.seq;
             if self.restore(&mut st, &c.call, &c.events, FeeState::Pending) {
-                if let Some(entry) = st.calls.get_mut(&seq) {
-                    entry.status_pushes = c.status_pushes;
-                }
+                st.deliveries.queue(seq).restore(c.status_pushes, Vec::new());
                 in_flight.push(seq);
             }
         }
@@ -152,22 +150,11 @@ impl Engine {
                 _ => tracing::warn!(%session, "an owed push names a call the database lacks"),
             }
         }
-        for (session, mut pushes) in owed_status {
+        for (session, pushes) in owed_status {
             let Some(seq) = st.by_session.get(&session).copied() else {
                 continue;
             };
-            let Some(entry) = st.calls.get_mut(&seq) else {
-                continue;
-            };
-            // `s<call>.<n>`: n orders a call's pushes (at most four, so one digit).
-            pushes.sort_by(|a, b| a.id.cmp(&b.id));
-            entry.status_pushes = pushes
-                .iter()
-                .filter_map(|p| p.id.rsplit('.').next()?.parse().ok())
-                .max()
-                .unwrap_or(0)
-                .max(entry.status_pushes);
-            entry.outbox.extend(pushes);
+            st.deliveries.queue(seq).restore(0, pushes);
         }
 
         // 2. Calls cut off by the restart end now.
@@ -282,11 +269,6 @@ impl Engine {
                     detail: e.detail.clone(),
                 })
                 .collect(),
-            outbox: VecDeque::new(),
-            push_busy: false,
-            status_pushes: 0,
-            held: None,
-            reorder_checked: None,
             fee_state,
             fee,
         };
@@ -353,8 +335,10 @@ impl Engine {
         });
         entry.fee = Some(fee);
         entry.fee_state = FeeState::Pending;
+        let queue = st.deliveries.queue(seq);
         self.queue_status(
             entry,
+            queue,
             crate::call::StatusEvent::Disconnect { state_code: code },
             now,
         );
