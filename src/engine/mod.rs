@@ -26,7 +26,7 @@ mod view;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::audio::compose::Manifest;
 use crate::call::announcement::SegmentKind;
@@ -37,9 +37,10 @@ use crate::config::{Config, FrequencyMode};
 use crate::error::ApiError;
 use crate::ids::{self, IdGen};
 use crate::journal::Journal;
+use crate::push::dispatch::{Dispatcher, Transport};
 use crate::push::faults::{FaultRule, FaultView, Faults};
 use crate::push::payload::FeeInfo;
-use crate::push::transport::{PushJob, Transport};
+use crate::push::transport::{HttpTransport, PushJob};
 use crate::store::{FeeState, Store, Write};
 use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
@@ -74,9 +75,6 @@ pub struct Accepted {
     pub idle_port: u32,
 }
 
-/// At most this many pushes are on the wire at once; the rest wait for a slot.
-const MAX_PUSHES_IN_FLIGHT: usize = 256;
-
 /// The simulation's shared state. Clone freely.
 #[derive(Clone)]
 pub struct Engine {
@@ -90,7 +88,8 @@ struct Shared {
     journal: Journal,
     /// The database, unless `--ephemeral`: every call, event, CDR and push goes there too.
     store: Option<Store>,
-    transport: Transport,
+    /// Runs push attempts; each result comes back through `push_finished`.
+    dispatcher: Dispatcher,
     blacklist: Vec<Pattern>,
     state: Mutex<State>,
     /// The earliest deadline may have changed: the real-time driver re-plans its sleep.
@@ -99,7 +98,6 @@ struct Shared {
     events_changed: Notify,
     /// No push is on the wire any more.
     idle: Notify,
-    push_slots: Arc<Semaphore>,
     /// Serialises manual-clock advances, so two callers never interleave their stepping.
     advancing: tokio::sync::Mutex<()>,
 }
@@ -182,6 +180,7 @@ struct Outbound {
 }
 
 impl Engine {
+    /// An engine that pushes over HTTP.
     pub fn new(
         config: Arc<Config>,
         clock: Arc<Clock>,
@@ -189,7 +188,19 @@ impl Engine {
         journal: Journal,
         store: Option<Store>,
     ) -> Engine {
-        let transport = Transport::new(&config.push);
+        let transport = Arc::new(HttpTransport::new(&config.push));
+        Engine::with_transport(config, clock, ids, journal, store, transport)
+    }
+
+    /// An engine that pushes through `transport` (a fake one in tests).
+    pub fn with_transport(
+        config: Arc<Config>,
+        clock: Arc<Clock>,
+        ids: Arc<IdGen>,
+        journal: Journal,
+        store: Option<Store>,
+        transport: Arc<dyn Transport>,
+    ) -> Engine {
         let blacklist = config.blacklist_patterns();
         let state = State {
             callees: Callees::new(config.scenario_rules()),
@@ -204,13 +215,12 @@ impl Engine {
                 ids,
                 journal,
                 store,
-                transport,
+                dispatcher: Dispatcher::new(transport),
                 blacklist,
                 state: Mutex::new(state),
                 timers_changed: Notify::new(),
                 events_changed: Notify::new(),
                 idle: Notify::new(),
-                push_slots: Arc::new(Semaphore::new(MAX_PUSHES_IN_FLIGHT)),
                 advancing: tokio::sync::Mutex::new(()),
             }),
         }
@@ -418,7 +428,7 @@ impl Engine {
                             TimelineEntry::new(clock, at, event.name(), detail),
                         );
                         if let StatusEvent::Disconnect { state_code } = event {
-                            let fee = view::fee_info(entry, cfg, clock);
+                            let fee = delivery::fee_info(entry, cfg, clock);
                             let ending = entry.call.ending().copied();
                             self.persist(Write::CallEnded {
                                 session_id: entry.session_id.clone(),
@@ -485,16 +495,12 @@ impl Engine {
         self.shared.timers_changed.notify_one();
     }
 
-    /// Hands jobs to the transport; each result comes back through `push_finished`.
+    /// Hands jobs to the dispatcher; each result comes back through `push_finished`.
     fn send(&self, out: Outbound) {
         let epoch = out.epoch;
         for job in out.jobs {
             let engine = self.clone();
-            let slots = self.shared.push_slots.clone();
-            tokio::spawn(async move {
-                // The semaphore is never closed, so acquiring only waits for a free slot.
-                let _slot = slots.acquire_owned().await;
-                let report = engine.shared.transport.attempt(&job).await;
+            self.shared.dispatcher.dispatch(job, move |job, report| {
                 engine.push_finished(epoch, &job.delivery_id, report);
             });
         }

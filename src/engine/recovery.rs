@@ -27,7 +27,7 @@ use crate::call::{Call, CallTimes, Ending, Outcome, StateCode};
 use crate::clock::SimInstant;
 use crate::ids;
 use crate::journal::PushKind;
-use crate::push::payload::FeeInfo;
+use crate::push::payload::{CdrFacts, FeeInfo};
 use crate::store::{FeeState, Recovered, StoredCall, StoredEvent, Write};
 
 /// The request of a call as stored (`calls.request_json`): everything but the audio manifest.
@@ -127,7 +127,9 @@ impl Engine {
         for c in r.calls_in_flight {
             let seq = c.call.seq;
             if self.restore(&mut st, &c.call, &c.events, FeeState::Pending) {
-                st.deliveries.queue(seq).restore(c.status_pushes, Vec::new());
+                st.deliveries
+                    .queue(seq)
+                    .restore(c.status_pushes, Vec::new());
                 in_flight.push(seq);
             }
         }
@@ -291,31 +293,23 @@ impl Engine {
             Some(e.time.get(..19)?.to_owned())
         };
         let end = wall_string(clock, now);
-        let answered = recorded("answer");
-        let fee = FeeInfo {
-            direction: 0,
-            sp_id: entry.sp_id.clone(),
-            app_key: entry.request.app_key.clone(),
-            icid: entry.icid.clone(),
-            bind_num: entry.request.display_nbr.clone(),
-            session_id: entry.session_id.clone(),
-            caller_num: entry.request.display_nbr.clone(),
-            callee_num: entry.request.callee_nbr.clone(),
-            call_out_start_time: recorded("callout"),
-            call_out_alerting_time: recorded("alerting"),
-            fail_time: answered.is_none().then(|| end.clone()),
-            call_out_answer_time: answered,
-            call_end_time: end.clone(),
-            ul_fail_reason: code.code(),
-            sip_status_code: code.sip_status(),
-            call_out_unasw_rsn: code.q850(),
-            record_flag: 0,
-            tts_play_times: 0,
-            tts_trans_duration: 0,
-            service_type: "001".into(),
-            host_name: cfg.platform.host_name.clone(),
-            user_data: entry.request.user_data.clone(),
-        };
+        let fee = FeeInfo::new(CdrFacts {
+            sp_id: &entry.sp_id,
+            app_key: &entry.request.app_key,
+            icid: &entry.icid,
+            session_id: &entry.session_id,
+            display_nbr: &entry.request.display_nbr,
+            callee_nbr: &entry.request.callee_nbr,
+            user_data: entry.request.user_data.as_deref(),
+            host_name: &cfg.platform.host_name,
+            callout: recorded("callout"),
+            alerting: recorded("alerting"),
+            answer: recorded("answer"),
+            end: end.clone(),
+            state_code: Some(code),
+            readings: 0,
+            code_ms: 0,
+        });
         let detail = format!(
             "stateCode {}: {} (Dialtone restarted)",
             code.code(),

@@ -9,10 +9,9 @@ use super::{CallEntry, Engine};
 use crate::audio::compose::Manifest;
 use crate::call::announcement::Segment;
 use crate::call::scenario::Source;
-use crate::call::{CallTimes, Outcome};
+use crate::call::Outcome;
 use crate::clock::{Clock, SimInstant};
 use crate::config::ClockMode;
-use crate::config::Config;
 use crate::push::payload::FeeInfo;
 use crate::store::FeeState;
 
@@ -241,37 +240,4 @@ pub struct ClockView {
     pub now: String,
     pub start: String,
     pub next_deadline_ms: Option<u64>,
-}
-
-/// The call's CDR, consistent with its events (spec §7.1). Built once, at release.
-pub(super) fn fee_info(e: &CallEntry, cfg: &Config, clock: &Clock) -> FeeInfo {
-    let times: &CallTimes = e.call.times();
-    let wall = |at: SimInstant| super::wall_string(clock, at);
-    let end = times.end.unwrap_or(times.accepted);
-    let ending = e.call.ending();
-    let code = ending.map(|x| x.state_code);
-    FeeInfo {
-        direction: 0,
-        sp_id: e.sp_id.clone(),
-        app_key: e.request.app_key.clone(),
-        icid: e.icid.clone(),
-        bind_num: e.request.display_nbr.clone(),
-        session_id: e.session_id.clone(),
-        caller_num: e.request.display_nbr.clone(),
-        callee_num: e.request.callee_nbr.clone(),
-        call_out_start_time: times.callout.map(wall),
-        call_out_alerting_time: times.alerting.map(wall),
-        call_out_answer_time: times.answer.map(wall),
-        call_end_time: wall(end),
-        fail_time: times.answer.is_none().then(|| wall(end)),
-        ul_fail_reason: code.map_or(0, |c| c.code()),
-        sip_status_code: code.map_or(0, |c| c.sip_status()),
-        call_out_unasw_rsn: code.map_or(0, |c| c.q850()),
-        record_flag: 0,
-        tts_play_times: ending.map_or(0, |x| x.readings),
-        tts_trans_duration: ending.map_or(0, |x| x.code_ms.div_ceil(1000)),
-        service_type: "001".into(),
-        host_name: cfg.platform.host_name.clone(),
-        user_data: e.request.user_data.clone(),
-    }
 }

@@ -1,9 +1,12 @@
-//! Push bodies, byte-exact per spec: the status push (§6.1) and the CDR push with its FeeInfo (§7.1).
+//! Push bodies, byte-exact per spec: the status push (§6.1), and the CDR push with its FeeInfo
+//! (§7.1), built here from what the engine knows of the call.
 //!
 //! Field order follows the spec's tables (serde keeps struct order); absent values are omitted,
 //! never sent as `null`.
 
 use serde::Serialize;
+
+use crate::call::StateCode;
 
 /// `{"eventType": "...", "statusInfo": {...}}`
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +63,62 @@ pub struct FeeInfo {
     pub host_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<String>,
+}
+
+/// What one call's CDR states, in platform terms: the engine gathers it from the call (or, after a
+/// restart, from what the database recorded), and [`FeeInfo::new`] lays it out. Times are
+/// payload times (`yyyy-MM-dd HH:mm:ss` UTC).
+#[derive(Debug, Clone)]
+pub struct CdrFacts<'a> {
+    pub sp_id: &'a str,
+    pub app_key: &'a str,
+    pub icid: &'a str,
+    pub session_id: &'a str,
+    pub display_nbr: &'a str,
+    pub callee_nbr: &'a str,
+    pub user_data: Option<&'a str>,
+    pub host_name: &'a str,
+    pub callout: Option<String>,
+    pub alerting: Option<String>,
+    pub answer: Option<String>,
+    pub end: String,
+    /// How the call ended; `None` only for a call never released (reads as success).
+    pub state_code: Option<StateCode>,
+    /// Code readings played, and their length (spec §7.1 `ttsPlayTimes`, `ttsTransDuration`).
+    pub readings: u32,
+    pub code_ms: u64,
+}
+
+impl FeeInfo {
+    /// The CDR of a verification call (spec §7.1): consistent with its status events.
+    pub fn new(f: CdrFacts<'_>) -> FeeInfo {
+        let code = f.state_code;
+        FeeInfo {
+            direction: 0,
+            sp_id: f.sp_id.to_owned(),
+            app_key: f.app_key.to_owned(),
+            icid: f.icid.to_owned(),
+            bind_num: f.display_nbr.to_owned(),
+            session_id: f.session_id.to_owned(),
+            caller_num: f.display_nbr.to_owned(),
+            callee_num: f.callee_nbr.to_owned(),
+            call_out_start_time: f.callout,
+            call_out_alerting_time: f.alerting,
+            // An unanswered call states when it failed: its end.
+            fail_time: f.answer.is_none().then(|| f.end.clone()),
+            call_out_answer_time: f.answer,
+            call_end_time: f.end,
+            ul_fail_reason: code.map_or(0, |c| c.code()),
+            sip_status_code: code.map_or(0, |c| c.sip_status()),
+            call_out_unasw_rsn: code.map_or(0, |c| c.q850()),
+            record_flag: 0,
+            tts_play_times: f.readings,
+            tts_trans_duration: f.code_ms.div_ceil(1000),
+            service_type: "001".into(),
+            host_name: f.host_name.to_owned(),
+            user_data: f.user_data.map(str::to_owned),
+        }
+    }
 }
 
 /// `{"eventType":"fee","feeLst":[...]}`

@@ -64,13 +64,13 @@ const RESPONSE_BODY_KEPT: usize = 4096;
 
 /// The HTTP client side of pushes.
 #[derive(Debug, Clone)]
-pub struct Transport {
+pub struct HttpTransport {
     client: reqwest::Client,
     created_tz: CreatedTz,
 }
 
-impl Transport {
-    pub fn new(config: &PushConfig) -> Transport {
+impl HttpTransport {
+    pub fn new(config: &PushConfig) -> HttpTransport {
         let client = reqwest::Client::builder()
             // Spec §6.2: redirects are not followed and count as failures.
             .redirect(reqwest::redirect::Policy::none())
@@ -78,7 +78,7 @@ impl Transport {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .expect("a client with no TLS and no proxy settings always builds");
-        Transport {
+        HttpTransport {
             client,
             created_tz: config.created_tz,
         }

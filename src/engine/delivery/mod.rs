@@ -6,11 +6,12 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::StatusEvent;
+use crate::clock::Clock;
 use crate::clock::SimInstant;
-use crate::config::{Backoff, ClockMode, NamedPolicy, RetryPolicy};
+use crate::config::{Backoff, ClockMode, Config, NamedPolicy, RetryPolicy};
 use crate::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::faults::{FaultKind, Faults, Target};
-use crate::push::payload::{to_body, FeePush, StatusInfo, StatusPush};
+use crate::push::payload::{to_body, CdrFacts, FeeInfo, FeePush, StatusInfo, StatusPush};
 use crate::push::transport::{AttemptReport, PushJob};
 use crate::store::{FeeState, Write};
 
@@ -626,3 +627,30 @@ impl Engine {
         }
     }
 }
+
+/// The call's CDR, consistent with its events (spec §7.1). Built once, at release.
+pub(super) fn fee_info(e: &CallEntry, cfg: &Config, clock: &Clock) -> FeeInfo {
+    let times = e.call.times();
+    let wall = |at: SimInstant| super::wall_string(clock, at);
+    let ending = e.call.ending();
+    FeeInfo::new(CdrFacts {
+        sp_id: &e.sp_id,
+        app_key: &e.request.app_key,
+        icid: &e.icid,
+        session_id: &e.session_id,
+        display_nbr: &e.request.display_nbr,
+        callee_nbr: &e.request.callee_nbr,
+        user_data: e.request.user_data.as_deref(),
+        host_name: &cfg.platform.host_name,
+        callout: times.callout.map(wall),
+        alerting: times.alerting.map(wall),
+        answer: times.answer.map(wall),
+        end: wall(times.end.unwrap_or(times.accepted)),
+        state_code: ending.map(|x| x.state_code),
+        readings: ending.map_or(0, |x| x.readings),
+        code_ms: ending.map_or(0, |x| x.code_ms),
+    })
+}
+
+#[cfg(test)]
+mod tests;

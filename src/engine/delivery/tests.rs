@@ -1,0 +1,286 @@
+//! Delivery without sockets: the engine on a manual simulated clock, pushing through a scripted
+//! transport, with tokio's clock paused so a slow receiver costs no real time.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::audio::compose::Manifest;
+use crate::clock::Clock;
+use crate::engine::{Engine, NewCall};
+use crate::ids::IdGen;
+use crate::journal::{DeliveryOutcome, Journal, JournalEntry, JournalQuery};
+use crate::push::dispatch::Transport;
+use crate::push::faults::{FaultKind, FaultRule};
+use crate::push::transport::{AttemptReport, PushJob};
+use crate::testing::{test_config, APP_KEY, CALLEE, DISPLAY, START};
+
+const STATUS_URL: &str = "http://receiver.test/status";
+const FEE_URL: &str = "http://receiver.test/fee";
+
+/// A receiver in memory: answers 200 unless told otherwise for a delivery, optionally slowly,
+/// and remembers when each attempt started and ended.
+#[derive(Default)]
+struct Scripted {
+    /// `start s1.1`, `end s1.1`, … in the order they happened.
+    log: Mutex<Vec<String>>,
+    /// Statuses to answer, in order, per delivery id; then 200.
+    answers: Mutex<HashMap<String, VecDeque<u16>>>,
+    /// How long the receiver takes to answer a delivery (tokio time, paused in these tests).
+    latency: Mutex<HashMap<String, Duration>>,
+}
+
+impl Scripted {
+    fn answer(&self, delivery: &str, statuses: &[u16]) {
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(delivery.into(), statuses.iter().copied().collect());
+    }
+
+    fn slow(&self, delivery: &str, by: Duration) {
+        self.latency.lock().unwrap().insert(delivery.into(), by);
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Delivery ids in the order their attempts started.
+    fn started(&self) -> Vec<String> {
+        self.log()
+            .iter()
+            .filter_map(|l| l.strip_prefix("start ").map(str::to_owned))
+            .collect()
+    }
+}
+
+impl Transport for Scripted {
+    fn attempt<'a>(
+        &'a self,
+        job: &'a PushJob,
+    ) -> Pin<Box<dyn Future<Output = AttemptReport> + Send + 'a>> {
+        Box::pin(async move {
+            let id = &job.delivery_id;
+            self.log.lock().unwrap().push(format!("start {id}"));
+            let latency = self.latency.lock().unwrap().get(id).copied();
+            if let Some(latency) = latency {
+                // Tokio's clock is paused in these tests: this costs no real time.
+                #[allow(clippy::disallowed_methods)]
+                tokio::time::sleep(latency).await;
+            }
+            let status = self
+                .answers
+                .lock()
+                .unwrap()
+                .get_mut(id)
+                .and_then(VecDeque::pop_front)
+                .unwrap_or(200);
+            self.log.lock().unwrap().push(format!("end {id}"));
+            AttemptReport {
+                request_headers: Vec::new(),
+                response_status: Some(status),
+                response_body: None,
+                error: None,
+                latency_ms: latency.map_or(0, |l| l.as_millis() as u64),
+                fault: job.fault,
+            }
+        })
+    }
+}
+
+/// An engine on a manual clock with a seed, pushing to `receiver`.
+fn engine(receiver: &Arc<Scripted>) -> Engine {
+    let config = Arc::new(test_config());
+    let clock = Arc::new(Clock::manual(START.parse().expect("valid start")));
+    Engine::with_transport(
+        config,
+        clock,
+        Arc::new(IdGen::new(Some(7))),
+        Journal::in_memory(10_000),
+        None,
+        receiver.clone(),
+    )
+}
+
+/// A verification call to `callee` whose code plays for 3 s after answer.
+fn call_to(callee: &str) -> NewCall {
+    NewCall {
+        app_key: APP_KEY.into(),
+        display_nbr: DISPLAY.into(),
+        callee_nbr: callee.into(),
+        language_type: 2,
+        pre_tone: "welcome.wav".into(),
+        verify_code: "4815".into(),
+        pos_tone: None,
+        times: 1,
+        status_url: Some(STATUS_URL.into()),
+        fee_url: Some(FEE_URL.into()),
+        user_data: None,
+        manifest: Arc::new(Manifest {
+            language: "en".into(),
+            times: 1,
+            segments: Vec::new(),
+            release_ms: Some(3000),
+            max_duration_ms: 60_000,
+        }),
+    }
+}
+
+fn journal(engine: &Engine) -> Vec<JournalEntry> {
+    engine.journal().query(&JournalQuery::default())
+}
+
+fn outcomes(engine: &Engine) -> Vec<(String, DeliveryOutcome)> {
+    journal(engine)
+        .into_iter()
+        .map(|e| (e.id, e.outcome))
+        .collect()
+}
+
+const MINUTE: u64 = 60_000;
+
+#[tokio::test(start_paused = true)]
+async fn a_calls_status_pushes_go_out_one_at_a_time_in_event_order_even_behind_a_slow_receiver() {
+    let receiver = Arc::new(Scripted::default());
+    receiver.slow("s1.1", Duration::from_secs(20));
+    let engine = engine(&receiver);
+    engine.accept(call_to(CALLEE)).unwrap();
+    engine.advance(MINUTE, true).await.unwrap();
+    assert!(engine.wait_idle(Duration::from_secs(60)).await);
+
+    assert_eq!(
+        receiver.log(),
+        [
+            "start s1.1",
+            "end s1.1",
+            "start s1.2",
+            "end s1.2",
+            "start s1.3",
+            "end s1.3",
+            "start s1.4",
+            "end s1.4",
+            "start f1",
+            "end f1"
+        ],
+        "the callout's slow answer holds back alerting, answer and disconnect; the CDR comes last"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn pushes_of_different_calls_do_not_wait_for_each_other() {
+    let receiver = Arc::new(Scripted::default());
+    receiver.slow("s1.1", Duration::from_secs(20));
+    let engine = engine(&receiver);
+    engine.accept(call_to(CALLEE)).unwrap();
+    engine.accept(call_to("+8613900005678")).unwrap();
+    // Both callouts go out at once; the second call's don't wait for the first's slow answer.
+    engine.advance(0, false).await.unwrap();
+    tokio::task::yield_now().await;
+    let log = receiver.log();
+    assert!(
+        log.starts_with(&["start s1.1".into(), "start s2.1".into()]),
+        "{log:?}"
+    );
+    assert!(engine.wait_idle(Duration::from_secs(60)).await);
+    let log = receiver.log();
+    let pos = |l: &str| log.iter().position(|x| x == l).unwrap();
+    assert!(pos("end s2.1") < pos("end s1.1"), "{log:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_cdr_is_retried_an_hour_later_on_the_fidelity_policy() {
+    let receiver = Arc::new(Scripted::default());
+    receiver.answer("f1", &[500, 200]);
+    let engine = engine(&receiver);
+    engine.accept(call_to(CALLEE)).unwrap();
+    engine.advance(MINUTE, true).await.unwrap();
+    assert_eq!(
+        outcomes(&engine).last().unwrap(),
+        &("f1#1".into(), DeliveryOutcome::FailedWillRetry)
+    );
+
+    let first = journal(&engine).pop().unwrap();
+    let retry_due = first.sent_at_ms + 60 * MINUTE;
+    let now = engine.clock().now().ms();
+    engine.advance(retry_due - 1 - now, true).await.unwrap();
+    assert_eq!(
+        receiver.started().iter().filter(|d| *d == "f1").count(),
+        1,
+        "not a millisecond early"
+    );
+
+    engine.advance(1, true).await.unwrap();
+    assert_eq!(
+        outcomes(&engine).last().unwrap(),
+        &("f1#2".into(), DeliveryOutcome::Delivered)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_status_push_is_dropped_and_the_next_one_still_goes() {
+    let receiver = Arc::new(Scripted::default());
+    receiver.answer("s1.2", &[503]);
+    let engine = engine(&receiver);
+    engine.accept(call_to(CALLEE)).unwrap();
+    engine.advance(2 * 60 * MINUTE, true).await.unwrap();
+    let status: Vec<_> = outcomes(&engine)
+        .into_iter()
+        .filter(|(id, _)| id.starts_with('s'))
+        .collect();
+    use DeliveryOutcome::*;
+    assert_eq!(
+        status,
+        [
+            ("s1.1#1".into(), Delivered),
+            ("s1.2#1".into(), Dropped),
+            ("s1.3#1".into(), Delivered),
+            ("s1.4#1".into(), Delivered),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_out_of_order_fault_sends_a_status_push_after_the_next_one() {
+    let receiver = Arc::new(Scripted::default());
+    let engine = engine(&receiver);
+    engine.set_faults(vec![FaultRule {
+        fault: FaultKind::OutOfOrder,
+        app_key: None,
+        url: None,
+        push: None,
+        probability: 1.0,
+        delay_ms: None,
+        times: Some(1),
+    }]);
+    engine.accept(call_to(CALLEE)).unwrap();
+    engine.advance(MINUTE, true).await.unwrap();
+    assert_eq!(receiver.started(), ["s1.2", "s1.1", "s1.3", "s1.4", "f1"]);
+    let marked: Vec<_> = journal(&engine)
+        .into_iter()
+        .filter(|e| e.fault.is_some())
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        marked,
+        ["s1.1#1"],
+        "the journal names the push the fault held back"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cdrs_of_calls_that_end_in_the_same_second_share_one_push() {
+    let receiver = Arc::new(Scripted::default());
+    let engine = engine(&receiver);
+    let a = engine.accept(call_to(CALLEE)).unwrap();
+    let b = engine.accept(call_to("+8613900005678")).unwrap();
+    engine.advance(MINUTE, true).await.unwrap();
+    let fees: Vec<JournalEntry> = journal(&engine)
+        .into_iter()
+        .filter(|e| e.event_type == "fee")
+        .collect();
+    assert_eq!(fees.len(), 1);
+    assert_eq!(fees[0].session_ids, [a.session_id, b.session_id]);
+}
