@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::aksk;
+use crate::call::timeline::TimelineEvent;
 use crate::clock::transport_now;
 use crate::engine::TimelineEntry;
 use crate::ids::IdGen;
@@ -139,7 +140,11 @@ pub async fn place_call(req: &CallRequest, out: &mut impl Write) -> Result<Strin
             )?;
             out.flush()?;
         }
-        if page.events.iter().any(|e| e.event == "disconnect") {
+        if page
+            .events
+            .iter()
+            .any(|e| e.event == TimelineEvent::Disconnect)
+        {
             return Ok(session_id);
         }
         after = page.next;

@@ -12,6 +12,7 @@
 pub mod announcement;
 pub mod codes;
 pub mod scenario;
+pub mod timeline;
 
 use std::collections::VecDeque;
 

@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 use crate::audio::compose::Manifest;
 use crate::call::announcement::SegmentKind;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
+use crate::call::timeline::TimelineEvent;
 use crate::call::{Call, Effect, Outcome, StatusEvent};
 use crate::clock::{platform_time, Clock, SimInstant};
 use crate::config::{Config, FrequencyMode};
@@ -163,7 +164,7 @@ impl CallEntry {
                 idx: self.timeline.len() as u32,
                 at_ms: t.at_ms,
                 time: t.time.clone(),
-                event: t.event.clone(),
+                event: t.event,
                 detail: t.detail.clone(),
             });
         }
@@ -339,7 +340,7 @@ impl Engine {
                 let clock = &self.shared.clock;
                 entry.note(
                     self.store(),
-                    TimelineEntry::new(clock, now, "note", Some(note.into())),
+                    TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note.into())),
                 );
             }
             *st.in_progress_by_app
@@ -411,7 +412,7 @@ impl Engine {
                         };
                         entry.note(
                             self.store(),
-                            TimelineEntry::new(clock, at, "playing", Some(detail)),
+                            TimelineEntry::new(clock, at, TimelineEvent::Playing, Some(detail)),
                         );
                     }
                     Effect::Status { event, at } => {
@@ -425,7 +426,7 @@ impl Engine {
                         };
                         entry.note(
                             self.store(),
-                            TimelineEntry::new(clock, at, event.name(), detail),
+                            TimelineEntry::new(clock, at, event.into(), detail),
                         );
                         if let StatusEvent::Disconnect { state_code } = event {
                             let fee = delivery::fee_info(entry, cfg, clock);

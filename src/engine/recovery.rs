@@ -23,6 +23,7 @@ use super::delivery::{Delivery, StatusOut};
 use super::{wall_string, CallEntry, Engine, NewCall, Outbound, State, TimelineEntry, TimerKey};
 use crate::audio::compose::Manifest;
 use crate::call::scenario::Source;
+use crate::call::timeline::TimelineEvent;
 use crate::call::{Call, CallTimes, Ending, Outcome, StateCode};
 use crate::clock::SimInstant;
 use crate::ids;
@@ -267,7 +268,7 @@ impl Engine {
                 .map(|e| TimelineEntry {
                     at_ms: e.at_ms,
                     time: e.time.clone(),
-                    event: e.event.clone(),
+                    event: e.event,
                     detail: e.detail.clone(),
                 })
                 .collect(),
@@ -288,8 +289,8 @@ impl Engine {
             return;
         };
         let code = StateCode::InternalError;
-        let recorded = |name: &str| -> Option<String> {
-            let e = entry.timeline.iter().find(|e| e.event == name)?;
+        let recorded = |event: TimelineEvent| -> Option<String> {
+            let e = entry.timeline.iter().find(|e| e.event == event)?;
             Some(e.time.get(..19)?.to_owned())
         };
         let end = wall_string(clock, now);
@@ -302,9 +303,9 @@ impl Engine {
             callee_nbr: &entry.request.callee_nbr,
             user_data: entry.request.user_data.as_deref(),
             host_name: &cfg.platform.host_name,
-            callout: recorded("callout"),
-            alerting: recorded("alerting"),
-            answer: recorded("answer"),
+            callout: recorded(TimelineEvent::Callout),
+            alerting: recorded(TimelineEvent::Alerting),
+            answer: recorded(TimelineEvent::Answer),
             end: end.clone(),
             state_code: Some(code),
             readings: 0,
@@ -317,7 +318,7 @@ impl Engine {
         );
         entry.note(
             self.store(),
-            TimelineEntry::new(clock, now, "disconnect", Some(detail)),
+            TimelineEntry::new(clock, now, TimelineEvent::Disconnect, Some(detail)),
         );
         self.persist(Write::CallEnded {
             session_id: entry.session_id.clone(),

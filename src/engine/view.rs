@@ -9,6 +9,7 @@ use super::{CallEntry, Engine};
 use crate::audio::compose::Manifest;
 use crate::call::announcement::Segment;
 use crate::call::scenario::Source;
+use crate::call::timeline::TimelineEvent;
 use crate::call::Outcome;
 use crate::clock::{Clock, SimInstant};
 use crate::config::ClockMode;
@@ -22,18 +23,22 @@ pub struct TimelineEntry {
     pub at_ms: u64,
     /// Simulated calendar time, `yyyy-MM-dd HH:mm:ss.SSS` UTC.
     pub time: String,
-    /// `callout`, `alerting`, `answer`, `playing`, `disconnect` or `note`.
-    pub event: String,
+    pub event: TimelineEvent,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
 impl TimelineEntry {
-    pub(super) fn new(clock: &Clock, at: SimInstant, event: &str, detail: Option<String>) -> Self {
+    pub(super) fn new(
+        clock: &Clock,
+        at: SimInstant,
+        event: TimelineEvent,
+        detail: Option<String>,
+    ) -> Self {
         TimelineEntry {
             at_ms: at.ms(),
             time: clock.wall(at).format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
-            event: event.to_owned(),
+            event,
             detail,
         }
     }
@@ -167,7 +172,7 @@ impl Engine {
         &self,
         session_id: &str,
         after: usize,
-        wait_for: Option<&str>,
+        wait_for: Option<TimelineEvent>,
         bound: Duration,
     ) -> Option<(Vec<TimelineEntry>, bool)> {
         let snapshot = || -> Option<(Vec<TimelineEntry>, bool)> {
@@ -175,7 +180,7 @@ impl Engine {
             let entry = st.calls.get(st.by_session.get(session_id)?)?;
             let fresh = entry.timeline.get(after..).unwrap_or_default().to_vec();
             let done = match wait_for {
-                Some(name) => entry.timeline.iter().any(|t| t.event == name),
+                Some(event) => entry.timeline.iter().any(|t| t.event == event),
                 None => !fresh.is_empty(),
             };
             Some((fresh, done))

@@ -16,6 +16,7 @@ use serde_json::json;
 use crate::api::read_body;
 use crate::audio::render::{render, wav_bytes};
 use crate::call::scenario::BehaviourSpec;
+use crate::call::timeline::TimelineEvent;
 use crate::config::is_global_number;
 use crate::engine::{CallFilter, CallView, ReportError, TimelineEntry};
 use crate::journal::{JournalEntry, JournalQuery};
@@ -171,7 +172,7 @@ async fn call(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
 #[derive(Debug, Default, Deserialize)]
 struct EventsQuery {
     after: Option<usize>,
-    wait_for: Option<String>,
+    wait_for: Option<TimelineEvent>,
     timeout_ms: Option<u64>,
 }
 
@@ -197,7 +198,7 @@ async fn events(
     let bound = Duration::from_millis(q.timeout_ms.unwrap_or(0).min(MAX_POLL_MS));
     let (events, satisfied) = state
         .engine
-        .wait_events(&id, after, q.wait_for.as_deref(), bound)
+        .wait_events(&id, after, q.wait_for, bound)
         .await
         .ok_or_else(|| no_such_call(&id))?;
     let next = after + events.len();

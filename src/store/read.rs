@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashSet};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::write::{body_from, parse_kind, parse_outcome, FeeState};
+use super::write::{body_from, parse_event, parse_kind, parse_outcome, FeeState};
 use super::StoreError;
+use crate::call::timeline::TimelineEvent;
 use crate::journal::{DeliveryOutcome, PushKind};
 
 /// A call as stored.
@@ -46,7 +47,7 @@ pub struct StoredEvent {
     pub idx: u32,
     pub at_ms: u64,
     pub time: String,
-    pub event: String,
+    pub event: TimelineEvent,
     pub detail: Option<String>,
 }
 
@@ -239,7 +240,7 @@ pub(super) fn events(conn: &Connection, session_id: &str) -> Result<Vec<StoredEv
                 idx: row.get(0)?,
                 at_ms: row.get(1)?,
                 time: row.get(2)?,
-                event: row.get(3)?,
+                event: parse_event(&row.get::<_, String>(3)?)?,
                 detail: row.get(4)?,
             })
         },
@@ -365,7 +366,7 @@ pub(super) fn reconciliation(
     check_time("to", to)?;
     const WINDOW: &str =
         "(?1 IS NULL OR c.accepted_at >= ?1) AND (?2 IS NULL OR c.accepted_at < ?2)";
-    let had = |event: &str| {
+    let had = |event: TimelineEvent| {
         format!(
             "EXISTS (SELECT 1 FROM call_events e
                      WHERE e.session_id = c.session_id AND e.event = '{event}')"
@@ -382,9 +383,9 @@ pub(super) fn reconciliation(
              sum(c.state_code IS NOT NULL AND c.fee_state = 'no_url')
          FROM calls c WHERE {WINDOW}
          GROUP BY c.app_key ORDER BY c.app_key",
-        placed = had("callout"),
-        rang = had("alerting"),
-        answered = had("answer"),
+        placed = had(TimelineEvent::Callout),
+        rang = had(TimelineEvent::Alerting),
+        answered = had(TimelineEvent::Answer),
     );
     let mut apps = collect(conn, &sql, params![from, to], |row| {
         Ok(AppReconciliation {

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;
 
 use super::*;
+use crate::call::timeline::TimelineEvent;
 use crate::journal::{
     DeliveryOutcome, JournalEntry, JournalQuery, JournalStore, MemoryJournal, PushError, PushKind,
 };
@@ -51,7 +52,7 @@ fn event(seq: u64, idx: u32, name: &str) -> Write {
         idx,
         at_ms: seq * 1000 + u64::from(idx) * 100,
         time: format!("2026-03-14 10:15:3{idx}.000"),
-        event: name.into(),
+        event: name.parse().expect("a timeline event name"),
         detail: (name == "disconnect").then(|| "stateCode 0".into()),
     }
 }
@@ -208,7 +209,7 @@ fn a_finished_call_leaves_nothing_in_flight_or_owed() {
     assert_eq!(call.ended.expect("ended").state_code, 0);
     let events = store.call_events(&session(1)).expect("events");
     assert_eq!(events.len(), 5);
-    assert_eq!(events[4].event, "disconnect");
+    assert_eq!(events[4].event, TimelineEvent::Disconnect);
     assert_eq!(store.stats().failed_writes, 0);
 }
 
@@ -251,7 +252,7 @@ fn a_call_stopped_midway_is_recovered_in_flight_with_its_owed_cdr_push() {
     assert_eq!(
         call.events
             .iter()
-            .map(|e| e.event.as_str())
+            .map(|e| e.event.name())
             .collect::<Vec<_>>(),
         vec!["callout", "alerting"]
     );

@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::call::timeline::TimelineEvent;
 use crate::journal::{DeliveryOutcome, JournalEntry, PushError, PushKind};
 
 /// One fact for the store. Build it where the engine changes state, then hand it to
@@ -43,8 +44,7 @@ pub enum Write {
         at_ms: u64,
         /// `yyyy-MM-dd HH:mm:ss.SSS` UTC.
         time: String,
-        /// `callout`, `alerting`, `answer`, `playing`, `disconnect` or `note`.
-        event: String,
+        event: TimelineEvent,
         detail: Option<String>,
     },
     /// The call was released and its CDR built (spec §7.1).
@@ -205,6 +205,10 @@ pub(super) fn parse_error(s: &str) -> Result<PushError, StoreError> {
     }
 }
 
+pub(super) fn parse_event(s: &str) -> Result<TimelineEvent, StoreError> {
+    s.parse().map_err(|_| corrupt("event", s))
+}
+
 pub(super) fn corrupt(column: &'static str, value: &str) -> StoreError {
     StoreError::Corrupt {
         column,
@@ -281,7 +285,7 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                 "INSERT OR REPLACE INTO call_events (session_id, idx, at_ms, time, event, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![session_id, idx, at_ms, time, event, detail])?;
+            .execute(params![session_id, idx, at_ms, time, event.name(), detail])?;
         }
         Write::CallEnded {
             session_id,

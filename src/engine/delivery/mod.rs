@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
+use crate::call::timeline::TimelineEvent;
 use crate::call::StatusEvent;
 use crate::clock::Clock;
 use crate::clock::SimInstant;
@@ -276,7 +277,7 @@ impl Engine {
             let note = "no feeUrl and no app fee_url: the CDR is kept, not pushed";
             entry.note(
                 self.store(),
-                TimelineEntry::new(clock, now, "note", Some(note.into())),
+                TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note.into())),
             );
             return;
         };
