@@ -5,34 +5,25 @@
 use std::io::Write;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use crate::api::call_verify::CallVerifyIn;
 use crate::auth::aksk;
+use crate::call::request::CallRequest;
 use crate::call::timeline::TimelineEvent;
 use crate::clock::transport_now;
 use crate::engine::TimelineEntry;
 use crate::ids::IdGen;
 
-/// What to call and how.
+/// What to call, and where and how to send it.
 #[derive(Debug, Clone)]
-pub struct CallRequest {
+pub struct ClientCall {
     /// Dialtone's base URL, e.g. `http://127.0.0.1:8080`.
     pub url: String,
-    pub app_key: String,
     pub app_secret: String,
-    pub display_nbr: String,
-    pub callee_nbr: String,
-    pub verify_code: String,
-    pub language_type: i64,
-    pub times: u8,
-    pub pre_tone: String,
-    pub pos_tone: Option<String>,
-    /// Plain push URLs; the client Base64-encodes them as the API requires.
-    pub status_url: Option<String>,
-    pub fee_url: Option<String>,
-    pub user_data: Option<String>,
+    /// The call (its `app_key` signs the request).
+    pub request: CallRequest,
     /// Follow the call's events until it ends.
     pub follow: bool,
 }
@@ -60,33 +51,14 @@ struct EventsOut {
 }
 
 /// Places the call and (with `follow`) prints its events as they happen. Returns the sessionId.
-pub async fn place_call(req: &CallRequest, out: &mut impl Write) -> Result<String, ClientError> {
+pub async fn place_call(call: &ClientCall, out: &mut impl Write) -> Result<String, ClientError> {
     let http = reqwest::Client::new();
-    let base = req.url.trim_end_matches('/');
-    let b64 = |u: &String| base64::engine::general_purpose::STANDARD.encode(u);
-    let mut body = json!({
-        "displayNbr": req.display_nbr,
-        "calleeNbr": req.callee_nbr,
-        "languageType": req.language_type,
-        "preTone": req.pre_tone,
-        "verifyCode": req.verify_code,
-        "times": req.times,
-        "returnIdlePort": "true",
-    });
-    let fields = [
-        ("posTone", req.pos_tone.clone()),
-        ("statusUrl", req.status_url.as_ref().map(b64)),
-        ("feeUrl", req.fee_url.as_ref().map(b64)),
-        ("userData", req.user_data.clone()),
-    ];
-    for (name, value) in fields {
-        if let Some(v) = value {
-            body[name] = Value::String(v);
-        }
-    }
+    let base = call.url.trim_end_matches('/');
+    let req = &call.request;
+    let body = CallVerifyIn::body_for(req, true);
     let nonce = IdGen::new(None).nonce();
     let created = aksk::format_created(transport_now());
-    let digest = aksk::request_digest(&req.app_secret, &nonce, &created);
+    let digest = aksk::request_digest(&call.app_secret, &nonce, &created);
     let (authorization, x_aksk) = aksk::client_headers(&req.app_key, &digest, &nonce, &created);
     let unreachable = |source| ClientError::Unreachable {
         url: base.to_owned(),
@@ -116,7 +88,7 @@ pub async fn place_call(req: &CallRequest, out: &mut impl Write) -> Result<Strin
     if let Some(idle) = answer["idlePort"].as_u64() {
         writeln!(out, "idlePort:  {idle}")?;
     }
-    if !req.follow {
+    if !call.follow {
         return Ok(session_id);
     }
     let mut after = 0;

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dialtone::audio;
-use dialtone::client::{self, CallRequest};
+use dialtone::call::request::{CallKind, CallRequest, VerifyCall};
+use dialtone::client::{self, ClientCall};
 use dialtone::config::{ClockMode, Config};
 
 #[derive(Parser)]
@@ -336,24 +337,42 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
     let demo = Config::embedded();
     let app = &demo.apps[0];
     let custom_app = args.app_key.is_some();
+    let display = match args.display {
+        Some(d) => d,
+        None if !custom_app => app.numbers[0].clone(),
+        None => anyhow::bail!("--display is required with --app-key"),
+    };
     let request = CallRequest {
-        url: args.url,
         app_key: args.app_key.unwrap_or_else(|| app.app_key.clone()),
-        app_secret: args.app_secret.unwrap_or_else(|| app.app_secret.clone()),
-        display_nbr: match args.display {
-            Some(d) => d,
-            None if !custom_app => app.numbers[0].clone(),
-            None => anyhow::bail!("--display is required with --app-key"),
-        },
-        callee_nbr: args.callee,
-        verify_code: args.code,
-        language_type: args.lang,
-        times: args.times,
-        pre_tone: args.pre_tone,
-        pos_tone: args.pos_tone,
-        status_url: args.status_url,
-        fee_url: args.fee_url,
+        display_nbr: display.parse().context("--display")?,
+        callee_nbr: args.callee.parse().context("the callee")?,
+        status_url: args
+            .status_url
+            .map(|u| u.parse())
+            .transpose()
+            .context("--status-url")?,
+        fee_url: args
+            .fee_url
+            .map(|u| u.parse())
+            .transpose()
+            .context("--fee-url")?,
         user_data: args.user_data,
+        kind: CallKind::Verify(VerifyCall {
+            language_type: args.lang,
+            pre_tone: args.pre_tone.parse().context("--pre-tone")?,
+            verify_code: args.code.parse().context("--code")?,
+            pos_tone: args
+                .pos_tone
+                .map(|t| t.parse())
+                .transpose()
+                .context("--pos-tone")?,
+            times: args.times,
+        }),
+    };
+    let request = ClientCall {
+        url: args.url,
+        app_secret: args.app_secret.unwrap_or_else(|| app.app_secret.clone()),
+        request,
         follow: !args.no_follow,
     };
     let mut stdout = std::io::stdout();

@@ -19,8 +19,8 @@ use super::read_body;
 use crate::audio::compose::{compose, AnnouncementRequest, Manifest};
 use crate::audio::tones::ToneLibrary;
 use crate::auth::RequestMeta;
-use crate::config::{check_push_url, is_global_number, is_tone_name, App};
-use crate::engine::NewCall;
+use crate::call::request::{CallKind, CallRequest, PushUrl, ToneName, VerifyCall};
+use crate::config::App;
 use crate::error::{platform_json, ApiError};
 use crate::server::AppState;
 
@@ -64,6 +64,7 @@ async fn handle(
     let bytes = read_body(body).await?;
     let req = CallVerifyIn::parse(
         &bytes,
+        &app_key,
         &state.config.languages,
         state.config.api.lenient_types,
     )?;
@@ -74,7 +75,7 @@ async fn handle(
     req.check_against(app, &state.audio.tones)?;
     let manifest = req.compose(state, &app_key)?;
     let return_idle_port = req.return_idle_port;
-    let accepted = state.engine.accept(req.into_new_call(app_key, manifest))?;
+    let accepted = state.engine.accept(req.call, manifest)?;
     // Answer "0" only once the call is in the database: a crash after this loses nothing.
     state.engine.committed().await;
     Ok(CallVerifyOut {
@@ -85,20 +86,12 @@ async fn handle(
     })
 }
 
-/// A callVerify body after parsing: every field present, typed and in range.
+/// A callVerify body after parsing: the call it asks for, every field typed and in range, and
+/// whether the answer carries `idlePort`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallVerifyIn {
-    pub display_nbr: String,
-    pub callee_nbr: String,
-    pub language_type: i64,
-    pub pre_tone: String,
-    pub verify_code: String,
-    pub pos_tone: Option<String>,
-    pub times: u8,
-    pub status_url: Option<String>,
-    pub fee_url: Option<String>,
+    pub call: CallRequest,
     pub return_idle_port: bool,
-    pub user_data: Option<String>,
 }
 
 impl CallVerifyIn {
@@ -106,6 +99,7 @@ impl CallVerifyIn {
     /// named in `1010002 "Invalid request. <field>"` (spec §4.2). Unknown fields are ignored.
     pub fn parse(
         bytes: &[u8],
+        app_key: &str,
         languages: &BTreeMap<String, String>,
         lenient: bool,
     ) -> Result<CallVerifyIn, ApiError> {
@@ -114,15 +108,15 @@ impl CallVerifyIn {
             return Err(ApiError::invalid_body());
         };
         let f = Fields(&body);
-        let display_nbr = f.required("displayNbr", number)?;
-        let callee_nbr = f.required("calleeNbr", number)?;
+        let display_nbr = f.required("displayNbr", domain)?;
+        let callee_nbr = f.required("calleeNbr", domain)?;
         let language_type = f.required("languageType", |v| integer(v, lenient))?;
         if !languages.contains_key(&language_type.to_string()) {
             return Err(ApiError::invalid("languageType"));
         }
-        let pre_tone = f.required("preTone", tone)?;
-        let verify_code = f.required("verifyCode", code)?;
-        let pos_tone = f.optional("posTone", tone)?;
+        let pre_tone = f.required("preTone", domain)?;
+        let verify_code = f.required("verifyCode", domain)?;
+        let pos_tone = f.optional("posTone", domain)?;
         let times = f
             .optional("times", |v| {
                 integer(v, lenient).filter(|t| (0..=9).contains(t))
@@ -138,31 +132,72 @@ impl CallVerifyIn {
         })?;
         // bindNbr is obsolete: accepted and ignored (spec §4.1).
         Ok(CallVerifyIn {
-            display_nbr,
-            callee_nbr,
-            language_type,
-            pre_tone,
-            verify_code,
-            pos_tone,
-            times,
-            status_url,
-            fee_url,
+            call: CallRequest {
+                app_key: app_key.to_owned(),
+                display_nbr,
+                callee_nbr,
+                status_url,
+                fee_url,
+                user_data,
+                kind: CallKind::Verify(VerifyCall {
+                    language_type,
+                    pre_tone,
+                    verify_code,
+                    pos_tone,
+                    times,
+                }),
+            },
             return_idle_port,
-            user_data,
         })
+    }
+
+    /// The wire body that asks for `call`: the inverse of [`CallVerifyIn::parse`] (push URLs
+    /// Base64-encoded, absent fields left out). `dialtone call` sends it.
+    pub fn body_for(call: &CallRequest, return_idle_port: bool) -> Value {
+        let v = call.verify();
+        let b64 = |u: &PushUrl| base64::engine::general_purpose::STANDARD.encode(u.as_str());
+        let mut body = serde_json::json!({
+            "displayNbr": call.display_nbr,
+            "calleeNbr": call.callee_nbr,
+            "languageType": v.language_type,
+            "preTone": v.pre_tone,
+            "verifyCode": v.verify_code,
+            "times": v.times,
+        });
+        let optional = [
+            ("posTone", v.pos_tone.as_ref().map(ToString::to_string)),
+            ("statusUrl", call.status_url.as_ref().map(b64)),
+            ("feeUrl", call.fee_url.as_ref().map(b64)),
+            (
+                "returnIdlePort",
+                return_idle_port.then(|| "true".to_owned()),
+            ),
+            ("userData", call.user_data.clone()),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                body[name] = Value::String(value);
+            }
+        }
+        body
     }
 
     /// Spec §4.2 steps 3-4: the display number and tones must be the app's: the bundled and
     /// shared tones, or the app's own `tones`.
     pub fn check_against(&self, app: &App, tones: &ToneLibrary) -> Result<(), ApiError> {
-        if !app.numbers.contains(&self.display_nbr) {
+        if !app
+            .numbers
+            .iter()
+            .any(|n| self.call.display_nbr == n.as_str())
+        {
             return Err(ApiError::DisplayNumberInvalid);
         }
-        let approved = |t: &str| tones.is_approved(&app.app_key, t);
-        if !approved(&self.pre_tone) {
+        let verify = self.call.verify();
+        let approved = |t: &ToneName| tones.is_approved(&app.app_key, t.as_str());
+        if !approved(&verify.pre_tone) {
             return Err(ApiError::invalid("preTone"));
         }
-        if self.pos_tone.as_deref().is_some_and(|t| !approved(t)) {
+        if verify.pos_tone.as_ref().is_some_and(|t| !approved(t)) {
             return Err(ApiError::invalid("posTone"));
         }
         Ok(())
@@ -170,44 +205,27 @@ impl CallVerifyIn {
 
     /// What the callee will hear: the tones and the code read in the voice of `languageType`.
     fn compose(&self, state: &AppState, app_key: &str) -> Result<Arc<Manifest>, ApiError> {
+        let verify = self.call.verify();
         let language = state
             .config
             .languages
-            .get(&self.language_type.to_string())
+            .get(&verify.language_type.to_string())
             .ok_or_else(|| ApiError::invalid("languageType"))?;
         let request = AnnouncementRequest {
             language,
             app_key: Some(app_key),
-            pre_tone: &self.pre_tone,
-            code: &self.verify_code,
-            times: self.times,
-            pos_tone: self.pos_tone.as_deref(),
+            pre_tone: verify.pre_tone.as_str(),
+            code: verify.verify_code.as_str(),
+            times: verify.times,
+            pos_tone: verify.pos_tone.as_ref().map(ToneName::as_str),
         };
         // Voices and tones were checked at start-up and the tones just now: a failure here is ours.
         compose(&state.audio, &request, &state.config.call)
             .map(Arc::new)
             .map_err(|e| ApiError::Internal(format!("composing the announcement: {e}")))
     }
-
-    pub fn into_new_call(self, app_key: String, manifest: Arc<Manifest>) -> NewCall {
-        NewCall {
-            app_key,
-            display_nbr: self.display_nbr,
-            callee_nbr: self.callee_nbr,
-            language_type: self.language_type,
-            pre_tone: self.pre_tone,
-            verify_code: self.verify_code,
-            pos_tone: self.pos_tone,
-            times: self.times,
-            status_url: self.status_url,
-            fee_url: self.fee_url,
-            user_data: self.user_data,
-            manifest,
-        }
-    }
 }
 
-/// Field access where `null` means absent (spec §4.1, "Types").
 struct Fields<'a>(&'a Map<String, Value>);
 
 impl Fields<'_> {
@@ -228,10 +246,10 @@ impl Fields<'_> {
     }
 }
 
-fn number(v: &Value) -> Option<String> {
-    v.as_str()
-        .filter(|s| is_global_number(s))
-        .map(str::to_owned)
+/// A string field that parses into its domain type: a phone number, a tone name, or a
+/// verification code (a JSON string: a number would lose leading zeros, spec §4.1).
+fn domain<T: std::str::FromStr>(v: &Value) -> Option<T> {
+    v.as_str()?.parse().ok()
 }
 
 /// A JSON integer; with `api.lenient_types`, also a string of digits.
@@ -245,19 +263,8 @@ fn integer(v: &Value, lenient: bool) -> Option<i64> {
     }
 }
 
-fn tone(v: &Value) -> Option<String> {
-    v.as_str().filter(|s| is_tone_name(s)).map(str::to_owned)
-}
-
-/// 2-8 digits, as a JSON string: a number would lose leading zeros (spec §4.1).
-fn code(v: &Value) -> Option<String> {
-    v.as_str()
-        .filter(|s| (2..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
-        .map(str::to_owned)
-}
-
 /// 1-128 characters of standard Base64 (padding optional) of an absolute http(s) URL.
-fn push_url(v: &Value) -> Option<String> {
+fn push_url(v: &Value) -> Option<PushUrl> {
     let s = v
         .as_str()
         .filter(|s| (1..=128).contains(&s.chars().count()))?;
@@ -265,10 +272,8 @@ fn push_url(v: &Value) -> Option<String> {
         .decode(s)
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
         .ok()?;
-    let url = String::from_utf8(bytes).ok()?;
-    check_push_url(&url).ok()?;
     // The decoded string is kept byte for byte: pushes go to, and sign, exactly this (spec §8).
-    Some(url)
+    String::from_utf8(bytes).ok()?.parse().ok()
 }
 
 /// `"true"`/`"false"`, or (Dialtone decision) a JSON boolean.
@@ -287,7 +292,12 @@ mod tests {
     use crate::config::Config;
 
     fn parse(body: &str) -> Result<CallVerifyIn, ApiError> {
-        CallVerifyIn::parse(body.as_bytes(), &Config::embedded().languages, false)
+        CallVerifyIn::parse(
+            body.as_bytes(),
+            "k3Vd",
+            &Config::embedded().languages,
+            false,
+        )
     }
 
     const SPEC_BODY: &str = r#"{"displayNbr":"+862087654321","calleeNbr":"+8613900001234","languageType":2,"preTone":"welcome.wav",
@@ -298,15 +308,33 @@ mod tests {
     #[test]
     fn the_spec_example_parses() {
         let r = parse(SPEC_BODY).unwrap();
+        let url = |u: &Option<PushUrl>| u.as_ref().map(|u| u.to_string());
         assert_eq!(
-            r.status_url.as_deref(),
+            url(&r.call.status_url).as_deref(),
             Some("http://127.0.0.1:9000/voice/status")
         );
         assert_eq!(
-            r.fee_url.as_deref(),
+            url(&r.call.fee_url).as_deref(),
             Some("http://127.0.0.1:9000/voice/fee")
         );
-        assert_eq!((r.times, r.return_idle_port, r.language_type), (3, true, 2));
+        let v = r.call.verify();
+        assert_eq!((v.times, r.return_idle_port, v.language_type), (3, true, 2));
+        assert_eq!(
+            (v.verify_code.as_str(), r.call.app_key.as_str()),
+            ("4827", "k3Vd")
+        );
+    }
+
+    #[test]
+    fn the_body_for_a_request_parses_back_to_it() {
+        let r = parse(SPEC_BODY).unwrap();
+        let body = CallVerifyIn::body_for(&r.call, true).to_string();
+        assert_eq!(parse(&body).unwrap(), r);
+        let mut bare = r.call.clone();
+        bare.status_url = None;
+        bare.user_data = None;
+        let body = CallVerifyIn::body_for(&bare, false);
+        assert!(body.get("statusUrl").is_none() && body.get("returnIdlePort").is_none());
     }
 
     #[test]
@@ -329,15 +357,19 @@ mod tests {
             .replace("\"times\":3", "\"times\":null")
             .replace("\"bye.wav\"", "null");
         let r = parse(&body).unwrap();
-        assert_eq!((r.times, r.pos_tone), (3, None));
+        assert_eq!(
+            (r.call.verify().times, &r.call.verify().pos_tone),
+            (3, &None)
+        );
     }
 
     #[test]
     fn lenient_types_accept_digit_strings() {
         let body = SPEC_BODY.replace("\"languageType\":2", "\"languageType\":\"2\"");
         assert_eq!(parse(&body).unwrap_err(), ApiError::invalid("languageType"));
-        let lenient = CallVerifyIn::parse(body.as_bytes(), &Config::embedded().languages, true);
-        assert_eq!(lenient.unwrap().language_type, 2);
+        let lenient =
+            CallVerifyIn::parse(body.as_bytes(), "k3Vd", &Config::embedded().languages, true);
+        assert_eq!(lenient.unwrap().call.verify().language_type, 2);
     }
 
     #[test]

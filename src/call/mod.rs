@@ -11,6 +11,7 @@
 
 pub mod announcement;
 pub mod codes;
+pub mod request;
 pub mod scenario;
 pub mod timeline;
 

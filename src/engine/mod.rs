@@ -30,6 +30,7 @@ use tokio::sync::Notify;
 
 use crate::audio::compose::Manifest;
 use crate::call::announcement::SegmentKind;
+use crate::call::request::CallRequest;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::timeline::TimelineEvent;
 use crate::call::{Call, Effect, Outcome, StatusEvent};
@@ -48,25 +49,6 @@ pub use driver::{spawn_driver, ClockNotManual};
 use frequency::{Frequency, Keys};
 pub use report::ReportError;
 pub use view::{CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
-
-/// A validated, authenticated callVerify request: what the engine needs to place the call.
-#[derive(Debug, Clone)]
-pub struct NewCall {
-    pub app_key: String,
-    pub display_nbr: String,
-    pub callee_nbr: String,
-    pub language_type: i64,
-    pub pre_tone: String,
-    pub verify_code: String,
-    pub pos_tone: Option<String>,
-    pub times: u8,
-    /// Decoded `statusUrl`; `None` falls back to the app's `status_url`.
-    pub status_url: Option<String>,
-    pub fee_url: Option<String>,
-    pub user_data: Option<String>,
-    /// What the callee will hear, composed from the voice and tones (sets the call's timing).
-    pub manifest: Arc<Manifest>,
-}
 
 /// The answer to an accepted request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +125,9 @@ struct CallEntry {
     seq: u64,
     session_id: String,
     icid: String,
-    request: NewCall,
+    request: CallRequest,
+    /// What the callee hears, composed at acceptance (sets the call's timing).
+    manifest: Arc<Manifest>,
     /// Which rule chose the call's outcome.
     source: Source,
     sp_id: String,
@@ -247,7 +231,7 @@ impl Engine {
     /// The outcome is fixed here, by the first of: no free platform port (7109), an exceeded
     /// frequency rule (7001-7003), the blacklist (7004), then the callee's behaviour
     /// ([`crate::call::scenario`]).
-    pub fn accept(&self, req: NewCall) -> Result<Accepted, ApiError> {
+    pub fn accept(&self, req: CallRequest, manifest: Arc<Manifest>) -> Result<Accepted, ApiError> {
         let cfg = &self.shared.config;
         let app = cfg
             .app(&req.app_key)
@@ -268,8 +252,8 @@ impl Engine {
             let keys = Keys {
                 sp_id: &sp_id,
                 app_key: &req.app_key,
-                display: &req.display_nbr,
-                callee: &req.callee_nbr,
+                display: req.display_nbr.as_str(),
+                callee: req.callee_nbr.as_str(),
             };
             // Spec §5.4: with no port free the call is still accepted, then released with 7109.
             let (outcome, source) = if st.in_progress >= cfg.platform.ports {
@@ -283,11 +267,11 @@ impl Engine {
                 .shared
                 .blacklist
                 .iter()
-                .any(|p| p.matches(&req.callee_nbr))
+                .any(|p| p.matches(req.callee_nbr.as_str()))
             {
                 (Outcome::Blacklisted, Source::Platform)
             } else {
-                st.callees.choose(&req.callee_nbr)
+                st.callees.choose(req.callee_nbr.as_str())
             };
             if !outcome.is_precall() {
                 st.frequency.record(&keys, now);
@@ -307,7 +291,7 @@ impl Engine {
                     break id;
                 }
             };
-            let announcement = req.manifest.to_announcement();
+            let announcement = manifest.to_announcement();
             let call = Call::accept(outcome, announcement, &cfg.call, now);
             let mut entry = CallEntry {
                 seq,
@@ -315,9 +299,18 @@ impl Engine {
                 icid: ids::icid(seq, accepted_at),
                 sp_id,
                 source,
-                status_url: req.status_url.clone().or_else(|| app.status_url.clone()),
-                fee_url: req.fee_url.clone().or_else(|| app.fee_url.clone()),
+                status_url: req
+                    .status_url
+                    .as_ref()
+                    .map(|u| u.to_string())
+                    .or_else(|| app.status_url.clone()),
+                fee_url: req
+                    .fee_url
+                    .as_ref()
+                    .map(|u| u.to_string())
+                    .or_else(|| app.fee_url.clone()),
                 request: req,
+                manifest,
                 call,
                 timeline: Vec::new(),
                 fee: None,
@@ -327,8 +320,8 @@ impl Engine {
                 seq,
                 session_id: session_id.clone(),
                 app_key: entry.request.app_key.clone(),
-                callee: entry.request.callee_nbr.clone(),
-                display: entry.request.display_nbr.clone(),
+                callee: entry.request.callee_nbr.to_string(),
+                display: entry.request.display_nbr.to_string(),
                 accepted_ms: now.ms(),
                 accepted_at: wall_string(&self.shared.clock, now),
                 request_json: recovery::request_json(&entry.request),
@@ -403,11 +396,18 @@ impl Engine {
                 match effect {
                     Effect::Playing { segment, at } => {
                         let detail = match segment {
-                            SegmentKind::PreTone => format!("preTone {}", entry.request.pre_tone),
+                            SegmentKind::PreTone => {
+                                format!("preTone {}", entry.request.verify().pre_tone)
+                            }
                             SegmentKind::Code(n) => format!("code reading {n}"),
                             SegmentKind::PosTone => format!(
                                 "posTone {}",
-                                entry.request.pos_tone.as_deref().unwrap_or_default()
+                                entry
+                                    .request
+                                    .verify()
+                                    .pos_tone
+                                    .as_ref()
+                                    .map_or("", |t| t.as_str())
                             ),
                         };
                         entry.note(

@@ -17,11 +17,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::delivery::{Delivery, StatusOut};
-use super::{wall_string, CallEntry, Engine, NewCall, Outbound, State, TimelineEntry, TimerKey};
+use super::{wall_string, CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::audio::compose::Manifest;
+use crate::call::request::CallRequest;
 use crate::call::scenario::Source;
 use crate::call::timeline::TimelineEvent;
 use crate::call::{Call, CallTimes, Ending, Outcome, StateCode};
@@ -31,64 +31,28 @@ use crate::journal::PushKind;
 use crate::push::payload::{CdrFacts, FeeInfo};
 use crate::store::{FeeState, Recovered, StoredCall, StoredEvent, Write};
 
-/// The request of a call as stored (`calls.request_json`): everything but the audio manifest.
-#[derive(Serialize, Deserialize)]
-struct RequestRecord {
-    app_key: String,
-    display_nbr: String,
-    callee_nbr: String,
-    language_type: i64,
-    pre_tone: String,
-    verify_code: String,
-    pos_tone: Option<String>,
-    times: u8,
-    status_url: Option<String>,
-    fee_url: Option<String>,
-    user_data: Option<String>,
+/// The stored form of a call's request (`calls.request_json`): everything but the audio manifest.
+pub(super) fn request_json(r: &CallRequest) -> String {
+    serde_json::to_string(r).expect("a CallRequest is plain strings and numbers")
 }
 
-/// The stored form of a call's request.
-pub(super) fn request_json(r: &NewCall) -> String {
-    let record = RequestRecord {
-        app_key: r.app_key.clone(),
-        display_nbr: r.display_nbr.clone(),
-        callee_nbr: r.callee_nbr.clone(),
-        language_type: r.language_type,
-        pre_tone: r.pre_tone.clone(),
-        verify_code: r.verify_code.clone(),
-        pos_tone: r.pos_tone.clone(),
-        times: r.times,
-        status_url: r.status_url.clone(),
-        fee_url: r.fee_url.clone(),
-        user_data: r.user_data.clone(),
+/// A stored request, and the (empty) announcement a restored call gets: its audio is not rebuilt.
+fn parse_request(c: &StoredCall) -> Option<(CallRequest, Arc<Manifest>)> {
+    let request: CallRequest = match serde_json::from_str(&c.request_json) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(session = %c.session_id, error = %e, "unreadable stored request");
+            return None;
+        }
     };
-    serde_json::to_string(&record).expect("plain strings and numbers always serialise")
-}
-
-fn parse_request(c: &StoredCall) -> Option<NewCall> {
-    let r: RequestRecord = serde_json::from_str(&c.request_json).ok()?;
-    // A restored call's audio is not rebuilt: its announcement is empty.
     let manifest = Manifest {
         language: String::new(),
-        times: r.times,
+        times: request.verify().times,
         segments: Vec::new(),
         release_ms: Some(0),
         max_duration_ms: 0,
     };
-    Some(NewCall {
-        app_key: r.app_key,
-        display_nbr: r.display_nbr,
-        callee_nbr: r.callee_nbr,
-        language_type: r.language_type,
-        pre_tone: r.pre_tone,
-        verify_code: r.verify_code,
-        pos_tone: r.pos_tone,
-        times: r.times,
-        status_url: r.status_url,
-        fee_url: r.fee_url,
-        user_data: r.user_data,
-        manifest: Arc::new(manifest),
-    })
+    Some((request, Arc::new(manifest)))
 }
 
 /// `yyyy-MM-dd HH:mm:ss[.SSS]` (UTC), as stored, to a calendar time.
@@ -228,7 +192,7 @@ impl Engine {
         fee_state: FeeState,
     ) -> bool {
         let cfg = &self.shared.config;
-        let (Some(request), Some(app)) = (parse_request(c), cfg.app(&c.app_key)) else {
+        let (Some((request, manifest)), Some(app)) = (parse_request(c), cfg.app(&c.app_key)) else {
             tracing::warn!(session = %c.session_id, "cannot restore a stored call: app or request missing");
             return false;
         };
@@ -258,6 +222,7 @@ impl Engine {
             session_id: c.session_id.clone(),
             icid: ids::icid(c.seq, accepted),
             request,
+            manifest,
             source: Source::Platform,
             sp_id: cfg.developer_of(app).sp_id.clone(),
             status_url: c.status_url.clone(),
@@ -299,8 +264,8 @@ impl Engine {
             app_key: &entry.request.app_key,
             icid: &entry.icid,
             session_id: &entry.session_id,
-            display_nbr: &entry.request.display_nbr,
-            callee_nbr: &entry.request.callee_nbr,
+            display_nbr: entry.request.display_nbr.as_str(),
+            callee_nbr: entry.request.callee_nbr.as_str(),
             user_data: entry.request.user_data.as_deref(),
             host_name: &cfg.platform.host_name,
             callout: recorded(TimelineEvent::Callout),

@@ -75,19 +75,20 @@ pub struct CallView {
 impl CallView {
     pub(super) fn of(e: &CallEntry, _clock: &Clock) -> CallView {
         let ending = e.call.ending();
+        let verify = e.request.verify();
         CallView {
             session_id: e.session_id.clone(),
             app_key: e.request.app_key.clone(),
             state: e.call.state(),
             outcome: e.call.outcome().clone(),
             behaviour_from: e.source.clone(),
-            caller: e.request.display_nbr.clone(),
-            callee: e.request.callee_nbr.clone(),
-            language_type: e.request.language_type,
-            verify_code: e.request.verify_code.clone(),
-            times: e.request.times,
-            pre_tone: e.request.pre_tone.clone(),
-            pos_tone: e.request.pos_tone.clone(),
+            caller: e.request.display_nbr.to_string(),
+            callee: e.request.callee_nbr.to_string(),
+            language_type: verify.language_type,
+            verify_code: verify.verify_code.to_string(),
+            times: verify.times,
+            pre_tone: verify.pre_tone.to_string(),
+            pos_tone: verify.pos_tone.as_ref().map(|t| t.to_string()),
             user_data: e.request.user_data.clone(),
             status_url: e.status_url.clone(),
             fee_url: e.fee_url.clone(),
@@ -118,7 +119,7 @@ impl CallSummary {
         CallSummary {
             session_id: e.session_id.clone(),
             app_key: e.request.app_key.clone(),
-            callee: e.request.callee_nbr.clone(),
+            callee: e.request.callee_nbr.to_string(),
             state: e.call.state(),
             state_code: e.call.ending().map(|x| x.state_code.code()),
             accepted_at: super::wall_string(clock, e.call.times().accepted),
@@ -216,7 +217,7 @@ impl Engine {
                 .since(answer),
             None => 0,
         };
-        Some((entry.request.manifest.clone(), heard))
+        Some((entry.manifest.clone(), heard))
     }
 
     /// The clock's state for `GET /sim/v1/clock`.

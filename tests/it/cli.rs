@@ -51,21 +51,35 @@ async fn dialtone_call_prints_the_session_and_follows_the_call_to_its_end() {
 #[tokio::test]
 async fn dialtone_call_reports_a_refusal_and_exits_non_zero() {
     let sim = spawn_sim().await;
-    let out = tokio::task::spawn_blocking({
-        let base = sim.base.clone();
-        move || {
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
             Command::new(env!("CARGO_BIN_EXE_dialtone"))
-                .args(["call", CALLEE, "--code", "48a7", "--url", &base])
+                .args(args)
                 .output()
                 .expect("runs")
-        }
-    })
-    .await
-    .unwrap();
+        })
+    };
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = ["call", CALLEE, "--url", &sim.base]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // Dialtone refuses a tone the app may not play.
+    let out = run(args(&["--code", "4827", "--pre-tone", "nope.wav"]))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1010002") && err.contains("preTone"), "{err}");
+    // What cannot be a verification code at all is refused before anything is sent.
+    let out = run(args(&["--code", "48a7"])).await.unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("1010002") && err.contains("verifyCode"),
+        err.contains("--code") && err.contains("2 to 8 digits"),
         "{err}"
     );
 }

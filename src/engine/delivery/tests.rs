@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::audio::compose::Manifest;
+use crate::call::request::{CallKind, CallRequest, VerifyCall};
 use crate::clock::Clock;
-use crate::engine::{Engine, NewCall};
+use crate::engine::{Accepted, Engine};
 use crate::ids::IdGen;
 use crate::journal::{DeliveryOutcome, Journal, JournalEntry, JournalQuery};
 use crate::push::dispatch::Transport;
@@ -105,28 +106,31 @@ fn engine(receiver: &Arc<Scripted>) -> Engine {
     )
 }
 
-/// A verification call to `callee` whose code plays for 3 s after answer.
-fn call_to(callee: &str) -> NewCall {
-    NewCall {
+/// Places a verification call to `callee` whose code plays for 3 s after answer.
+fn call(engine: &Engine, callee: &str) -> Accepted {
+    let request = CallRequest {
         app_key: APP_KEY.into(),
-        display_nbr: DISPLAY.into(),
-        callee_nbr: callee.into(),
-        language_type: 2,
-        pre_tone: "welcome.wav".into(),
-        verify_code: "4815".into(),
-        pos_tone: None,
-        times: 1,
-        status_url: Some(STATUS_URL.into()),
-        fee_url: Some(FEE_URL.into()),
+        display_nbr: DISPLAY.parse().unwrap(),
+        callee_nbr: callee.parse().unwrap(),
+        status_url: Some(STATUS_URL.parse().unwrap()),
+        fee_url: Some(FEE_URL.parse().unwrap()),
         user_data: None,
-        manifest: Arc::new(Manifest {
-            language: "en".into(),
+        kind: CallKind::Verify(VerifyCall {
+            language_type: 2,
+            pre_tone: "welcome.wav".parse().unwrap(),
+            verify_code: "4815".parse().unwrap(),
+            pos_tone: None,
             times: 1,
-            segments: Vec::new(),
-            release_ms: Some(3000),
-            max_duration_ms: 60_000,
         }),
-    }
+    };
+    let manifest = Manifest {
+        language: "en".into(),
+        times: 1,
+        segments: Vec::new(),
+        release_ms: Some(3000),
+        max_duration_ms: 60_000,
+    };
+    engine.accept(request, Arc::new(manifest)).unwrap()
 }
 
 fn journal(engine: &Engine) -> Vec<JournalEntry> {
@@ -147,7 +151,7 @@ async fn a_calls_status_pushes_go_out_one_at_a_time_in_event_order_even_behind_a
     let receiver = Arc::new(Scripted::default());
     receiver.slow("s1.1", Duration::from_secs(20));
     let engine = engine(&receiver);
-    engine.accept(call_to(CALLEE)).unwrap();
+    call(&engine, CALLEE);
     engine.advance(MINUTE, true).await.unwrap();
     assert!(engine.wait_idle(Duration::from_secs(60)).await);
 
@@ -174,8 +178,8 @@ async fn pushes_of_different_calls_do_not_wait_for_each_other() {
     let receiver = Arc::new(Scripted::default());
     receiver.slow("s1.1", Duration::from_secs(20));
     let engine = engine(&receiver);
-    engine.accept(call_to(CALLEE)).unwrap();
-    engine.accept(call_to("+8613900005678")).unwrap();
+    call(&engine, CALLEE);
+    call(&engine, "+8613900005678");
     // Both callouts go out at once; the second call's don't wait for the first's slow answer.
     engine.advance(0, false).await.unwrap();
     tokio::task::yield_now().await;
@@ -195,7 +199,7 @@ async fn a_failed_cdr_is_retried_an_hour_later_on_the_fidelity_policy() {
     let receiver = Arc::new(Scripted::default());
     receiver.answer("f1", &[500, 200]);
     let engine = engine(&receiver);
-    engine.accept(call_to(CALLEE)).unwrap();
+    call(&engine, CALLEE);
     engine.advance(MINUTE, true).await.unwrap();
     assert_eq!(
         outcomes(&engine).last().unwrap(),
@@ -224,7 +228,7 @@ async fn a_failed_status_push_is_dropped_and_the_next_one_still_goes() {
     let receiver = Arc::new(Scripted::default());
     receiver.answer("s1.2", &[503]);
     let engine = engine(&receiver);
-    engine.accept(call_to(CALLEE)).unwrap();
+    call(&engine, CALLEE);
     engine.advance(2 * 60 * MINUTE, true).await.unwrap();
     let status: Vec<_> = outcomes(&engine)
         .into_iter()
@@ -255,7 +259,7 @@ async fn an_out_of_order_fault_sends_a_status_push_after_the_next_one() {
         delay_ms: None,
         times: Some(1),
     }]);
-    engine.accept(call_to(CALLEE)).unwrap();
+    call(&engine, CALLEE);
     engine.advance(MINUTE, true).await.unwrap();
     assert_eq!(receiver.started(), ["s1.2", "s1.1", "s1.3", "s1.4", "f1"]);
     let marked: Vec<_> = journal(&engine)
@@ -274,8 +278,8 @@ async fn an_out_of_order_fault_sends_a_status_push_after_the_next_one() {
 async fn cdrs_of_calls_that_end_in_the_same_second_share_one_push() {
     let receiver = Arc::new(Scripted::default());
     let engine = engine(&receiver);
-    let a = engine.accept(call_to(CALLEE)).unwrap();
-    let b = engine.accept(call_to("+8613900005678")).unwrap();
+    let a = call(&engine, CALLEE);
+    let b = call(&engine, "+8613900005678");
     engine.advance(MINUTE, true).await.unwrap();
     let fees: Vec<JournalEntry> = journal(&engine)
         .into_iter()
