@@ -6,8 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::StatusEvent;
-use crate::clock::SimInstant;
-use crate::config::{Backoff, ClockMode, NamedPolicy, RetryPolicy};
+use crate::clock::{ClockMode, SimInstant};
 use crate::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::faults::{FaultKind, Faults, Target};
 use crate::push::payload::{to_body, FeePush, StatusInfo, StatusPush};
@@ -540,10 +539,7 @@ impl Engine {
     }
 
     fn status_fidelity(&self) -> bool {
-        matches!(
-            self.shared.config.status_push.retry,
-            RetryPolicy::Named(NamedPolicy::Fidelity)
-        )
+        self.shared.config.status_push.retry.drops()
     }
 
     /// Delay before retrying delivery `id` after its failed attempt number `attempt`, or `None`
@@ -554,19 +550,6 @@ impl Engine {
             PushKind::Status => &cfg.status_push.retry,
             PushKind::Fee => &cfg.fee_push.retry,
         };
-        let backoff = |b: &Backoff| {
-            (attempt <= b.max_retries)
-                .then(|| b.delay_ms(attempt, self.shared.ids.unit_for(id, attempt)))
-        };
-        match (policy, kind) {
-            // Spec §6.2: the platform never re-sends a status push.
-            (RetryPolicy::Named(NamedPolicy::Fidelity), PushKind::Status) => None,
-            // Spec §7.2: CDRs up to max_retries times, retry_interval_s apart.
-            (RetryPolicy::Named(NamedPolicy::Fidelity), PushKind::Fee) => {
-                (attempt <= cfg.fee_push.max_retries).then(|| cfg.fee_push.retry_interval_s * 1000)
-            }
-            (RetryPolicy::Named(NamedPolicy::Dev), _) => backoff(&Backoff::dev()),
-            (RetryPolicy::Backoff(b), _) => backoff(b),
-        }
+        policy.delay_ms(attempt, || self.shared.ids.unit_for(id, attempt))
     }
 }
