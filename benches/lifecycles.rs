@@ -9,7 +9,7 @@ use std::time::Duration;
 mod common;
 use common::{counting_receiver, now, peak_rss_mib};
 
-use dialtone::config::ClockMode;
+use dialtone::clock::ClockMode;
 use dialtone::testing::{signed_headers, verify_body, APP_KEY, APP_SECRET};
 use serde_json::json;
 

@@ -22,7 +22,7 @@ use std::time::Duration;
 mod common;
 use common::{counting_receiver, now, Counts};
 
-use dialtone::config::ClockMode;
+use dialtone::clock::ClockMode;
 use dialtone::testing::{nonce, signed_headers, verify_body, APP_KEY, APP_SECRET, START};
 use serde_json::json;
 use tokio::task::JoinSet;

@@ -8,14 +8,47 @@
 //!
 //! Transport-level concerns keep real time: the X-AKSK `Created` window, the `Created` header on
 //! pushes ([`transport_now`]) and push latency ([`Stopwatch`]).
+//!
+//! The clock's settings ([`ClockSettings`], the `[clock]` section of the config) are defined here;
+//! `config` reads them and checks `speed` at load.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::config::{ClockConfig, ClockMode};
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockMode {
+    /// Simulated time follows the wall clock.
+    Real,
+    /// Simulated time runs `clock.speed` times faster than the wall clock.
+    Scaled,
+    /// Simulated time moves only when `POST /sim/v1/clock/advance` says so.
+    Manual,
+}
+
+/// How the simulation's clock runs (the `[clock]` section of the config).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockSettings {
+    pub mode: ClockMode,
+    /// Simulated seconds per wall second in `scaled` mode: finite and above 0 (checked at load).
+    pub speed: f64,
+    /// Simulated epoch; absent means the wall clock at start-up.
+    pub start: Option<DateTime<Utc>>,
+}
+
+impl Default for ClockSettings {
+    fn default() -> Self {
+        ClockSettings {
+            mode: ClockMode::Real,
+            speed: 1.0,
+            start: None,
+        }
+    }
+}
 
 /// A point in simulated time: milliseconds since the simulation started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
@@ -60,7 +93,7 @@ enum Source {
 
 impl Clock {
     /// Builds the clock `config` describes, starting now.
-    pub fn from_config(config: &ClockConfig) -> Clock {
+    pub fn from_config(config: &ClockSettings) -> Clock {
         let start = config.start.unwrap_or_else(transport_now);
         match config.mode {
             ClockMode::Real => Clock::running(start, ClockMode::Real, 1.0),
@@ -193,7 +226,7 @@ mod tests {
 
     #[test]
     fn scaled_clock_waits_a_fraction_of_simulated_time() {
-        let cfg = ClockConfig {
+        let cfg = ClockSettings {
             mode: ClockMode::Scaled,
             speed: 20.0,
             start: None,

@@ -1,20 +1,31 @@
-//! Configuration: developers, apps, timings, clock, push policy (spec §12).
+//! Configuration (spec §12): a TOML file read into its raw form, [`RawConfig`], then converted
+//! (`TryFrom`) into the validated, typed [`Config`] the rest of Dialtone runs on.
+//!
+//! Each section's settings belong to the module that uses them: [`CallTimings`] to `call`,
+//! [`ClockSettings`] to `clock`, [`PushSettings`] and [`RetrySchedule`] to `push`,
+//! [`FrequencySettings`] to the engine's frequency control, scenario [`Rule`]s and blacklist
+//! [`Pattern`]s to `call::scenario`. This file owns the file's shape, the sections with no other
+//! home (server, developers, apps, auth, platform, journal, store, tones) and every check. Values
+//! are parsed once, here: a pattern, a scenario or a retry policy that does not parse is a
+//! [`ConfigError`] naming the file, the key and what is wrong, never skipped.
 //!
 //! With no `--config`, Dialtone runs on [`EMBEDDED_DEFAULT`], which is the commented example in
 //! `fixtures/dialtone.example.toml`, so the example and the default can never disagree. Every key
-//! has a serde default, so a user's file only needs what it changes. Loading validates everything
-//! once; a [`ConfigError`] names the file, the key and what is wrong.
+//! has a serde default, so a user's file only needs what it changes.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::call::scenario::{BehaviourSpec, Pattern, Rule};
-use crate::call::FrequencyScope;
+use crate::call::CallTimings;
+use crate::clock::ClockSettings;
+use crate::engine::FrequencySettings;
 use crate::push::faults::FaultRule;
+use crate::push::retry::{Backoff, RetrySchedule};
+use crate::push::transport::PushSettings;
 
 /// The configuration Dialtone serves on when started without `--config`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../fixtures/dialtone.example.toml");
@@ -28,68 +39,128 @@ pub struct ConfigError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What is wrong with one key, before it is known which file it came from: the error of
+/// [`Config::try_from`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct InvalidKey {
+    pub key: String,
+    pub message: String,
+}
+
+impl InvalidKey {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> InvalidKey {
+        InvalidKey {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn in_file(self, file: &str) -> ConfigError {
+        ConfigError {
+            file: file.into(),
+            key: self.key,
+            message: self.message,
+        }
+    }
+}
+
+/// The validated configuration: every value typed, every rule parsed. Built only from a
+/// [`RawConfig`] (or the embedded default); tests and the command line may adjust fields after.
+#[derive(Debug, Clone)]
 pub struct Config {
-    #[serde(default)]
     pub server: ServerConfig,
-    #[serde(default)]
     pub developers: Vec<Developer>,
-    #[serde(default)]
     pub apps: Vec<App>,
-    #[serde(default)]
     pub auth: AuthConfig,
-    #[serde(default)]
     pub api: ApiConfig,
     /// `languageType` → language tag of the clip set (spec §4.1).
-    #[serde(default = "default_languages")]
     pub languages: BTreeMap<String, String>,
-    #[serde(default)]
     pub platform: PlatformConfig,
-    #[serde(default)]
     pub call: CallTimings,
-    #[serde(default)]
-    pub clock: ClockConfig,
-    #[serde(default)]
-    pub push: PushConfig,
-    #[serde(default)]
+    pub clock: ClockSettings,
+    pub push: PushSettings,
     pub status_push: StatusPushConfig,
-    #[serde(default)]
     pub fee_push: FeePushConfig,
-    #[serde(default)]
     pub journal: JournalConfig,
-    #[serde(default)]
     pub store: StoreConfig,
     /// Webhook faults injected from start-up (`push::faults`; also `PUT /sim/v1/faults`).
-    #[serde(default)]
     pub faults: Vec<FaultRule>,
     /// Callee behaviour rules, tried in order (spec §5.1; see `call::scenario`).
-    #[serde(default)]
-    pub scenarios: Vec<BehaviourSpec>,
-    #[serde(default)]
-    pub frequency: FrequencyConfig,
+    pub scenarios: Vec<Rule>,
+    pub frequency: FrequencySettings,
     /// Callee numbers (or patterns) the platform refuses to call: stateCode 7004.
-    #[serde(default)]
-    pub blacklist: Vec<String>,
-    #[serde(default)]
+    pub blacklist: Vec<Pattern>,
     pub tones: TonesConfig,
     /// Seed for every random choice (ids, nonces). Absent: ids are unique per run, as on the platform.
-    #[serde(default)]
     pub seed: Option<u64>,
+}
+
+/// The file as written: the TOML's shape with its defaults filled in, nothing checked yet.
+/// [`Config::try_from`] checks it and builds the typed values.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    developers: Vec<Developer>,
+    #[serde(default)]
+    apps: Vec<App>,
+    #[serde(default)]
+    auth: AuthConfig,
+    #[serde(default)]
+    api: ApiConfig,
+    #[serde(default = "default_languages")]
+    languages: BTreeMap<String, String>,
+    #[serde(default)]
+    platform: PlatformConfig,
+    #[serde(default)]
+    call: CallTimings,
+    #[serde(default)]
+    clock: ClockSettings,
+    #[serde(default)]
+    push: PushSettings,
+    #[serde(default)]
+    status_push: RawStatusPush,
+    #[serde(default)]
+    fee_push: RawFeePush,
+    #[serde(default)]
+    journal: JournalConfig,
+    #[serde(default)]
+    store: StoreConfig,
+    #[serde(default)]
+    faults: Vec<FaultRule>,
+    #[serde(default)]
+    scenarios: Vec<BehaviourSpec>,
+    #[serde(default)]
+    frequency: FrequencySettings,
+    #[serde(default)]
+    blacklist: Vec<String>,
+    #[serde(default)]
+    tones: TonesConfig,
+    #[serde(default)]
+    seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    pub listen: String,
+struct RawServer {
+    listen: String,
 }
 
-impl Default for ServerConfig {
+impl Default for RawServer {
     fn default() -> Self {
-        ServerConfig {
+        RawServer {
             listen: "127.0.0.1:8080".into(),
         }
     }
+}
+
+/// `[server]`: where the HTTP server listens (also `--listen`).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
 }
 
 /// A developer account (spec §1): owns apps, holds the legacy login credentials.
@@ -214,99 +285,8 @@ impl Default for PlatformConfig {
     }
 }
 
-/// Call timing (spec §5.2, §5.3). All delays run on the simulated clock.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CallTimings {
-    pub alerting_delay_ms: u64,
-    pub answer_delay_ms: u64,
-    pub media_start_ms: u64,
-    pub segment_gap_ms: u64,
-    pub repeat_pause_ms: u64,
-    pub digit_gap_ms: u64,
-    pub hangup_delay_ms: u64,
-    pub ring_timeout_s: u64,
-    pub max_duration_s: u64,
-    pub fail_delay_ms: u64,
-    pub precall_release_ms: u64,
-}
-
-impl Default for CallTimings {
-    fn default() -> Self {
-        CallTimings {
-            alerting_delay_ms: 2000,
-            answer_delay_ms: 4000,
-            media_start_ms: 500,
-            segment_gap_ms: 500,
-            repeat_pause_ms: 1000,
-            digit_gap_ms: 150,
-            hangup_delay_ms: 500,
-            ring_timeout_s: 60,
-            max_duration_s: 120,
-            fail_delay_ms: 2000,
-            precall_release_ms: 500,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClockMode {
-    /// Simulated time follows the wall clock.
-    Real,
-    /// Simulated time runs `clock.speed` times faster than the wall clock.
-    Scaled,
-    /// Simulated time moves only when `POST /sim/v1/clock/advance` says so.
-    Manual,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClockConfig {
-    pub mode: ClockMode,
-    pub speed: f64,
-    /// Simulated epoch; absent means the wall clock at start-up.
-    pub start: Option<DateTime<Utc>>,
-}
-
-impl Default for ClockConfig {
-    fn default() -> Self {
-        ClockConfig {
-            mode: ClockMode::Real,
-            speed: 1.0,
-            start: None,
-        }
-    }
-}
-
-/// Which time zone the `Created` value of push signatures is written in (spec §8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum CreatedTz {
-    #[serde(rename = "utc+8")]
-    BeijingWithZ,
-    #[serde(rename = "utc")]
-    Utc,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PushConfig {
-    pub timeout_ms: u64,
-    pub tls_verify: bool,
-    pub created_tz: CreatedTz,
-}
-
-impl Default for PushConfig {
-    fn default() -> Self {
-        PushConfig {
-            timeout_ms: 5000,
-            tls_verify: false,
-            created_tz: CreatedTz::BeijingWithZ,
-        }
-    }
-}
-
-/// `status_push.retry`: `"fidelity"` (one attempt, as the real platform) or a backoff table.
+/// `status_push.retry` and `fee_push.retry` as written: `"fidelity"` (what the real platform
+/// does), `"dev"`, or a backoff table. Resolved at load into a [`RetrySchedule`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(untagged)]
 pub enum RetryPolicy {
@@ -325,73 +305,75 @@ pub enum NamedPolicy {
     Dev,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Backoff {
-    pub max_retries: u32,
-    pub initial_backoff_ms: u64,
-    #[serde(default = "default_multiplier")]
-    pub multiplier: f64,
-    #[serde(default = "default_max_backoff_ms")]
-    pub max_backoff_ms: u64,
-    /// Each delay varies by up to this fraction either way (0 to 1), drawn from the seed.
-    #[serde(default)]
-    pub jitter: f64,
-}
-
-impl Backoff {
-    /// The `dev` policy: 8 retries from 1 s, doubling, at most a minute apart, ±20 % jitter.
-    pub fn dev() -> Backoff {
-        Backoff {
-            max_retries: 8,
-            initial_backoff_ms: 1000,
-            multiplier: 2.0,
-            max_backoff_ms: 60_000,
-            jitter: 0.2,
+impl RetryPolicy {
+    /// The schedule this policy means, `fidelity` being the platform's for this kind of push;
+    /// `key` names the policy in errors.
+    fn resolve(self, fidelity: RetrySchedule, key: &str) -> Result<RetrySchedule, InvalidKey> {
+        match self {
+            RetryPolicy::Named(NamedPolicy::Fidelity) => Ok(fidelity),
+            RetryPolicy::Named(NamedPolicy::Dev) => Ok(RetrySchedule::dev()),
+            RetryPolicy::Backoff(b) => {
+                if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
+                    return Err(InvalidKey::new(
+                        format!("{key}.multiplier"),
+                        "must be at least 1",
+                    ));
+                }
+                if !(0.0..=1.0).contains(&b.jitter) {
+                    return Err(InvalidKey::new(format!("{key}.jitter"), "must be 0 to 1"));
+                }
+                Ok(RetrySchedule::Backoff(b))
+            }
         }
-    }
-
-    /// Delay before retry number `retry` (1-based); `unit` in [0, 1) places it within the jitter.
-    pub fn delay_ms(&self, retry: u32, unit: f64) -> u64 {
-        let factor = self.multiplier.powi(retry.saturating_sub(1) as i32);
-        let ms = (self.initial_backoff_ms as f64 * factor).min(self.max_backoff_ms as f64);
-        let jittered = ms * (1.0 + self.jitter * (2.0 * unit - 1.0));
-        jittered.max(0.0) as u64
     }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StatusPushConfig {
+struct RawStatusPush {
     #[serde(default = "fidelity")]
-    pub retry: RetryPolicy,
+    retry: RetryPolicy,
 }
 
-impl Default for StatusPushConfig {
+impl Default for RawStatusPush {
     fn default() -> Self {
-        StatusPushConfig { retry: fidelity() }
+        RawStatusPush { retry: fidelity() }
     }
+}
+
+/// Status pushes (spec §6).
+#[derive(Debug, Clone)]
+pub struct StatusPushConfig {
+    pub retry: RetrySchedule,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct FeePushConfig {
+struct RawFeePush {
     /// `"fidelity"` (the two keys below), `"dev"`, or a backoff table like `status_push.retry`.
-    pub retry: RetryPolicy,
-    pub max_retries: u32,
-    pub retry_interval_s: u64,
-    pub batch_window_ms: u64,
+    retry: RetryPolicy,
+    max_retries: u32,
+    retry_interval_s: u64,
+    batch_window_ms: u64,
 }
 
-impl Default for FeePushConfig {
+impl Default for RawFeePush {
     fn default() -> Self {
-        FeePushConfig {
+        RawFeePush {
             retry: fidelity(),
             max_retries: 6,
             retry_interval_s: 3600,
             batch_window_ms: 1000,
         }
     }
+}
+
+/// CDR pushes (spec §7).
+#[derive(Debug, Clone)]
+pub struct FeePushConfig {
+    pub retry: RetrySchedule,
+    /// CDRs with the same app, URL and `callEndTime` finishing within this share a push.
+    pub batch_window_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -406,33 +388,6 @@ impl Default for JournalConfig {
             max_entries: 10_000,
         }
     }
-}
-
-/// Frequency control (spec §5.4): sliding-window limits on calls placed.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FrequencyConfig {
-    pub mode: FrequencyMode,
-    pub rules: Vec<FrequencyRule>,
-}
-
-/// What an exceeded rule does: release the accepted call before callout (`async`, stateCode
-/// 7001-7003), or refuse the request with 1013118 (`sync`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FrequencyMode {
-    #[default]
-    Async,
-    Sync,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FrequencyRule {
-    /// `developer`, `app`, `display_number` or `callee`.
-    pub scope: FrequencyScope,
-    pub max_calls: u32,
-    pub window_s: u64,
 }
 
 /// The shared tone library (see `audio::tones`).
@@ -469,12 +424,6 @@ fn yes() -> bool {
 fn default_max_concurrent_calls() -> u32 {
     20
 }
-fn default_multiplier() -> f64 {
-    2.0
-}
-fn default_max_backoff_ms() -> u64 {
-    60_000
-}
 fn fidelity() -> RetryPolicy {
     RetryPolicy::Named(NamedPolicy::Fidelity)
 }
@@ -490,6 +439,202 @@ fn default_languages() -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+impl RawConfig {
+    /// Reads TOML text into the raw form: syntax, types and unknown keys are checked here.
+    pub fn from_toml(text: &str) -> Result<RawConfig, InvalidKey> {
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| InvalidKey::new("(syntax)", one_line(&e.to_string())))?;
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| InvalidKey::new(e.path().to_string(), one_line(&e.inner().to_string())))
+    }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = InvalidKey;
+
+    /// Checks every key and builds the typed values: the listen address, the retry schedules,
+    /// the scenario rules and the blacklist patterns. The first problem found is the error.
+    fn try_from(raw: RawConfig) -> Result<Config, InvalidKey> {
+        let listen = raw.server.listen.parse::<SocketAddr>().map_err(|_| {
+            InvalidKey::new(
+                "server.listen",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:8080",
+                    raw.server.listen
+                ),
+            )
+        })?;
+        check_apps(&raw.apps, &raw.developers)?;
+        for (k, tag) in &raw.languages {
+            if k.parse::<i64>().is_err() {
+                return Err(InvalidKey::new(
+                    format!("languages.{k}"),
+                    "a languageType key must be an integer",
+                ));
+            }
+            if tag.is_empty() {
+                return Err(InvalidKey::new(
+                    format!("languages.{k}"),
+                    "the language tag must not be empty",
+                ));
+            }
+        }
+        // `times` 0 repeats the code until max_duration_s: the plan and the audio grow with it.
+        if !(1..=3600).contains(&raw.call.max_duration_s) {
+            return Err(InvalidKey::new(
+                "call.max_duration_s",
+                "must be 1 to 3600 seconds",
+            ));
+        }
+        if raw.call.ring_timeout_s == 0 {
+            return Err(InvalidKey::new("call.ring_timeout_s", "must be at least 1"));
+        }
+        if raw.platform.ports == 0 {
+            return Err(InvalidKey::new("platform.ports", "must be at least 1"));
+        }
+        if !(raw.clock.speed.is_finite() && raw.clock.speed > 0.0) {
+            return Err(InvalidKey::new("clock.speed", "must be a number above 0"));
+        }
+        let status_retry = raw
+            .status_push
+            .retry
+            .resolve(RetrySchedule::fidelity_status(), "status_push.retry")?;
+        let fee = raw.fee_push;
+        let fee_fidelity = RetrySchedule::fidelity_fee(fee.max_retries, fee.retry_interval_s);
+        let fee_retry = fee.retry.resolve(fee_fidelity, "fee_push.retry")?;
+        let scenarios = raw
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| scenario_rule(i, spec))
+            .collect::<Result<Vec<Rule>, InvalidKey>>()?;
+        for (i, rule) in raw.faults.iter().enumerate() {
+            rule.check()
+                .map_err(|m| InvalidKey::new(format!("faults[{i}]"), m))?;
+        }
+        let blacklist = raw
+            .blacklist
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Pattern::parse(p).map_err(|m| InvalidKey::new(format!("blacklist[{i}]"), m))
+            })
+            .collect::<Result<Vec<Pattern>, InvalidKey>>()?;
+        for (i, r) in raw.frequency.rules.iter().enumerate() {
+            if r.max_calls == 0 || r.window_s == 0 {
+                return Err(InvalidKey::new(
+                    format!("frequency.rules[{i}]"),
+                    "max_calls and window_s must be at least 1",
+                ));
+            }
+        }
+        if raw.journal.max_entries == 0 {
+            return Err(InvalidKey::new("journal.max_entries", "must be at least 1"));
+        }
+        Ok(Config {
+            server: ServerConfig { listen },
+            developers: raw.developers,
+            apps: raw.apps,
+            auth: raw.auth,
+            api: raw.api,
+            languages: raw.languages,
+            platform: raw.platform,
+            call: raw.call,
+            clock: raw.clock,
+            push: raw.push,
+            status_push: StatusPushConfig {
+                retry: status_retry,
+            },
+            fee_push: FeePushConfig {
+                retry: fee_retry,
+                batch_window_ms: fee.batch_window_ms,
+            },
+            journal: raw.journal,
+            store: raw.store,
+            faults: raw.faults,
+            scenarios,
+            frequency: raw.frequency,
+            blacklist,
+            tones: raw.tones,
+            seed: raw.seed,
+        })
+    }
+}
+
+/// Apps: unique keys, a known developer, valid display numbers, tone names and push URLs.
+fn check_apps(apps: &[App], developers: &[Developer]) -> Result<(), InvalidKey> {
+    if apps.is_empty() {
+        return Err(InvalidKey::new("apps", "at least one app is required"));
+    }
+    for (i, app) in apps.iter().enumerate() {
+        let key = |field: &str| format!("apps[{i}].{field}");
+        if app.app_key.is_empty() || app.app_key.len() > 32 {
+            return Err(InvalidKey::new(key("app_key"), "must be 1-32 characters"));
+        }
+        if apps[..i].iter().any(|a| a.app_key == app.app_key) {
+            return Err(InvalidKey::new(
+                key("app_key"),
+                format!("`{}` is used twice", app.app_key),
+            ));
+        }
+        if app.app_secret.is_empty() {
+            return Err(InvalidKey::new(key("app_secret"), "must not be empty"));
+        }
+        if !developers.iter().any(|d| d.sp_id == app.developer) {
+            return Err(InvalidKey::new(
+                key("developer"),
+                format!("no developer has sp_id `{}`", app.developer),
+            ));
+        }
+        if app.numbers.is_empty() {
+            return Err(InvalidKey::new(
+                key("numbers"),
+                "at least one display number is required",
+            ));
+        }
+        for (j, number) in app.numbers.iter().enumerate() {
+            if !is_global_number(number) {
+                return Err(InvalidKey::new(
+                    format!("apps[{i}].numbers[{j}]"),
+                    format!("`{number}` is not `+` followed by 7-15 digits"),
+                ));
+            }
+        }
+        for name in app.tones.keys() {
+            if !is_tone_name(name) {
+                return Err(InvalidKey::new(
+                    format!("apps[{i}].tones.\"{name}\""),
+                    "a tone name is 1-128 characters ending in .wav",
+                ));
+            }
+        }
+        for (field, url) in [("status_url", &app.status_url), ("fee_url", &app.fee_url)] {
+            if let Some(url) = url {
+                check_push_url(url).map_err(|why| InvalidKey::new(key(field), why))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `scenarios[i]`: its `match` and its behaviour, parsed into a rule.
+fn scenario_rule(i: usize, spec: &BehaviourSpec) -> Result<Rule, InvalidKey> {
+    let key = format!("scenarios[{i}]");
+    let text = spec.pattern.clone().ok_or_else(|| {
+        InvalidKey::new(
+            key.clone(),
+            "a scenario needs `match` (a number, prefix*, *suffix or *)",
+        )
+    })?;
+    let pattern = Pattern::parse(&text).map_err(|m| InvalidKey::new(format!("{key}.match"), m))?;
+    let behaviour = spec.to_behaviour().map_err(|m| InvalidKey::new(key, m))?;
+    Ok(Rule {
+        pattern,
+        text,
+        behaviour,
+    })
 }
 
 impl Config {
@@ -527,164 +672,11 @@ impl Config {
 
     /// Parses and validates TOML text; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError {
-            file: file.into(),
-            key: "(syntax)".into(),
-            message: one_line(&e.to_string()),
-        })?;
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| ConfigError {
-            file: file.into(),
-            key: e.path().to_string(),
-            message: one_line(&e.inner().to_string()),
-        })?;
-        config.validate(file)?;
-        Ok(config)
+        let raw = RawConfig::from_toml(text).map_err(|e| e.in_file(file))?;
+        Config::try_from(raw).map_err(|e| e.in_file(file))
     }
 
-    fn validate(&self, file: &str) -> Result<(), ConfigError> {
-        let err = |key: String, message: String| ConfigError {
-            file: file.into(),
-            key,
-            message,
-        };
-        if self.server.listen.parse::<SocketAddr>().is_err() {
-            return Err(err(
-                "server.listen".into(),
-                format!(
-                    "`{}` is not an address like 127.0.0.1:8080",
-                    self.server.listen
-                ),
-            ));
-        }
-        if self.apps.is_empty() {
-            return Err(err("apps".into(), "at least one app is required".into()));
-        }
-        for (i, app) in self.apps.iter().enumerate() {
-            let key = |field: &str| format!("apps[{i}].{field}");
-            if app.app_key.is_empty() || app.app_key.len() > 32 {
-                return Err(err(key("app_key"), "must be 1-32 characters".into()));
-            }
-            if self.apps[..i].iter().any(|a| a.app_key == app.app_key) {
-                return Err(err(
-                    key("app_key"),
-                    format!("`{}` is used twice", app.app_key),
-                ));
-            }
-            if app.app_secret.is_empty() {
-                return Err(err(key("app_secret"), "must not be empty".into()));
-            }
-            if !self.developers.iter().any(|d| d.sp_id == app.developer) {
-                return Err(err(
-                    key("developer"),
-                    format!("no developer has sp_id `{}`", app.developer),
-                ));
-            }
-            if app.numbers.is_empty() {
-                return Err(err(
-                    key("numbers"),
-                    "at least one display number is required".into(),
-                ));
-            }
-            for (j, number) in app.numbers.iter().enumerate() {
-                if !is_global_number(number) {
-                    return Err(err(
-                        format!("apps[{i}].numbers[{j}]"),
-                        format!("`{number}` is not `+` followed by 7-15 digits"),
-                    ));
-                }
-            }
-            for name in app.tones.keys() {
-                if !is_tone_name(name) {
-                    return Err(err(
-                        format!("apps[{i}].tones.\"{name}\""),
-                        "a tone name is 1-128 characters ending in .wav".into(),
-                    ));
-                }
-            }
-            for (field, url) in [("status_url", &app.status_url), ("fee_url", &app.fee_url)] {
-                if let Some(url) = url {
-                    if let Err(why) = check_push_url(url) {
-                        return Err(err(key(field), why));
-                    }
-                }
-            }
-        }
-        for (k, tag) in &self.languages {
-            if k.parse::<i64>().is_err() {
-                return Err(err(
-                    format!("languages.{k}"),
-                    "a languageType key must be an integer".into(),
-                ));
-            }
-            if tag.is_empty() {
-                return Err(err(
-                    format!("languages.{k}"),
-                    "the language tag must not be empty".into(),
-                ));
-            }
-        }
-        // `times` 0 repeats the code until max_duration_s: the plan and the audio grow with it.
-        if !(1..=3600).contains(&self.call.max_duration_s) {
-            return Err(err(
-                "call.max_duration_s".into(),
-                "must be 1 to 3600 seconds".into(),
-            ));
-        }
-        if self.call.ring_timeout_s == 0 {
-            return Err(err(
-                "call.ring_timeout_s".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        if self.platform.ports == 0 {
-            return Err(err("platform.ports".into(), "must be at least 1".into()));
-        }
-        if !(self.clock.speed.is_finite() && self.clock.speed > 0.0) {
-            return Err(err("clock.speed".into(), "must be a number above 0".into()));
-        }
-        if let RetryPolicy::Backoff(b) = &self.status_push.retry {
-            if !(b.multiplier.is_finite() && b.multiplier >= 1.0) {
-                return Err(err(
-                    "status_push.retry.multiplier".into(),
-                    "must be at least 1".into(),
-                ));
-            }
-        }
-        for (i, spec) in self.scenarios.iter().enumerate() {
-            let key = format!("scenarios[{i}]");
-            let pattern = spec.pattern.as_deref().ok_or_else(|| {
-                err(
-                    key.clone(),
-                    "a scenario needs `match` (a number, prefix*, *suffix or *)".into(),
-                )
-            })?;
-            Pattern::parse(pattern).map_err(|m| err(format!("{key}.match"), m))?;
-            spec.to_behaviour().map_err(|m| err(key, m))?;
-        }
-        for (i, rule) in self.faults.iter().enumerate() {
-            rule.check().map_err(|m| err(format!("faults[{i}]"), m))?;
-        }
-        for (i, p) in self.blacklist.iter().enumerate() {
-            Pattern::parse(p).map_err(|m| err(format!("blacklist[{i}]"), m))?;
-        }
-        for (i, r) in self.frequency.rules.iter().enumerate() {
-            if r.max_calls == 0 || r.window_s == 0 {
-                return Err(err(
-                    format!("frequency.rules[{i}]"),
-                    "max_calls and window_s must be at least 1".into(),
-                ));
-            }
-        }
-        if self.journal.max_entries == 0 {
-            return Err(err(
-                "journal.max_entries".into(),
-                "must be at least 1".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Checks that files the config names exist; separate from `validate` so the embedded
+    /// Checks that files the config names exist; separate from the conversion so the embedded
     /// default (which names none) never touches the disk.
     fn validate_files(&self, file: &str) -> Result<(), ConfigError> {
         if let Some(dir) = self.tones.dir.as_ref().filter(|d| !d.is_dir()) {
@@ -706,37 +698,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// The `[[scenarios]]` rules, in order (validated at load).
-    pub fn scenario_rules(&self) -> Vec<Rule> {
-        self.scenarios
-            .iter()
-            .filter_map(|spec| {
-                let text = spec.pattern.clone()?;
-                Some(Rule {
-                    pattern: Pattern::parse(&text).ok()?,
-                    behaviour: spec.to_behaviour().ok()?,
-                    text,
-                })
-            })
-            .collect()
-    }
-
-    /// The blacklist patterns (validated at load).
-    pub fn blacklist_patterns(&self) -> Vec<Pattern> {
-        self.blacklist
-            .iter()
-            .filter_map(|p| Pattern::parse(p).ok())
-            .collect()
-    }
-
-    /// The listen address (validated at load).
-    pub fn listen_addr(&self) -> SocketAddr {
-        self.server
-            .listen
-            .parse()
-            .expect("server.listen was validated when the config was loaded")
     }
 
     /// The app with this key, if configured.
@@ -794,8 +755,8 @@ mod tests {
         let c = Config::embedded();
         assert_eq!(c.apps.len(), 1);
         assert_eq!(c.apps[0].numbers.len(), 2);
-        assert_eq!(c.listen_addr().to_string(), "127.0.0.1:8080");
-        assert_eq!(c.clock.mode, ClockMode::Real);
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.clock.mode, crate::clock::ClockMode::Real);
     }
 
     #[test]
@@ -828,35 +789,52 @@ mod tests {
     }
 
     #[test]
-    fn status_retry_is_fidelity_or_a_backoff_table() {
-        let text = EMBEDDED_DEFAULT.replace(
-            "retry = \"fidelity\"",
-            "retry = { max_retries = 3, initial_backoff_ms = 1000 }",
-        );
+    fn retry_policies_are_resolved_into_schedules_at_load() {
+        let c = Config::embedded();
+        assert_eq!(c.status_push.retry, RetrySchedule::fidelity_status());
+        assert_eq!(c.fee_push.retry, RetrySchedule::fidelity_fee(6, 3600));
+        let text = EMBEDDED_DEFAULT
+            .replace(
+                "retry = \"fidelity\"",
+                "retry = { max_retries = 3, initial_backoff_ms = 1000 }",
+            )
+            .replace("max_retries = 6", "retry = \"dev\"\nmax_retries = 6");
         let c = Config::parse(&text, "x").unwrap();
-        let RetryPolicy::Backoff(b) = c.status_push.retry else {
-            panic!("not a backoff")
+        let RetrySchedule::Backoff(b) = &c.status_push.retry else {
+            panic!("not a backoff: {:?}", c.status_push.retry)
         };
+        assert_eq!((b.max_retries, b.multiplier, b.jitter), (3, 2.0, 0.0));
+        assert_eq!(c.fee_push.retry, RetrySchedule::dev());
+    }
+
+    #[test]
+    fn a_backoff_table_is_checked_for_either_kind_of_push() {
+        let table = |t: &str| {
+            let text = EMBEDDED_DEFAULT.replace(
+                "max_retries = 6",
+                &format!("retry = {{ max_retries = 3, initial_backoff_ms = 1000, {t} }}"),
+            );
+            Config::parse(&text, "x.toml").unwrap_err()
+        };
+        let e = table("multiplier = 0.5");
         assert_eq!(
-            (b.delay_ms(1, 0.5), b.delay_ms(2, 0.5), b.delay_ms(3, 0.5)),
-            (1000, 2000, 4000)
+            e.to_string(),
+            "config error in x.toml: fee_push.retry.multiplier: must be at least 1"
         );
-        let dev = Backoff::dev();
-        assert_eq!(
-            (
-                dev.delay_ms(1, 0.0),
-                dev.delay_ms(1, 1.0),
-                dev.delay_ms(9, 0.5)
-            ),
-            (800, 1200, 60_000)
-        );
+        assert_eq!(table("jitter = 1.5").key, "fee_push.retry.jitter");
+        let text = EMBEDDED_DEFAULT.replace("retry = \"fidelity\"", "retry = \"sometimes\"");
+        let e = Config::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(e.key, "status_push.retry");
     }
 
     #[test]
     fn scenarios_are_validated_when_loaded() {
         let ok =
             format!("{EMBEDDED_DEFAULT}\n[[scenarios]]\nmatch = \"*0486\"\noutcome = \"busy\"\n");
-        assert_eq!(Config::parse(&ok, "x").unwrap().scenario_rules().len(), 1);
+        let rules = Config::parse(&ok, "x").unwrap().scenarios;
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].pattern, Pattern::Suffix("0486".into()));
+        assert_eq!(rules[0].text, "*0486");
         let bad =
             format!("{EMBEDDED_DEFAULT}\n[[scenarios]]\nmatch = \"*0486\"\noutcome = \"bussy\"\n");
         let e = Config::parse(&bad, "x").unwrap_err();
@@ -867,6 +845,41 @@ mod tests {
             .unwrap_err()
             .message
             .contains("match"));
+        let bad_match =
+            format!("{EMBEDDED_DEFAULT}\n[[scenarios]]\nmatch = \"12ab\"\noutcome = \"busy\"\n");
+        assert_eq!(
+            Config::parse(&bad_match, "x").unwrap_err().key,
+            "scenarios[0].match"
+        );
+    }
+
+    #[test]
+    fn the_blacklist_is_parsed_into_patterns_and_a_bad_one_is_an_error() {
+        let text = EMBEDDED_DEFAULT.replace(
+            "blacklist = []",
+            "blacklist = [\"+86139000012*\", \"+8613900001234\"]",
+        );
+        assert_eq!(
+            Config::parse(&text, "x").unwrap().blacklist,
+            [
+                Pattern::Prefix("+86139000012".into()),
+                Pattern::Exact("+8613900001234".into())
+            ]
+        );
+        let text = EMBEDDED_DEFAULT.replace("blacklist = []", "blacklist = [\"*\", \"nobody\"]");
+        let e = Config::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(e.key, "blacklist[1]");
+        assert!(e.message.contains("`nobody` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_listen_address_is_an_error_naming_it() {
+        let text = EMBEDDED_DEFAULT.replace("127.0.0.1:8080\"", "localhost\"");
+        let e = Config::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config error in x.toml: server.listen: `localhost` is not an address like 127.0.0.1:8080"
+        );
     }
 
     #[test]

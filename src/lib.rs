@@ -8,10 +8,12 @@
 //!   authenticates, parses the body into typed values and hands the call to the engine.
 //! - [`auth`]: X-AKSK signatures, legacy tokens and lockout (spec §3).
 //! - [`engine`]: every call, one timer queue, push ordering, CDR batching and retries.
-//! - [`call`]: one call as a pure state machine (spec §5), with its announcement plan and codes.
+//! - [`call`]: one call as a pure state machine (spec §5), with its announcement plan, codes and
+//!   timings ([`call::timings`]).
 //! - [`audio`]: voices and tones loaded at start-up; the announcement laid out from clips and
 //!   rendered to WAV (`dialtone render`, `dialtone play`).
-//! - [`push`]: push payloads (§6, §7), signing (§8) and the HTTP transport.
+//! - [`push`]: push payloads (§6, §7), signing (§8), the HTTP transport and the retry schedules
+//!   ([`push::retry`], resolved from the config at load).
 //! - [`journal`]: every push attempt (§9).
 //! - [`store`]: calls, events, CDRs, the push outbox and the journal in embedded SQLite, so
 //!   nothing is lost across a restart; batched writes off the engine's path.
@@ -19,9 +21,10 @@
 //! - [`client`]: `dialtone call`, a signed callVerify client that follows the call.
 //! - [`testing`]: an in-process Dialtone, a recording receiver and assertions for Rust tests.
 //!
-//! Foundations: [`config`] (with the embedded default), [`clock`] (simulated time; the only
-//! place real time is read), [`ids`] (seedable ids and nonces), [`error`] (the result codes),
-//! [`shutdown`].
+//! Foundations: [`config`] (the file, with the embedded default: raw TOML converted into
+//! validated, typed settings, each type owned by the module that uses it), [`clock`] (simulated
+//! time; the only place real time is read), [`ids`] (seedable ids and nonces), [`error`] (the
+//! result codes), [`shutdown`].
 
 pub mod api;
 pub mod audio;

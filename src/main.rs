@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use dialtone::audio;
 use dialtone::call::request::{CallKind, CallRequest, VerifyCall};
 use dialtone::client::{self, ClientCall};
-use dialtone::config::{ClockMode, Config};
+use dialtone::clock::ClockMode;
+use dialtone::config::Config;
 
 #[derive(Parser)]
 #[command(
@@ -198,8 +199,17 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         Some(path) => Config::load(path)?,
         None => Config::embedded(),
     };
+    // The overrides come from outside too: they are checked like the file's keys.
+    let text = args
+        .config
+        .as_ref()
+        .map_or("<command line>".into(), |p| p.display().to_string());
     if let Some(listen) = &args.listen {
-        config.server.listen = listen.clone();
+        config.server.listen = listen.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "config error in {text}: server.listen: `{listen}` is not an address like 127.0.0.1:8080"
+            )
+        })?;
     }
     if let Some(speed) = args.speed {
         config.clock.speed = speed;
@@ -224,21 +234,6 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if args.ephemeral {
         config.store.ephemeral = true;
     }
-    // Re-validate: the overrides come from outside too.
-    let text = args
-        .config
-        .as_ref()
-        .map_or("<command line>".into(), |p| p.display().to_string());
-    config
-        .server
-        .listen
-        .parse::<std::net::SocketAddr>()
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "config error in {text}: server.listen: `{}` is not an address like 127.0.0.1:8080",
-                config.server.listen
-            )
-        })?;
     anyhow::ensure!(
         config.clock.speed.is_finite() && config.clock.speed > 0.0,
         "--speed must be above 0"
@@ -255,7 +250,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = load_config(&args)?;
-    let addr = config.listen_addr();
+    let addr = config.server.listen;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -308,7 +303,7 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
             rule.window_s,
-            if config.frequency.mode == dialtone::config::FrequencyMode::Sync {
+            if config.frequency.mode == dialtone::engine::FrequencyMode::Sync {
                 "sync"
             } else {
                 "async"

@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 
 use crate::audio::{AudioError, AudioLibrary};
 use crate::auth::Auth;
-use crate::clock::Clock;
-use crate::config::{ClockMode, Config};
+use crate::clock::{Clock, ClockMode};
+use crate::config::Config;
 use crate::engine::{self, Engine};
 use crate::ids::IdGen;
 use crate::journal::Journal;

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::aksk;
-use crate::config::{ClockMode, Config};
+use crate::clock::ClockMode;
+use crate::config::Config;
 use crate::shutdown::{self, ShutdownTrigger};
 use axum::body::Bytes;
 use axum::extract::State;

@@ -21,7 +21,7 @@ use serde::{Serialize, Serializer};
 
 use super::{AudioError, AudioLibrary, Clip};
 use crate::call::announcement::{Announcement, Segment, SegmentKind};
-use crate::config::CallTimings;
+use crate::call::CallTimings;
 
 /// What to announce: a callVerify request's audio fields, already validated by the API.
 #[derive(Debug, Clone, Copy)]

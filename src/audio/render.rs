@@ -54,7 +54,7 @@ pub fn wav_bytes(samples: &[i16]) -> Result<Vec<u8>, AudioError> {
 mod tests {
     use super::*;
     use crate::audio::{compose, AnnouncementRequest, AudioLibrary, Clip, Part};
-    use crate::config::CallTimings;
+    use crate::call::CallTimings;
 
     fn silence(ms: u64) -> Vec<i16> {
         vec![0; (ms * 8) as usize]

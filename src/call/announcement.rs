@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::config::CallTimings;
+use super::CallTimings;
 
 /// One piece of the announcement, offsets in ms from the moment the callee answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

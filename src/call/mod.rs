@@ -7,22 +7,24 @@
 //! jumping from deadline to deadline.
 //!
 //! Lifecycle: `accepted → callout → alerting → answered (playing) → released` (spec §5.1); which
-//! of these happen, and when, depends on the call's [`Outcome`], fixed at acceptance.
+//! of these happen, and when, depends on the call's [`Outcome`], fixed at acceptance, and on its
+//! [`CallTimings`] (`timings`, the config's `[call]` section).
 
 pub mod announcement;
 pub mod codes;
 pub mod request;
 pub mod scenario;
 pub mod timeline;
+pub mod timings;
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::SimInstant;
-use crate::config::CallTimings;
 use announcement::{Announcement, SegmentKind};
 pub use codes::StateCode;
+pub use timings::CallTimings;
 
 /// What the callee (or the platform) does with this call, fixed when the call is accepted
 /// (spec §5.1, §5.3). Parameters left `None` take the spec's defaults.

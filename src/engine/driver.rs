@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use super::Engine;
-use crate::clock::{sleep_real, SimInstant};
-use crate::config::ClockMode;
+use crate::clock::{sleep_real, ClockMode, SimInstant};
 use crate::shutdown::Shutdown;
 
 impl Engine {

@@ -1,11 +1,47 @@
 //! Frequency control (spec §5.4): sliding windows over the calls placed, per rule and per key
 //! (developer, app, display number, or callee). Calls a rule refuses do not count.
+//!
+//! The rules are defined here ([`FrequencySettings`], the `[frequency]` section of the config;
+//! `config` checks them at load). The scope a rule counts by is the call's
+//! ([`crate::call::FrequencyScope`]): a refused call's outcome names it.
 
 use std::collections::{HashMap, VecDeque};
 
+use serde::Deserialize;
+
 use crate::call::FrequencyScope;
 use crate::clock::SimInstant;
-use crate::config::FrequencyRule;
+
+/// Frequency control (spec §5.4): sliding-window limits on calls placed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FrequencySettings {
+    pub mode: FrequencyMode,
+    /// Tried in order; the first one exceeded refuses the call.
+    pub rules: Vec<FrequencyRule>,
+}
+
+/// What an exceeded rule does: release the accepted call before callout (`async`, stateCode
+/// 7001-7003), or refuse the request with 1013118 (`sync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrequencyMode {
+    #[default]
+    Async,
+    Sync,
+}
+
+/// At most `max_calls` calls placed in any `window_s` seconds, counted per key of `scope`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyRule {
+    /// `developer`, `app`, `display_number` or `callee`.
+    pub scope: FrequencyScope,
+    /// At least 1 (checked at load).
+    pub max_calls: u32,
+    /// At least 1 (checked at load).
+    pub window_s: u64,
+}
 
 /// What a call is counted under.
 pub(super) struct Keys<'a> {

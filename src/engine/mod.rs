@@ -10,7 +10,7 @@
 //!   driver ([`spawn_driver`]) when a deadline passes, and by [`Engine::advance`], which steps a
 //!   manual clock from deadline to deadline: the only places time enters call logic;
 //! - `delivery`: how events become pushes (ordering, CDR batching, retry policy, faults);
-//! - `frequency`: sliding-window frequency rules;
+//! - `frequency`: sliding-window frequency rules, and their settings;
 //! - `recovery`: carrying on after a restart from what the database says was unfinished;
 //! - `report`: reconciliation; `view`: read-only views for the inspection API.
 //!
@@ -35,7 +35,7 @@ use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::timeline::TimelineEvent;
 use crate::call::{Call, Effect, Outcome, StatusEvent};
 use crate::clock::{platform_time, Clock, SimInstant};
-use crate::config::{Config, FrequencyMode};
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::ids::{self, IdGen};
 use crate::journal::Journal;
@@ -47,6 +47,7 @@ use crate::store::{FeeState, Store, Write};
 use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
 use frequency::{Frequency, Keys};
+pub use frequency::{FrequencyMode, FrequencyRule, FrequencySettings};
 pub use report::ReportError;
 pub use view::{CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
 
@@ -186,9 +187,9 @@ impl Engine {
         store: Option<Store>,
         transport: Arc<dyn Transport>,
     ) -> Engine {
-        let blacklist = config.blacklist_patterns();
+        let blacklist = config.blacklist.clone();
         let state = State {
-            callees: Callees::new(config.scenario_rules()),
+            callees: Callees::new(config.scenarios.clone()),
             frequency: Frequency::new(config.frequency.rules.clone()),
             faults: Faults::new(config.faults.clone()),
             ..State::default()

@@ -11,8 +11,7 @@ use crate::call::announcement::Segment;
 use crate::call::scenario::Source;
 use crate::call::timeline::TimelineEvent;
 use crate::call::Outcome;
-use crate::clock::{Clock, SimInstant};
-use crate::config::ClockMode;
+use crate::clock::{Clock, ClockMode, SimInstant};
 use crate::push::payload::FeeInfo;
 use crate::store::FeeState;
 

@@ -3,9 +3,18 @@
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::config::CreatedTz;
+/// Which time zone the `Created` value of push signatures is written in (spec §8; the config's
+/// `push.created_tz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum CreatedTz {
+    #[serde(rename = "utc+8")]
+    BeijingWithZ,
+    #[serde(rename = "utc")]
+    Utc,
+}
 
 /// `Base64(HMAC-SHA256(app_secret, url + "\n" + nonce + "\n" + created))`.
 pub fn push_digest(app_secret: &str, url: &str, nonce: &str, created: &str) -> String {

@@ -1,18 +1,39 @@
 //! One push attempt over real HTTP: sign, POST, classify the answer (spec §6.2, §8).
 //!
 //! The transport knows nothing of retry policy or ordering; the engine decides those and hands
-//! it one [`PushJob`] at a time. Timeouts here are real time: real I/O keeps real time.
+//! it one [`PushJob`] at a time. Timeouts here are real time: real I/O keeps real time. Its
+//! settings are [`PushSettings`] (the config's `[push]` section).
 
 use std::time::Duration;
 
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use serde::Deserialize;
 
 use super::faults::FaultKind;
-use super::sign;
+use super::sign::{self, CreatedTz};
 use crate::clock::{transport_now, Stopwatch};
-use crate::config::{CreatedTz, PushConfig};
 use crate::error::PLATFORM_CONTENT_TYPE;
 use crate::journal::PushError;
+
+/// How pushes go over the wire (the `[push]` section of the config).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushSettings {
+    /// A push must get a 2xx within this (real time).
+    pub timeout_ms: u64,
+    pub tls_verify: bool,
+    pub created_tz: CreatedTz,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            timeout_ms: 5000,
+            tls_verify: false,
+            created_tz: CreatedTz::BeijingWithZ,
+        }
+    }
+}
 
 /// Everything needed to make one attempt.
 #[derive(Debug, Clone)]
@@ -70,7 +91,7 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    pub fn new(config: &PushConfig) -> HttpTransport {
+    pub fn new(config: &PushSettings) -> HttpTransport {
         let client = reqwest::Client::builder()
             // Spec §6.2: redirects are not followed and count as failures.
             .redirect(reqwest::redirect::Policy::none())

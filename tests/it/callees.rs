@@ -1,6 +1,8 @@
 //! Callees that behave like real phones: every outcome, how behaviour is chosen, and the
 //! platform's own controls (frequency limits, blacklist).
 
+use dialtone::call::scenario::{Behaviour, Pattern, Rule};
+use dialtone::call::Outcome;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -292,10 +294,10 @@ async fn magic_numbers_choose_outcomes_without_any_setup() {
 #[tokio::test]
 async fn an_api_rule_beats_a_config_rule_which_beats_a_magic_number_which_beats_the_default() {
     let sim = TestSim::start_with(|c, _| {
-        c.scenarios.push(dialtone::call::scenario::BehaviourSpec {
-            pattern: Some("*8102".into()),
-            outcome: Some("powered_off".into()),
-            ..Default::default()
+        c.scenarios.push(Rule {
+            pattern: Pattern::parse("*8102").unwrap(),
+            text: "*8102".into(),
+            behaviour: Behaviour::single(Outcome::PoweredOff),
         });
     })
     .await;
@@ -436,7 +438,7 @@ async fn reset_forgets_calls_rules_and_time_and_starts_ids_again() {
 #[tokio::test]
 async fn a_callee_frequency_limit_releases_the_eleventh_call_with_7001() {
     let sim = TestSim::start_with(|c, _| {
-        c.frequency.rules = vec![dialtone::config::FrequencyRule {
+        c.frequency.rules = vec![dialtone::engine::FrequencyRule {
             scope: dialtone::call::FrequencyScope::Callee,
             max_calls: 10,
             window_s: 86_400,
@@ -472,8 +474,8 @@ async fn a_callee_frequency_limit_releases_the_eleventh_call_with_7001() {
 #[tokio::test]
 async fn in_sync_mode_an_exceeded_rule_refuses_with_1013118_and_creates_no_call() {
     let sim = TestSim::start_with(|c, _| {
-        c.frequency.mode = dialtone::config::FrequencyMode::Sync;
-        c.frequency.rules = vec![dialtone::config::FrequencyRule {
+        c.frequency.mode = dialtone::engine::FrequencyMode::Sync;
+        c.frequency.rules = vec![dialtone::engine::FrequencyRule {
             scope: dialtone::call::FrequencyScope::DisplayNumber,
             max_calls: 2,
             window_s: 3600,
@@ -496,7 +498,7 @@ async fn app_and_developer_rules_release_with_7002_and_7001_in_async_mode() {
         (dialtone::call::FrequencyScope::DisplayNumber, 7003),
     ] {
         let sim = TestSim::start_with(|c, _| {
-            c.frequency.rules = vec![dialtone::config::FrequencyRule {
+            c.frequency.rules = vec![dialtone::engine::FrequencyRule {
                 scope,
                 max_calls: 1,
                 window_s: 60,
@@ -512,7 +514,10 @@ async fn app_and_developer_rules_release_with_7002_and_7001_in_async_mode() {
 
 #[tokio::test]
 async fn a_blacklisted_callee_gets_only_a_disconnect_with_7004() {
-    let sim = TestSim::start_with(|c, _| c.blacklist = vec!["+86139000012*".into()]).await;
+    let sim = TestSim::start_with(|c, _| {
+        c.blacklist = vec![Pattern::parse("+86139000012*").unwrap()];
+    })
+    .await;
     let session = sim.place_call(&verify_body("12")).await;
     sim.advance("1m").await;
     let pushes = sim.receiver.pushes_of(&session).await;

@@ -260,8 +260,7 @@ async fn a_bad_fault_rule_is_a_clear_400() {
 #[tokio::test]
 async fn the_dev_policy_retries_status_pushes_quickly_with_jitter() {
     let sim = TestSim::start_with(|c, _| {
-        c.status_push.retry =
-            dialtone::config::RetryPolicy::Named(dialtone::config::NamedPolicy::Dev)
+        c.status_push.retry = dialtone::push::retry::RetrySchedule::dev()
     })
     .await;
     sim.receiver.reply_with(500);

@@ -26,7 +26,7 @@ async fn a_receiver_down_for_ten_minutes_during_ten_thousand_calls_still_gets_ev
         // 4 status attempts per call, and a few per CDR batch.
         c.journal.max_entries = 10 * calls;
         // Retries every 5 simulated minutes, so two fail during the outage and one lands after.
-        c.fee_push.retry_interval_s = 300;
+        c.fee_push.retry = dialtone::push::retry::RetrySchedule::fidelity_fee(6, 300);
     })
     .await;
     sim.receiver.stop();

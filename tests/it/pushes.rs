@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use dialtone::push::retry::{Backoff, RetrySchedule};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -329,8 +330,7 @@ async fn a_receiver_that_is_down_gets_the_cdr_once_it_comes_back() {
 #[tokio::test]
 async fn a_cdr_is_abandoned_after_its_last_retry() {
     let sim = spawn_sim_with(|c, _| {
-        c.fee_push.max_retries = 2;
-        c.fee_push.retry_interval_s = 60;
+        c.fee_push.retry = dialtone::push::retry::RetrySchedule::fidelity_fee(2, 60);
     })
     .await;
     sim.receiver.reply_with(503);
@@ -361,7 +361,7 @@ async fn a_cdr_is_abandoned_after_its_last_retry() {
 #[tokio::test]
 async fn a_backoff_policy_retries_status_pushes_and_holds_later_events() {
     let sim = spawn_sim_with(|c, _| {
-        c.status_push.retry = dialtone::config::RetryPolicy::Backoff(dialtone::config::Backoff {
+        c.status_push.retry = RetrySchedule::Backoff(Backoff {
             max_retries: 2,
             initial_backoff_ms: 1000,
             multiplier: 2.0,

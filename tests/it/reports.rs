@@ -74,7 +74,10 @@ async fn the_database_gives_the_same_report_as_memory() {
 
 #[tokio::test]
 async fn an_abandoned_cdr_is_listed_as_owed_and_can_be_redelivered_by_hand() {
-    let sim = TestSim::start_with(|c, _| c.fee_push.max_retries = 0).await;
+    let sim = TestSim::start_with(|c, _| {
+        c.fee_push.retry = dialtone::push::retry::RetrySchedule::fidelity_fee(0, 3600)
+    })
+    .await;
     sim.receiver.reply_with(503);
     let session = sim.place_call(&verify_body("12")).await;
     sim.advance("1m").await;

@@ -44,7 +44,7 @@ async fn a_bad_advance_is_a_clear_400() {
 
 #[tokio::test]
 async fn a_real_clock_cannot_be_advanced() {
-    let sim = spawn_sim_with(|c, _| c.clock.mode = dialtone::config::ClockMode::Real).await;
+    let sim = spawn_sim_with(|c, _| c.clock.mode = dialtone::clock::ClockMode::Real).await;
     let reply = sim
         .post(
             "/sim/v1/clock/advance",

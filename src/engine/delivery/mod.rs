@@ -7,9 +7,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::timeline::TimelineEvent;
 use crate::call::StatusEvent;
-use crate::clock::Clock;
-use crate::clock::SimInstant;
-use crate::config::{Backoff, ClockMode, Config, NamedPolicy, RetryPolicy};
+use crate::clock::{Clock, ClockMode, SimInstant};
+use crate::config::Config;
 use crate::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::faults::{FaultKind, Faults, Target};
 use crate::push::payload::{to_body, CdrFacts, FeeInfo, FeePush, StatusInfo, StatusPush};
@@ -598,10 +597,7 @@ impl Engine {
     }
 
     fn status_fidelity(&self) -> bool {
-        matches!(
-            self.shared.config.status_push.retry,
-            RetryPolicy::Named(NamedPolicy::Fidelity)
-        )
+        self.shared.config.status_push.retry.drops()
     }
 
     /// Delay before retrying delivery `id` after its failed attempt number `attempt`, or `None`
@@ -612,20 +608,7 @@ impl Engine {
             PushKind::Status => &cfg.status_push.retry,
             PushKind::Fee => &cfg.fee_push.retry,
         };
-        let backoff = |b: &Backoff| {
-            (attempt <= b.max_retries)
-                .then(|| b.delay_ms(attempt, self.shared.ids.unit_for(id, attempt)))
-        };
-        match (policy, kind) {
-            // Spec §6.2: the platform never re-sends a status push.
-            (RetryPolicy::Named(NamedPolicy::Fidelity), PushKind::Status) => None,
-            // Spec §7.2: CDRs up to max_retries times, retry_interval_s apart.
-            (RetryPolicy::Named(NamedPolicy::Fidelity), PushKind::Fee) => {
-                (attempt <= cfg.fee_push.max_retries).then(|| cfg.fee_push.retry_interval_s * 1000)
-            }
-            (RetryPolicy::Named(NamedPolicy::Dev), _) => backoff(&Backoff::dev()),
-            (RetryPolicy::Backoff(b), _) => backoff(b),
-        }
+        policy.delay_ms(attempt, || self.shared.ids.unit_for(id, attempt))
     }
 }
 
