@@ -32,7 +32,7 @@ use crate::audio::compose::Manifest;
 use crate::call::announcement::SegmentKind;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::{Call, Effect, Outcome, StatusEvent};
-use crate::clock::{platform_time, Clock, SimInstant};
+use crate::clock::{Clock, PlatformTime, SimInstant};
 use crate::config::{Config, FrequencyMode};
 use crate::error::ApiError;
 use crate::ids::{self, IdGen};
@@ -572,5 +572,5 @@ impl Engine {
 
 /// Formats a simulated instant as payload time.
 fn wall_string(clock: &Clock, at: SimInstant) -> String {
-    platform_time(clock.wall(at))
+    PlatformTime::new(clock.wall(at)).to_string()
 }

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{wall_string, Engine};
+use super::Engine;
+use crate::clock::PlatformTime;
 use crate::store::{AppReconciliation, FeeState};
 
 /// A bad `from`/`to`.
@@ -18,16 +19,19 @@ pub enum ReportError {
     Store(String),
 }
 
-fn check_time(field: &'static str, value: Option<&str>) -> Result<(), ReportError> {
-    match value {
-        Some(v) if chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S").is_err() => {
-            Err(ReportError::BadTime {
+/// A reconciliation bound, `None` when not given.
+fn parse_bound(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<PlatformTime>, ReportError> {
+    value
+        .map(|v| {
+            PlatformTime::parse(v).map_err(|_| ReportError::BadTime {
                 field,
                 value: v.to_owned(),
             })
-        }
-        _ => Ok(()),
-    }
+        })
+        .transpose()
 }
 
 impl Engine {
@@ -69,8 +73,8 @@ impl Engine {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Vec<AppReconciliation>, ReportError> {
-        check_time("from", from)?;
-        check_time("to", to)?;
+        let from_time = parse_bound("from", from)?;
+        let to_time = parse_bound("to", to)?;
         if let Some(store) = self.store() {
             return store
                 .reconciliation(from, to)
@@ -81,9 +85,9 @@ impl Engine {
         let mut apps: BTreeMap<String, AppReconciliation> = BTreeMap::new();
         for e in st.calls.values() {
             let times = e.call.times();
-            let accepted_at = wall_string(clock, times.accepted);
-            let after_from = from.is_none_or(|f| accepted_at.as_str() >= f);
-            let before_to = to.is_none_or(|t| accepted_at.as_str() < t);
+            let accepted_at = PlatformTime::new(clock.wall(times.accepted));
+            let after_from = from_time.is_none_or(|f| accepted_at >= f);
+            let before_to = to_time.is_none_or(|t| accepted_at < t);
             if !(after_from && before_to) {
                 continue;
             }
