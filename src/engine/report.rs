@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::Engine;
 use crate::clock::PlatformTime;
-use crate::store::{AppReconciliation, FeeState};
+use crate::store::{AppReconciliation, FeeState, StoreError};
 
 /// A bad `from`/`to`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -36,18 +36,23 @@ fn parse_bound(
 
 impl Engine {
     /// A call known only to the database (an earlier run's), for `GET /sim/v1/calls/{id}`: the
-    /// request, how it ended, its timeline and CDR, as recorded. `None` when ephemeral or unknown.
-    pub fn stored_call(&self, session_id: &str) -> Option<serde_json::Value> {
-        let store = self.store()?;
-        let call = store.call(session_id).ok()??;
-        let events = store.call_events(session_id).unwrap_or_default();
+    /// request, how it ended, its timeline and CDR, as recorded. `None` when ephemeral or unknown;
+    /// the error if the database cannot be read (not "unknown": that would be a false 404).
+    pub fn stored_call(&self, session_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let Some(store) = self.store() else {
+            return Ok(None);
+        };
+        let Some(call) = store.call(session_id)? else {
+            return Ok(None);
+        };
+        let events = store.call_events(session_id)?;
         let request: serde_json::Value =
             serde_json::from_str(&call.request_json).unwrap_or_default();
         let cdr: Option<serde_json::Value> = call
             .ended
             .as_ref()
             .and_then(|e| serde_json::from_str(&e.fee_json).ok());
-        Some(serde_json::json!({
+        Ok(Some(serde_json::json!({
             "session_id": call.session_id,
             "app_key": call.app_key,
             "state": if call.ended.is_some() { "released" } else { "in_progress" },
@@ -64,7 +69,7 @@ impl Engine {
             "cdr": cdr,
             "cdr_state": call.fee_state,
             "from_database": true,
-        }))
+        })))
     }
 
     /// Calls accepted in `[from, to)` (simulated UTC, `yyyy-MM-dd HH:mm:ss`), per app.
