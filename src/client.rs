@@ -131,18 +131,8 @@ pub async fn report(
     out: &mut impl Write,
 ) -> Result<(), ClientError> {
     let base = url.trim_end_matches('/');
-    let mut query = Vec::new();
-    if let Some(f) = from {
-        query.push(format!("from={}", f.replace(' ', "%20")));
-    }
-    if let Some(t) = to {
-        query.push(format!("to={}", t.replace(' ', "%20")));
-    }
     let resp = reqwest::Client::new()
-        .get(format!(
-            "{base}/sim/v1/reports/reconciliation?{}",
-            query.join("&")
-        ))
+        .get(report_url(base, from, to))
         .send()
         .await
         .map_err(|source| ClientError::Unreachable {
@@ -188,6 +178,19 @@ pub async fn report(
     Ok(())
 }
 
+/// The reconciliation URL, `from` and `to` form-encoded (they hold a space and colons, and a
+/// mistyped bound must reach the server intact to be named in its 400).
+fn report_url(base: &str, from: Option<&str>, to: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(f) = from {
+        query.append_pair("from", f);
+    }
+    if let Some(t) = to {
+        query.append_pair("to", t);
+    }
+    format!("{base}/sim/v1/reports/reconciliation?{}", query.finish())
+}
+
 async fn read_json<T: for<'de> Deserialize<'de>>(
     response: reqwest::Response,
 ) -> Result<T, ClientError> {
@@ -197,4 +200,29 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
         .map_err(|e| ClientError::Unexpected(e.to_string()))?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ClientError::Unexpected(format!("{e}: {}", String::from_utf8_lossy(&bytes))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report_url;
+
+    #[test]
+    fn report_bounds_are_form_encoded_and_read_back_unchanged() {
+        let from = "2026-03-14 10:00:00";
+        let to = "a+b&c=d%20é";
+        let url = report_url("http://127.0.0.1:8080", Some(from), Some(to));
+        assert_eq!(
+            url,
+            "http://127.0.0.1:8080/sim/v1/reports/reconciliation\
+             ?from=2026-03-14+10%3A00%3A00&to=a%2Bb%26c%3Dd%2520%C3%A9"
+        );
+        let query = url.split_once('?').expect("a query").1;
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(
+            pairs,
+            [("from".into(), from.into()), ("to".into(), to.into())]
+        );
+    }
 }

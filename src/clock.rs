@@ -203,9 +203,80 @@ impl Stopwatch {
     }
 }
 
-/// Formats a calendar time as the platform does in payloads: `yyyy-MM-dd HH:mm:ss`, UTC, truncated.
-pub fn platform_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
+/// A calendar time as the platform writes it in payloads and Dialtone stores it:
+/// `yyyy-MM-dd HH:mm:ss`, UTC, whole seconds (spec §6, §7). The one place that format is written
+/// ([`Display`](std::fmt::Display)) and read ([`PlatformTime::parse`], [`FromStr`]).
+///
+/// Only the canonical form parses, so comparing two such strings compares the times (the store's
+/// reconciliation bounds rely on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PlatformTime(DateTime<Utc>);
+
+/// A string that is not a platform time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a time like 2026-03-14 10:15:31 (yyyy-MM-dd HH:mm:ss, UTC)")]
+pub struct PlatformTimeError(String);
+
+impl PlatformTime {
+    const FORMAT: &'static str = "%Y-%m-%d %H:%M:%S";
+
+    /// `t` truncated to the second, as the platform writes it.
+    pub fn new(t: DateTime<Utc>) -> PlatformTime {
+        PlatformTime(t.trunc_subsecs(0))
+    }
+
+    /// Reads exactly `yyyy-MM-dd HH:mm:ss`: no fraction, no zone, no missing zero padding.
+    pub fn parse(s: &str) -> Result<PlatformTime, PlatformTimeError> {
+        let bad = || PlatformTimeError(s.to_owned());
+        let t = chrono::NaiveDateTime::parse_from_str(s, Self::FORMAT).map_err(|_| bad())?;
+        let t = PlatformTime(t.and_utc());
+        // chrono is lenient (unpadded fields, extra whitespace); only the canonical form is a
+        // platform time, which the round trip checks.
+        if t.to_string() != s {
+            return Err(bad());
+        }
+        Ok(t)
+    }
+
+    /// Reads a platform time optionally followed by a fraction of a second (the timeline's
+    /// `yyyy-MM-dd HH:mm:ss.SSS`), dropping the fraction.
+    pub fn parse_truncating(s: &str) -> Result<PlatformTime, PlatformTimeError> {
+        let bad = || PlatformTimeError(s.to_owned());
+        let (head, fraction) = s.split_at_checked(19).ok_or_else(bad)?;
+        let fraction_ok = fraction.is_empty()
+            || fraction
+                .strip_prefix('.')
+                .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+        if !fraction_ok {
+            return Err(bad());
+        }
+        PlatformTime::parse(head).map_err(|_| bad())
+    }
+
+    /// The calendar time.
+    pub fn utc(self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+impl From<DateTime<Utc>> for PlatformTime {
+    fn from(t: DateTime<Utc>) -> PlatformTime {
+        PlatformTime::new(t)
+    }
+}
+
+impl std::fmt::Display for PlatformTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.format(Self::FORMAT))
+    }
+}
+
+impl std::str::FromStr for PlatformTime {
+    type Err = PlatformTimeError;
+
+    fn from_str(s: &str) -> Result<PlatformTime, PlatformTimeError> {
+        PlatformTime::parse(s)
+    }
 }
 
 #[cfg(test)]
@@ -220,7 +291,10 @@ mod tests {
         c.set(SimInstant(6000));
         c.set(SimInstant(10));
         assert_eq!(c.now(), SimInstant(6000));
-        assert_eq!(platform_time(c.wall(c.now())), "2026-03-14 10:15:37");
+        assert_eq!(
+            PlatformTime::new(c.wall(c.now())).to_string(),
+            "2026-03-14 10:15:37"
+        );
         assert_eq!(c.real_delay_until(SimInstant(9000)), None);
     }
 
@@ -234,5 +308,52 @@ mod tests {
         let c = Clock::from_config(&cfg);
         let d = c.real_delay_until(SimInstant(60_000)).unwrap();
         assert!(d <= Duration::from_secs(3), "{d:?}");
+    }
+
+    #[test]
+    fn a_platform_time_formats_truncated_and_parses_back() {
+        let t: DateTime<Utc> = "2026-03-14T10:15:31.987Z".parse().unwrap();
+        let p = PlatformTime::new(t);
+        assert_eq!(p.to_string(), "2026-03-14 10:15:31");
+        assert_eq!(p.utc(), t.trunc_subsecs(0));
+        assert_eq!(PlatformTime::parse("2026-03-14 10:15:31"), Ok(p));
+        assert_eq!("2026-03-14 10:15:31".parse::<PlatformTime>(), Ok(p));
+        assert_eq!(
+            PlatformTime::parse_truncating("2026-03-14 10:15:31.987"),
+            Ok(p)
+        );
+        assert_eq!(PlatformTime::parse_truncating("2026-03-14 10:15:31"), Ok(p));
+    }
+
+    #[test]
+    fn only_the_canonical_form_is_a_platform_time() {
+        for bad in [
+            "",
+            "2026-03-14",
+            "2026-03-14T10:15:31Z",
+            "2026-03-14 10:15:31Z",
+            "2026-03-14 10:15:31.250",
+            "2026-3-14 10:15:31",
+            " 2026-03-14 10:15:31",
+            "2026-03-14  10:15:31",
+            "2026-02-30 10:15:31",
+            "2026-03-14 24:00:00",
+            "２026-03-14 10:15:31",
+        ] {
+            let err = PlatformTime::parse(bad).expect_err(bad);
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "`{bad}` is not a time like 2026-03-14 10:15:31 (yyyy-MM-dd HH:mm:ss, UTC)"
+                )
+            );
+        }
+        for bad in [
+            "2026-03-14 10:15:31.",
+            "2026-03-14 10:15:31.5x",
+            "2026-03-14 10:15:3é",
+        ] {
+            assert!(PlatformTime::parse_truncating(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -121,11 +121,25 @@ impl JournalQuery {
     }
 }
 
+/// The journal could not be read: the store behind it failed. Not "no entries": callers answer
+/// it as an error.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the delivery journal: {0}")]
+pub struct JournalError(Box<dyn std::error::Error + Send + Sync>);
+
+impl JournalError {
+    /// Wraps whatever error the store behind a [`JournalStore`] has (boxed, so this module does
+    /// not depend on any one store).
+    pub fn new(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> JournalError {
+        JournalError(source.into())
+    }
+}
+
 /// Where journal entries are kept.
 pub trait JournalStore: Send + Sync {
     fn record(&self, entry: JournalEntry);
-    /// Matching entries, oldest first.
-    fn query(&self, q: &JournalQuery) -> Vec<JournalEntry>;
+    /// Matching entries, oldest first; an error if the store cannot be read.
+    fn query(&self, q: &JournalQuery) -> Result<Vec<JournalEntry>, JournalError>;
     fn clear(&self);
 }
 
@@ -147,7 +161,8 @@ impl Journal {
         self.0.record(entry)
     }
 
-    pub fn query(&self, q: &JournalQuery) -> Vec<JournalEntry> {
+    /// Matching entries, oldest first. Fails only if the store behind the journal does.
+    pub fn query(&self, q: &JournalQuery) -> Result<Vec<JournalEntry>, JournalError> {
         let Some(state) = q.state else {
             return self.0.query(q);
         };
@@ -159,7 +174,7 @@ impl Journal {
         };
         let mut latest: std::collections::HashMap<String, JournalEntry> =
             std::collections::HashMap::new();
-        for e in self.0.query(&all) {
+        for e in self.0.query(&all)? {
             latest.insert(e.delivery_id.clone(), e);
         }
         let mut out: Vec<JournalEntry> = latest
@@ -172,7 +187,7 @@ impl Journal {
         if let Some(n) = q.limit {
             out.drain(..out.len().saturating_sub(n));
         }
-        out
+        Ok(out)
     }
 
     pub fn clear(&self) {
@@ -217,7 +232,7 @@ impl JournalStore for MemoryJournal {
         }
     }
 
-    fn query(&self, q: &JournalQuery) -> Vec<JournalEntry> {
+    fn query(&self, q: &JournalQuery) -> Result<Vec<JournalEntry>, JournalError> {
         let entries = self.lock();
         let newest_first = entries.values().rev().filter(|e| q.matches(e));
         let mut picked: Vec<JournalEntry> = newest_first
@@ -225,7 +240,7 @@ impl JournalStore for MemoryJournal {
             .cloned()
             .collect();
         picked.reverse();
-        picked
+        Ok(picked)
     }
 
     fn clear(&self) {
@@ -274,17 +289,19 @@ mod tests {
         }
         let all: Vec<u64> = j
             .query(&JournalQuery::default())
+            .unwrap()
             .iter()
             .map(|e| e.sent_at_ms)
             .collect();
         assert_eq!(all, vec![2, 3, 4]);
-        assert_eq!(j.query(&JournalQuery::for_session("b")).len(), 2);
+        assert_eq!(j.query(&JournalQuery::for_session("b")).unwrap().len(), 2);
         let dropped = JournalQuery {
             outcome: Some(DeliveryOutcome::Dropped),
             ..Default::default()
         };
         assert_eq!(
             j.query(&dropped)
+                .unwrap()
                 .iter()
                 .map(|e| e.sent_at_ms)
                 .collect::<Vec<_>>(),
@@ -294,6 +311,33 @@ mod tests {
             limit: Some(1),
             ..Default::default()
         };
-        assert_eq!(j.query(&last)[0].sent_at_ms, 4);
+        assert_eq!(j.query(&last).unwrap()[0].sent_at_ms, 4);
+    }
+
+    /// A store that cannot be read, as a broken database.
+    struct Unreadable;
+
+    impl JournalStore for Unreadable {
+        fn record(&self, _: JournalEntry) {}
+        fn query(&self, _: &JournalQuery) -> Result<Vec<JournalEntry>, JournalError> {
+            Err(JournalError::new("disk I/O error"))
+        }
+        fn clear(&self) {}
+    }
+
+    #[test]
+    fn a_store_that_cannot_be_read_is_an_error_for_every_query_not_an_empty_list() {
+        let j = Journal::new(Arc::new(Unreadable));
+        let by_state = JournalQuery {
+            state: Some(DeliveryState::Failed),
+            ..Default::default()
+        };
+        for q in [JournalQuery::default(), by_state] {
+            let err = j.query(&q).expect_err("not an empty list");
+            assert_eq!(
+                err.to_string(),
+                "reading the delivery journal: disk I/O error"
+            );
+        }
     }
 }

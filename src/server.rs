@@ -89,13 +89,11 @@ impl AppState {
 /// simulated time never runs backwards across restarts (a call cut off by a crash must not end
 /// before it started). Running clocks follow the wall clock anyway.
 fn resume_manual_clock(config: &mut Config, last: &str) {
-    let Some(last) = last
-        .get(..19)
-        .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S").ok())
-        .map(|t| t.and_utc() + chrono::Duration::seconds(1))
-    else {
+    // The latest time may be a timeline entry's, with milliseconds.
+    let Ok(last) = crate::clock::PlatformTime::parse_truncating(last) else {
         return;
     };
+    let last = last.utc() + chrono::Duration::seconds(1);
     if config.clock.mode == ClockMode::Manual && config.clock.start.is_none_or(|s| s < last) {
         tracing::info!(%last, "the manual clock resumes after the time the data directory records");
         config.clock.start = Some(last);

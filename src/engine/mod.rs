@@ -34,7 +34,7 @@ use crate::call::request::CallRequest;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::timeline::TimelineEvent;
 use crate::call::{Call, Effect, Outcome, StatusEvent};
-use crate::clock::{platform_time, Clock, SimInstant};
+use crate::clock::{Clock, PlatformTime, SimInstant};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ids::{self, IdGen};
@@ -567,5 +567,5 @@ impl Engine {
 
 /// Formats a simulated instant as payload time.
 fn wall_string(clock: &Clock, at: SimInstant) -> String {
-    platform_time(clock.wall(at))
+    PlatformTime::new(clock.wall(at)).to_string()
 }

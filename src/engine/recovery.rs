@@ -16,8 +16,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-
 use super::delivery::{Delivery, StatusOut};
 use super::{wall_string, CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::audio::compose::Manifest;
@@ -25,7 +23,7 @@ use crate::call::request::CallRequest;
 use crate::call::scenario::Source;
 use crate::call::timeline::TimelineEvent;
 use crate::call::{Call, CallTimes, Ending, Outcome, StateCode};
-use crate::clock::SimInstant;
+use crate::clock::{PlatformTime, SimInstant};
 use crate::ids;
 use crate::journal::PushKind;
 use crate::push::payload::{CdrFacts, FeeInfo};
@@ -53,14 +51,6 @@ fn parse_request(c: &StoredCall) -> Option<(CallRequest, Arc<Manifest>)> {
         max_duration_ms: 0,
     };
     Some((request, Arc::new(manifest)))
-}
-
-/// `yyyy-MM-dd HH:mm:ss[.SSS]` (UTC), as stored, to a calendar time.
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    let head = s.get(..19)?;
-    NaiveDateTime::parse_from_str(head, "%Y-%m-%d %H:%M:%S")
-        .ok()
-        .map(|t| t.and_utc())
 }
 
 impl Engine {
@@ -137,10 +127,14 @@ impl Engine {
                 .iter()
                 .filter_map(|s| st.by_session.get(s).copied())
                 .collect();
-            let due = match (d.attempt, d.next_attempt_at.as_deref().and_then(parse_time)) {
+            let next_at = d
+                .next_attempt_at
+                .as_deref()
+                .and_then(|t| PlatformTime::parse(t).ok());
+            let due = match (d.attempt, next_at) {
                 (0, _) | (_, None) => now,
                 (_, Some(next)) => {
-                    let wait = (next - wall_now).num_milliseconds().max(0) as u64;
+                    let wait = (next.utc() - wall_now).num_milliseconds().max(0) as u64;
                     now.plus_ms(wait)
                 }
             };
@@ -215,8 +209,9 @@ impl Engine {
             }),
             &cfg.call,
         );
-        let accepted =
-            parse_time(&c.accepted_at).unwrap_or_else(|| self.shared.clock.wall(SimInstant::ZERO));
+        let accepted = PlatformTime::parse(&c.accepted_at)
+            .map(PlatformTime::utc)
+            .unwrap_or_else(|_| self.shared.clock.wall(SimInstant::ZERO));
         let entry = CallEntry {
             seq: c.seq,
             session_id: c.session_id.clone(),
@@ -254,9 +249,10 @@ impl Engine {
             return;
         };
         let code = StateCode::InternalError;
+        // Timeline times carry milliseconds; the CDR's are whole seconds.
         let recorded = |event: TimelineEvent| -> Option<String> {
             let e = entry.timeline.iter().find(|e| e.event == event)?;
-            Some(e.time.get(..19)?.to_owned())
+            Some(PlatformTime::parse_truncating(&e.time).ok()?.to_string())
         };
         let end = wall_string(clock, now);
         let fee = FeeInfo::new(CdrFacts {

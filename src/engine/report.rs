@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{wall_string, Engine};
-use crate::store::{AppReconciliation, FeeState};
+use super::Engine;
+use crate::clock::PlatformTime;
+use crate::store::{AppReconciliation, FeeState, StoreError};
 
 /// A bad `from`/`to`.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -18,32 +19,40 @@ pub enum ReportError {
     Store(String),
 }
 
-fn check_time(field: &'static str, value: Option<&str>) -> Result<(), ReportError> {
-    match value {
-        Some(v) if chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S").is_err() => {
-            Err(ReportError::BadTime {
+/// A reconciliation bound, `None` when not given.
+fn parse_bound(
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<Option<PlatformTime>, ReportError> {
+    value
+        .map(|v| {
+            PlatformTime::parse(v).map_err(|_| ReportError::BadTime {
                 field,
                 value: v.to_owned(),
             })
-        }
-        _ => Ok(()),
-    }
+        })
+        .transpose()
 }
 
 impl Engine {
     /// A call known only to the database (an earlier run's), for `GET /sim/v1/calls/{id}`: the
-    /// request, how it ended, its timeline and CDR, as recorded. `None` when ephemeral or unknown.
-    pub fn stored_call(&self, session_id: &str) -> Option<serde_json::Value> {
-        let store = self.store()?;
-        let call = store.call(session_id).ok()??;
-        let events = store.call_events(session_id).unwrap_or_default();
+    /// request, how it ended, its timeline and CDR, as recorded. `None` when ephemeral or unknown;
+    /// the error if the database cannot be read (not "unknown": that would be a false 404).
+    pub fn stored_call(&self, session_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let Some(store) = self.store() else {
+            return Ok(None);
+        };
+        let Some(call) = store.call(session_id)? else {
+            return Ok(None);
+        };
+        let events = store.call_events(session_id)?;
         let request: serde_json::Value =
             serde_json::from_str(&call.request_json).unwrap_or_default();
         let cdr: Option<serde_json::Value> = call
             .ended
             .as_ref()
             .and_then(|e| serde_json::from_str(&e.fee_json).ok());
-        Some(serde_json::json!({
+        Ok(Some(serde_json::json!({
             "session_id": call.session_id,
             "app_key": call.app_key,
             "state": if call.ended.is_some() { "released" } else { "in_progress" },
@@ -60,7 +69,7 @@ impl Engine {
             "cdr": cdr,
             "cdr_state": call.fee_state,
             "from_database": true,
-        }))
+        })))
     }
 
     /// Calls accepted in `[from, to)` (simulated UTC, `yyyy-MM-dd HH:mm:ss`), per app.
@@ -69,8 +78,8 @@ impl Engine {
         from: Option<&str>,
         to: Option<&str>,
     ) -> Result<Vec<AppReconciliation>, ReportError> {
-        check_time("from", from)?;
-        check_time("to", to)?;
+        let from_time = parse_bound("from", from)?;
+        let to_time = parse_bound("to", to)?;
         if let Some(store) = self.store() {
             return store
                 .reconciliation(from, to)
@@ -81,9 +90,9 @@ impl Engine {
         let mut apps: BTreeMap<String, AppReconciliation> = BTreeMap::new();
         for e in st.calls.values() {
             let times = e.call.times();
-            let accepted_at = wall_string(clock, times.accepted);
-            let after_from = from.is_none_or(|f| accepted_at.as_str() >= f);
-            let before_to = to.is_none_or(|t| accepted_at.as_str() < t);
+            let accepted_at = PlatformTime::new(clock.wall(times.accepted));
+            let after_from = from_time.is_none_or(|f| accepted_at >= f);
+            let before_to = to_time.is_none_or(|t| accepted_at < t);
             if !(after_from && before_to) {
                 continue;
             }

@@ -191,17 +191,85 @@ impl HttpTransport {
     }
 }
 
+/// Sorts a failed send into the journal's error kinds (spec §9) with reqwest's typed
+/// predicates, which walk the error's `source()` chain themselves (a `TimedOut` I/O error or
+/// hyper's connect error deep inside counts), so no error text is ever searched.
 fn classify(e: &reqwest::Error) -> PushError {
+    // Dialtone decision: this build carries no TLS stack (README, "Known limits"), so reqwest
+    // refuses an https URL before any byte is sent, as a connect error. To the user that is a
+    // TLS failure, not an unreachable host; the URL's scheme says which it is.
+    let https = e.url().is_some_and(|u| u.scheme() == "https");
     if e.is_timeout() {
         PushError::Timeout
+    } else if https && (e.is_connect() || e.is_builder()) {
+        PushError::Tls
     } else if e.is_connect() {
         PushError::Connect
     } else if e.is_redirect() {
         PushError::Redirect
-    } else if e.is_builder() || format!("{e:?}").contains("scheme") {
-        // This build has no TLS stack: an https URL cannot be reached (noted in the README).
-        PushError::Tls
     } else {
+        // Includes a request that could not be built: push URLs are checked on the way in
+        // (`config::check_push_url`), so that is not expected.
         PushError::Io
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    async fn send_error(client: &reqwest::Client, url: &str) -> reqwest::Error {
+        client
+            .post(url)
+            .body("{}")
+            .send()
+            .await
+            .expect_err("the push fails")
+    }
+
+    fn pushes() -> reqwest::Client {
+        HttpTransport::new(&PushSettings::default()).client
+    }
+
+    #[tokio::test]
+    async fn an_https_url_fails_as_tls_without_a_tls_stack() {
+        let e = send_error(&pushes(), "https://127.0.0.1:9/voice/status").await;
+        assert_eq!(classify(&e), PushError::Tls, "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_port_nobody_listens_on_fails_as_connect() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let e = send_error(&pushes(), &format!("http://{addr}/voice/status")).await;
+        assert_eq!(classify(&e), PushError::Connect, "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_never_answers_fails_as_timeout() {
+        // Never accepted: the kernel completes the handshake, nobody answers.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let e = send_error(&client, &url).await;
+        assert_eq!(classify(&e), PushError::Timeout, "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_the_answer_fails_as_io() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        let e = send_error(&pushes(), &url).await;
+        assert_eq!(classify(&e), PushError::Io, "{e:?}");
     }
 }

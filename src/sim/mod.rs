@@ -61,6 +61,14 @@ fn bad_request(msg: impl Into<String>) -> SimError {
     SimError(StatusCode::BAD_REQUEST, msg.into())
 }
 
+/// A fault of Dialtone's own (the database cannot be read): logged here, once, and answered 500
+/// with the reason, so a failure never passes for "not found" or "nothing".
+fn internal(e: impl std::fmt::Display) -> SimError {
+    let msg = e.to_string();
+    tracing::error!(error = %msg, "control API answered 500");
+    SimError(StatusCode::INTERNAL_SERVER_ERROR, msg)
+}
+
 fn no_such_call(id: &str) -> SimError {
     SimError(
         StatusCode::NOT_FOUND,
@@ -154,7 +162,8 @@ async fn call(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
     let deliveries = state
         .engine
         .journal()
-        .query(&JournalQuery::for_session(&id));
+        .query(&JournalQuery::for_session(&id))
+        .map_err(internal)?;
     if let Some(call) = state.engine.call_view(&id) {
         return Ok(Json(CallOut { call, deliveries }).into_response());
     }
@@ -162,6 +171,7 @@ async fn call(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
     let mut stored = state
         .engine
         .stored_call(&id)
+        .map_err(|e| internal(format!("reading the database: {e}")))?
         .ok_or_else(|| no_such_call(&id))?;
     stored["deliveries"] = serde_json::to_value(deliveries).unwrap_or_default();
     Ok(Json(stored).into_response())
@@ -215,7 +225,8 @@ async fn deliveries(
     q: Result<Query<JournalQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, SimError> {
     let q = query(q)?;
-    Ok(Json(state.engine.journal().query(&q)).into_response())
+    let entries = state.engine.journal().query(&q).map_err(internal)?;
+    Ok(Json(entries).into_response())
 }
 
 /// `GET /sim/v1/calls/{sessionId}/audio.wav`: what the callee heard, up to now or the hang-up
@@ -251,12 +262,16 @@ async fn redeliver(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, SimError> {
-    let attempt = state.engine.redeliver(&id).ok_or_else(|| {
-        SimError(
-            StatusCode::NOT_FOUND,
-            format!("no delivery `{id}` in the journal"),
-        )
-    })?;
+    let attempt = state
+        .engine
+        .redeliver(&id)
+        .map_err(internal)?
+        .ok_or_else(|| {
+            SimError(
+                StatusCode::NOT_FOUND,
+                format!("no delivery `{id}` in the journal"),
+            )
+        })?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "delivery_id": id, "attempt": attempt })),
@@ -282,7 +297,7 @@ async fn reconciliation(
         .reconciliation(q.from.as_deref(), q.to.as_deref())
         .map_err(|e| match e {
             ReportError::BadTime { .. } => bad_request(e.to_string()),
-            ReportError::Store(_) => SimError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            ReportError::Store(_) => internal(e),
         })?;
     Ok(Json(report).into_response())
 }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, Row};
 
 use super::write::{self, parse_error, parse_kind, parse_outcome, Write};
 use super::{read, Store, StoreError};
-use crate::journal::{JournalEntry, JournalQuery, JournalStore};
+use crate::journal::{JournalEntry, JournalError, JournalQuery, JournalStore};
 
 /// A [`JournalStore`] backed by a [`Store`].
 #[derive(Clone)]
@@ -38,16 +38,12 @@ impl JournalStore for SqliteJournal {
     }
 
     /// Reads after every write made before it (the reads are served in order with the writes).
-    /// A database error is logged and reads as no entries: the trait has no error channel.
-    fn query(&self, q: &JournalQuery) -> Vec<JournalEntry> {
+    /// A database error is the [`JournalError`], never an empty list.
+    fn query(&self, q: &JournalQuery) -> Result<Vec<JournalEntry>, JournalError> {
         let q = q.clone();
-        match self.store.read(move |conn| query(conn, &q)) {
-            Ok(entries) => entries,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the journal failed");
-                Vec::new()
-            }
-        }
+        self.store
+            .read(move |conn| query(conn, &q))
+            .map_err(JournalError::new)
     }
 
     fn clear(&self) {

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::write::{body_from, parse_event, parse_kind, parse_outcome, FeeState};
 use super::StoreError;
 use crate::call::timeline::TimelineEvent;
+use crate::clock::PlatformTime;
 use crate::journal::{DeliveryOutcome, PushKind};
 
 /// A call as stored.
@@ -347,11 +348,9 @@ pub(super) fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
 /// so that comparing strings compares times.
 fn check_time(field: &'static str, value: Option<&str>) -> Result<(), StoreError> {
     let Some(v) = value else { return Ok(()) };
-    chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S")
-        .ok()
-        .filter(|_| v.len() == 19)
+    PlatformTime::parse(v)
         .map(|_| ())
-        .ok_or_else(|| StoreError::InvalidTime {
+        .map_err(|_| StoreError::InvalidTime {
             field,
             value: v.to_owned(),
         })

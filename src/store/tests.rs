@@ -300,7 +300,10 @@ fn data_survives_closing_and_reopening_the_file() {
     assert_eq!(r.max_seq, 2);
     let journal = SqliteJournal::new(store.clone());
     assert_eq!(
-        journal.query(&JournalQuery::for_session(&session(1))).len(),
+        journal
+            .query(&JournalQuery::for_session(&session(1)))
+            .expect("query")
+            .len(),
         7
     );
     drop((journal, store));
@@ -407,10 +410,10 @@ fn the_sqlite_journal_answers_queries_like_the_memory_journal() {
         ),
     ];
     for (name, query, ids) in cases {
-        let got = sql.query(&query);
+        let got = sql.query(&query).expect("sql query");
         assert_eq!(
             got,
-            mem.query(&query),
+            mem.query(&query).expect("memory query"),
             "{name}: same entries as MemoryJournal"
         );
         let got_ids: Vec<u64> = got.iter().map(|e| e.id.parse().unwrap()).collect();
@@ -418,7 +421,26 @@ fn the_sqlite_journal_answers_queries_like_the_memory_journal() {
     }
     sql.clear();
     mem.clear();
-    assert_eq!(sql.query(&JournalQuery::default()), vec![]);
+    assert_eq!(sql.query(&JournalQuery::default()).expect("query"), vec![]);
+}
+
+#[test]
+fn a_journal_the_database_cannot_read_is_an_error_not_an_empty_list() {
+    let store = Store::in_memory().expect("store");
+    let sql = SqliteJournal::new(store.clone());
+    for e in journal_fixture() {
+        sql.record(e);
+    }
+    store
+        .read(|c| Ok(c.execute_batch("ALTER TABLE attempts RENAME TO attempts_gone")?))
+        .expect("break the table");
+    let err = sql
+        .query(&JournalQuery::default())
+        .expect_err("a failed read is not an empty journal");
+    assert_eq!(
+        err.to_string(),
+        "reading the delivery journal: database error: no such table: attempts"
+    );
 }
 
 #[test]
@@ -491,7 +513,9 @@ fn a_v1_database_with_data_is_migrated_to_v2_intact() {
     assert_eq!(r.owed_deliveries.len(), 1);
     assert_eq!(r.owed_deliveries[0].attempt, 1);
     let journal = SqliteJournal::new(store.clone());
-    let entries = journal.query(&JournalQuery::for_session(&session(7)));
+    let entries = journal
+        .query(&JournalQuery::for_session(&session(7)))
+        .expect("query");
     assert_eq!(
         entries.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
         vec!["700"]

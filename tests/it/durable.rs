@@ -1,7 +1,7 @@
 //! Nothing lost: calls, CDRs and deliveries survive a restart, and a kill -9.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::{json, Value};
@@ -290,5 +290,67 @@ async fn every_call_accepted_before_a_kill_9_ends_with_a_cdr_after_the_restart()
             "{session}: {events:?}"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts a sim on a database in `dir`, to be broken behind its back by [`drop_table`].
+async fn start_durable(dir: &Path) -> TestSim {
+    let dir = dir.to_owned();
+    TestSim::start_with(move |c: &mut dialtone::Config, _: &PushReceiver| {
+        c.store.ephemeral = false;
+        c.store.data_dir = dir;
+    })
+    .await
+}
+
+/// Drops `table` from a second connection: a database Dialtone can no longer read.
+fn drop_table(dir: &Path, table: &str) {
+    let conn = rusqlite::Connection::open(dir.join(dialtone::store::DB_FILE)).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute_batch(&format!("DROP TABLE {table}")).unwrap();
+}
+
+#[tokio::test]
+async fn a_journal_the_database_cannot_read_is_a_500_not_an_empty_list() {
+    let dir = scratch("unreadable-journal");
+    let sim = start_durable(&dir).await;
+    let session = sim.place_call(&verify_body("4827")).await;
+    sim.advance("30s").await;
+    drop_table(&dir, "attempts");
+    let expected = json!({
+        "error": "reading the delivery journal: database error: no such table: attempts"
+    });
+    for path in [
+        "/sim/v1/deliveries".to_owned(),
+        format!("/sim/v1/deliveries?session_id={session}"),
+        format!("/sim/v1/calls/{session}"),
+    ] {
+        let reply = sim.get(&path).await;
+        assert_eq!((reply.status, &reply.body), (500, &expected), "GET {path}");
+    }
+    let reply = sim
+        .post("/sim/v1/deliveries/f1/redeliver", &[], Vec::new())
+        .await;
+    assert_eq!((reply.status, &reply.body), (500, &expected), "redeliver");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_stored_call_the_database_cannot_read_is_a_500_not_a_404() {
+    let dir = scratch("unreadable-calls");
+    let sim = start_durable(&dir).await;
+    let path = "/sim/v1/calls/1200_1_0000000000_20260314101531@callenabler.home1.com";
+    // Also waits for the server (and so the database) to be up before breaking it.
+    assert_eq!(sim.get(path).await.status, 404, "unknown while readable");
+    drop_table(&dir, "calls");
+    let reply = sim.get(path).await;
+    assert_eq!(
+        (reply.status, reply.body),
+        (
+            500,
+            json!({ "error": "reading the database: database error: no such table: calls" })
+        )
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

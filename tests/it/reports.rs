@@ -162,3 +162,34 @@ async fn dialtone_report_prints_the_reconciliation() {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn dialtone_report_sends_its_bounds_form_encoded() {
+    let sim = TestSim::start().await;
+    scenario(&sim).await;
+    let base = sim.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .args(["report", "--url", &base])
+            .args([
+                "--from",
+                "2026-03-14 10:16:00",
+                "--to",
+                "2026-03-14 11:00:00",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("requests accepted          1"),
+        "only the call accepted after 10:16:\n{text}"
+    );
+}

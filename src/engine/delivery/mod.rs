@@ -550,8 +550,9 @@ impl Engine {
     /// Re-sends one push now (`POST /sim/v1/deliveries/{id}/redeliver`), as the real platform's
     /// support can re-push a CDR by hand: one more attempt with the same body and idempotency
     /// key, signed afresh, no retries. A push still waiting to retry is tried now instead.
-    /// Returns the attempt number, or `None` for an unknown delivery.
-    pub fn redeliver(&self, id: &str) -> Option<u32> {
+    /// Returns the attempt number, `None` for an unknown delivery, or the error if the journal
+    /// cannot be read.
+    pub fn redeliver(&self, id: &str) -> Result<Option<u32>, crate::journal::JournalError> {
         let last = self
             .shared
             .journal
@@ -559,7 +560,7 @@ impl Engine {
                 delivery_id: Some(id.to_owned()),
                 limit: Some(1),
                 ..Default::default()
-            })
+            })?
             .pop();
         let mut out = Outbound::default();
         let attempt = {
@@ -569,7 +570,9 @@ impl Engine {
                 st.timers
                     .retain(|(_, k, _)| *k != TimerKey::PushRetry(id.to_owned()));
             } else {
-                let last = last?;
+                let Some(last) = last else {
+                    return Ok(None);
+                };
                 let calls = last
                     .session_ids
                     .iter()
@@ -593,7 +596,7 @@ impl Engine {
             st.deliveries.active.get(id).map(|d| d.attempt)
         };
         self.send(out);
-        attempt
+        Ok(attempt)
     }
 
     fn status_fidelity(&self) -> bool {

@@ -134,7 +134,10 @@ fn call(engine: &Engine, callee: &str) -> Accepted {
 }
 
 fn journal(engine: &Engine) -> Vec<JournalEntry> {
-    engine.journal().query(&JournalQuery::default())
+    engine
+        .journal()
+        .query(&JournalQuery::default())
+        .expect("the in-memory journal reads")
 }
 
 fn outcomes(engine: &Engine) -> Vec<(String, DeliveryOutcome)> {
