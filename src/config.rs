@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::call::request::{PhoneNumber, PushUrl, ToneName};
 use crate::call::scenario::{BehaviourSpec, Pattern, Rule};
 use crate::call::CallTimings;
 use crate::clock::ClockSettings;
@@ -595,7 +596,7 @@ fn check_apps(apps: &[App], developers: &[Developer]) -> Result<(), InvalidKey> 
             ));
         }
         for (j, number) in app.numbers.iter().enumerate() {
-            if !is_global_number(number) {
+            if number.parse::<PhoneNumber>().is_err() {
                 return Err(InvalidKey::new(
                     format!("apps[{i}].numbers[{j}]"),
                     format!("`{number}` is not `+` followed by 7-15 digits"),
@@ -603,7 +604,7 @@ fn check_apps(apps: &[App], developers: &[Developer]) -> Result<(), InvalidKey> 
             }
         }
         for name in app.tones.keys() {
-            if !is_tone_name(name) {
+            if name.parse::<ToneName>().is_err() {
                 return Err(InvalidKey::new(
                     format!("apps[{i}].tones.\"{name}\""),
                     "a tone name is 1-128 characters ending in .wav",
@@ -612,7 +613,8 @@ fn check_apps(apps: &[App], developers: &[Developer]) -> Result<(), InvalidKey> 
         }
         for (field, url) in [("status_url", &app.status_url), ("fee_url", &app.fee_url)] {
             if let Some(url) = url {
-                check_push_url(url).map_err(|why| InvalidKey::new(key(field), why))?;
+                url.parse::<PushUrl>()
+                    .map_err(|why| InvalidKey::new(key(field), why.to_string()))?;
             }
         }
     }
@@ -712,34 +714,6 @@ impl Config {
             .find(|d| d.sp_id == app.developer)
             .expect("apps[].developer was validated when the config was loaded")
     }
-}
-
-/// `+` followed by 7-15 digits (spec §4.1).
-pub fn is_global_number(s: &str) -> bool {
-    match s.strip_prefix('+') {
-        Some(digits) => {
-            (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
-        }
-        None => false,
-    }
-}
-
-/// A tone name: 1-128 characters ending in `.wav`, case-insensitively (spec §4.1).
-pub fn is_tone_name(s: &str) -> bool {
-    let n = s.chars().count();
-    (1..=128).contains(&n) && s.to_ascii_lowercase().ends_with(".wav") && n > 4
-}
-
-/// An absolute `http`/`https` URL with a host (spec §4.1, "Push URLs").
-pub fn check_push_url(s: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("`{s}` is not an http or https URL"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("`{s}` has no host"));
-    }
-    Ok(url)
 }
 
 fn one_line(s: &str) -> String {
@@ -903,16 +877,5 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(e.key, "tones.dir");
         assert!(e.message.contains("is not a folder"), "{e}");
-    }
-
-    #[test]
-    fn number_and_tone_formats() {
-        assert!(is_global_number("+8613900001234"));
-        assert!(!is_global_number("+123456"));
-        assert!(!is_global_number("+1234567890123456"));
-        assert!(!is_global_number("+86139a0001234"));
-        assert!(is_tone_name("welcome.WAV"));
-        assert!(!is_tone_name(".wav"));
-        assert!(!is_tone_name("welcome.mp3"));
     }
 }

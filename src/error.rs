@@ -1,7 +1,9 @@
 //! The platform's error catalogue: one [`ApiError`] variant per `resultcode` Dialtone emits (spec §10.1).
 //!
-//! Errors are rendered in exactly one place, [`IntoResponse`], as `{"resultcode","resultdesc"}`.
-//! callVerify adds `"sessionId":""` to every error (spec §4.2) through [`ApiError::into_call_verify_response`].
+//! Errors are rendered in exactly one place, [`IntoResponse`], as `{"resultcode","resultdesc"}`;
+//! callVerify adds `"sessionId":""` to every error (spec §4.2) through [`CallVerifyError`].
+//! Rendering has no side effects: an internal fault's detail rides on the response as an
+//! [`InternalFault`] extension, and the server's middleware logs it once.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -196,30 +198,6 @@ impl ApiError {
                 | ApiError::TimeOutLimit
         )
     }
-
-    /// callVerify's error shape: every error carries `"sessionId":""` (spec §4.2).
-    pub fn into_call_verify_response(self) -> Response {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            resultcode: &'a str,
-            resultdesc: String,
-            #[serde(rename = "sessionId")]
-            session_id: &'a str,
-        }
-        self.log_if_internal();
-        let body = Body {
-            resultcode: self.resultcode(),
-            resultdesc: self.resultdesc(),
-            session_id: "",
-        };
-        platform_json(self.http_status(), &body)
-    }
-
-    fn log_if_internal(&self) {
-        if let ApiError::Internal(detail) = self {
-            tracing::error!(%detail, "internal fault answered with 1010001");
-        }
-    }
 }
 
 impl IntoResponse for ApiError {
@@ -229,13 +207,54 @@ impl IntoResponse for ApiError {
             resultcode: &'a str,
             resultdesc: String,
         }
-        self.log_if_internal();
         let body = Body {
             resultcode: self.resultcode(),
             resultdesc: self.resultdesc(),
         };
-        platform_json(self.http_status(), &body)
+        with_fault(platform_json(self.http_status(), &body), self)
     }
+}
+
+/// An [`ApiError`] answered by callVerify, whose every error carries `"sessionId":""` (spec §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallVerifyError(pub ApiError);
+
+impl From<ApiError> for CallVerifyError {
+    fn from(e: ApiError) -> Self {
+        CallVerifyError(e)
+    }
+}
+
+impl IntoResponse for CallVerifyError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            resultcode: &'a str,
+            resultdesc: String,
+            #[serde(rename = "sessionId")]
+            session_id: &'a str,
+        }
+        let body = Body {
+            resultcode: self.0.resultcode(),
+            resultdesc: self.0.resultdesc(),
+            session_id: "",
+        };
+        with_fault(platform_json(self.0.http_status(), &body), self.0)
+    }
+}
+
+/// The detail of an internal fault, carried on the response that answered it to the logging
+/// middleware in [`crate::server`] (axum's error-handling pattern): never sent, logged once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InternalFault(pub String);
+
+/// Attaches `error`'s detail to `response` if it is an internal fault.
+fn with_fault(mut response: Response, error: ApiError) -> Response {
+    if let ApiError::Internal(detail) = error {
+        response.extensions_mut().insert(InternalFault(detail));
+    }
+    response
 }
 
 /// The platform's content type on every response (spec §1).
@@ -251,15 +270,13 @@ pub fn platform_json<T: Serialize>(status: StatusCode, body: &T) -> Response {
         )
             .into_response(),
         // Serialising our own plain structs cannot fail; answer like any internal fault if it ever does.
-        Err(e) => {
-            tracing::error!(error = %e, "response serialisation failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(axum::http::header::CONTENT_TYPE, PLATFORM_CONTENT_TYPE)],
-                r#"{"resultcode":"1010001","resultdesc":"Internal system error."}"#,
-            )
-                .into_response()
-        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(axum::http::header::CONTENT_TYPE, PLATFORM_CONTENT_TYPE)],
+            axum::Extension(InternalFault(format!("response serialisation failed: {e}"))),
+            r#"{"resultcode":"1010001","resultdesc":"Internal system error."}"#,
+        )
+            .into_response(),
     }
 }
 
@@ -285,6 +302,31 @@ mod tests {
             "Invalid request. verifyCode"
         );
         assert_eq!(ApiError::invalid_body().resultdesc(), "Invalid request.");
+    }
+
+    #[test]
+    fn an_internal_fault_carries_its_detail_to_the_logger_not_the_client() {
+        let response = ApiError::Internal("disk on fire".into()).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            response.extensions().get::<InternalFault>(),
+            Some(&InternalFault("disk on fire".into()))
+        );
+        let refusal = ApiError::InvalidDigest.into_response();
+        assert!(refusal.extensions().get::<InternalFault>().is_none());
+    }
+
+    #[tokio::test]
+    async fn call_verify_errors_carry_an_empty_session_id() {
+        let response = CallVerifyError(ApiError::TooManyCalls).into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("an in-memory body");
+        assert_eq!(
+            &body[..],
+            br#"{"resultcode":"1020165","resultdesc":"The number of app_key voice call ports exceeds the upper limit.","sessionId":""}"#
+        );
     }
 
     #[test]

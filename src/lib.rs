@@ -3,9 +3,13 @@
 //!
 //! The path of a request, top to bottom:
 //!
-//! - [`server`]: the HTTP server, shared [`server::AppState`], graceful shutdown.
-//! - [`api`]: the platform's endpoints, paths as the spec spells them; [`api::call_verify`]
-//!   authenticates, parses the body into typed values and hands the call to the engine.
+//! - [`server`]: the router, a tracing span per request, internal faults logged once (from the
+//!   response extension errors carry), graceful shutdown.
+//! - [`app`]: the shared [`app::AppState`] both surfaces use, and its construction (audio,
+//!   store, recovery, clock resume).
+//! - [`api`]: the platform's endpoints, paths as the spec spells them; its extractors
+//!   ([`api::extract`]) authenticate and read the body, so [`api::call_verify`] only parses the
+//!   body into typed values and hands the call to the engine.
 //! - [`auth`]: X-AKSK signatures, legacy tokens and lockout (spec §3).
 //! - [`engine`]: every call, one timer queue, push ordering, CDR batching and retries.
 //! - [`call`]: one call as a pure state machine (spec §5), with its announcement plan, codes and
@@ -17,18 +21,21 @@
 //! - [`journal`]: every push attempt (§9).
 //! - [`store`]: calls, events, CDRs, the push outbox and the journal in embedded SQLite, so
 //!   nothing is lost across a restart; batched writes off the engine's path.
-//! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection).
+//! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection), with its own
+//!   extractors ([`sim::extract`]) and `{"error": …}` answers.
 //! - [`client`]: `dialtone call`, a signed callVerify client that follows the call.
 //! - [`testing`]: an in-process Dialtone, a recording receiver and assertions for Rust tests.
 //!
 //! Foundations: [`config`] (the file, with the embedded default: raw TOML converted into
 //! validated, typed settings, each type owned by the module that uses it), [`clock`] (simulated
 //! time; the only place real time is read), [`ids`] (seedable ids and nonces), [`error`] (the
-//! result codes), [`shutdown`].
+//! result codes), [`body`] (the request body limit both surfaces share), [`shutdown`].
 
 pub mod api;
+pub mod app;
 pub mod audio;
 pub mod auth;
+pub mod body;
 pub mod call;
 pub mod client;
 pub mod clock;
@@ -54,5 +61,5 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), server::RunError> {
-    server::serve(server::AppState::new(config)?, listener, shutdown).await
+    server::serve(app::AppState::new(config)?, listener, shutdown).await
 }

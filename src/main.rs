@@ -255,7 +255,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     // Voices and tones load before anything is printed, so a bad tone file stops start-up at once.
-    let state = dialtone::server::AppState::new(config)?;
+    let state = dialtone::app::AppState::new(config)?;
     print_banner(&state.config, &listener.local_addr()?);
     let (trigger, shutdown) = dialtone::shutdown::channel();
     tokio::spawn(async move {

@@ -1,111 +1,78 @@
-//! The HTTP server: shared state, the router (platform API + `/sim/v1` control plane), and
-//! serving with graceful shutdown that lets in-flight pushes finish.
+//! The HTTP server: routing (the platform API, the `/sim/v1` control plane, the 404 fallback),
+//! one tracing span per request, internal faults logged once, and serving with graceful
+//! shutdown that lets in-flight pushes finish.
+//!
+//! The state it serves is built in [`crate::app`]; what each endpoint does is in [`crate::api`]
+//! and [`crate::sim`], which never import this module.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::Router;
 use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
 
-use crate::audio::{AudioError, AudioLibrary};
-use crate::auth::Auth;
-use crate::clock::{Clock, ClockMode};
-use crate::config::Config;
-use crate::engine::{self, Engine};
-use crate::ids::IdGen;
-use crate::journal::Journal;
+use crate::app::{AppState, StartError};
+use crate::clock::ClockMode;
+use crate::engine;
+use crate::error::InternalFault;
 use crate::shutdown::Shutdown;
-use crate::store::{SqliteJournal, Store, StoreError};
 use crate::{api, sim};
-
-/// Everything a handler may need. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub engine: Engine,
-    pub auth: Arc<Auth>,
-    /// Voices and tones, loaded once at start-up and shared by every call.
-    pub audio: Arc<AudioLibrary>,
-}
 
 /// Why Dialtone could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// A voice or tone file is missing or unreadable; the message names the file.
+    /// The simulation could not be built (a voice or tone file, the database).
     #[error(transparent)]
-    Audio(#[from] AudioError),
-    /// The database could not be opened, migrated or read back.
-    #[error("the database in {dir}: {source}")]
-    Store { dir: String, source: StoreError },
+    Start(#[from] StartError),
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
 }
 
-impl AppState {
-    /// Builds the simulation `config` describes: audio, store, clock, id source, journal, engine,
-    /// auth; then carries on with whatever a previous run left unfinished in the store. Fails if
-    /// a configured tone file cannot be loaded or the database cannot be opened.
-    pub fn new(config: Config) -> Result<AppState, RunError> {
-        let audio = Arc::new(AudioLibrary::load(&config)?);
-        let store_error = |source| RunError::Store {
-            dir: config.store.data_dir.display().to_string(),
-            source,
-        };
-        let store = match config.store.ephemeral {
-            true => None,
-            false => Some(Store::open(&config.store.data_dir).map_err(store_error)?),
-        };
-        let recovered = match &store {
-            Some(s) => Some(s.recover().map_err(store_error)?),
-            None => None,
-        };
-        let journal = match &store {
-            Some(s) => Journal::new(Arc::new(SqliteJournal::new(s.clone()))),
-            None => Journal::in_memory(config.journal.max_entries),
-        };
-        let mut config = config;
-        if let Some(last) = recovered.as_ref().and_then(|r| r.last_time.as_deref()) {
-            resume_manual_clock(&mut config, last);
-        }
-        let config = Arc::new(config);
-        let clock = Arc::new(Clock::from_config(&config.clock));
-        let ids = Arc::new(IdGen::new(config.seed));
-        let engine = Engine::new(config.clone(), clock.clone(), ids.clone(), journal, store);
-        if let Some(recovered) = recovered {
-            engine.recover(recovered);
-        }
-        let auth = Arc::new(Auth::new(config.clone(), clock, ids));
-        Ok(AppState {
-            config,
-            engine,
-            auth,
-            audio,
-        })
-    }
-}
-
-/// A manual clock on a data directory resumes a second after the latest time recorded there, so
-/// simulated time never runs backwards across restarts (a call cut off by a crash must not end
-/// before it started). Running clocks follow the wall clock anyway.
-fn resume_manual_clock(config: &mut Config, last: &str) {
-    // The latest time may be a timeline entry's, with milliseconds.
-    let Ok(last) = crate::clock::PlatformTime::parse_truncating(last) else {
-        return;
-    };
-    let last = last.utc() + chrono::Duration::seconds(1);
-    if config.clock.mode == ClockMode::Manual && config.clock.start.is_none_or(|s| s < last) {
-        tracing::info!(%last, "the manual clock resumes after the time the data directory records");
-        config.clock.start = Some(last);
-    }
-}
-
-/// The whole HTTP surface.
+/// The whole HTTP surface, traced, with internal faults logged.
 pub fn build_router(state: AppState) -> Router {
+    // A `debug` span per request; `status` and `latency` are recorded on it when the answer is
+    // ready. The path only, never the query: legacy query strings carry tokens and passwords.
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            tracing::debug_span!(
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+                status = tracing::field::Empty,
+                latency = tracing::field::Empty,
+            )
+        })
+        .on_request(())
+        .on_response(|response: &Response, latency: Duration, span: &Span| {
+            span.record("status", response.status().as_u16());
+            span.record("latency", tracing::field::debug(latency));
+            tracing::debug!("answered");
+        })
+        .on_body_chunk(())
+        .on_eos(())
+        // 5xx answers are logged, with their cause, by `log_internal_faults`.
+        .on_failure(());
     api::router()
         .merge(sim::router())
         .fallback(api::not_found)
+        .layer(middleware::from_fn(log_internal_faults))
+        .layer(trace)
         .with_state(state)
+}
+
+/// Logs the [`InternalFault`] an error response carries, once, inside the request's span:
+/// rendering an error never logs (axum's error-handling pattern).
+async fn log_internal_faults(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(fault) = response.extensions_mut().remove::<InternalFault>() {
+        tracing::error!(status = response.status().as_u16(), error = %fault, "internal fault");
+    }
+    response
 }
 
 /// Serves until `shutdown` fires, then waits (bounded by the push timeout) for pushes on the
@@ -134,4 +101,114 @@ pub async fn serve(
         tracing::warn!("shut down with pushes still on the wire");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::extract::connect_info::MockConnectInfo;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::testing::test_config;
+
+    fn router() -> Router {
+        build_router(AppState::new(test_config()).expect("the test config builds"))
+    }
+
+    async fn text(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("an in-memory body");
+        String::from_utf8(bytes.to_vec()).expect("JSON is UTF-8")
+    }
+
+    /// Log lines written while it is the thread's default subscriber.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_internal_fault_is_answered_with_1010001_and_logged_once() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        // Served without connect info, callVerify has no peer address: a wiring fault of ours.
+        let response = router()
+            .oneshot(
+                Request::post("/rest/httpsessions/callVerify/v1.0")
+                    .body(Body::from("{}"))
+                    .expect("a valid request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.extensions().get::<InternalFault>().is_none());
+        assert_eq!(
+            text(response).await,
+            r#"{"resultcode":"1010001","resultdesc":"Internal system error.","sessionId":""}"#
+        );
+        let log = String::from_utf8(log.0.lock().expect("not poisoned").clone()).expect("UTF-8");
+        let faults: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(faults.len(), 1, "{log}");
+        assert!(faults[0].contains("no peer address"), "{log}");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_legacy_body_is_1010002_and_a_sandbox_path_the_same() {
+        let router = router().layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+        for path in ["/omp/oauth/refresh", "/sandbox/omp/oauth/refresh"] {
+            let response = router
+                .clone()
+                .oneshot(
+                    Request::post(path)
+                        .body(Body::from(vec![b'a'; crate::body::MAX_BODY_BYTES + 1]))
+                        .expect("a valid request"),
+                )
+                .await
+                .expect("infallible");
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+            assert_eq!(
+                text(response).await,
+                r#"{"resultcode":"1010002","resultdesc":"Invalid request."}"#
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_control_body_is_a_json_400_not_plain_text() {
+        let response = router()
+            .oneshot(
+                Request::post("/sim/v1/clock/advance")
+                    .body(Body::from("{"))
+                    .expect("a valid request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value =
+            serde_json::from_str(&text(response).await).expect("a JSON body");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with(r#"expected {"by": "90s"} or {"by_ms": 90000}: "#),
+            "{error}"
+        );
+    }
 }

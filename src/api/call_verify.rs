@@ -1,28 +1,26 @@
 //! `POST /rest/httpsessions/callVerify/v1.0`: the voice verification-code call (spec §4).
 //!
-//! Read top to bottom: authenticate, read the body, parse every field in the spec's table order
-//! into a typed request, check it against the app, hand it to the engine, answer.
+//! Read top to bottom: the sender authenticated and the body read ([`Authenticated`]), every
+//! field parsed in the spec's table order into a typed request, checked against the app, handed
+//! to the engine, answered.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::read_body;
+use super::extract::Authenticated;
+use crate::app::AppState;
 use crate::audio::compose::{compose, AnnouncementRequest, Manifest};
 use crate::audio::tones::ToneLibrary;
-use crate::auth::RequestMeta;
 use crate::call::request::{CallKind, CallRequest, PushUrl, ToneName, VerifyCall};
 use crate::config::App;
-use crate::error::{platform_json, ApiError};
-use crate::server::AppState;
+use crate::error::{platform_json, ApiError, CallVerifyError};
 
 /// The success answer (spec §4.3).
 #[derive(Debug, Serialize)]
@@ -35,35 +33,15 @@ pub struct CallVerifyOut {
     idle_port: Option<u32>,
 }
 
+/// The authentication rejection is taken as a value rather than left to axum, because every
+/// callVerify error, authentication's included, carries `"sessionId":""` (spec §4.2).
 pub async fn call_verify(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    match handle(&state, peer, &uri, &headers, body).await {
-        Ok(out) => platform_json(StatusCode::OK, &out),
-        Err(e) => e.into_call_verify_response(),
-    }
-}
-
-async fn handle(
-    state: &AppState,
-    peer: SocketAddr,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<CallVerifyOut, ApiError> {
-    let meta = RequestMeta {
-        peer: peer.ip(),
-        headers,
-        query: uri.query(),
-    };
-    let app_key = state.auth.authenticate(&meta)?;
-    let bytes = read_body(body).await?;
+    request: Result<Authenticated, ApiError>,
+) -> Result<Response, CallVerifyError> {
+    let Authenticated { app_key, body } = request?;
     let req = CallVerifyIn::parse(
-        &bytes,
+        &body,
         &app_key,
         &state.config.languages,
         state.config.api.lenient_types,
@@ -73,17 +51,18 @@ async fn handle(
         .app(&app_key)
         .ok_or_else(|| ApiError::Internal(format!("authenticated unknown app {app_key}")))?;
     req.check_against(app, &state.audio.tones)?;
-    let manifest = req.compose(state, &app_key)?;
+    let manifest = req.compose(&state, &app_key)?;
     let return_idle_port = req.return_idle_port;
     let accepted = state.engine.accept(req.call, manifest)?;
     // Answer "0" only once the call is in the database: a crash after this loses nothing.
     state.engine.committed().await;
-    Ok(CallVerifyOut {
+    let out = CallVerifyOut {
         resultcode: "0",
         resultdesc: "Success",
         session_id: accepted.session_id,
         idle_port: return_idle_port.then_some(accepted.idle_port),
-    })
+    };
+    Ok(platform_json(StatusCode::OK, &out))
 }
 
 /// A callVerify body after parsing: the call it asks for, every field typed and in range, and

@@ -2,20 +2,20 @@
 //!
 //! `/sandbox` + any platform path behaves exactly like the path without it. Unknown paths get
 //! 404 and known paths with another method 405, both `1010006` (spec §2).
+//!
+//! Requests are read by the extractors of [`extract`] (authentication, body limit, the legacy
+//! gate), so each handler takes typed arguments and returns `Result<_, ApiError>`.
 
 pub mod call_verify;
+pub mod extract;
 pub mod legacy;
 
-use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, MethodRouter};
 use axum::Router;
 
+use crate::app::AppState;
 use crate::error::ApiError;
-use crate::server::AppState;
-
-/// Bodies above this get `1010002 "Invalid request."` (spec §1).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The platform routes, also mounted under `/sandbox`.
 pub fn router() -> Router<AppState> {
@@ -46,11 +46,4 @@ pub async fn not_found() -> Response {
         method_not_allowed: false,
     }
     .into_response()
-}
-
-/// Reads a request body of at most [`MAX_BODY_BYTES`].
-pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::invalid_body())
 }

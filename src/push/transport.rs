@@ -209,7 +209,7 @@ fn classify(e: &reqwest::Error) -> PushError {
         PushError::Redirect
     } else {
         // Includes a request that could not be built: push URLs are checked on the way in
-        // (`config::check_push_url`), so that is not expected.
+        // (`call::request::PushUrl`), so that is not expected.
         PushError::Io
     }
 }

@@ -1,11 +1,14 @@
 //! Dialtone's own control plane under `/sim/v1`: the clock, and inspection of calls and
 //! deliveries. Not part of the emulated platform, so its errors are plain `{"error": "..."}`
-//! with an HTTP status, never platform result codes.
+//! with an HTTP status, never platform result codes. Requests are read by the extractors of
+//! [`extract`], whose rejections are the same `{"error": "..."}`; a 500 also carries an
+//! [`InternalFault`] for the server's logging middleware.
+
+pub mod extract;
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -13,15 +16,15 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::api::read_body;
+use self::extract::{ControlBody, ControlJson, ControlQuery, PhoneNumber};
+use crate::app::AppState;
 use crate::audio::render::{render, wav_bytes};
 use crate::call::scenario::BehaviourSpec;
 use crate::call::timeline::TimelineEvent;
-use crate::config::is_global_number;
 use crate::engine::{CallFilter, CallView, ReportError, TimelineEntry};
+use crate::error::InternalFault;
 use crate::journal::{JournalEntry, JournalQuery};
 use crate::push::faults::FaultRule;
-use crate::server::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,7 +56,11 @@ pub struct SimError(StatusCode, String);
 
 impl IntoResponse for SimError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        let mut response = (self.0, Json(json!({ "error": &self.1 }))).into_response();
+        if self.0.is_server_error() {
+            response.extensions_mut().insert(InternalFault(self.1));
+        }
+        response
     }
 }
 
@@ -76,14 +83,6 @@ fn no_such_call(id: &str) -> SimError {
     )
 }
 
-/// Query strings are parsed by hand so a bad one gets our JSON error, not axum's plain text.
-fn query<T: for<'de> Deserialize<'de> + Default>(
-    q: Result<Query<T>, impl std::fmt::Display>,
-) -> Result<T, SimError> {
-    q.map(|Query(v)| v)
-        .map_err(|e| bad_request(format!("bad query string: {e}")))
-}
-
 async fn clock(State(state): State<AppState>) -> Response {
     Json(state.engine.clock_view()).into_response()
 }
@@ -98,15 +97,14 @@ struct AdvanceIn {
     settle: Option<bool>,
 }
 
-async fn advance(State(state): State<AppState>, body: Body) -> Result<Response, SimError> {
-    let bytes = read_body(body)
-        .await
-        .map_err(|_| bad_request("body larger than 64 KiB"))?;
-    let input: AdvanceIn = serde_json::from_slice(&bytes).map_err(|e| {
-        bad_request(format!(
-            "expected {{\"by\": \"90s\"}} or {{\"by_ms\": 90000}}: {e}"
-        ))
-    })?;
+impl ControlBody for AdvanceIn {
+    const EXPECTED: &'static str = r#"expected {"by": "90s"} or {"by_ms": 90000}"#;
+}
+
+async fn advance(
+    State(state): State<AppState>,
+    ControlJson(input): ControlJson<AdvanceIn>,
+) -> Result<Response, SimError> {
     let by_ms = match (input.by.as_deref(), input.by_ms) {
         (Some(text), None) => parse_duration_ms(text).ok_or_else(|| {
             bad_request(format!(
@@ -144,10 +142,9 @@ pub fn parse_duration_ms(text: &str) -> Option<u64> {
 
 async fn list_calls(
     State(state): State<AppState>,
-    q: Result<Query<CallFilter>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, SimError> {
-    let filter = query(q)?;
-    Ok(Json(state.engine.list_calls(&filter)).into_response())
+    ControlQuery(filter): ControlQuery<CallFilter>,
+) -> Response {
+    Json(state.engine.list_calls(&filter)).into_response()
 }
 
 /// `GET /sim/v1/calls/{sessionId}`: the call plus every delivery attempt that concerns it.
@@ -201,9 +198,8 @@ const MAX_POLL_MS: u64 = 60_000;
 async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    ControlQuery(q): ControlQuery<EventsQuery>,
 ) -> Result<Response, SimError> {
-    let q = query(q)?;
     let after = q.after.unwrap_or(0);
     let bound = Duration::from_millis(q.timeout_ms.unwrap_or(0).min(MAX_POLL_MS));
     let (events, satisfied) = state
@@ -222,9 +218,8 @@ async fn events(
 
 async fn deliveries(
     State(state): State<AppState>,
-    q: Result<Query<JournalQuery>, axum::extract::rejection::QueryRejection>,
+    ControlQuery(q): ControlQuery<JournalQuery>,
 ) -> Result<Response, SimError> {
-    let q = query(q)?;
     let entries = state.engine.journal().query(&q).map_err(internal)?;
     Ok(Json(entries).into_response())
 }
@@ -289,9 +284,8 @@ struct ReportQuery {
 /// `GET /sim/v1/reports/reconciliation?from=…&to=…`: per app, accepted against delivered.
 async fn reconciliation(
     State(state): State<AppState>,
-    q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+    ControlQuery(q): ControlQuery<ReportQuery>,
 ) -> Result<Response, SimError> {
-    let q = query(q)?;
     let report = state
         .engine
         .reconciliation(q.from.as_deref(), q.to.as_deref())
@@ -306,18 +300,17 @@ async fn faults(State(state): State<AppState>) -> Response {
     Json(state.engine.faults()).into_response()
 }
 
+impl ControlBody for Vec<FaultRule> {
+    const EXPECTED: &'static str = r#"expected a list of rules like [{"fault": "drop"}]"#;
+}
+
 /// `PUT /sim/v1/faults` body: a list of rules, e.g.
 /// `[{"fault":"drop","push":"fee","times":1}, {"fault":"delay","delay_ms":3000}]`; replaces the
 /// active rules (config ones included; `POST /sim/v1/reset` brings those back).
-async fn set_faults(State(state): State<AppState>, body: Body) -> Result<Response, SimError> {
-    let bytes = read_body(body)
-        .await
-        .map_err(|_| bad_request("body larger than 64 KiB"))?;
-    let rules: Vec<FaultRule> = serde_json::from_slice(&bytes).map_err(|e| {
-        bad_request(format!(
-            "expected a list of rules like [{{\"fault\": \"drop\"}}]: {e}"
-        ))
-    })?;
+async fn set_faults(
+    State(state): State<AppState>,
+    ControlJson(rules): ControlJson<Vec<FaultRule>>,
+) -> Result<Response, SimError> {
     for (i, rule) in rules.iter().enumerate() {
         rule.check()
             .map_err(|m| bad_request(format!("rule {i}: {m}")))?;
@@ -335,27 +328,19 @@ async fn phones(State(state): State<AppState>) -> Response {
     Json(state.engine.phones()).into_response()
 }
 
+impl ControlBody for BehaviourSpec {
+    const EXPECTED: &'static str = r#"expected {"outcome": "busy"} or {"sequence": [...]}"#;
+}
+
 /// `PUT /sim/v1/phones/{number}` body: `{"outcome":"busy"}`, with parameters
 /// (`{"outcome":"hangup_during_playback","hangup_after_ms":4000}`), or
-/// `{"sequence":[{"outcome":"busy"},{"outcome":"answer"}]}`.
+/// `{"sequence":[{"outcome":"busy"},{"outcome":"answer"}]}`. The number is checked before the
+/// body is read.
 async fn set_phone(
     State(state): State<AppState>,
-    Path(number): Path<String>,
-    body: Body,
+    PhoneNumber(number): PhoneNumber,
+    ControlJson(spec): ControlJson<BehaviourSpec>,
 ) -> Result<Response, SimError> {
-    if !is_global_number(&number) {
-        return Err(bad_request(format!(
-            "`{number}` is not `+` followed by 7-15 digits"
-        )));
-    }
-    let bytes = read_body(body)
-        .await
-        .map_err(|_| bad_request("body larger than 64 KiB"))?;
-    let spec: BehaviourSpec = serde_json::from_slice(&bytes).map_err(|e| {
-        bad_request(format!(
-            "expected {{\"outcome\": \"busy\"}} or {{\"sequence\": [...]}}: {e}"
-        ))
-    })?;
     if spec.pattern.is_some() {
         return Err(bad_request(
             "`match` belongs in config rules; here the number is in the path",
