@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dialtone::journal::{DeliveryOutcome, JournalEntry, PushKind};
+use dialtone::push::journal::{DeliveryOutcome, JournalEntry, PushKind};
+use dialtone::push::payload::EventType;
 use dialtone::store::{Store, Write};
 
 const CALLS: u64 = 10_000;
@@ -86,7 +87,7 @@ fn lifecycle(seq: u64) -> Vec<Write> {
             app_key: "k3VdT9wQx2LpR7mN4sB8cY1fHj6Z".into(),
             url: "http://127.0.0.1:8080/status".into(),
             body: body.clone().into_bytes(),
-            event_type: (*event_type).into(),
+            event_type: EventType::from_name(event_type).expect("an eventType"),
             session_ids: vec![s.clone()],
             idempotency_key: format!("{id:032X}"),
         });
@@ -100,7 +101,7 @@ fn lifecycle(seq: u64) -> Vec<Write> {
                 kind: *kind,
                 app_key: "k3VdT9wQx2LpR7mN4sB8cY1fHj6Z".into(),
                 session_ids: vec![s.clone()],
-                event_type: (*event_type).into(),
+                event_type: EventType::from_name(event_type).expect("an eventType"),
                 url: "http://127.0.0.1:8080/status".into(),
                 attempt: 1,
                 sent_at: "2026-03-14 10:15:53".into(),

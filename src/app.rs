@@ -14,7 +14,7 @@ use crate::clock::ClockMode;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::ids::IdGen;
-use crate::journal::Journal;
+use crate::push::journal::Journal;
 use crate::store::{SqliteJournal, Store, StoreError};
 
 /// Everything a handler may need. Cheap to clone.

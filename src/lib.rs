@@ -43,7 +43,6 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod ids;
-pub mod journal;
 pub mod push;
 pub mod server;
 pub mod shutdown;

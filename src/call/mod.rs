@@ -88,6 +88,41 @@ pub enum FrequencyScope {
     Callee,
 }
 
+/// Where a call stands, as the inspection API names it (`GET /sim/v1/calls?state=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallState {
+    /// Accepted, not yet placed.
+    Accepted,
+    /// Placed, not yet ringing.
+    Callout,
+    /// Ringing.
+    Alerting,
+    Answered,
+    Released,
+}
+
+impl CallState {
+    /// The state a call reached, judged by the last status event on its timeline (for a call
+    /// known only from the database).
+    pub fn reached(
+        timeline: impl DoubleEndedIterator<Item = timeline::TimelineEvent>,
+    ) -> CallState {
+        use timeline::TimelineEvent as E;
+        let mut timeline = timeline.rev();
+        loop {
+            match timeline.next() {
+                None => return CallState::Accepted,
+                Some(E::Callout) => return CallState::Callout,
+                Some(E::Alerting) => return CallState::Alerting,
+                Some(E::Answer) => return CallState::Answered,
+                Some(E::Disconnect) => return CallState::Released,
+                Some(E::Playing | E::Note) => {}
+            }
+        }
+    }
+}
+
 /// The call-status events an app can observe (spec §6.1 `eventType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "eventType")]
@@ -280,14 +315,14 @@ impl Call {
         self.ending.as_ref()
     }
 
-    /// The call's state, as the inspection API names it.
-    pub fn state(&self) -> &'static str {
+    /// Where the call stands.
+    pub fn state(&self) -> CallState {
         match self.phase {
-            Phase::Accepted => "accepted",
-            Phase::Dialing => "callout",
-            Phase::Ringing => "alerting",
-            Phase::Connected { .. } => "answered",
-            Phase::Released => "released",
+            Phase::Accepted => CallState::Accepted,
+            Phase::Dialing => CallState::Callout,
+            Phase::Ringing => CallState::Alerting,
+            Phase::Connected { .. } => CallState::Answered,
+            Phase::Released => CallState::Released,
         }
     }
 
@@ -673,7 +708,7 @@ mod tests {
         call.poll_effect();
         call.on_deadline(SimInstant(1999));
         assert_eq!(call.poll_effect(), None);
-        assert_eq!(call.state(), "callout");
+        assert_eq!(call.state(), CallState::Callout);
     }
 
     #[test]

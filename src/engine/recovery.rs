@@ -25,7 +25,7 @@ use crate::call::timeline::TimelineEvent;
 use crate::call::{Call, CallTimes, Ending, Outcome, StateCode};
 use crate::clock::{PlatformTime, SimInstant};
 use crate::ids;
-use crate::journal::PushKind;
+use crate::push::journal::PushKind;
 use crate::push::payload::{CdrFacts, FeeInfo};
 use crate::store::{FeeState, Recovered, StoredCall, StoredEvent, Write};
 
@@ -72,7 +72,7 @@ impl Engine {
                     .or_default()
                     .push(StatusOut {
                         id: d.id.clone(),
-                        event_type: d.event_type.clone(),
+                        event_type: d.event_type,
                         body: d.body.clone(),
                     }),
                 PushKind::Fee => owed_fee.push(d),

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::Engine;
+use super::{CallView, Engine};
+use crate::call::request::CallRequest;
 use crate::clock::PlatformTime;
 use crate::store::{AppReconciliation, FeeState, StoreError};
 
@@ -38,7 +39,7 @@ impl Engine {
     /// A call known only to the database (an earlier run's), for `GET /sim/v1/calls/{id}`: the
     /// request, how it ended, its timeline and CDR, as recorded. `None` when ephemeral or unknown;
     /// the error if the database cannot be read (not "unknown": that would be a false 404).
-    pub fn stored_call(&self, session_id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    pub fn stored_call(&self, session_id: &str) -> Result<Option<CallView>, StoreError> {
         let Some(store) = self.store() else {
             return Ok(None);
         };
@@ -46,30 +47,12 @@ impl Engine {
             return Ok(None);
         };
         let events = store.call_events(session_id)?;
-        let request: serde_json::Value =
-            serde_json::from_str(&call.request_json).unwrap_or_default();
-        let cdr: Option<serde_json::Value> = call
-            .ended
-            .as_ref()
-            .and_then(|e| serde_json::from_str(&e.fee_json).ok());
-        Ok(Some(serde_json::json!({
-            "session_id": call.session_id,
-            "app_key": call.app_key,
-            "state": if call.ended.is_some() { "released" } else { "in_progress" },
-            "caller": call.display,
-            "callee": call.callee,
-            "accepted_at": call.accepted_at,
-            "request": request,
-            "status_url": call.status_url,
-            "fee_url": call.fee_url,
-            "state_code": call.ended.as_ref().map(|e| e.state_code),
-            "timeline": events.iter().map(|e| serde_json::json!({
-                "at_ms": e.at_ms, "time": e.time, "event": e.event, "detail": e.detail,
-            })).collect::<Vec<_>>(),
-            "cdr": cdr,
-            "cdr_state": call.fee_state,
-            "from_database": true,
-        })))
+        let request: CallRequest =
+            serde_json::from_str(&call.request_json).map_err(|e| StoreError::Corrupt {
+                column: "calls.request_json",
+                reason: e.to_string(),
+            })?;
+        CallView::stored(&call, &events, &request).map(Some)
     }
 
     /// Calls accepted in `[from, to)` (simulated UTC, `yyyy-MM-dd HH:mm:ss`), per app.

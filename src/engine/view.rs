@@ -8,12 +8,13 @@ use std::time::Duration;
 use super::{CallEntry, Engine};
 use crate::audio::compose::Manifest;
 use crate::call::announcement::Segment;
+use crate::call::request::CallRequest;
 use crate::call::scenario::Source;
 use crate::call::timeline::TimelineEvent;
-use crate::call::Outcome;
+use crate::call::{CallState, Outcome, StateCode};
 use crate::clock::{Clock, ClockMode, SimInstant};
 use crate::push::payload::FeeInfo;
-use crate::store::FeeState;
+use crate::store::{FeeState, StoreError, StoredCall, StoredEvent};
 
 /// Something that happened to a call, on the simulated clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,16 +44,22 @@ impl TimelineEntry {
     }
 }
 
-/// `GET /sim/v1/calls/{sessionId}`: the call's state, request, timeline and CDR.
+/// `GET /sim/v1/calls/{sessionId}`: the call's state, request, timeline and CDR. The same
+/// shape for a live call and for one known only from the database (an earlier run's).
 #[derive(Debug, Clone, Serialize)]
 pub struct CallView {
     pub session_id: String,
     pub app_key: String,
-    pub state: &'static str,
-    pub outcome: Outcome,
+    pub state: CallState,
+    /// What the callee did. Not recorded in the database: absent for an earlier run's call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
     /// Which rule chose the outcome: `api`, `config` (with its `match`), `magic`, `platform`
-    /// (ports, frequency, blacklist) or `default`.
-    pub behaviour_from: Source,
+    /// (ports, frequency, blacklist) or `default`. Absent for an earlier run's call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behaviour_from: Option<Source>,
+    /// Simulated time of acceptance, `yyyy-MM-dd HH:mm:ss` UTC.
+    pub accepted_at: String,
     pub caller: String,
     pub callee: String,
     pub language_type: i64,
@@ -66,37 +73,115 @@ pub struct CallView {
     pub state_code: Option<u32>,
     pub state_desc: Option<&'static str>,
     pub timeline: Vec<TimelineEntry>,
+    /// The announcement's parts; empty for an earlier run's call (its audio is not kept).
     pub announcement: Vec<Segment>,
     pub cdr: Option<FeeInfo>,
     pub cdr_state: FeeState,
+    /// Read from the database: a call of an earlier run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_database: bool,
 }
 
 impl CallView {
-    pub(super) fn of(e: &CallEntry, _clock: &Clock) -> CallView {
+    pub(super) fn of(e: &CallEntry, clock: &Clock) -> CallView {
         let ending = e.call.ending();
-        let verify = e.request.verify();
+        let state_code = ending.map(|x| x.state_code);
         CallView {
-            session_id: e.session_id.clone(),
-            app_key: e.request.app_key.clone(),
             state: e.call.state(),
-            outcome: e.call.outcome().clone(),
-            behaviour_from: e.source.clone(),
-            caller: e.request.display_nbr.to_string(),
-            callee: e.request.callee_nbr.to_string(),
+            outcome: Some(e.call.outcome().clone()),
+            behaviour_from: Some(e.source.clone()),
+            accepted_at: super::wall_string(clock, e.call.times().accepted),
+            timeline: e.timeline.clone(),
+            announcement: e.call.announcement().segments.clone(),
+            status_url: e.status_url.clone(),
+            fee_url: e.fee_url.clone(),
+            ..CallView::common(
+                &e.session_id,
+                &e.request,
+                state_code,
+                e.fee.clone(),
+                e.fee_state,
+            )
+        }
+    }
+
+    /// An earlier run's call, from what the database recorded.
+    pub(super) fn stored(
+        c: &StoredCall,
+        events: &[StoredEvent],
+        request: &CallRequest,
+    ) -> Result<CallView, StoreError> {
+        let ended = c.ended.as_ref();
+        let state_code = ended
+            .map(|e| {
+                StateCode::from_code(e.state_code).ok_or_else(|| StoreError::Corrupt {
+                    column: "calls.state_code",
+                    reason: format!("{} is no stateCode", e.state_code),
+                })
+            })
+            .transpose()?;
+        let cdr = ended
+            .map(|e| serde_json::from_str(&e.fee_json))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                column: "calls.fee_json",
+                reason: e.to_string(),
+            })?;
+        Ok(CallView {
+            state: CallState::reached(events.iter().map(|e| e.event)),
+            outcome: None,
+            behaviour_from: None,
+            accepted_at: c.accepted_at.clone(),
+            timeline: events
+                .iter()
+                .map(|e| TimelineEntry {
+                    at_ms: e.at_ms,
+                    time: e.time.clone(),
+                    event: e.event,
+                    detail: e.detail.clone(),
+                })
+                .collect(),
+            announcement: Vec::new(),
+            status_url: c.status_url.clone(),
+            fee_url: c.fee_url.clone(),
+            from_database: true,
+            ..CallView::common(&c.session_id, request, state_code, cdr, c.fee_state)
+        })
+    }
+
+    /// The fields a live and a stored call share.
+    fn common(
+        session_id: &str,
+        request: &CallRequest,
+        state_code: Option<StateCode>,
+        cdr: Option<FeeInfo>,
+        cdr_state: FeeState,
+    ) -> CallView {
+        let verify = request.verify();
+        CallView {
+            session_id: session_id.to_owned(),
+            app_key: request.app_key.clone(),
+            state: CallState::Accepted,
+            outcome: None,
+            behaviour_from: None,
+            accepted_at: String::new(),
+            caller: request.display_nbr.to_string(),
+            callee: request.callee_nbr.to_string(),
             language_type: verify.language_type,
             verify_code: verify.verify_code.to_string(),
             times: verify.times,
             pre_tone: verify.pre_tone.to_string(),
             pos_tone: verify.pos_tone.as_ref().map(|t| t.to_string()),
-            user_data: e.request.user_data.clone(),
-            status_url: e.status_url.clone(),
-            fee_url: e.fee_url.clone(),
-            state_code: ending.map(|x| x.state_code.code()),
-            state_desc: ending.map(|x| x.state_code.desc()),
-            timeline: e.timeline.clone(),
-            announcement: e.call.announcement().segments.clone(),
-            cdr: e.fee.clone(),
-            cdr_state: e.fee_state,
+            user_data: request.user_data.clone(),
+            status_url: None,
+            fee_url: None,
+            state_code: state_code.map(|c| c.code()),
+            state_desc: state_code.map(|c| c.desc()),
+            timeline: Vec::new(),
+            announcement: Vec::new(),
+            cdr,
+            cdr_state,
+            from_database: false,
         }
     }
 }
@@ -107,7 +192,7 @@ pub struct CallSummary {
     pub session_id: String,
     pub app_key: String,
     pub callee: String,
-    pub state: &'static str,
+    pub state: CallState,
     pub state_code: Option<u32>,
     pub accepted_at: String,
     pub cdr_state: FeeState,
@@ -130,14 +215,14 @@ impl CallSummary {
 /// Filters of `GET /sim/v1/calls`: `state`, `app` (app_key), `callee`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CallFilter {
-    pub state: Option<String>,
+    pub state: Option<CallState>,
     pub app: Option<String>,
     pub callee: Option<String>,
 }
 
 impl CallFilter {
     pub(super) fn matches(&self, e: &CallEntry) -> bool {
-        self.state.as_deref().is_none_or(|s| e.call.state() == s)
+        self.state.is_none_or(|s| e.call.state() == s)
             && self.app.as_deref().is_none_or(|a| e.request.app_key == a)
             && self
                 .callee

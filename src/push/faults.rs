@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::journal::PushKind;
+use super::journal::PushKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,6 +5,7 @@
 
 pub mod dispatch;
 pub mod faults;
+pub mod journal;
 pub mod payload;
 pub mod retry;
 pub mod sign;

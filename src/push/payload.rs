@@ -4,15 +4,69 @@
 //! Field order follows the spec's tables (serde keeps struct order); absent values are omitted,
 //! never sent as `null`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::call::StateCode;
+use crate::call::{StateCode, StatusEvent};
+
+/// A push's `eventType` (spec §6.1, §7.1): which status event, or `fee` for a CDR push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    Callout,
+    Alerting,
+    Answer,
+    Disconnect,
+    Fee,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 5] = [
+        EventType::Callout,
+        EventType::Alerting,
+        EventType::Answer,
+        EventType::Disconnect,
+        EventType::Fee,
+    ];
+
+    /// The wire name, e.g. `callout`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::Callout => "callout",
+            EventType::Alerting => "alerting",
+            EventType::Answer => "answer",
+            EventType::Disconnect => "disconnect",
+            EventType::Fee => "fee",
+        }
+    }
+
+    /// The event type named `s`, if there is one.
+    pub fn from_name(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|e| e.name() == s)
+    }
+}
+
+impl From<StatusEvent> for EventType {
+    fn from(e: StatusEvent) -> EventType {
+        match e {
+            StatusEvent::Callout => EventType::Callout,
+            StatusEvent::Alerting => EventType::Alerting,
+            StatusEvent::Answer => EventType::Answer,
+            StatusEvent::Disconnect { .. } => EventType::Disconnect,
+        }
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// `{"eventType": "...", "statusInfo": {...}}`
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusPush<'a> {
     #[serde(rename = "eventType")]
-    pub event_type: &'a str,
+    pub event_type: EventType,
     #[serde(rename = "statusInfo")]
     pub status_info: StatusInfo<'a>,
 }
@@ -125,7 +179,7 @@ impl FeeInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct FeePush<'a> {
     #[serde(rename = "eventType")]
-    pub event_type: &'static str,
+    pub event_type: EventType,
     #[serde(rename = "feeLst")]
     pub fee_lst: Vec<&'a FeeInfo>,
 }
@@ -133,7 +187,7 @@ pub struct FeePush<'a> {
 impl<'a> FeePush<'a> {
     pub fn new(fee_lst: Vec<&'a FeeInfo>) -> Self {
         FeePush {
-            event_type: "fee",
+            event_type: EventType::Fee,
             fee_lst,
         }
     }
@@ -151,7 +205,7 @@ mod tests {
     #[test]
     fn status_push_matches_the_spec_sample_byte_for_byte() {
         let push = StatusPush {
-            event_type: "disconnect",
+            event_type: EventType::Disconnect,
             status_info: StatusInfo {
                 session_id: "1200_17_2841736025_20260314101531@callenabler.home1.com",
                 timestamp: "2026-03-14 10:15:53".into(),

@@ -10,10 +10,10 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::Deserialize;
 
 use super::faults::FaultKind;
+use super::journal::PushError;
 use super::sign::{self, CreatedTz};
 use crate::clock::{transport_now, Stopwatch};
 use crate::error::PLATFORM_CONTENT_TYPE;
-use crate::journal::PushError;
 
 /// How pushes go over the wire (the `[push]` section of the config).
 #[derive(Debug, Clone, Deserialize)]

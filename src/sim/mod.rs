@@ -23,8 +23,8 @@ use crate::call::scenario::BehaviourSpec;
 use crate::call::timeline::TimelineEvent;
 use crate::engine::{CallFilter, CallView, ReportError, TimelineEntry};
 use crate::error::InternalFault;
-use crate::journal::{JournalEntry, JournalQuery};
 use crate::push::faults::FaultRule;
+use crate::push::journal::{JournalEntry, JournalQuery};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -161,17 +161,16 @@ async fn call(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
         .journal()
         .query(&JournalQuery::for_session(&id))
         .map_err(internal)?;
-    if let Some(call) = state.engine.call_view(&id) {
-        return Ok(Json(CallOut { call, deliveries }).into_response());
-    }
-    // A call from an earlier run is still in the database.
-    let mut stored = state
-        .engine
-        .stored_call(&id)
-        .map_err(|e| internal(format!("reading the database: {e}")))?
-        .ok_or_else(|| no_such_call(&id))?;
-    stored["deliveries"] = serde_json::to_value(deliveries).unwrap_or_default();
-    Ok(Json(stored).into_response())
+    let call = match state.engine.call_view(&id) {
+        Some(call) => call,
+        // A call from an earlier run is still in the database.
+        None => state
+            .engine
+            .stored_call(&id)
+            .map_err(|e| internal(format!("reading the database: {e}")))?
+            .ok_or_else(|| no_such_call(&id))?,
+    };
+    Ok(Json(CallOut { call, deliveries }).into_response())
 }
 
 /// `GET /sim/v1/calls/{sessionId}/events?after=N&wait_for=disconnect&timeout_ms=T`: long-polls

@@ -27,7 +27,7 @@
 //!
 //! The schema and how to query it with `sqlite3` are in [`schema`].
 
-mod journal;
+mod attempts;
 mod read;
 pub mod schema;
 mod write;
@@ -48,7 +48,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-pub use journal::SqliteJournal;
+pub use attempts::SqliteJournal;
 pub use read::{
     AppReconciliation, CallQuery, InFlightCall, OwedDelivery, Recovered, StoredCall, StoredEnd,
     StoredEvent,

@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, HashSet};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::write::{body_from, parse_event, parse_kind, parse_outcome, FeeState};
+use super::write::{body_from, parse_event, parse_event_type, parse_kind, parse_outcome, FeeState};
 use super::StoreError;
 use crate::call::timeline::TimelineEvent;
 use crate::clock::PlatformTime;
-use crate::journal::{DeliveryOutcome, PushKind};
+use crate::push::journal::{DeliveryOutcome, PushKind};
+use crate::push::payload::EventType;
 
 /// A call as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,7 +72,7 @@ pub struct OwedDelivery {
     pub app_key: String,
     pub url: String,
     pub body: Vec<u8>,
-    pub event_type: String,
+    pub event_type: EventType,
     pub session_ids: Vec<String>,
     pub idempotency_key: String,
     /// Attempts made so far (0: queued, never tried).
@@ -298,7 +299,7 @@ pub(super) fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
                 app_key: row.get(2)?,
                 url: row.get(3)?,
                 body: body_from(row.get_ref(4)?)?,
-                event_type: row.get(5)?,
+                event_type: parse_event_type(&row.get::<_, String>(5)?)?,
                 session_ids: string_list("deliveries.session_ids", &row.get::<_, String>(6)?)?,
                 idempotency_key: row.get(7)?,
                 attempt: row.get(8)?,

@@ -3,9 +3,10 @@ use std::sync::atomic::AtomicUsize;
 
 use super::*;
 use crate::call::timeline::TimelineEvent;
-use crate::journal::{
+use crate::push::journal::{
     DeliveryOutcome, JournalEntry, JournalQuery, JournalStore, MemoryJournal, PushError, PushKind,
 };
+use crate::push::payload::EventType;
 
 /// A fresh directory under the system temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -83,11 +84,10 @@ fn queued(id: u64, kind: PushKind, seqs: &[u64]) -> Write {
         url: format!("http://127.0.0.1:9/{}", write::kind_str(kind)),
         body: format!(r#"{{"eventType":"{}"}}"#, write::kind_str(kind)).into_bytes(),
         event_type: if kind == PushKind::Fee {
-            "fee"
+            EventType::Fee
         } else {
-            "callout"
-        }
-        .into(),
+            EventType::Callout
+        },
         session_ids: seqs.iter().map(|s| session(*s)).collect(),
         idempotency_key: format!("idem-{id}"),
     }
@@ -109,11 +109,10 @@ fn entry(
         app_key: "app".into(),
         session_ids: seqs.iter().map(|s| session(*s)).collect(),
         event_type: if kind == PushKind::Fee {
-            "fee"
+            EventType::Fee
         } else {
-            "callout"
-        }
-        .into(),
+            EventType::Callout
+        },
         url: "http://127.0.0.1:9/".into(),
         attempt,
         sent_at: "2026-03-14 10:15:53".into(),

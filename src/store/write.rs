@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use crate::call::timeline::TimelineEvent;
-use crate::journal::{DeliveryOutcome, JournalEntry, PushError, PushKind};
+use crate::push::journal::{DeliveryOutcome, JournalEntry, PushError, PushKind};
+use crate::push::payload::EventType;
 
 /// One fact for the store. Build it where the engine changes state, then hand it to
 /// [`Store::write`](super::Store::write).
@@ -71,7 +72,7 @@ pub enum Write {
         app_key: String,
         url: String,
         body: Vec<u8>,
-        event_type: String,
+        event_type: EventType,
         session_ids: Vec<String>,
         /// Sent with every attempt of this delivery, so the app can drop repeats.
         idempotency_key: String,
@@ -205,6 +206,10 @@ pub(super) fn parse_error(s: &str) -> Result<PushError, StoreError> {
     }
 }
 
+pub(super) fn parse_event_type(s: &str) -> Result<EventType, StoreError> {
+    EventType::from_name(s).ok_or_else(|| corrupt("event_type", s))
+}
+
 pub(super) fn parse_event(s: &str) -> Result<TimelineEvent, StoreError> {
     s.parse().map_err(|_| corrupt("event", s))
 }
@@ -336,7 +341,7 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                 app_key,
                 url,
                 body_sql(body),
-                event_type,
+                event_type.name(),
                 json_list(session_ids),
                 idempotency_key
             ])?;
@@ -382,7 +387,7 @@ fn apply_attempt(
         kind_str(e.kind),
         e.app_key,
         json_list(&e.session_ids),
-        e.event_type,
+        e.event_type.name(),
         e.url,
         e.attempt,
         e.sent_at,

@@ -92,6 +92,15 @@ async fn a_cdr_owed_at_shutdown_is_delivered_after_a_restart_under_the_same_idem
         from_db["timeline"].as_array().unwrap().last().unwrap()["event"],
         "disconnect"
     );
+    // The same view as a live call's: the same state names, the request's fields.
+    assert_eq!(
+        (
+            &from_db["state"],
+            &from_db["verify_code"],
+            &from_db["callee"]
+        ),
+        (&json!("released"), &json!("4827"), &json!(CALLEE))
+    );
     assert_eq!(from_db["deliveries"].as_array().unwrap().len(), 6);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -75,6 +75,16 @@ async fn calls_can_be_listed_and_filtered_by_state_app_and_callee() {
             .len(),
         2
     );
+    let bogus = sim.get("/sim/v1/calls?state=ringing").await;
+    assert_eq!(
+        bogus.status, 400,
+        "an unknown state is refused, not matched by nothing"
+    );
+    assert!(
+        bogus.body["error"].as_str().unwrap().contains("state"),
+        "{}",
+        bogus.body
+    );
     sim.advance("30s").await;
     assert_eq!(
         sim.get("/sim/v1/calls?state=released")

@@ -9,9 +9,11 @@ use crate::call::timeline::TimelineEvent;
 use crate::call::StatusEvent;
 use crate::clock::{Clock, ClockMode, SimInstant};
 use crate::config::Config;
-use crate::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::faults::{FaultKind, Faults, Target};
-use crate::push::payload::{to_body, CdrFacts, FeeInfo, FeePush, StatusInfo, StatusPush};
+use crate::push::journal::{DeliveryOutcome, JournalEntry, PushKind};
+use crate::push::payload::{
+    to_body, CdrFacts, EventType, FeeInfo, FeePush, StatusInfo, StatusPush,
+};
 use crate::push::transport::{AttemptReport, PushJob};
 use crate::store::{FeeState, Write};
 
@@ -54,7 +56,7 @@ impl StatusQueue {
 pub(super) struct StatusOut {
     /// `s<call>.<n>`: the n-th status push of the call.
     pub(super) id: String,
-    pub(super) event_type: String,
+    pub(super) event_type: EventType,
     pub(super) body: Vec<u8>,
 }
 
@@ -99,7 +101,7 @@ pub(super) struct Delivery {
     app_key: String,
     url: String,
     body: Vec<u8>,
-    event_type: String,
+    event_type: EventType,
     /// The calls concerned, by sequence number: one for status, up to 50 for a CDR batch.
     calls: Vec<u64>,
     session_ids: Vec<String>,
@@ -118,7 +120,7 @@ impl Delivery {
         app_key: String,
         url: String,
         body: Vec<u8>,
-        event_type: String,
+        event_type: EventType,
         calls: Vec<u64>,
         session_ids: Vec<String>,
         attempt: u32,
@@ -148,7 +150,7 @@ struct FeeBatch {
 /// The `X-Dialtone-Idempotency-Key` of a push: its first call's sessionId and its eventType.
 /// The same on every attempt and after a restart, and unique across calls, so a receiver can
 /// drop a duplicate it has already processed.
-pub(super) fn idempotency_key(session_ids: &[String], event_type: &str) -> String {
+pub(super) fn idempotency_key(session_ids: &[String], event_type: EventType) -> String {
     format!(
         "{}/{}",
         session_ids.first().map_or("", String::as_str),
@@ -177,7 +179,7 @@ impl Engine {
             _ => (None, None),
         };
         let push = StatusPush {
-            event_type: event.name(),
+            event_type: event.into(),
             status_info: StatusInfo {
                 session_id: &entry.session_id,
                 timestamp: super::wall_string(clock, at),
@@ -198,13 +200,13 @@ impl Engine {
             app_key: entry.request.app_key.clone(),
             url,
             body: body.clone(),
-            event_type: event.name().to_owned(),
-            idempotency_key: idempotency_key(&session_ids, event.name()),
+            event_type: event.into(),
+            idempotency_key: idempotency_key(&session_ids, event.into()),
             session_ids,
         });
         queue.waiting.push_back(StatusOut {
             id,
-            event_type: event.name().to_owned(),
+            event_type: event.into(),
             body,
         });
     }
@@ -311,7 +313,7 @@ impl Engine {
                 app_key: batch.app_key.clone(),
                 url: batch.url.clone(),
                 body: to_body(&FeePush::new(fees)),
-                event_type: "fee".to_owned(),
+                event_type: EventType::Fee,
                 session_ids: entries.iter().map(|e| e.session_id.clone()).collect(),
                 calls: chunk.to_vec(),
                 attempt: 0,
@@ -325,8 +327,8 @@ impl Engine {
                 app_key: delivery.app_key.clone(),
                 url: delivery.url.clone(),
                 body: delivery.body.clone(),
-                event_type: "fee".to_owned(),
-                idempotency_key: idempotency_key(&delivery.session_ids, "fee"),
+                event_type: EventType::Fee,
+                idempotency_key: idempotency_key(&delivery.session_ids, EventType::Fee),
                 session_ids: delivery.session_ids.clone(),
             });
             st.deliveries.active.insert(id.clone(), delivery);
@@ -379,7 +381,7 @@ impl Engine {
             url: d.url.clone(),
             body: d.body.clone(),
             nonce: ids.nonce_for(id, d.attempt),
-            idempotency_key: idempotency_key(&d.session_ids, &d.event_type),
+            idempotency_key: idempotency_key(&d.session_ids, d.event_type),
             fault: fault.map(|(k, _)| k),
             created_at: reproducible.then(|| clock.wall(now)),
         };
@@ -417,7 +419,7 @@ impl Engine {
                 return;
             };
             if queue.reorder_checked.as_deref() == Some(front.id.as_str())
-                || front.event_type == "disconnect"
+                || front.event_type == EventType::Disconnect
             {
                 return;
             }
@@ -495,7 +497,7 @@ impl Engine {
                 kind: d.kind,
                 app_key: d.app_key.clone(),
                 session_ids: d.session_ids.clone(),
-                event_type: d.event_type.clone(),
+                event_type: d.event_type,
                 url: d.url.clone(),
                 attempt: d.attempt,
                 sent_at: super::wall_string(clock, d.sent_at),
@@ -552,11 +554,11 @@ impl Engine {
     /// key, signed afresh, no retries. A push still waiting to retry is tried now instead.
     /// Returns the attempt number, `None` for an unknown delivery, or the error if the journal
     /// cannot be read.
-    pub fn redeliver(&self, id: &str) -> Result<Option<u32>, crate::journal::JournalError> {
+    pub fn redeliver(&self, id: &str) -> Result<Option<u32>, crate::push::journal::JournalError> {
         let last = self
             .shared
             .journal
-            .query(&crate::journal::JournalQuery {
+            .query(&crate::push::journal::JournalQuery {
                 delivery_id: Some(id.to_owned()),
                 limit: Some(1),
                 ..Default::default()

@@ -12,9 +12,10 @@ use crate::call::request::{CallKind, CallRequest, VerifyCall};
 use crate::clock::Clock;
 use crate::engine::{Accepted, Engine};
 use crate::ids::IdGen;
-use crate::journal::{DeliveryOutcome, Journal, JournalEntry, JournalQuery};
 use crate::push::dispatch::Transport;
 use crate::push::faults::{FaultKind, FaultRule};
+use crate::push::journal::{DeliveryOutcome, Journal, JournalEntry, JournalQuery};
+use crate::push::payload::EventType;
 use crate::push::transport::{AttemptReport, PushJob};
 use crate::testing::{test_config, APP_KEY, CALLEE, DISPLAY, START};
 
@@ -286,7 +287,7 @@ async fn cdrs_of_calls_that_end_in_the_same_second_share_one_push() {
     engine.advance(MINUTE, true).await.unwrap();
     let fees: Vec<JournalEntry> = journal(&engine)
         .into_iter()
-        .filter(|e| e.event_type == "fee")
+        .filter(|e| e.event_type == EventType::Fee)
         .collect();
     assert_eq!(fees.len(), 1);
     assert_eq!(fees[0].session_ids, [a.session_id, b.session_id]);

@@ -1,14 +1,17 @@
 //! The delivery journal (spec §9): every push attempt, successful or not, with exactly what was
 //! sent and what came back.
 //!
-//! Callers use [`Journal`] only. Where entries live is a [`JournalStore`]: in memory today
-//! ([`MemoryJournal`], keeping the most recent `journal.max_entries`); a durable store can replace
-//! it without any caller changing.
+//! It lives with the pushes because it speaks their vocabulary ([`PushKind`], [`PushError`],
+//! [`DeliveryOutcome`]). Callers use [`Journal`] only. Where entries live is a [`JournalStore`]:
+//! [`MemoryJournal`] (keeping the most recent `journal.max_entries`) when ephemeral, the store's
+//! attempt table (`store::SqliteJournal`) when durable.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+
+use super::payload::EventType;
 
 /// Which kind of push an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +57,7 @@ pub struct JournalEntry {
     pub kind: PushKind,
     pub app_key: String,
     pub session_ids: Vec<String>,
-    pub event_type: String,
+    pub event_type: EventType,
     pub url: String,
     /// 1 for the first attempt.
     pub attempt: u32,
@@ -259,7 +262,7 @@ mod tests {
             kind: PushKind::Status,
             app_key: "app".into(),
             session_ids: vec![session.into()],
-            event_type: "callout".into(),
+            event_type: EventType::Callout,
             url: "http://127.0.0.1:1/".into(),
             attempt: 1,
             sent_at: "2026-03-14 10:15:31".into(),

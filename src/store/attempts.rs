@@ -1,8 +1,8 @@
-//! The delivery journal (spec §9) kept in the store: [`SqliteJournal`] is a
+//! The store's `attempts` table: the delivery journal (spec §9) kept on disk. [`SqliteJournal`] is a
 //! [`JournalStore`], so `Journal::new(Arc::new(SqliteJournal::new(store)))` makes every caller
 //! durable without changing.
 //!
-//! Same semantics as [`MemoryJournal`](crate::journal::MemoryJournal) with one deliberate
+//! Same semantics as [`MemoryJournal`](crate::push::journal::MemoryJournal) with one deliberate
 //! difference: `journal.max_entries` does not apply. The durable journal keeps every attempt
 //! until a reset or `clear`; the limit exists to bound memory, and disk is the user's to manage.
 
@@ -11,7 +11,7 @@ use rusqlite::{Connection, Row};
 
 use super::write::{self, parse_error, parse_kind, parse_outcome, Write};
 use super::{read, Store, StoreError};
-use crate::journal::{JournalEntry, JournalError, JournalQuery, JournalStore};
+use crate::push::journal::{JournalEntry, JournalError, JournalQuery, JournalStore};
 
 /// A [`JournalStore`] backed by a [`Store`].
 #[derive(Clone)]
@@ -113,7 +113,7 @@ fn entry_from(row: &Row<'_>) -> Result<JournalEntry, StoreError> {
         kind: parse_kind(&row.get::<_, String>(1)?)?,
         app_key: row.get(2)?,
         session_ids: json("attempts.session_ids", &row.get::<_, String>(3)?)?,
-        event_type: row.get(4)?,
+        event_type: write::parse_event_type(&row.get::<_, String>(4)?)?,
         url: row.get(5)?,
         attempt: row.get(6)?,
         sent_at: row.get(7)?,
