@@ -23,7 +23,7 @@ use crate::call::request::{PhoneNumber, PushUrl, ToneName};
 use crate::call::scenario::{BehaviourSpec, Pattern, Rule};
 use crate::call::CallTimings;
 use crate::clock::ClockSettings;
-use crate::engine::FrequencySettings;
+use crate::frequency::FrequencySettings;
 use crate::push::faults::FaultRule;
 use crate::push::retry::{Backoff, RetrySchedule};
 use crate::push::transport::PushSettings;

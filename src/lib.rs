@@ -12,6 +12,7 @@
 //!   body into typed values and hands the call to the engine.
 //! - [`auth`]: X-AKSK signatures, legacy tokens and lockout (spec §3).
 //! - [`engine`]: every call, one timer queue, push ordering, CDR batching and retries.
+//! - [`frequency`]: frequency control (spec §5.4), the sliding windows admission consults.
 //! - [`call`]: one call as a pure state machine (spec §5), with its announcement plan, codes and
 //!   timings ([`call::timings`]).
 //! - [`audio`]: voices and tones loaded at start-up; the announcement laid out from clips and
@@ -42,6 +43,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod frequency;
 pub mod ids;
 pub mod push;
 pub mod server;

@@ -303,7 +303,7 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
             rule.window_s,
-            if config.frequency.mode == dialtone::engine::FrequencyMode::Sync {
+            if config.frequency.mode == dialtone::frequency::FrequencyMode::Sync {
                 "sync"
             } else {
                 "async"

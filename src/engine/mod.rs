@@ -10,7 +10,7 @@
 //!   driver ([`spawn_driver`]) when a deadline passes, and by [`Engine::advance`], which steps a
 //!   manual clock from deadline to deadline: the only places time enters call logic;
 //! - `delivery`: how events become pushes (ordering, CDR batching, retry policy, faults);
-//! - `frequency`: sliding-window frequency rules, and their settings;
+//! - [`crate::frequency`] (beside it): sliding-window frequency rules and their settings;
 //! - `recovery`: carrying on after a restart from what the database says was unfinished;
 //! - `report`: reconciliation; `view`: read-only views for the inspection API.
 //!
@@ -18,7 +18,6 @@
 
 mod delivery;
 mod driver;
-mod frequency;
 mod recovery;
 mod report;
 mod view;
@@ -37,6 +36,7 @@ use crate::call::{Call, Effect, Outcome, StatusEvent};
 use crate::clock::{Clock, PlatformTime, SimInstant};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::frequency::{Frequency, FrequencyMode, Keys};
 use crate::ids::{self, IdGen};
 use crate::push::dispatch::{Dispatcher, Transport};
 use crate::push::faults::{FaultRule, FaultView, Faults};
@@ -46,8 +46,6 @@ use crate::push::transport::{HttpTransport, PushJob};
 use crate::store::{FeeState, Store, Write};
 use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
-use frequency::{Frequency, Keys};
-pub use frequency::{FrequencyMode, FrequencyRule, FrequencySettings};
 pub use report::ReportError;
 pub use view::{CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
 

@@ -438,7 +438,7 @@ async fn reset_forgets_calls_rules_and_time_and_starts_ids_again() {
 #[tokio::test]
 async fn a_callee_frequency_limit_releases_the_eleventh_call_with_7001() {
     let sim = TestSim::start_with(|c, _| {
-        c.frequency.rules = vec![dialtone::engine::FrequencyRule {
+        c.frequency.rules = vec![dialtone::frequency::FrequencyRule {
             scope: dialtone::call::FrequencyScope::Callee,
             max_calls: 10,
             window_s: 86_400,
@@ -474,8 +474,8 @@ async fn a_callee_frequency_limit_releases_the_eleventh_call_with_7001() {
 #[tokio::test]
 async fn in_sync_mode_an_exceeded_rule_refuses_with_1013118_and_creates_no_call() {
     let sim = TestSim::start_with(|c, _| {
-        c.frequency.mode = dialtone::engine::FrequencyMode::Sync;
-        c.frequency.rules = vec![dialtone::engine::FrequencyRule {
+        c.frequency.mode = dialtone::frequency::FrequencyMode::Sync;
+        c.frequency.rules = vec![dialtone::frequency::FrequencyRule {
             scope: dialtone::call::FrequencyScope::DisplayNumber,
             max_calls: 2,
             window_s: 3600,
@@ -498,7 +498,7 @@ async fn app_and_developer_rules_release_with_7002_and_7001_in_async_mode() {
         (dialtone::call::FrequencyScope::DisplayNumber, 7003),
     ] {
         let sim = TestSim::start_with(|c, _| {
-            c.frequency.rules = vec![dialtone::engine::FrequencyRule {
+            c.frequency.rules = vec![dialtone::frequency::FrequencyRule {
                 scope,
                 max_calls: 1,
                 window_s: 60,

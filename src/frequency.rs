@@ -44,7 +44,7 @@ pub struct FrequencyRule {
 }
 
 /// What a call is counted under.
-pub(super) struct Keys<'a> {
+pub struct Keys<'a> {
     pub sp_id: &'a str,
     pub app_key: &'a str,
     pub display: &'a str,
@@ -63,14 +63,17 @@ impl Keys<'_> {
     }
 }
 
+/// The counts of placed calls in each rule's window, per key. Plain data: the engine holds it
+/// under its lock.
 #[derive(Default)]
-pub(super) struct Frequency {
+pub struct Frequency {
     rules: Vec<FrequencyRule>,
     placed: HashMap<(usize, String), VecDeque<SimInstant>>,
 }
 
 impl Frequency {
-    pub(super) fn new(rules: Vec<FrequencyRule>) -> Frequency {
+    /// Counters for `rules`, all empty.
+    pub fn new(rules: Vec<FrequencyRule>) -> Frequency {
         Frequency {
             rules,
             placed: HashMap::new(),
@@ -78,7 +81,7 @@ impl Frequency {
     }
 
     /// The scope of the first rule a new call at `now` would exceed.
-    pub(super) fn exceeded(&mut self, keys: &Keys, now: SimInstant) -> Option<FrequencyScope> {
+    pub fn exceeded(&mut self, keys: &Keys, now: SimInstant) -> Option<FrequencyScope> {
         for (i, rule) in self.rules.iter().enumerate() {
             let window_ms = rule.window_s * 1000;
             if let Some(times) = self.placed.get_mut(&(i, keys.of(rule.scope))) {
@@ -94,7 +97,7 @@ impl Frequency {
     }
 
     /// Counts a placed call against every rule.
-    pub(super) fn record(&mut self, keys: &Keys, now: SimInstant) {
+    pub fn record(&mut self, keys: &Keys, now: SimInstant) {
         for (i, rule) in self.rules.iter().enumerate() {
             self.placed
                 .entry((i, keys.of(rule.scope)))
@@ -103,7 +106,8 @@ impl Frequency {
         }
     }
 
-    pub(super) fn reset(&mut self) {
+    /// Forgets every count (a reset); the rules stay.
+    pub fn reset(&mut self) {
         self.placed.clear();
     }
 }
