@@ -13,6 +13,9 @@
 #   * converts/trims/normalises the clips to 8 kHz 16-bit signed PCM mono WAV
 #     (plain 44-byte RIFF header), RMS -20 dBFS, peak <= -1 dBFS, no dither;
 #   * synthesises the Mandarin voice with espeak-ng (voice cmn-latn-pinyin);
+#   * synthesises one clip per toned Mandarin syllable listed in voices/zh/syllables.txt
+#     (every syllable the `pinyin` crate can return) into voices/zh/syllables/, for the
+#     template TTS, and writes their manifest voices/zh/syllables/syllables.toml;
 #   * synthesises the tones in voices/tones/ with sox;
 #   * writes voices/<tag>/voice.toml, voices/tones/tones.toml, the licence files in
 #     voices/LICENSES/ taken from the package, and voices/SHA256SUMS.
@@ -55,6 +58,12 @@ PEAK_MAX=-1         # dBFS hard limit checked at the end
 GAP_MS=100          # milliseconds of silence between words of a concatenated prompt
 ESPEAK_VOICE=cmn-latn-pinyin
 ESPEAK_SPEED=120    # words per minute (default 175 makes the digits ~0.2 s: too fast for a code)
+# Syllables for the template TTS are said faster than the digits of a code: at 140 wpm the
+# median syllable is 0.35 s (10 % are under 0.25 s, 10 % over 0.44 s), about 3 syllables a
+# second when they are played back to back, and the whole set stays under 10 MB.
+SYL_SPEED=140
+SYL_LIST_NAME=zh/syllables.txt   # input, relative to voices/: one crate syllable a line
+PINYIN_CRATE=pinyin PINYIN_CRATE_VERSION=0.11.0   # what syllables.txt was made from
 
 SOX=(sox -D --no-glob)                                   # -D: never dither
 OUTFMT=(-t wav -e signed-integer -b 16 -r 8000 -c 1)
@@ -70,7 +79,7 @@ MODE=write
 case "${1:-}" in
   "") ;;
   --check) MODE=check ;;
-  -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+  -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 0 ;;
   *) die "unknown argument '$1' (try --help)" ;;
 esac
 
@@ -140,9 +149,13 @@ fetch_debs() {
   done
 }
 
-# stat_of FILE KEY -> value of a `sox FILE -n stats` line ("RMS lev dB", "Pk lev dB", "Length s")
-stat_of() {
-  "${SOX[@]}" "$1" -n stats 2>&1 | awk -v k="$2" 'index($0, k) == 1 { print $NF }'
+# levels_of FILE -> "RMS PEAK LENGTH" (dB, dB, s) from one `sox FILE -n stats` run
+levels_of() {
+  "${SOX[@]}" "$1" -n stats 2>&1 | awk '
+    index($0, "RMS lev dB") == 1 { r = $NF }
+    index($0, "Pk lev dB") == 1 { p = $NF }
+    index($0, "Length s") == 1 { l = $NF }
+    END { print r, p, l }'
 }
 
 # prep IN OUT: convert to the output format, trim leading/trailing silence, de-click
@@ -155,8 +168,8 @@ prep() {
 # RMS_TOL-0.2 dB of the target. Beyond that the script stops: a source with such a high
 # crest factor needs a deliberate limiter/compressor setting (none of the current ones does).
 normalise() {
-  local in=$1 out=$2 rms pk g
-  rms=$(stat_of "$in" "RMS lev dB"); pk=$(stat_of "$in" "Pk lev dB")
+  local in=$1 out=$2 rms pk len g
+  read -r rms pk len < <(levels_of "$in")
   [[ -n $rms && -n $pk ]] || die "cannot measure $in"
   g=$(awk -v r="$rms" -v p="$pk" -v t="$TARGET_RMS" -v c="$PEAK_CEIL" -v tol="$RMS_TOL" 'BEGIN {
         g = t - r
@@ -356,6 +369,109 @@ write_zh_voice() { # outdir
   } >"$out/voice.toml"
 }
 
+# ---------------------------------------------------------------- Mandarin syllables
+# voices/zh/syllables.txt lists every syllable the `pinyin` crate can return from
+# `with_tone_num_end()`, spelled as the crate spells it: tone 1-4 as a final digit, the
+# neutral tone without a digit ("de"), u-umlaut as "ü" ("lü4"), and "ê", "m", "n", "ng",
+# "hm", "hng". Each becomes voices/zh/syllables/<file>, named in ASCII:
+#   file = base with ü -> v and ê -> eh, then the tone 1-5 (5 = neutral), then .wav:
+#   zhang1 -> zhang1.wav, de -> de5.wav, lü4 -> lv4.wav, nüe4 -> nve4.wav, ê2 -> eh2.wav.
+# espeak-ng (cmn-latn-pinyin) is given the same toned pinyin, with 5 for the neutral tone
+# (without a digit it says tone 1) and v for ü. It cannot say the syllabic nasals m, n, hm, hng
+# from pinyin (it spells "hm"/"hng" as letters and says m1..m4/n2..n4 without a tone), so those
+# are given as espeak phonemes: [[m-35]] for m2, [[n-51]] for n4, [[Xm-11]] for hm, [[XN-11]]
+# for hng (X = the pinyin h, m-/n-/N- = syllabic nasal, 55/35/214/51/11 = tones 1/2/3/4/neutral).
+declare -A TONE_PHONEME=([1]=55 [2]=35 [3]=214 [4]=51 [5]=11)
+# Syllables said at another speed than SYL_SPEED. Neutral "quan" at 140 wpm is a long quiet
+# aspiration and a short loud vowel: crest factor 20.4 dB, so RMS -20 dBFS would need a peak
+# above -1 dBFS (normalise stops); at 120 wpm the crest factor is 19.1 dB and it fits.
+declare -A SYL_SPEED_FOR=([quan]=120)
+
+# syl_parse SYL: sets SYL_TONE (1-5), SYL_FILE and SYL_SAY (the espeak-ng input); dies on a
+# syllable it does not understand
+syl_parse() {
+  local s=$1 base ascii
+  [[ $s =~ ^([a-z]|ü|ê)+[1-4]?$ ]] || die "$SYL_LIST_NAME: unexpected syllable '$s'"
+  if [[ $s == *[1-4] ]]; then SYL_TONE=${s: -1}; base=${s%?}; else SYL_TONE=5; base=$s; fi
+  ascii=${base//ü/v}; ascii=${ascii//ê/eh}
+  [[ $ascii =~ ^[a-z]+$ ]] || die "$SYL_LIST_NAME: cannot name a file for '$s'"
+  SYL_FILE=$ascii$SYL_TONE.wav
+  case $base in
+    m | n) SYL_SAY="[[$base-${TONE_PHONEME[$SYL_TONE]}]]" ;;
+    hm) SYL_SAY="[[Xm-${TONE_PHONEME[$SYL_TONE]}]]" ;;
+    hng) SYL_SAY="[[XN-${TONE_PHONEME[$SYL_TONE]}]]" ;;
+    *) SYL_SAY=${base//ü/v}$SYL_TONE ;;
+  esac
+}
+
+# read_syllables: SYLLABLES=(every syllable of voices/zh/syllables.txt, in file order)
+read_syllables() {
+  local f=$VOICES/$SYL_LIST_NAME line
+  [[ -f $f ]] || die "$f missing"
+  grep -qF "\`$PINYIN_CRATE\` crate $PINYIN_CRATE_VERSION" "$f" \
+    || die "$f was not made from the $PINYIN_CRATE crate $PINYIN_CRATE_VERSION (update PINYIN_CRATE_VERSION deliberately)"
+  SYLLABLES=()
+  while IFS= read -r line; do
+    [[ -z $line || $line == \#* ]] && continue
+    SYLLABLES+=("$line")
+  done <"$f"
+  ((${#SYLLABLES[@]} > 0)) || die "$f lists no syllable"
+  printf '%s\n' "${SYLLABLES[@]}" | sort -c 2>/dev/null || die "$f is not sorted (LC_ALL=C sort)"
+  [[ -z $(printf '%s\n' "${SYLLABLES[@]}" | uniq -d) ]] || die "$f has duplicates"
+}
+
+CHANGES_SYL="Synthesised with espeak-ng (voice cmn-latn-pinyin, speed $SYL_SPEED wpm unless the entry says otherwise, amplitude 50, default pitch) at 22050 Hz from the toned pinyin (neutral tone as tone 5, ü as v; syllabic nasals as espeak phonemes); resampled to 8 kHz (sox rate -v) 16-bit signed PCM mono WAV without dither; leading/trailing silence removed (sox silence 1 0.02 -50d, both ends); 5 ms linear fade-in/out; gain set so RMS is -20 dBFS (peak kept <= -1.2 dBFS)."
+
+write_zh_syllables() { # outdir
+  local out=$1 s ph want speed n=0
+  local -A seen=()
+  local cmd="espeak-ng -v $ESPEAK_VOICE -s $SYL_SPEED -a 50 -w OUT.wav --"
+  mkdir -p "$out"
+  {
+    echo "# Generated by scripts/make-voices.sh -- edit the script, not this file."
+    echo "# One clip per Mandarin syllable, for the template TTS: every syllable in"
+    echo "# voices/$SYL_LIST_NAME, i.e. every string the \`$PINYIN_CRATE\` crate $PINYIN_CRATE_VERSION can return from"
+    echo "# Pinyin::with_tone_num_end() (ToPinyin / ToPinyinMulti). [syllables] is keyed by that string"
+    echo "# exactly (tone digit 1-4 at the end, no digit for the neutral tone, u-umlaut as ü):"
+    echo "#   file   = the clip in this folder: ü -> v, ê -> eh, tone 1-5 (5 = neutral), .wav"
+    echo "#   tone   = 1-4, or 5 for the neutral tone"
+    echo "#   espeak = what espeak-ng was given: $cmd '<espeak>'"
+    echo "#   speed  = only where it is not $SYL_SPEED: the -s (words per minute) used instead"
+    echo "# Licence: as voices/zh/voice.toml (espeak-ng output, released under CC0-1.0)."
+    echo "licence = $(toml_str "${VLIC[zh]}")"
+    echo "credit = $(toml_str "${VCREDIT[zh]}")"
+    echo "source_package = \"espeak-ng\""
+    echo "source_version = $(toml_str "${TOOL_VERSION[espeak-ng]}")"
+    echo "pinyin_crate = $(toml_str "$PINYIN_CRATE")"
+    echo "pinyin_crate_version = $(toml_str "$PINYIN_CRATE_VERSION")"
+    echo "pinyin_style = \"with_tone_num_end\""
+    echo "changes = $(toml_str "$CHANGES_SYL")"
+    echo "format = $(toml_str "$FORMAT_STR")"
+    echo "count = ${#SYLLABLES[@]}"
+    echo
+    echo "[syllables]"
+    for s in "${SYLLABLES[@]}"; do
+      syl_parse "$s"
+      [[ -z ${seen[$SYL_FILE]:-} ]] || die "syllables '${seen[$SYL_FILE]}' and '$s' would share $SYL_FILE"
+      seen[$SYL_FILE]=$s
+      # -x prints the phonemes espeak-ng said: they must be one syllable with the wanted tone
+      # (a mis-read input comes out as spelled letters, i.e. several words and tones)
+      speed=${SYL_SPEED_FOR[$s]:-$SYL_SPEED}
+      ph=$(espeak-ng -v "$ESPEAK_VOICE" -s "$speed" -a 50 -x -w "$WORK/espeak.wav" -- "$SYL_SAY")
+      want=${TONE_PHONEME[$SYL_TONE]}
+      ph=${ph#"${ph%%[![:space:]]*}"}
+      [[ $ph != *[[:space:]]* && $ph =~ (214|55|35|51|11) && ${BASH_REMATCH[1]} == "$want" \
+         && ${ph#*"$want"} != *[0-9][0-9]* ]] \
+        || die "espeak-ng read syllable '$s' (input '$SYL_SAY') as '$ph', expected one syllable of tone $want"
+      single_clip "$out/$SYL_FILE" "$WORK/espeak.wav"
+      echo "$(toml_str "$s") = { file = $(toml_str "$SYL_FILE"), tone = $SYL_TONE, espeak = $(toml_str "$SYL_SAY")$(
+        if [[ $speed != "$SYL_SPEED" ]]; then echo ", speed = $speed"; fi) }"
+      n=$((n + 1))
+      if ((n % 250 == 0)); then log "  $n/${#SYLLABLES[@]} syllables"; fi
+    done
+  } >"$out/syllables.toml"
+}
+
 # note_wav OUT FREQ LEN DELAY: one sine note, 8 ms attack, linear decay to 0, delayed by DELAY s
 note_wav() {
   "${SOX[@]}" -n "${OUTFMT[@]}" "$1" synth "$3" sine "$2" fade t 0.008 "$3" "$(awk -v l="$3" 'BEGIN{printf "%.3f", l - 0.008}')" pad "$4" 0
@@ -433,14 +549,14 @@ check_wav() {
      && $(soxi -e "$f") == "Signed Integer PCM" ]] || die "$f: wrong format"
   [[ $hdr == RIFF*WAVEfmt*data* ]] || die "$f: unexpected header"
   [[ $(( $(stat -c %s "$f") - 44 )) == $(od -An -tu4 -j40 -N4 "$f" | tr -d ' ') ]] || die "$f: extra chunks"
-  rms=$(stat_of "$f" "RMS lev dB"); pk=$(stat_of "$f" "Pk lev dB"); len=$(stat_of "$f" "Length s")
+  read -r rms pk len < <(levels_of "$f")
   awk -v r="$rms" -v p="$pk" -v l="$len" -v t="$TARGET_RMS" -v tol="$RMS_TOL" -v pm="$PEAK_MAX" \
       -v lo="$lo" -v hi="$hi" 'BEGIN { exit !(r >= t - tol && r <= t + tol && p <= pm && l >= lo && l <= hi) }' \
     || die "$f: out of bounds (RMS $rms dB, peak $pk dB, length $len s; want RMS ${TARGET_RMS}+/-${RMS_TOL}, peak <= $PEAK_MAX, length $lo..$hi s)"
 }
 
 check_tree() { # dir
-  local d=$1 t i
+  local d=$1 t i s
   for t in en es fr it ru zh; do
     # 0.15 s, not 0.3 s: Italian "tre" (it_IT_m_Carlo/digits/3.wav) is only 0.22 s long
     for i in 0 1 2 3 4 5 6 7 8 9; do check_wav "$d/$t/$i.wav" 0.15 1.2; done
@@ -450,14 +566,28 @@ check_tree() { # dir
   done
   check_wav "$d/tones/welcome.wav" 1.0 2.5
   check_wav "$d/tones/bye.wav" 1.0 2.0
+  # syllables: the shortest (neutral "de") is about 0.12 s, the longest about 0.6 s
+  local n
+  for s in "${SYLLABLES[@]}"; do
+    syl_parse "$s"
+    check_wav "$d/zh/syllables/$SYL_FILE" 0.08 0.8
+  done
+  n=$(find "$d/zh/syllables" -name '*.wav' -type f | wc -l)
+  ((n == ${#SYLLABLES[@]})) || die "$d/zh/syllables has $n clips, $SYL_LIST_NAME lists ${#SYLLABLES[@]} syllables"
 }
 
 sums_of() { # dir -> sha256 lines of every wav, paths relative to dir, sorted
   (cd "$1" && find . -name '*.wav' -type f | sed 's|^\./||' | sort | xargs -d '\n' sha256sum)
 }
 
+# wav_paths DIR -> every wav under DIR, relative to it, sorted
+wav_paths() {
+  (cd "$1" && find . -name '*.wav' -type f | sed 's|^\./||' | sort)
+}
+
 # ---------------------------------------------------------------- main
 ensure_tools
+read_syllables
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/make-voices.XXXXXX")
 trap 'rm -rf -- "$TMP"' EXIT
 WORK=$TMP/work; DEBS=$TMP/debs; OUT=$TMP/voices
@@ -470,6 +600,8 @@ for t in en es fr it ru; do
 done
 log "building zh"
 write_zh_voice "$OUT/zh"
+log "building zh/syllables (${#SYLLABLES[@]} syllables from $SYL_LIST_NAME)"
+write_zh_syllables "$OUT/zh/syllables"
 log "building tones"
 write_tones "$OUT/tones"
 write_licences "$DEBS" "$OUT/LICENSES"
@@ -484,7 +616,9 @@ if [[ $MODE == check ]]; then
   else
     log "voices/SHA256SUMS missing"; status=1
   fi
-  for f in "$OUT"/*/voice.toml "$OUT"/tones/tones.toml "$OUT"/LICENSES/*; do
+  diff -u <(wav_paths "$OUT") <(wav_paths "$VOICES") >&2 \
+    || { log "voices/ holds other WAV files than a fresh build (+: only in voices/)"; status=1; }
+  for f in "$OUT"/*/voice.toml "$OUT"/tones/tones.toml "$OUT"/zh/syllables/syllables.toml "$OUT"/LICENSES/*; do
     r=${f#"$OUT"/}
     cmp -s "$f" "$VOICES/$r" || { log "voices/$r differs from the regenerated one"; status=1; }
   done
@@ -492,7 +626,8 @@ if [[ $MODE == check ]]; then
   exit $status
 fi
 
-# write mode: replace generated files, keep hand-written ones (README.md, LICENSES/CC0-1.0.txt)
+# write mode: replace generated files, keep hand-written ones (README.md, LICENSES/CC0-1.0.txt,
+# LICENSES/pinyin-MIT.txt, zh/syllables.txt)
 if [[ -f $VOICES/SHA256SUMS ]] && ! cmp -s "$VOICES/SHA256SUMS" "$OUT/SHA256SUMS"; then
   log "note: clips changed compared with the previous voices/SHA256SUMS:"
   diff -u "$VOICES/SHA256SUMS" "$OUT/SHA256SUMS" >&2 || true
@@ -501,8 +636,11 @@ mkdir -p "$VOICES"
 for t in en es fr it ru zh tones; do
   rm -f -- "$VOICES/$t"/*.wav
   mkdir -p "$VOICES/$t"
-  cp -- "$OUT/$t"/* "$VOICES/$t/"
+  find "$OUT/$t" -maxdepth 1 -type f -exec cp -t "$VOICES/$t/" -- {} +
 done
+# zh/syllables/ is generated as a whole (clips and syllables.toml)
+rm -rf -- "$VOICES/zh/syllables"
+cp -R -- "$OUT/zh/syllables" "$VOICES/zh/syllables"
 mkdir -p "$VOICES/LICENSES"
 cp -- "$OUT/LICENSES"/* "$VOICES/LICENSES/"
 cp -- "$OUT/SHA256SUMS" "$VOICES/SHA256SUMS"
