@@ -1,7 +1,8 @@
 //! The engine: every call, one timer queue, and the push bookkeeping, behind one mutex.
 //!
 //! [`Engine`] is a cheap-clone handle (the mini-redis `Db` pattern). Its methods are synchronous:
-//! lock, mutate plain data, collect the pushes to send, unlock, then hand those to the transport.
+//! lock, mutate plain data, collect the pushes to send, unlock, then hand those to the
+//! dispatcher ([`crate::push::dispatch`]), whose results come back through `push_finished`.
 //! One queue ordered by `(deadline, key)` gives a total, reproducible order of everything that
 //! happens, which is what makes manual-clock runs repeatable.
 //!
@@ -9,12 +10,14 @@
 //! - `driver`: how time moves the engine. [`Engine::fire_due`] is called by the real-time
 //!   driver ([`spawn_driver`]) when a deadline passes, and by [`Engine::advance`], which steps a
 //!   manual clock from deadline to deadline: the only places time enters call logic;
-//! - `delivery`: how events become pushes (ordering, CDR batching, retry policy, faults);
-//! - [`crate::frequency`] (beside it): sliding-window frequency rules and their settings;
+//! - `delivery`: how events become pushes: each call's status queue, CDR batching, the retry
+//!   schedule, faults; its tests run the engine on a paused clock against a scripted receiver;
 //! - `recovery`: carrying on after a restart from what the database says was unfinished;
 //! - `report`: reconciliation; `view`: read-only views for the inspection API.
 //!
-//! The calls themselves are pure state machines ([`crate::call`]).
+//! The calls themselves are pure state machines ([`crate::call`]); admission consults
+//! [`crate::frequency`]. A call entry holds the call, its request and timeline, and its CDR;
+//! nothing of how its pushes are doing.
 
 mod delivery;
 mod driver;

@@ -1,6 +1,9 @@
 //! How a call's events become pushes: strictly ordered per call (spec §6.2), CDRs batched by app,
 //! URL and `callEndTime` (spec §7.2), retries as timers on the simulated clock, every attempt
-//! journaled (spec §9). The retry policy is configuration data; this file only reads it.
+//! journaled (spec §9). The retry schedules are configuration data ([`crate::push::retry`]);
+//! this unit owns the bookkeeping: each call's [`StatusQueue`], the deliveries in progress, CDR
+//! batches, delayed and reordered attempts. Payloads and CDRs are laid out in
+//! [`crate::push::payload`]; attempts run on the [`crate::push::dispatch::Dispatcher`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
