@@ -55,7 +55,8 @@ pub async fn place_call(call: &ClientCall, out: &mut impl Write) -> Result<Strin
     let http = reqwest::Client::new();
     let base = call.url.trim_end_matches('/');
     let req = &call.request;
-    let body = CallVerifyIn::body_for(req, true);
+    let body = CallVerifyIn::body_for(req, true)
+        .ok_or_else(|| ClientError::Unexpected("dialtone call places verification calls".into()))?;
     let nonce = IdGen::new(None).nonce();
     let created = aksk::format_created(transport_now());
     let digest = aksk::request_digest(&call.app_secret, &nonce, &created);

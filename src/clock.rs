@@ -61,6 +61,11 @@ impl SimInstant {
         self.0
     }
 
+    /// The instant `ms` after the simulation start.
+    pub fn from_ms(ms: u64) -> SimInstant {
+        SimInstant(ms)
+    }
+
     pub fn plus_ms(self, ms: u64) -> SimInstant {
         SimInstant(self.0.saturating_add(ms))
     }

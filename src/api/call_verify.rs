@@ -131,9 +131,10 @@ impl CallVerifyIn {
     }
 
     /// The wire body that asks for `call`: the inverse of [`CallVerifyIn::parse`] (push URLs
-    /// Base64-encoded, absent fields left out). `dialtone call` sends it.
-    pub fn body_for(call: &CallRequest, return_idle_port: bool) -> Value {
-        let v = call.verify();
+    /// Base64-encoded, absent fields left out). `dialtone call` sends it. `None` for a call that
+    /// is no verification call.
+    pub fn body_for(call: &CallRequest, return_idle_port: bool) -> Option<Value> {
+        let v = call.verify()?;
         let b64 = |u: &PushUrl| base64::engine::general_purpose::STANDARD.encode(u.as_str());
         let mut body = serde_json::json!({
             "displayNbr": call.display_nbr,
@@ -158,7 +159,14 @@ impl CallVerifyIn {
                 body[name] = Value::String(value);
             }
         }
-        body
+        Some(body)
+    }
+
+    /// The verification part: [`CallVerifyIn::parse`] builds verification requests only.
+    fn verify(&self) -> &VerifyCall {
+        self.call
+            .verify()
+            .expect("CallVerifyIn::parse builds verification requests only")
     }
 
     /// Spec §4.2 steps 3-4: the display number and tones must be the app's: the bundled and
@@ -171,7 +179,7 @@ impl CallVerifyIn {
         {
             return Err(ApiError::DisplayNumberInvalid);
         }
-        let verify = self.call.verify();
+        let verify = self.verify();
         let approved = |t: &ToneName| tones.is_approved(&app.app_key, t.as_str());
         if !approved(&verify.pre_tone) {
             return Err(ApiError::invalid("preTone"));
@@ -184,7 +192,7 @@ impl CallVerifyIn {
 
     /// What the callee will hear: the tones and the code read in the voice of `languageType`.
     fn compose(&self, state: &AppState, app_key: &str) -> Result<Arc<Manifest>, ApiError> {
-        let verify = self.call.verify();
+        let verify = self.verify();
         let language = state
             .config
             .languages
@@ -296,7 +304,7 @@ mod tests {
             url(&r.call.fee_url).as_deref(),
             Some("http://127.0.0.1:9000/voice/fee")
         );
-        let v = r.call.verify();
+        let v = r.verify();
         assert_eq!((v.times, r.return_idle_port, v.language_type), (3, true, 2));
         assert_eq!(
             (v.verify_code.as_str(), r.call.app_key.as_str()),
@@ -307,12 +315,12 @@ mod tests {
     #[test]
     fn the_body_for_a_request_parses_back_to_it() {
         let r = parse(SPEC_BODY).unwrap();
-        let body = CallVerifyIn::body_for(&r.call, true).to_string();
+        let body = CallVerifyIn::body_for(&r.call, true).unwrap().to_string();
         assert_eq!(parse(&body).unwrap(), r);
         let mut bare = r.call.clone();
         bare.status_url = None;
         bare.user_data = None;
-        let body = CallVerifyIn::body_for(&bare, false);
+        let body = CallVerifyIn::body_for(&bare, false).unwrap();
         assert!(body.get("statusUrl").is_none() && body.get("returnIdlePort").is_none());
     }
 
@@ -336,10 +344,7 @@ mod tests {
             .replace("\"times\":3", "\"times\":null")
             .replace("\"bye.wav\"", "null");
         let r = parse(&body).unwrap();
-        assert_eq!(
-            (r.call.verify().times, &r.call.verify().pos_tone),
-            (3, &None)
-        );
+        assert_eq!((r.verify().times, &r.verify().pos_tone), (3, &None));
     }
 
     #[test]
@@ -348,7 +353,7 @@ mod tests {
         assert_eq!(parse(&body).unwrap_err(), ApiError::invalid("languageType"));
         let lenient =
             CallVerifyIn::parse(body.as_bytes(), "k3Vd", &Config::embedded().languages, true);
-        assert_eq!(lenient.unwrap().call.verify().language_type, 2);
+        assert_eq!(lenient.unwrap().verify().language_type, 2);
     }
 
     #[test]

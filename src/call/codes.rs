@@ -23,6 +23,8 @@ pub enum StateCode {
     RingTimeout,
     /// 8007: playing to the user failed (only if rendering fails internally).
     PlayFailed,
+    /// 8008: a digit collection got no key (spec §11.4); the CDR's `ulFailReason` is 100.
+    CollectFailed,
     /// 8010: `call.max_duration_s` reached.
     MaxDuration,
     /// 8017: the callee hung up during playback.
@@ -38,7 +40,7 @@ pub enum StateCode {
 
 impl StateCode {
     /// Every code Dialtone emits.
-    pub const ALL: [StateCode; 17] = {
+    pub const ALL: [StateCode; 18] = {
         use StateCode::*;
         [
             Released,
@@ -50,6 +52,7 @@ impl StateCode {
             InternalError,
             RingTimeout,
             PlayFailed,
+            CollectFailed,
             MaxDuration,
             UserHangup,
             NotExist,
@@ -78,6 +81,7 @@ impl StateCode {
             InternalError => 8000,
             RingTimeout => 8003,
             PlayFailed => 8007,
+            CollectFailed => 8008,
             MaxDuration => 8010,
             UserHangup => 8017,
             NotExist => 8100,
@@ -102,6 +106,7 @@ impl StateCode {
             InternalError => "Internal error.",
             RingTimeout => "Ringing timed out.",
             PlayFailed => "Playing the voice to the user failed.",
+            CollectFailed => "Digit collection failed.",
             MaxDuration => "The maximum call duration was reached.",
             UserHangup => "The user hung up.",
             NotExist => "The callee number does not exist.",
@@ -110,6 +115,15 @@ impl StateCode {
             Unreachable => "The callee is temporarily unreachable.",
             PoweredOff => "The callee is powered off.",
             Rejected => "The callee rejected the call or the line is suspended.",
+        }
+    }
+
+    /// The CDR's `ulFailReason`: the stateCode, except where the spec names another release
+    /// point (8008: 100, "no digits received", spec §11.5).
+    pub fn fail_reason(self) -> u32 {
+        match self {
+            StateCode::CollectFailed => 100,
+            other => other.code(),
         }
     }
 

@@ -12,6 +12,7 @@
 
 pub mod announcement;
 pub mod codes;
+pub mod notify;
 pub mod request;
 pub mod scenario;
 pub mod timeline;
@@ -32,8 +33,17 @@ pub use timings::CallTimings;
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// Answers after `ring_ms` of ringing (default `call.answer_delay_ms`) and listens to the end.
+    /// On a notification it keys `digits`, one string per collection (spec §11.4).
     Answer {
         ring_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digits: Option<Vec<String>>,
+        /// When keying starts after a collection starts (default 1500).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dtmf_delay_ms: Option<u64>,
+        /// Between keys (default 300).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dtmf_gap_ms: Option<u64>,
     },
     /// Answers, then hangs up `hangup_after_ms` after answering (default: mid first reading).
     HangupDuringPlayback {
@@ -66,7 +76,29 @@ pub enum Outcome {
 
 impl Outcome {
     /// The default: the callee answers after the configured ring time and listens to the end.
-    pub const ANSWER: Outcome = Outcome::Answer { ring_ms: None };
+    pub const ANSWER: Outcome = Outcome::Answer {
+        ring_ms: None,
+        digits: None,
+        dtmf_delay_ms: None,
+        dtmf_gap_ms: None,
+    };
+
+    /// The keys this callee presses on a notification (none unless the scenario gives `digits`).
+    pub fn keypad(&self) -> notify::Keypad {
+        match self {
+            Outcome::Answer {
+                digits,
+                dtmf_delay_ms,
+                dtmf_gap_ms,
+                ..
+            } => notify::Keypad {
+                digits: digits.clone().unwrap_or_default().into(),
+                delay_ms: dtmf_delay_ms.unwrap_or(1500),
+                gap_ms: dtmf_gap_ms.unwrap_or(300),
+            },
+            _ => notify::Keypad::default(),
+        }
+    }
 
     /// Whether the call is refused before any leg is placed (spec §5.3).
     pub fn is_precall(&self) -> bool {
@@ -115,7 +147,9 @@ impl CallState {
                 None => return CallState::Accepted,
                 Some(E::Callout) => return CallState::Callout,
                 Some(E::Alerting) => return CallState::Alerting,
-                Some(E::Answer) => return CallState::Answered,
+                Some(E::Answer | E::Collecting | E::Key | E::CollectInfo) => {
+                    return CallState::Answered
+                }
                 Some(E::Disconnect) => return CallState::Released,
                 Some(E::Playing | E::Note) => {}
             }
@@ -124,12 +158,18 @@ impl CallState {
 }
 
 /// The call-status events an app can observe (spec §6.1 `eventType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase", tag = "eventType")]
 pub enum StatusEvent {
     Callout,
     Alerting,
     Answer,
+    /// Digits a notification collected (spec §11.5).
+    #[serde(rename = "collectInfo")]
+    CollectInfo {
+        #[serde(rename = "digitInfo")]
+        digits: String,
+    },
     Disconnect {
         #[serde(rename = "stateCode")]
         state_code: StateCode,
@@ -143,6 +183,7 @@ impl StatusEvent {
             StatusEvent::Callout => "callout",
             StatusEvent::Alerting => "alerting",
             StatusEvent::Answer => "answer",
+            StatusEvent::CollectInfo { .. } => "collectInfo",
             StatusEvent::Disconnect { .. } => "disconnect",
         }
     }
@@ -158,6 +199,27 @@ pub enum Effect {
         segment: SegmentKind,
         at: SimInstant,
     },
+    /// A notification's segment `index` (from 0) started playing; `replay` after its trigger.
+    PlayingSegment {
+        index: usize,
+        replay: bool,
+        at: SimInstant,
+    },
+    /// A notification's digit collection started after segment `index`.
+    Collecting { index: usize, at: SimInstant },
+    /// The callee pressed a key; `collected` if a collection took it.
+    Key {
+        key: char,
+        collected: bool,
+        at: SimInstant,
+    },
+}
+
+/// What the callee hears once connected, besides the verification announcement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub segments: Vec<notify::PlaySegment>,
+    pub timings: notify::NotifyTimings,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +233,12 @@ enum Phase {
     /// Answered; the remaining announcement steps, in time order.
     Connected {
         steps: VecDeque<(SimInstant, Step)>,
+    },
+    /// Answered, playing a notification until it releases, or `end` comes first (the callee
+    /// hangs up, the maximum duration).
+    Notifying {
+        playlist: Box<notify::Playlist>,
+        end: (SimInstant, StateCode),
     },
     Released,
 }
@@ -192,13 +260,21 @@ pub struct CallTimes {
 }
 
 /// How the call ended (present once released).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ending {
     pub state_code: StateCode,
-    /// Readings of the code started: the CDR's `ttsPlayTimes`.
+    /// Readings of the code (or, on a notification, template segments) started: the CDR's
+    /// `ttsPlayTimes`.
     pub readings: u32,
-    /// Milliseconds of code audio played; the CDR's `ttsTransDuration` is this rounded up to seconds.
+    /// Milliseconds of code (or template) speech played; the CDR's `ttsTransDuration` is this
+    /// rounded up to seconds.
     pub code_ms: u64,
+    /// A notification's first digit collection (`dynIVRStartTime`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ivr_start: Option<SimInstant>,
+    /// Each collection's digits joined with `-` (`dynIVRPath`); empty without collections.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub ivr_path: String,
 }
 
 /// One simulated call. See the module docs for how to drive it.
@@ -207,6 +283,9 @@ pub struct Call {
     outcome: Outcome,
     timings: CallTimings,
     announcement: Announcement,
+    notification: Option<Notification>,
+    /// What the notification's playback contributes to the CDR, set when it stops.
+    play_facts: Option<notify::PlayFacts>,
     phase: Phase,
     deadline: Option<SimInstant>,
     times: CallTimes,
@@ -223,10 +302,36 @@ impl Call {
         timings: &CallTimings,
         now: SimInstant,
     ) -> Call {
+        Call::start(outcome, announcement, None, timings, now)
+    }
+
+    /// Starts a notification call (spec §11.4): after answer it plays `notification`.
+    pub fn accept_notification(
+        outcome: Outcome,
+        notification: Notification,
+        timings: &CallTimings,
+        now: SimInstant,
+    ) -> Call {
+        let empty = Announcement {
+            segments: Vec::new(),
+            release_ms: None,
+        };
+        Call::start(outcome, empty, Some(notification), timings, now)
+    }
+
+    fn start(
+        outcome: Outcome,
+        announcement: Announcement,
+        notification: Option<Notification>,
+        timings: &CallTimings,
+        now: SimInstant,
+    ) -> Call {
         let mut call = Call {
             outcome,
             timings: timings.clone(),
             announcement,
+            notification,
+            play_facts: None,
             phase: Phase::Accepted,
             deadline: None,
             times: CallTimes {
@@ -266,8 +371,34 @@ impl Call {
             Phase::Dialing => self.after_dialing(at),
             Phase::Ringing => self.after_ringing(at),
             Phase::Connected { steps } => self.connected_step(at, steps),
+            Phase::Notifying { playlist, end } => self.notifying_step(at, playlist, end),
             Phase::Released => {}
         }
+    }
+
+    /// The callee pressed `key` at `now`: collected if a notification is collecting digits,
+    /// otherwise only noted (it changes nothing). Call after every deadline up to `now` fired.
+    pub fn key(&mut self, key: char, now: SimInstant) {
+        match std::mem::replace(&mut self.phase, Phase::Released) {
+            Phase::Notifying { mut playlist, end } => {
+                playlist.key(key, now);
+                self.drain_playlist(now, playlist, end);
+            }
+            phase => {
+                self.phase = phase;
+                if self.phase_is_live() {
+                    self.effects.push_back(Effect::Key {
+                        key,
+                        collected: false,
+                        at: now,
+                    });
+                }
+            }
+        }
+    }
+
+    fn phase_is_live(&self) -> bool {
+        !matches!(self.phase, Phase::Released | Phase::Accepted)
     }
 
     /// A call carried over from a previous run by recovery: it has ended (`ending`), with the
@@ -285,6 +416,8 @@ impl Call {
                 segments: Vec::new(),
                 release_ms: None,
             },
+            notification: None,
+            play_facts: None,
             phase: Phase::Released,
             deadline: None,
             times,
@@ -321,7 +454,7 @@ impl Call {
             Phase::Accepted => CallState::Accepted,
             Phase::Dialing => CallState::Callout,
             Phase::Ringing => CallState::Alerting,
-            Phase::Connected { .. } => CallState::Answered,
+            Phase::Connected { .. } | Phase::Notifying { .. } => CallState::Answered,
             Phase::Released => CallState::Released,
         }
     }
@@ -370,7 +503,7 @@ impl Call {
         // Whatever the callee does, the platform stops ringing at the ring timeout (spec §5.2).
         let timeout_ms = self.timings.ring_timeout_s * 1000;
         let callee_ms = match self.outcome {
-            Outcome::Answer { ring_ms } => ring_ms.unwrap_or(self.timings.answer_delay_ms),
+            Outcome::Answer { ring_ms, .. } => ring_ms.unwrap_or(self.timings.answer_delay_ms),
             Outcome::HangupDuringPlayback { .. } => self.timings.answer_delay_ms,
             Outcome::NoAnswer { no_answer_after_s } => no_answer_after_s.unwrap_or(30) * 1000,
             Outcome::Rejected { reject_after_ms } => reject_after_ms.unwrap_or(3000),
@@ -395,6 +528,9 @@ impl Call {
     fn answer(&mut self, at: SimInstant) {
         self.times.answer = Some(at);
         self.emit(StatusEvent::Answer, at);
+        if let Some(n) = self.notification.clone() {
+            return self.answer_notification(at, n);
+        }
         // The call ends at the first of: the platform's release after the announcement, the
         // callee hanging up, the maximum call duration (spec §5.2, §5.3).
         let max_ms = self.timings.max_duration_s * 1000;
@@ -420,6 +556,89 @@ impl Call {
         self.schedule_connected(steps);
     }
 
+    /// A notification plays until it releases, the callee hangs up (default: the middle of the
+    /// first segment, spec §11.4) or the maximum duration passes.
+    fn answer_notification(&mut self, at: SimInstant, n: Notification) {
+        let mut end = (
+            at.plus_s(self.timings.max_duration_s),
+            StateCode::MaxDuration,
+        );
+        if let Outcome::HangupDuringPlayback { hangup_after_ms } = self.outcome {
+            let hangup = hangup_after_ms.unwrap_or_else(|| {
+                notify::Playlist::middle_of_first_segment(&n.segments, &self.timings)
+            });
+            if at.plus_ms(hangup) < end.0 {
+                end = (at.plus_ms(hangup), StateCode::UserHangup);
+            }
+        }
+        let playlist = notify::Playlist::start(
+            n.segments,
+            &self.timings,
+            n.timings,
+            self.outcome.keypad(),
+            at,
+        );
+        self.schedule_notifying(Box::new(playlist), end);
+    }
+
+    fn notifying_step(
+        &mut self,
+        at: SimInstant,
+        mut playlist: Box<notify::Playlist>,
+        end: (SimInstant, StateCode),
+    ) {
+        if playlist.next_deadline().is_none_or(|d| end.0 < d) && end.0 <= at {
+            playlist.cut(at);
+            self.play_facts = Some(playlist.facts());
+            return self.release(at, end.1);
+        }
+        playlist.on_deadline(at);
+        self.drain_playlist(at, playlist, end);
+    }
+
+    /// Turns what the playlist said into effects; releases or re-arms.
+    fn drain_playlist(
+        &mut self,
+        now: SimInstant,
+        mut playlist: Box<notify::Playlist>,
+        end: (SimInstant, StateCode),
+    ) {
+        while let Some(out) = playlist.poll() {
+            match out {
+                notify::PlayOut::Playing { index, replay, at } => self
+                    .effects
+                    .push_back(Effect::PlayingSegment { index, replay, at }),
+                notify::PlayOut::Collecting { index, at } => {
+                    self.effects.push_back(Effect::Collecting { index, at })
+                }
+                notify::PlayOut::Key { key, collected, at } => {
+                    self.effects.push_back(Effect::Key { key, collected, at })
+                }
+                notify::PlayOut::Collected { digits, at } => {
+                    self.emit(StatusEvent::CollectInfo { digits }, at)
+                }
+                notify::PlayOut::Release { code, at } => {
+                    self.play_facts = Some(playlist.facts());
+                    return self.release(at, code);
+                }
+            }
+        }
+        let _ = now;
+        self.schedule_notifying(playlist, end);
+    }
+
+    fn schedule_notifying(
+        &mut self,
+        playlist: Box<notify::Playlist>,
+        end: (SimInstant, StateCode),
+    ) {
+        self.deadline = Some(match playlist.next_deadline() {
+            Some(d) => d.min(end.0),
+            None => end.0,
+        });
+        self.phase = Phase::Notifying { playlist, end };
+    }
+
     fn connected_step(&mut self, at: SimInstant, mut steps: VecDeque<(SimInstant, Step)>) {
         match steps.pop_front() {
             Some((_, Step::Play(segment))) => {
@@ -437,15 +656,19 @@ impl Call {
     }
 
     fn release(&mut self, at: SimInstant, state_code: StateCode) {
-        let (readings, code_ms) = match self.times.answer {
-            Some(answer) => self.announcement.code_played_until(at.since(answer)),
-            None => (0, 0),
+        let facts = self.play_facts.take();
+        let (readings, code_ms) = match (&facts, self.times.answer) {
+            (Some(f), _) => (f.template_plays, f.tts_ms),
+            (None, Some(answer)) => self.announcement.code_played_until(at.since(answer)),
+            (None, None) => (0, 0),
         };
         self.times.end = Some(at);
         self.ending = Some(Ending {
             state_code,
             readings,
             code_ms,
+            ivr_start: facts.as_ref().and_then(|f| f.ivr_start),
+            ivr_path: facts.map(|f| f.ivr_path.join("-")).unwrap_or_default(),
         });
         self.phase = Phase::Released;
         self.deadline = None;
@@ -638,6 +861,9 @@ mod tests {
             (
                 Outcome::Answer {
                     ring_ms: Some(61_000),
+                    digits: None,
+                    dtmf_delay_ms: None,
+                    dtmf_gap_ms: None,
                 },
                 2000 + 60_000,
                 8003,
@@ -659,6 +885,9 @@ mod tests {
         let (call, events) = run(
             Outcome::Answer {
                 ring_ms: Some(20_000),
+                digits: None,
+                dtmf_delay_ms: None,
+                dtmf_gap_ms: None,
             },
             1,
         );

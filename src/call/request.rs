@@ -169,6 +169,31 @@ pub struct CallRequest {
 pub enum CallKind {
     /// Reads a verification code (callVerify, spec §4).
     Verify(VerifyCall),
+    /// Plays voice files and templates, collecting digits (callnotify, spec §11).
+    Notify(NotifyCall),
+}
+
+/// A notification's segments, played in order (spec §11.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyCall {
+    pub play_info_list: Vec<PlayInfo>,
+}
+
+/// One segment of a notification (`PlayContentInfo`): a voice file, a template, or both (the
+/// file first), then optionally digit collection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayInfo {
+    pub notify_voice: Option<ToneName>,
+    pub template_id: Option<String>,
+    /// The template's variable values, in order; empty without a template.
+    #[serde(default)]
+    pub template_paras: Vec<String>,
+    /// 0: no collection; 1-32: collect up to that many digits.
+    #[serde(default)]
+    pub collect_ind: u8,
+    /// Replay the segment when the collected digits equal this; `None`: never.
+    #[serde(default)]
+    pub replay_on: Option<String>,
 }
 
 /// A verification call's announcement: tones around a code read `times` times.
@@ -184,10 +209,19 @@ pub struct VerifyCall {
 }
 
 impl CallRequest {
-    /// The verification part (every call is one, for now).
-    pub fn verify(&self) -> &VerifyCall {
+    /// The verification part, for a callVerify call.
+    pub fn verify(&self) -> Option<&VerifyCall> {
         match &self.kind {
-            CallKind::Verify(v) => v,
+            CallKind::Verify(v) => Some(v),
+            CallKind::Notify(_) => None,
+        }
+    }
+
+    /// The notification part, for a callnotify call.
+    pub fn notify(&self) -> Option<&NotifyCall> {
+        match &self.kind {
+            CallKind::Notify(n) => Some(n),
+            CallKind::Verify(_) => None,
         }
     }
 }
@@ -221,7 +255,7 @@ mod tests {
     #[test]
     fn a_stored_request_reads_back_and_writes_the_same_fields() {
         let r: CallRequest = serde_json::from_str(STORED).unwrap();
-        assert_eq!(r.verify().verify_code, "4827");
+        assert_eq!(r.verify().unwrap().verify_code, "4827");
         assert_eq!(r.callee_nbr, "+8613900001234");
         let again: serde_json::Value = serde_json::to_value(&r).unwrap();
         let stored: serde_json::Value = serde_json::from_str(STORED).unwrap();

@@ -32,6 +32,15 @@ pub struct BehaviourSpec {
     /// `answer`/`slow_answer`: ring this long before answering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ring_ms: Option<u64>,
+    /// `answer`: keys to press on a notification, one string per digit collection (spec §11.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digits: Option<Vec<String>>,
+    /// `answer`: when keying starts after a collection starts (default 1500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtmf_delay_ms: Option<u64>,
+    /// `answer`: between keys (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtmf_gap_ms: Option<u64>,
     /// `hangup_during_playback`: hang up this long after answering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hangup_after_ms: Option<u64>,
@@ -105,9 +114,18 @@ pub const OUTCOME_NAMES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Keys a callee can press: `0`-`9`, `*`, `#`, at most 32.
+pub fn is_keys(s: &str) -> bool {
+    s.len() <= 32
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+}
+
 fn outcome_of(name: &str, p: &BehaviourSpec) -> Result<Outcome, String> {
     let allowed: &[&str] = match name {
-        "answer" | "slow_answer" => &["ring_ms"],
+        "answer" | "slow_answer" | "intercepted" => {
+            &["ring_ms", "digits", "dtmf_delay_ms", "dtmf_gap_ms"]
+        }
         "hangup_during_playback" => &["hangup_after_ms"],
         "no_answer" => &["no_answer_after_s"],
         "rejected" | "suspended" => &["reject_after_ms"],
@@ -116,6 +134,9 @@ fn outcome_of(name: &str, p: &BehaviourSpec) -> Result<Outcome, String> {
     };
     let given = [
         ("ring_ms", p.ring_ms.is_some()),
+        ("digits", p.digits.is_some()),
+        ("dtmf_delay_ms", p.dtmf_delay_ms.is_some()),
+        ("dtmf_gap_ms", p.dtmf_gap_ms.is_some()),
         ("hangup_after_ms", p.hangup_after_ms.is_some()),
         ("no_answer_after_s", p.no_answer_after_s.is_some()),
         ("reject_after_ms", p.reject_after_ms.is_some()),
@@ -125,10 +146,23 @@ fn outcome_of(name: &str, p: &BehaviourSpec) -> Result<Outcome, String> {
         return Err(format!("`{param}` does not apply to outcome `{name}`"));
     }
     Ok(match name {
-        "answer" | "intercepted" => Outcome::Answer { ring_ms: p.ring_ms },
-        "slow_answer" => Outcome::Answer {
-            ring_ms: Some(p.ring_ms.unwrap_or(20_000)),
-        },
+        "answer" | "intercepted" | "slow_answer" => {
+            if let Some(bad) = p.digits.iter().flatten().find(|d| !is_keys(d)) {
+                return Err(format!(
+                    "`digits` entry {bad:?} is not keys: 0-9, * and # only, at most 32"
+                ));
+            }
+            let ring_ms = match name {
+                "slow_answer" => Some(p.ring_ms.unwrap_or(20_000)),
+                _ => p.ring_ms,
+            };
+            Outcome::Answer {
+                ring_ms,
+                digits: p.digits.clone(),
+                dtmf_delay_ms: p.dtmf_delay_ms,
+                dtmf_gap_ms: p.dtmf_gap_ms,
+            }
+        }
         "hangup_during_playback" => Outcome::HangupDuringPlayback {
             hangup_after_ms: p.hangup_after_ms,
         },
@@ -480,7 +514,10 @@ mod tests {
         assert_eq!(
             spec(r#"{"outcome":"slow_answer"}"#).unwrap(),
             Behaviour::single(Outcome::Answer {
-                ring_ms: Some(20_000)
+                ring_ms: Some(20_000),
+                digits: None,
+                dtmf_delay_ms: None,
+                dtmf_gap_ms: None,
             })
         );
     }

@@ -19,17 +19,27 @@ pub enum TimelineEvent {
     Answer,
     /// A part of the announcement started playing (the detail says which).
     Playing,
+    /// A notification's digit collection started.
+    Collecting,
+    /// The callee pressed a key (the detail says which, and whether a collection took it).
+    Key,
+    /// A collection ended with digits: the `collectInfo` push.
+    #[serde(rename = "collectInfo")]
+    CollectInfo,
     Disconnect,
     /// Something Dialtone wants the reader to know (e.g. no push URL).
     Note,
 }
 
 impl TimelineEvent {
-    pub const ALL: [TimelineEvent; 6] = [
+    pub const ALL: [TimelineEvent; 9] = [
         TimelineEvent::Callout,
         TimelineEvent::Alerting,
         TimelineEvent::Answer,
         TimelineEvent::Playing,
+        TimelineEvent::Collecting,
+        TimelineEvent::Key,
+        TimelineEvent::CollectInfo,
         TimelineEvent::Disconnect,
         TimelineEvent::Note,
     ];
@@ -40,18 +50,22 @@ impl TimelineEvent {
             TimelineEvent::Alerting => "alerting",
             TimelineEvent::Answer => "answer",
             TimelineEvent::Playing => "playing",
+            TimelineEvent::Collecting => "collecting",
+            TimelineEvent::Key => "key",
+            TimelineEvent::CollectInfo => "collectInfo",
             TimelineEvent::Disconnect => "disconnect",
             TimelineEvent::Note => "note",
         }
     }
 }
 
-impl From<StatusEvent> for TimelineEvent {
-    fn from(e: StatusEvent) -> TimelineEvent {
+impl From<&StatusEvent> for TimelineEvent {
+    fn from(e: &StatusEvent) -> TimelineEvent {
         match e {
             StatusEvent::Callout => TimelineEvent::Callout,
             StatusEvent::Alerting => TimelineEvent::Alerting,
             StatusEvent::Answer => TimelineEvent::Answer,
+            StatusEvent::CollectInfo { .. } => TimelineEvent::CollectInfo,
             StatusEvent::Disconnect { .. } => TimelineEvent::Disconnect,
         }
     }
@@ -66,7 +80,8 @@ impl fmt::Display for TimelineEvent {
 /// A name that is no timeline event; says which ones are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event {0:?}: expected one of callout, alerting, answer, playing, disconnect, note"
+    "unknown event {0:?}: expected one of callout, alerting, answer, playing, collecting, key, \
+     collectInfo, disconnect, note"
 )]
 pub struct UnknownEvent(pub String);
 

@@ -395,20 +395,18 @@ impl Engine {
                 return;
             };
             while let Some(effect) = entry.call.poll_effect() {
+                let verify = entry.request.verify();
                 match effect {
                     Effect::Playing { segment, at } => {
                         let detail = match segment {
                             SegmentKind::PreTone => {
-                                format!("preTone {}", entry.request.verify().pre_tone)
+                                format!("preTone {}", verify.map_or("", |v| v.pre_tone.as_str()))
                             }
                             SegmentKind::Code(n) => format!("code reading {n}"),
                             SegmentKind::PosTone => format!(
                                 "posTone {}",
-                                entry
-                                    .request
-                                    .verify()
-                                    .pos_tone
-                                    .as_ref()
+                                verify
+                                    .and_then(|v| v.pos_tone.as_ref())
                                     .map_or("", |t| t.as_str())
                             ),
                         };
@@ -417,22 +415,48 @@ impl Engine {
                             TimelineEntry::new(clock, at, TimelineEvent::Playing, Some(detail)),
                         );
                     }
+                    Effect::PlayingSegment { index, replay, at } => {
+                        let again = if replay { " again" } else { "" };
+                        let detail = format!("segment {}{again}", index + 1);
+                        entry.note(
+                            self.store(),
+                            TimelineEntry::new(clock, at, TimelineEvent::Playing, Some(detail)),
+                        );
+                    }
+                    Effect::Collecting { index, at } => {
+                        let detail = format!("digits after segment {}", index + 1);
+                        entry.note(
+                            self.store(),
+                            TimelineEntry::new(clock, at, TimelineEvent::Collecting, Some(detail)),
+                        );
+                    }
+                    Effect::Key { key, collected, at } => {
+                        let detail = match collected {
+                            true => key.to_string(),
+                            false => format!("{key} (not collecting: ignored)"),
+                        };
+                        entry.note(
+                            self.store(),
+                            TimelineEntry::new(clock, at, TimelineEvent::Key, Some(detail)),
+                        );
+                    }
                     Effect::Status { event, at } => {
-                        let detail = match event {
+                        let detail = match &event {
                             StatusEvent::Disconnect { state_code } => Some(format!(
                                 "stateCode {}: {}",
                                 state_code.code(),
                                 state_code.desc()
                             )),
+                            StatusEvent::CollectInfo { digits } => Some(digits.clone()),
                             _ => None,
                         };
                         entry.note(
                             self.store(),
-                            TimelineEntry::new(clock, at, event.into(), detail),
+                            TimelineEntry::new(clock, at, (&event).into(), detail),
                         );
                         if let StatusEvent::Disconnect { state_code } = event {
                             let fee = delivery::fee_info(entry, cfg, clock);
-                            let ending = entry.call.ending().copied();
+                            let ending = entry.call.ending();
                             self.persist(Write::CallEnded {
                                 session_id: entry.session_id.clone(),
                                 state_code: state_code.code(),

@@ -45,7 +45,7 @@ fn parse_request(c: &StoredCall) -> Option<(CallRequest, Arc<Manifest>)> {
     };
     let manifest = Manifest {
         language: String::new(),
-        times: request.verify().times,
+        times: request.verify().map_or(0, |v| v.times),
         segments: Vec::new(),
         release_ms: Some(0),
         max_duration_ms: 0,
@@ -198,6 +198,8 @@ impl Engine {
             state_code: StateCode::from_code(e.state_code).unwrap_or(StateCode::InternalError),
             readings: e.readings,
             code_ms: e.code_ms,
+            ivr_start: None,
+            ivr_path: String::new(),
         });
         let call = Call::restored(
             Outcome::ANSWER,
@@ -206,6 +208,8 @@ impl Engine {
                 state_code: StateCode::InternalError,
                 readings: 0,
                 code_ms: 0,
+                ivr_start: None,
+                ivr_path: String::new(),
             }),
             &cfg.call,
         );
@@ -271,6 +275,8 @@ impl Engine {
             state_code: Some(code),
             readings: 0,
             code_ms: 0,
+            ivr_start: None,
+            ivr_path: None,
         });
         let detail = format!(
             "stateCode {}: {} (Dialtone restarted)",

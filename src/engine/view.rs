@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{CallEntry, Engine};
 use crate::audio::compose::Manifest;
 use crate::call::announcement::Segment;
-use crate::call::request::CallRequest;
+use crate::call::request::{CallRequest, PlayInfo};
 use crate::call::scenario::Source;
 use crate::call::timeline::TimelineEvent;
 use crate::call::{CallState, Outcome, StateCode};
@@ -62,11 +62,20 @@ pub struct CallView {
     pub accepted_at: String,
     pub caller: String,
     pub callee: String,
-    pub language_type: i64,
-    pub verify_code: String,
-    pub times: u8,
-    pub pre_tone: String,
+    /// Verification calls: the request's announcement fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language_type: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub times: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_tone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pos_tone: Option<String>,
+    /// Notifications: the segments asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub play_info_list: Option<Vec<PlayInfo>>,
     pub user_data: Option<String>,
     pub status_url: Option<String>,
     pub fee_url: Option<String>,
@@ -167,11 +176,14 @@ impl CallView {
             accepted_at: String::new(),
             caller: request.display_nbr.to_string(),
             callee: request.callee_nbr.to_string(),
-            language_type: verify.language_type,
-            verify_code: verify.verify_code.to_string(),
-            times: verify.times,
-            pre_tone: verify.pre_tone.to_string(),
-            pos_tone: verify.pos_tone.as_ref().map(|t| t.to_string()),
+            language_type: verify.map(|v| v.language_type),
+            verify_code: verify.map(|v| v.verify_code.to_string()),
+            times: verify.map(|v| v.times),
+            pre_tone: verify.map(|v| v.pre_tone.to_string()),
+            pos_tone: verify
+                .and_then(|v| v.pos_tone.as_ref())
+                .map(|t| t.to_string()),
+            play_info_list: request.notify().map(|n| n.play_info_list.clone()),
             user_data: request.user_data.clone(),
             status_url: None,
             fee_url: None,

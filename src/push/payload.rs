@@ -15,15 +15,18 @@ pub enum EventType {
     Callout,
     Alerting,
     Answer,
+    #[serde(rename = "collectInfo")]
+    CollectInfo,
     Disconnect,
     Fee,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 6] = [
         EventType::Callout,
         EventType::Alerting,
         EventType::Answer,
+        EventType::CollectInfo,
         EventType::Disconnect,
         EventType::Fee,
     ];
@@ -34,6 +37,7 @@ impl EventType {
             EventType::Callout => "callout",
             EventType::Alerting => "alerting",
             EventType::Answer => "answer",
+            EventType::CollectInfo => "collectInfo",
             EventType::Disconnect => "disconnect",
             EventType::Fee => "fee",
         }
@@ -45,12 +49,13 @@ impl EventType {
     }
 }
 
-impl From<StatusEvent> for EventType {
-    fn from(e: StatusEvent) -> EventType {
+impl From<&StatusEvent> for EventType {
+    fn from(e: &StatusEvent) -> EventType {
         match e {
             StatusEvent::Callout => EventType::Callout,
             StatusEvent::Alerting => EventType::Alerting,
             StatusEvent::Answer => EventType::Answer,
+            StatusEvent::CollectInfo { .. } => EventType::CollectInfo,
             StatusEvent::Disconnect { .. } => EventType::Disconnect,
         }
     }
@@ -76,8 +81,14 @@ pub struct StatusPush<'a> {
 pub struct StatusInfo<'a> {
     pub session_id: &'a str,
     pub timestamp: String,
-    pub caller: &'a str,
-    pub called: &'a str,
+    /// Absent on `collectInfo`: Huawei's own sample omits it (spec §11.5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub called: Option<&'a str>,
+    /// `collectInfo` only: the keys collected.
+    #[serde(rename = "digitInfo", skip_serializing_if = "Option::is_none")]
+    pub digit_info: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_data: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,6 +124,21 @@ pub struct FeeInfo {
     pub record_flag: u8,
     pub tts_play_times: u32,
     pub tts_trans_duration: u64,
+    /// A notification's first digit collection (spec §11.5). Dialtone decision: placed after
+    /// `ttsTransDuration` (the spec gives no order for the dynamic-IVR fields).
+    #[serde(
+        rename = "dynIVRStartTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dyn_ivr_start_time: Option<String>,
+    /// Each collection's digits joined with `-`.
+    #[serde(
+        rename = "dynIVRPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dyn_ivr_path: Option<String>,
     pub service_type: String,
     pub host_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,6 +167,9 @@ pub struct CdrFacts<'a> {
     /// Code readings played, and their length (spec §7.1 `ttsPlayTimes`, `ttsTransDuration`).
     pub readings: u32,
     pub code_ms: u64,
+    /// A notification's first digit collection, and its collected digits joined with `-`.
+    pub ivr_start: Option<String>,
+    pub ivr_path: Option<String>,
 }
 
 impl FeeInfo {
@@ -162,12 +191,14 @@ impl FeeInfo {
             fail_time: f.answer.is_none().then(|| f.end.clone()),
             call_out_answer_time: f.answer,
             call_end_time: f.end,
-            ul_fail_reason: code.map_or(0, |c| c.code()),
+            ul_fail_reason: code.map_or(0, |c| c.fail_reason()),
             sip_status_code: code.map_or(0, |c| c.sip_status()),
             call_out_unasw_rsn: code.map_or(0, |c| c.q850()),
             record_flag: 0,
             tts_play_times: f.readings,
             tts_trans_duration: f.code_ms.div_ceil(1000),
+            dyn_ivr_start_time: f.ivr_start,
+            dyn_ivr_path: f.ivr_path,
             service_type: "001".into(),
             host_name: f.host_name.to_owned(),
             user_data: f.user_data.map(str::to_owned),
@@ -209,8 +240,9 @@ mod tests {
             status_info: StatusInfo {
                 session_id: "1200_17_2841736025_20260314101531@callenabler.home1.com",
                 timestamp: "2026-03-14 10:15:53".into(),
-                caller: "+862087654321",
-                called: "+8613900001234",
+                caller: Some("+862087654321"),
+                called: Some("+8613900001234"),
+                digit_info: None,
                 user_data: Some("order-7781"),
                 state_code: Some(0),
                 state_desc: Some("The user releases the call."),
@@ -244,6 +276,8 @@ mod tests {
             record_flag: 0,
             tts_play_times: 3,
             tts_trans_duration: 9,
+            dyn_ivr_start_time: None,
+            dyn_ivr_path: None,
             service_type: "001".into(),
             host_name: "callenabler.home1.com".into(),
             user_data: Some("order-7781".into()),

@@ -175,19 +175,26 @@ impl Engine {
             return;
         };
         let clock = &self.shared.clock;
-        let (state_code, state_desc) = match event {
+        let (state_code, state_desc) = match &event {
             StatusEvent::Disconnect { state_code } => {
                 (Some(state_code.code()), Some(state_code.desc()))
             }
             _ => (None, None),
         };
+        let event_type = EventType::from(&event);
+        let (parties, digit_info) = match &event {
+            // Spec §11.5: collectInfo names no parties, as Huawei's sample.
+            StatusEvent::CollectInfo { digits } => (false, Some(digits.as_str())),
+            _ => (true, None),
+        };
         let push = StatusPush {
-            event_type: event.into(),
+            event_type,
             status_info: StatusInfo {
                 session_id: &entry.session_id,
                 timestamp: super::wall_string(clock, at),
-                caller: entry.request.display_nbr.as_str(),
-                called: entry.request.callee_nbr.as_str(),
+                caller: parties.then(|| entry.request.display_nbr.as_str()),
+                called: parties.then(|| entry.request.callee_nbr.as_str()),
+                digit_info,
                 user_data: entry.request.user_data.as_deref(),
                 state_code,
                 state_desc,
@@ -203,13 +210,13 @@ impl Engine {
             app_key: entry.request.app_key.clone(),
             url,
             body: body.clone(),
-            event_type: event.into(),
-            idempotency_key: idempotency_key(&session_ids, event.into()),
+            event_type,
+            idempotency_key: idempotency_key(&session_ids, event_type),
             session_ids,
         });
         queue.waiting.push_back(StatusOut {
             id,
-            event_type: event.into(),
+            event_type,
             body,
         });
     }
@@ -641,6 +648,8 @@ pub(super) fn fee_info(e: &CallEntry, cfg: &Config, clock: &Clock) -> FeeInfo {
         state_code: ending.map(|x| x.state_code),
         readings: ending.map_or(0, |x| x.readings),
         code_ms: ending.map_or(0, |x| x.code_ms),
+        ivr_start: ending.and_then(|x| x.ivr_start).map(wall),
+        ivr_path: ending.map(|x| x.ivr_path.clone()).filter(|p| !p.is_empty()),
     })
 }
 
