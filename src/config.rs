@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::call::notify::NotifyTimings;
 use crate::call::request::{PhoneNumber, PushUrl, ToneName};
 use crate::call::scenario::{BehaviourSpec, Pattern, Rule};
 use crate::call::CallTimings;
@@ -79,6 +80,8 @@ pub struct Config {
     pub languages: BTreeMap<String, String>,
     pub platform: PlatformConfig,
     pub call: CallTimings,
+    /// Digit collection on notifications (spec §11.4).
+    pub notify: NotifyTimings,
     pub clock: ClockSettings,
     pub push: PushSettings,
     pub status_push: StatusPushConfig,
@@ -118,6 +121,8 @@ pub struct RawConfig {
     platform: PlatformConfig,
     #[serde(default)]
     call: CallTimings,
+    #[serde(default)]
+    notify: NotifyTimings,
     #[serde(default)]
     clock: ClockSettings,
     #[serde(default)]
@@ -259,11 +264,20 @@ impl Default for LockoutConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// Accept strings of digits for `languageType` and `times` (spec §4.1, "Types").
+    /// Accept strings of digits for integer fields (spec §4.1, "Types"). On by default: Huawei's
+    /// own Python sample sends `"languageType": "2"`.
     pub lenient_types: bool,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            lenient_types: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -543,6 +557,7 @@ impl TryFrom<RawConfig> for Config {
             languages: raw.languages,
             platform: raw.platform,
             call: raw.call,
+            notify: raw.notify,
             clock: raw.clock,
             push: raw.push,
             status_push: StatusPushConfig {

@@ -42,6 +42,15 @@ pub enum ApiError {
     /// 1010023: `displayNbr` not configured for the app.
     #[error("display number invalid")]
     DisplayNumberInvalid,
+    /// 1012003: `templateId` is no template of the app's developer.
+    #[error("template not found")]
+    TemplateNotFound,
+    /// 1012004: the number of `templateParas` differs from the template's variables.
+    #[error("wrong number of template parameters")]
+    TemplateParaCount,
+    /// 1012005: a `templateParas` value does not fit `variable` (e.g. `${NUM_6}`).
+    #[error("template parameter does not fit {variable}")]
+    TemplateParaInvalid { variable: String },
     /// 1013118: frequency rule exceeded in `sync` mode.
     #[error("call frequency restricted")]
     FrequencyRestricted,
@@ -131,6 +140,9 @@ impl ApiError {
             ApiError::TimeOutLimit => "1010013",
             ApiError::AppUnavailable => "1010021",
             ApiError::DisplayNumberInvalid => "1010023",
+            ApiError::TemplateNotFound => "1012003",
+            ApiError::TemplateParaCount => "1012004",
+            ApiError::TemplateParaInvalid { .. } => "1012005",
             ApiError::FrequencyRestricted => "1013118",
             ApiError::TooManyCalls => "1020165",
             ApiError::LockedOut => "1020176",
@@ -152,6 +164,12 @@ impl ApiError {
             ApiError::TimeOutLimit => "Time out limit.".into(),
             ApiError::AppUnavailable => "Application unavailable.".into(),
             ApiError::DisplayNumberInvalid => "Display number invalid.".into(),
+            ApiError::TemplateNotFound => "The template ID does not exist.".into(),
+            // Spec §10.1: the documented text of 1012004 repeats 1012003's (sic).
+            ApiError::TemplateParaCount => "The template ID does not exist.".into(),
+            ApiError::TemplateParaInvalid { variable } => {
+                format!("{variable} of templateParas does not meet template.")
+            }
             ApiError::FrequencyRestricted => "Service number call frequency restricted.".into(),
             ApiError::TooManyCalls => {
                 "The number of app_key voice call ports exceeds the upper limit.".into()
@@ -180,6 +198,9 @@ impl ApiError {
             | ApiError::FlowControl
             | ApiError::AppUnavailable
             | ApiError::DisplayNumberInvalid
+            | ApiError::TemplateNotFound
+            | ApiError::TemplateParaCount
+            | ApiError::TemplateParaInvalid { .. }
             | ApiError::FrequencyRestricted
             | ApiError::TooManyCalls
             | ApiError::LockedOut => StatusCode::FORBIDDEN,

@@ -11,27 +11,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::extract::Authenticated;
+use super::fields::{domain, flag, integer, push_url, Fields};
+use super::CallAccepted;
 use crate::app::AppState;
 use crate::audio::compose::{compose, AnnouncementRequest, Manifest};
 use crate::audio::tones::ToneLibrary;
 use crate::call::request::{CallKind, CallRequest, PushUrl, ToneName, VerifyCall};
 use crate::config::App;
+use crate::engine::CallMedia;
 use crate::error::{platform_json, ApiError, CallVerifyError};
-
-/// The success answer (spec §4.3).
-#[derive(Debug, Serialize)]
-pub struct CallVerifyOut {
-    resultcode: &'static str,
-    resultdesc: &'static str,
-    #[serde(rename = "sessionId")]
-    session_id: String,
-    #[serde(rename = "idlePort", skip_serializing_if = "Option::is_none")]
-    idle_port: Option<u32>,
-}
 
 /// The authentication rejection is taken as a value rather than left to axum, because every
 /// callVerify error, authentication's included, carries `"sessionId":""` (spec §4.2).
@@ -53,16 +44,15 @@ pub async fn call_verify(
     req.check_against(app, &state.audio.tones)?;
     let manifest = req.compose(&state, &app_key)?;
     let return_idle_port = req.return_idle_port;
-    let accepted = state.engine.accept(req.call, manifest)?;
+    let accepted = state
+        .engine
+        .accept(req.call, CallMedia::Announcement(manifest))?;
     // Answer "0" only once the call is in the database: a crash after this loses nothing.
     state.engine.committed().await;
-    let out = CallVerifyOut {
-        resultcode: "0",
-        resultdesc: "Success",
-        session_id: accepted.session_id,
-        idle_port: return_idle_port.then_some(accepted.idle_port),
-    };
-    Ok(platform_json(StatusCode::OK, &out))
+    Ok(platform_json(
+        StatusCode::OK,
+        &CallAccepted::new(accepted, return_idle_port),
+    ))
 }
 
 /// A callVerify body after parsing: the call it asks for, every field typed and in range, and
@@ -210,66 +200,6 @@ impl CallVerifyIn {
         compose(&state.audio, &request, &state.config.call)
             .map(Arc::new)
             .map_err(|e| ApiError::Internal(format!("composing the announcement: {e}")))
-    }
-}
-
-struct Fields<'a>(&'a Map<String, Value>);
-
-impl Fields<'_> {
-    fn optional<T>(
-        &self,
-        name: &str,
-        parse: impl Fn(&Value) -> Option<T>,
-    ) -> Result<Option<T>, ApiError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => parse(v).map(Some).ok_or_else(|| ApiError::invalid(name)),
-        }
-    }
-
-    fn required<T>(&self, name: &str, parse: impl Fn(&Value) -> Option<T>) -> Result<T, ApiError> {
-        self.optional(name, parse)?
-            .ok_or_else(|| ApiError::invalid(name))
-    }
-}
-
-/// A string field that parses into its domain type: a phone number, a tone name, or a
-/// verification code (a JSON string: a number would lose leading zeros, spec §4.1).
-fn domain<T: std::str::FromStr>(v: &Value) -> Option<T> {
-    v.as_str()?.parse().ok()
-}
-
-/// A JSON integer; with `api.lenient_types`, also a string of digits.
-fn integer(v: &Value, lenient: bool) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) if lenient && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse().ok()
-        }
-        _ => None,
-    }
-}
-
-/// 1-128 characters of standard Base64 (padding optional) of an absolute http(s) URL.
-fn push_url(v: &Value) -> Option<PushUrl> {
-    let s = v
-        .as_str()
-        .filter(|s| (1..=128).contains(&s.chars().count()))?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
-        .ok()?;
-    // The decoded string is kept byte for byte: pushes go to, and sign, exactly this (spec §8).
-    String::from_utf8(bytes).ok()?.parse().ok()
-}
-
-/// `"true"`/`"false"`, or (Dialtone decision) a JSON boolean.
-fn flag(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s == "true" => Some(true),
-        Value::String(s) if s == "false" => Some(false),
-        _ => None,
     }
 }
 

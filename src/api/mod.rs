@@ -6,16 +6,42 @@
 //! Requests are read by the extractors of [`extract`] (authentication, body limit, the legacy
 //! gate), so each handler takes typed arguments and returns `Result<_, ApiError>`.
 
+pub mod call_notify;
 pub mod call_verify;
 pub mod extract;
+mod fields;
 pub mod legacy;
 
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, MethodRouter};
 use axum::Router;
+use serde::Serialize;
 
 use crate::app::AppState;
+use crate::engine::Accepted;
 use crate::error::ApiError;
+
+/// The answer to an accepted call request, any kind (spec §4.3).
+#[derive(Debug, Serialize)]
+pub struct CallAccepted {
+    resultcode: &'static str,
+    resultdesc: &'static str,
+    #[serde(rename = "sessionId")]
+    session_id: String,
+    #[serde(rename = "idlePort", skip_serializing_if = "Option::is_none")]
+    idle_port: Option<u32>,
+}
+
+impl CallAccepted {
+    pub fn new(accepted: Accepted, return_idle_port: bool) -> CallAccepted {
+        CallAccepted {
+            resultcode: "0",
+            resultdesc: "Success",
+            session_id: accepted.session_id,
+            idle_port: return_idle_port.then_some(accepted.idle_port),
+        }
+    }
+}
 
 /// The platform routes, also mounted under `/sandbox`.
 pub fn router() -> Router<AppState> {
@@ -23,6 +49,15 @@ pub fn router() -> Router<AppState> {
         .route(
             "/rest/httpsessions/callVerify/v1.0",
             only_post(post(call_verify::call_verify)),
+        )
+        // Spec §11: only v2.0 is documented; demos say "v1.0 or v2.0" (Dialtone: the same).
+        .route(
+            "/rest/httpsessions/callnotify/v2.0",
+            only_post(post(call_notify::call_notify)),
+        )
+        .route(
+            "/rest/httpsessions/callnotify/v1.0",
+            only_post(post(call_notify::call_notify)),
         )
         .route("/rest/fastlogin/v1.0", only_post(post(legacy::fastlogin)))
         .route("/omp/oauth/refresh", only_post(post(legacy::refresh)))

@@ -35,7 +35,7 @@ use crate::call::announcement::SegmentKind;
 use crate::call::request::CallRequest;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::timeline::TimelineEvent;
-use crate::call::{Call, Effect, Outcome, StatusEvent};
+use crate::call::{Call, Effect, Notification, Outcome, StatusEvent};
 use crate::clock::{Clock, PlatformTime, SimInstant};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -51,6 +51,16 @@ use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
 pub use report::ReportError;
 pub use view::{CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
+
+/// What the callee will hear once connected, composed before acceptance: it sets the call's
+/// timing.
+#[derive(Debug, Clone)]
+pub enum CallMedia {
+    /// A verification call's announcement, clip by clip (also what `audio.wav` renders).
+    Announcement(Arc<Manifest>),
+    /// A notification's segments, as the call plays them.
+    Notification(Notification),
+}
 
 /// The answer to an accepted request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,7 +139,7 @@ struct CallEntry {
     icid: String,
     request: CallRequest,
     /// What the callee hears, composed at acceptance (sets the call's timing).
-    manifest: Arc<Manifest>,
+    media: CallMedia,
     /// Which rule chose the call's outcome.
     source: Source,
     sp_id: String,
@@ -233,7 +243,7 @@ impl Engine {
     /// The outcome is fixed here, by the first of: no free platform port (7109), an exceeded
     /// frequency rule (7001-7003), the blacklist (7004), then the callee's behaviour
     /// ([`crate::call::scenario`]).
-    pub fn accept(&self, req: CallRequest, manifest: Arc<Manifest>) -> Result<Accepted, ApiError> {
+    pub fn accept(&self, req: CallRequest, media: CallMedia) -> Result<Accepted, ApiError> {
         let cfg = &self.shared.config;
         let app = cfg
             .app(&req.app_key)
@@ -293,8 +303,14 @@ impl Engine {
                     break id;
                 }
             };
-            let announcement = manifest.to_announcement();
-            let call = Call::accept(outcome, announcement, &cfg.call, now);
+            let call = match &media {
+                CallMedia::Announcement(manifest) => {
+                    Call::accept(outcome, manifest.to_announcement(), &cfg.call, now)
+                }
+                CallMedia::Notification(n) => {
+                    Call::accept_notification(outcome, n.clone(), &cfg.call, now)
+                }
+            };
             let mut entry = CallEntry {
                 seq,
                 session_id: session_id.clone(),
@@ -312,7 +328,7 @@ impl Engine {
                     .map(|u| u.to_string())
                     .or_else(|| app.fee_url.clone()),
                 request: req,
-                manifest,
+                media,
                 call,
                 timeline: Vec::new(),
                 fee: None,
@@ -564,6 +580,33 @@ impl Engine {
         self.shared.idle.notify_waiters();
     }
 
+    /// The callee of call `session_id` presses `keys` now (`POST /sim/v1/calls/{id}/dtmf`, the
+    /// handset): a notification collecting digits takes them; otherwise they are only noted on
+    /// the timeline. The caller checked the keys (`0`-`9`, `*`, `#`).
+    pub fn press(&self, session_id: &str, keys: &str) -> Result<(), PressError> {
+        let now = self.shared.clock.now();
+        // Whatever was due before the keys happens first (a real clock's driver may lag).
+        self.fire_due(now);
+        let mut out = Outbound::default();
+        {
+            let mut st = self.lock();
+            let seq = *st
+                .by_session
+                .get(session_id)
+                .ok_or(PressError::UnknownCall)?;
+            let entry = st.calls.get_mut(&seq).ok_or(PressError::UnknownCall)?;
+            if entry.call.ending().is_some() {
+                return Err(PressError::Ended);
+            }
+            for key in keys.chars() {
+                entry.call.key(key, now);
+            }
+            self.drain_call(&mut st, seq, now, &mut out);
+        }
+        self.send(out);
+        Ok(())
+    }
+
     /// Replaces the injected webhook faults (`PUT /sim/v1/faults`; an empty list clears them).
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
         self.lock().faults = Faults::new(rules);
@@ -588,6 +631,15 @@ impl Engine {
     pub fn phones(&self) -> PhonesView {
         self.lock().callees.view()
     }
+}
+
+/// Why keys could not be pressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PressError {
+    #[error("no call in progress has this sessionId")]
+    UnknownCall,
+    #[error("the call has ended")]
+    Ended,
 }
 
 /// Formats a simulated instant as payload time.

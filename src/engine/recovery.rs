@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::delivery::{Delivery, StatusOut};
-use super::{wall_string, CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
+use super::{wall_string, CallEntry, CallMedia, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::audio::compose::Manifest;
 use crate::call::request::CallRequest;
 use crate::call::scenario::Source;
@@ -35,7 +35,7 @@ pub(super) fn request_json(r: &CallRequest) -> String {
 }
 
 /// A stored request, and the (empty) announcement a restored call gets: its audio is not rebuilt.
-fn parse_request(c: &StoredCall) -> Option<(CallRequest, Arc<Manifest>)> {
+fn parse_request(c: &StoredCall) -> Option<(CallRequest, CallMedia)> {
     let request: CallRequest = match serde_json::from_str(&c.request_json) {
         Ok(r) => r,
         Err(e) => {
@@ -50,7 +50,7 @@ fn parse_request(c: &StoredCall) -> Option<(CallRequest, Arc<Manifest>)> {
         release_ms: Some(0),
         max_duration_ms: 0,
     };
-    Some((request, Arc::new(manifest)))
+    Some((request, CallMedia::Announcement(Arc::new(manifest))))
 }
 
 impl Engine {
@@ -186,7 +186,7 @@ impl Engine {
         fee_state: FeeState,
     ) -> bool {
         let cfg = &self.shared.config;
-        let (Some((request, manifest)), Some(app)) = (parse_request(c), cfg.app(&c.app_key)) else {
+        let (Some((request, media)), Some(app)) = (parse_request(c), cfg.app(&c.app_key)) else {
             tracing::warn!(session = %c.session_id, "cannot restore a stored call: app or request missing");
             return false;
         };
@@ -221,7 +221,7 @@ impl Engine {
             session_id: c.session_id.clone(),
             icid: ids::icid(c.seq, accepted),
             request,
-            manifest,
+            media,
             source: Source::Platform,
             sp_id: cfg.developer_of(app).sp_id.clone(),
             status_url: c.status_url.clone(),

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CallEntry, Engine};
+use super::{CallEntry, CallMedia, Engine};
 use crate::audio::compose::Manifest;
 use crate::call::announcement::Segment;
 use crate::call::request::{CallRequest, PlayInfo};
@@ -313,7 +313,11 @@ impl Engine {
                 .since(answer),
             None => 0,
         };
-        Some((entry.manifest.clone(), heard))
+        match &entry.media {
+            CallMedia::Announcement(manifest) => Some((manifest.clone(), heard)),
+            // Rendering a notification's audio comes with its clips (template speech).
+            CallMedia::Notification(_) => None,
+        }
     }
 
     /// The clock's state for `GET /sim/v1/clock`.

@@ -19,9 +19,9 @@ use serde_json::json;
 use self::extract::{ControlBody, ControlJson, ControlQuery, PhoneNumber};
 use crate::app::AppState;
 use crate::audio::render::{render, wav_bytes};
-use crate::call::scenario::BehaviourSpec;
+use crate::call::scenario::{is_keys, BehaviourSpec};
 use crate::call::timeline::TimelineEvent;
-use crate::engine::{CallFilter, CallView, ReportError, TimelineEntry};
+use crate::engine::{CallFilter, CallView, PressError, ReportError, TimelineEntry};
 use crate::error::InternalFault;
 use crate::push::faults::FaultRule;
 use crate::push::journal::{JournalEntry, JournalQuery};
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/sim/v1/calls", get(list_calls))
         .route("/sim/v1/calls/{session_id}", get(call))
         .route("/sim/v1/calls/{session_id}/events", get(events))
+        .route("/sim/v1/calls/{session_id}/dtmf", post(dtmf))
         .route("/sim/v1/calls/{session_id}/audio.wav", get(audio))
         .route("/sim/v1/calls/{session_id}/announcement", get(announcement))
         .route("/sim/v1/deliveries", get(deliveries))
@@ -71,9 +72,8 @@ fn bad_request(msg: impl Into<String>) -> SimError {
 /// A fault of Dialtone's own (the database cannot be read): logged here, once, and answered 500
 /// with the reason, so a failure never passes for "not found" or "nothing".
 fn internal(e: impl std::fmt::Display) -> SimError {
-    let msg = e.to_string();
-    tracing::error!(error = %msg, "control API answered 500");
-    SimError(StatusCode::INTERNAL_SERVER_ERROR, msg)
+    // Logged once, by the server's middleware (the response carries it).
+    SimError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
 fn no_such_call(id: &str) -> SimError {
@@ -293,6 +293,37 @@ async fn reconciliation(
             ReportError::Store(_) => internal(e),
         })?;
     Ok(Json(report).into_response())
+}
+
+/// `POST /sim/v1/calls/{sessionId}/dtmf` body: the keys the callee presses now.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DtmfIn {
+    digits: String,
+}
+
+impl ControlBody for DtmfIn {
+    const EXPECTED: &'static str = r#"expected {"digits": "1#"}"#;
+}
+
+/// The callee presses keys now, on any clock: a notification collecting digits takes them
+/// (spec §11.4); on any other call they are only noted on the timeline.
+async fn dtmf(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ControlJson(body): ControlJson<DtmfIn>,
+) -> Result<Response, SimError> {
+    if body.digits.is_empty() || !is_keys(&body.digits) {
+        return Err(bad_request(format!(
+            "`{}` is not keys: 1 to 32 of 0-9, * and #",
+            body.digits
+        )));
+    }
+    match state.engine.press(&id, &body.digits) {
+        Ok(()) => Ok(Json(json!({ "pressed": body.digits })).into_response()),
+        Err(PressError::UnknownCall) => Err(no_such_call(&id)),
+        Err(e @ PressError::Ended) => Err(SimError(StatusCode::CONFLICT, e.to_string())),
+    }
 }
 
 async fn faults(State(state): State<AppState>) -> Response {

@@ -51,7 +51,6 @@ bad_field! {
     callee_number_with_letters: with("calleeNbr", json!("+86139000O1234")) => "calleeNbr";
     callee_number_as_a_json_number: with("calleeNbr", json!(8613900001234u64)) => "calleeNbr";
     language_type_missing: without("languageType") => "languageType";
-    language_type_as_a_string: with("languageType", json!("2")) => "languageType";
     language_type_not_configured: with("languageType", json!(99)) => "languageType";
     language_type_fractional: with("languageType", json!(2.5)) => "languageType";
     pre_tone_missing: without("preTone") => "preTone";
@@ -65,7 +64,6 @@ bad_field! {
     pos_tone_not_wav: with("posTone", json!("bye")) => "posTone";
     times_above_nine: with("times", json!(10)) => "times";
     times_negative: with("times", json!(-1)) => "times";
-    times_as_a_string: with("times", json!("3")) => "times";
     status_url_not_base64: with("statusUrl", json!("http://127.0.0.1/x")) => "statusUrl";
     status_url_not_http: with("statusUrl", json!(b64("ftp://127.0.0.1/x"))) => "statusUrl";
     status_url_without_host: with("statusUrl", json!(b64("http://"))) => "statusUrl";
@@ -168,11 +166,23 @@ async fn over_the_apps_call_cap_is_1020165_and_creates_no_call() {
     );
 }
 
+/// Huawei's own Python sample sends `"languageType": "2"`: accepted by default (spec §4.1).
 #[tokio::test]
-async fn lenient_types_accept_digit_strings_when_configured() {
-    let sim = spawn_sim_with(|c, _| c.api.lenient_types = true).await;
+async fn digit_strings_are_accepted_by_default_and_refused_with_strict_types() {
     let mut body = verify_body("1234");
     body["languageType"] = json!("2");
     body["times"] = json!("1");
+    let sim = spawn_sim().await;
     assert_eq!(sim.call_verify(&body).await.body["resultcode"], "0");
+
+    let strict = spawn_sim_with(|c, _| c.api.lenient_types = false).await;
+    strict
+        .call_verify(&body)
+        .await
+        .assert_error(403, "1010002", "Invalid request. languageType");
+    body["languageType"] = json!(2);
+    strict
+        .call_verify(&body)
+        .await
+        .assert_error(403, "1010002", "Invalid request. times");
 }

@@ -2,6 +2,7 @@
 
 mod audio;
 mod auth;
+mod call_notify;
 mod call_verify;
 mod callees;
 mod cli;

@@ -161,7 +161,7 @@ async fn unknown_paths_and_wrong_methods_get_1010006() {
     sim.get("/rest/httpsessions/callVerify/v1.0")
         .await
         .assert_error(405, "1010006", "Invalid Rest API.");
-    sim.post("/rest/httpsessions/callnotify/v2.0", &[], "{}")
+    sim.post("/rest/httpsessions/callNotify/v3.0", &[], "{}")
         .await
         .assert_error(404, "1010006", "Invalid Rest API.");
     sim.get("/rest/provision/voice/record/v1.0")

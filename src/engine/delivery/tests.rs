@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::audio::compose::Manifest;
 use crate::call::request::{CallKind, CallRequest, VerifyCall};
 use crate::clock::Clock;
-use crate::engine::{Accepted, Engine};
+use crate::engine::{Accepted, CallMedia, Engine};
 use crate::ids::IdGen;
 use crate::push::dispatch::Transport;
 use crate::push::faults::{FaultKind, FaultRule};
@@ -131,7 +131,9 @@ fn call(engine: &Engine, callee: &str) -> Accepted {
         release_ms: Some(3000),
         max_duration_ms: 60_000,
     };
-    engine.accept(request, Arc::new(manifest)).unwrap()
+    engine
+        .accept(request, CallMedia::Announcement(Arc::new(manifest)))
+        .unwrap()
 }
 
 fn journal(engine: &Engine) -> Vec<JournalEntry> {

@@ -1,0 +1,365 @@
+//! `POST /rest/httpsessions/callnotify/v2.0` (and `v1.0`, the same): the voice notification
+//! (spec §11).
+//!
+//! Read top to bottom: the sender authenticated and the body read ([`Authenticated`]); every
+//! field parsed in §11.1's table order (each `playInfoList` entry in turn, its fields in table
+//! order) into a typed request; checked against the app in §11.3's order (display number, then
+//! each segment's voice file and template); each segment's length measured from its clips; the
+//! call handed to the engine; answered.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+
+use super::extract::Authenticated;
+use super::fields::{domain, flag, integer, push_url, Fields};
+use super::CallAccepted;
+use crate::app::AppState;
+use crate::call::notify::PlaySegment;
+use crate::call::request::{CallKind, CallRequest, NotifyCall, PlayInfo, ToneName};
+use crate::call::Notification;
+use crate::config::App;
+use crate::engine::CallMedia;
+use crate::error::{platform_json, ApiError, CallVerifyError};
+
+/// At most this many segments (spec §11.1).
+const MAX_SEGMENTS: usize = 5;
+
+/// Every error carries `"sessionId":""`, authentication's included (spec §11.3, §4.2).
+pub async fn call_notify(
+    State(state): State<AppState>,
+    request: Result<Authenticated, ApiError>,
+) -> Result<Response, CallVerifyError> {
+    let Authenticated { app_key, body } = request?;
+    let req = CallNotifyIn::parse(&body, &app_key, state.config.api.lenient_types)?;
+    let app = state
+        .config
+        .app(&app_key)
+        .ok_or_else(|| ApiError::Internal(format!("authenticated unknown app {app_key}")))?;
+    let segments = req.check_against(app, &state)?;
+    let notification = Notification {
+        segments,
+        timings: state.config.notify,
+    };
+    let return_idle_port = req.return_idle_port;
+    let accepted = state
+        .engine
+        .accept(req.call, CallMedia::Notification(notification))?;
+    // Answer "0" only once the call is in the database: a crash after this loses nothing.
+    state.engine.committed().await;
+    Ok(platform_json(
+        StatusCode::OK,
+        &CallAccepted::new(accepted, return_idle_port),
+    ))
+}
+
+/// A callnotify body after parsing: the call it asks for, every field typed and in range, and
+/// whether the answer carries `idlePort`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallNotifyIn {
+    pub call: CallRequest,
+    pub return_idle_port: bool,
+}
+
+impl CallNotifyIn {
+    /// Parses the body in the order of spec §11.1's tables; the first bad field is named in
+    /// `1010002 "Invalid request. <field>"` (a bad field inside a segment without an index).
+    /// Unknown fields are ignored (an old client's `ttsContent` included).
+    pub fn parse(bytes: &[u8], app_key: &str, lenient: bool) -> Result<CallNotifyIn, ApiError> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_body())?;
+        let Value::Object(body) = value else {
+            return Err(ApiError::invalid_body());
+        };
+        let f = Fields(&body);
+        // bindNbr is obsolete: accepted and ignored (spec §11.1).
+        let display_nbr = f.required("displayNbr", domain)?;
+        let callee_nbr = f.required("calleeNbr", domain)?;
+        let list = f.required("playInfoList", |v| {
+            v.as_array()
+                .filter(|a| (1..=MAX_SEGMENTS).contains(&a.len()))
+                .cloned()
+        })?;
+        let play_info_list = list
+            .iter()
+            .map(|entry| play_info(entry, lenient))
+            .collect::<Result<Vec<_>, _>>()?;
+        let status_url = f.optional("statusUrl", push_url)?;
+        let fee_url = f.optional("feeUrl", push_url)?;
+        let return_idle_port = f.optional("returnIdlePort", flag)?.unwrap_or(false);
+        let user_data = f.optional("userData", |v| {
+            v.as_str()
+                .filter(|s| s.chars().count() <= 256)
+                .map(str::to_owned)
+        })?;
+        Ok(CallNotifyIn {
+            call: CallRequest {
+                app_key: app_key.to_owned(),
+                display_nbr,
+                callee_nbr,
+                status_url,
+                fee_url,
+                user_data,
+                kind: CallKind::Notify(NotifyCall { play_info_list }),
+            },
+            return_idle_port,
+        })
+    }
+
+    fn segments(&self) -> &[PlayInfo] {
+        match &self.call.kind {
+            CallKind::Notify(n) => &n.play_info_list,
+            CallKind::Verify(_) => &[],
+        }
+    }
+
+    /// Spec §11.3 steps 3-4: the display number must be the app's; then, segment by segment,
+    /// the voice file must be approved for the app and the template must exist with fitting
+    /// parameters. Returns each segment's timing, measured from its clips.
+    pub fn check_against(&self, app: &App, state: &AppState) -> Result<Vec<PlaySegment>, ApiError> {
+        if !app
+            .numbers
+            .iter()
+            .any(|n| self.call.display_nbr == n.as_str())
+        {
+            return Err(ApiError::DisplayNumberInvalid);
+        }
+        self.segments()
+            .iter()
+            .map(|p| {
+                let voice_ms = match &p.notify_voice {
+                    Some(voice) => voice_length(state, &app.app_key, voice)?,
+                    None => 0,
+                };
+                if p.template_id.is_some() {
+                    // Templates are configured per developer (`developers[].templates`); this
+                    // build knows none yet, so every id is unknown.
+                    return Err(ApiError::TemplateNotFound);
+                }
+                Ok(PlaySegment {
+                    length_ms: voice_ms,
+                    tts_ms: 0,
+                    has_template: false,
+                    collect: p.collect_ind,
+                    replay_on: p.replay_on.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The length of an approved voice file, or `1010002 "Invalid request. notifyVoice"`.
+fn voice_length(state: &AppState, app_key: &str, voice: &ToneName) -> Result<u64, ApiError> {
+    if !state.audio.tones.is_approved(app_key, voice.as_str()) {
+        return Err(ApiError::invalid("notifyVoice"));
+    }
+    state
+        .audio
+        .tones
+        .get(Some(app_key), voice.as_str())
+        .map(|clip| clip.duration_ms())
+        .ok_or_else(|| ApiError::Internal(format!("approved tone {voice} has no clip")))
+}
+
+/// One `playInfoList` entry (spec §11.1, PlayContentInfo), fields in table order.
+fn play_info(entry: &Value, lenient: bool) -> Result<PlayInfo, ApiError> {
+    let Value::Object(map) = entry else {
+        return Err(ApiError::invalid("playInfoList"));
+    };
+    let f = Fields(map);
+    let notify_voice: Option<ToneName> = f.optional("notifyVoice", domain)?;
+    let template_id = f.optional("templateId", |v| {
+        v.as_str().filter(|s| is_template_id(s)).map(str::to_owned)
+    })?;
+    if notify_voice.is_none() && template_id.is_none() {
+        return Err(ApiError::invalid("playInfoList"));
+    }
+    // With only a voice file, templateParas is ignored (spec §11.1 decision).
+    let template_paras = match template_id {
+        Some(_) => f.required("templateParas", |v| template_paras(v, lenient))?,
+        None => Vec::new(),
+    };
+    let collect_ind = f
+        .optional("collectInd", |v| {
+            integer(v, lenient).filter(|n| (0..=32).contains(n))
+        })?
+        .unwrap_or(0) as u8;
+    // The replay fields count only when their precondition holds (spec §11.1).
+    let replay = match collect_ind {
+        0 => false,
+        _ => f.optional("replayAfterCollection", flag)?.unwrap_or(false),
+    };
+    let replay_on = match replay {
+        false => None,
+        true => f.optional("collectContentTriggerReplaying", trigger)?,
+    };
+    Ok(PlayInfo {
+        notify_voice,
+        template_id,
+        template_paras,
+        collect_ind,
+        replay_on,
+    })
+}
+
+/// A template id: 1-32 characters `[A-Za-z0-9_-]` (spec §11.2 decision).
+fn is_template_id(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// An array of strings, each at most 32 bytes. With `api.lenient_types`, numbers count as their
+/// decimal text and the array may come as a JSON string holding it (legacy PHP clients).
+fn template_paras(v: &Value, lenient: bool) -> Option<Vec<String>> {
+    let parsed;
+    let array = match v {
+        Value::Array(a) => a,
+        Value::String(s) if lenient => {
+            parsed = serde_json::from_str::<Value>(s).ok()?;
+            parsed.as_array()?
+        }
+        _ => return None,
+    };
+    array
+        .iter()
+        .map(|p| match p {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) if lenient => Some(n.to_string()),
+            _ => None,
+        })
+        .map(|p| p.filter(|s| s.len() <= 32))
+        .collect()
+}
+
+/// The replay trigger: 1-32 characters of `0`-`9` and `*`; a JSON integer reads as its decimal
+/// text (spec §11.1).
+fn trigger(v: &Value) -> Option<String> {
+    let s = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_u64() => n.to_string(),
+        _ => return None,
+    };
+    ((1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'*')).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<CallNotifyIn, ApiError> {
+        CallNotifyIn::parse(body.as_bytes(), "k3Vd", true)
+    }
+
+    const SPEC_BODY: &str = r#"{"displayNbr":"+862087654321","calleeNbr":"+8613900001234","userData":"bill-2291",
+ "playInfoList":[{"templateId":"tpl_bill","templateParas":["张先生","128.50"],"collectInd":1,
+                  "replayAfterCollection":"true","collectContentTriggerReplaying":"1"}]}"#;
+
+    #[test]
+    fn the_spec_example_parses() {
+        let r = parse(SPEC_BODY).unwrap();
+        let CallKind::Notify(n) = &r.call.kind else {
+            panic!("a notification");
+        };
+        assert_eq!(
+            n.play_info_list,
+            [PlayInfo {
+                notify_voice: None,
+                template_id: Some("tpl_bill".into()),
+                template_paras: vec!["张先生".into(), "128.50".into()],
+                collect_ind: 1,
+                replay_on: Some("1".into()),
+            }]
+        );
+        assert_eq!(r.call.user_data.as_deref(), Some("bill-2291"));
+    }
+
+    #[test]
+    fn the_play_list_must_hold_one_to_five_segments_each_with_a_voice_or_a_template() {
+        let with = |list: &str| {
+            parse(&format!(
+                r#"{{"displayNbr":"+862087654321","calleeNbr":"+8613900001234","playInfoList":{list}}}"#
+            ))
+        };
+        let bad = Err(ApiError::invalid("playInfoList"));
+        assert_eq!(with("[]"), bad);
+        assert_eq!(with(r#"{"notifyVoice":"welcome.wav"}"#), bad);
+        assert_eq!(
+            with(&format!(
+                "[{}]",
+                [r#"{"notifyVoice":"a.wav"}"#; 6].join(",")
+            )),
+            bad
+        );
+        assert_eq!(with(r#"[{"collectInd":1}]"#), bad);
+        assert_eq!(with("[1]"), bad);
+        assert!(with(&format!(
+            "[{}]",
+            [r#"{"notifyVoice":"a.wav"}"#; 5].join(",")
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn a_bad_field_inside_a_segment_is_named_without_an_index() {
+        let body = SPEC_BODY.replace(r#""collectInd":1"#, r#""collectInd":33"#);
+        assert_eq!(parse(&body), Err(ApiError::invalid("collectInd")));
+        let body = SPEC_BODY.replace(r#""templateParas":["张先生","128.50"],"#, "");
+        assert_eq!(parse(&body), Err(ApiError::invalid("templateParas")));
+        let body = SPEC_BODY.replace(r#""1"}]"#, r#""1#"}]"#);
+        assert_eq!(
+            parse(&body),
+            Err(ApiError::invalid("collectContentTriggerReplaying"))
+        );
+        let long = "x".repeat(33);
+        let body = SPEC_BODY.replace("128.50", &long);
+        assert_eq!(parse(&body), Err(ApiError::invalid("templateParas")));
+    }
+
+    #[test]
+    fn public_clients_shapes_are_accepted() {
+        // Booleans as JSON booleans, the trigger as a number, collectInd as a digit string,
+        // templateParas as a JSON string holding the array with a number in it (legacy PHP).
+        let body = SPEC_BODY
+            .replace(
+                r#""replayAfterCollection":"true""#,
+                r#""replayAfterCollection":true"#,
+            )
+            .replace(
+                r#""collectContentTriggerReplaying":"1""#,
+                r#""collectContentTriggerReplaying":1"#,
+            )
+            .replace(r#""collectInd":1"#, r#""collectInd":"1""#)
+            .replace(r#"["张先生","128.50"]"#, r#""[\"张先生\",128.5]""#);
+        let r = parse(&body).unwrap();
+        let CallKind::Notify(n) = &r.call.kind else {
+            panic!("a notification");
+        };
+        assert_eq!(n.play_info_list[0].template_paras, ["张先生", "128.5"]);
+        assert_eq!(n.play_info_list[0].replay_on.as_deref(), Some("1"));
+        // Strict types refuse the string form.
+        let strict = CallNotifyIn::parse(body.as_bytes(), "k3Vd", false);
+        assert_eq!(strict, Err(ApiError::invalid("templateParas")));
+    }
+
+    #[test]
+    fn replay_fields_without_their_precondition_are_ignored() {
+        let body = SPEC_BODY
+            .replace(r#""collectInd":1"#, r#""collectInd":0"#)
+            .replace(
+                r#""replayAfterCollection":"true""#,
+                r#""replayAfterCollection":"maybe""#,
+            );
+        let r = parse(&body).unwrap();
+        let CallKind::Notify(n) = &r.call.kind else {
+            panic!("a notification");
+        };
+        assert_eq!(
+            (
+                n.play_info_list[0].collect_ind,
+                &n.play_info_list[0].replay_on
+            ),
+            (0, &None)
+        );
+    }
+}

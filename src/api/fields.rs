@@ -1,0 +1,74 @@
+//! Reading the platform's JSON bodies field by field, in the spec's table order, so the first bad
+//! field is the one named in `1010002 "Invalid request. <field>"` (spec §4.2, §11.3, §12.2).
+//! Shared by every call API.
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::call::request::PushUrl;
+use crate::error::ApiError;
+
+/// A body's fields.
+pub(super) struct Fields<'a>(pub(super) &'a Map<String, Value>);
+
+impl Fields<'_> {
+    pub(super) fn optional<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => parse(v).map(Some).ok_or_else(|| ApiError::invalid(name)),
+        }
+    }
+
+    pub(super) fn required<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&Value) -> Option<T>,
+    ) -> Result<T, ApiError> {
+        self.optional(name, parse)?
+            .ok_or_else(|| ApiError::invalid(name))
+    }
+}
+
+/// A string field that parses into its domain type: a phone number, a tone name, or a
+/// verification code (a JSON string: a number would lose leading zeros, spec §4.1).
+pub(super) fn domain<T: std::str::FromStr>(v: &Value) -> Option<T> {
+    v.as_str()?.parse().ok()
+}
+
+/// A JSON integer; with `api.lenient_types`, also a string of digits.
+pub(super) fn integer(v: &Value, lenient: bool) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) if lenient && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// 1-128 characters of standard Base64 (padding optional) of an absolute http(s) URL.
+pub(super) fn push_url(v: &Value) -> Option<PushUrl> {
+    let s = v
+        .as_str()
+        .filter(|s| (1..=128).contains(&s.chars().count()))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
+        .ok()?;
+    // The decoded string is kept byte for byte: pushes go to, and sign, exactly this (spec §8).
+    String::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// `"true"`/`"false"`, or (Dialtone decision) a JSON boolean.
+pub(super) fn flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
