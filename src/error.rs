@@ -54,6 +54,9 @@ pub enum ApiError {
     /// 1013118: frequency rule exceeded in `sync` mode.
     #[error("call frequency restricted")]
     FrequencyRestricted,
+    /// 1020001: callStop on no call of the app in progress (spec §13).
+    #[error("no such call in progress")]
+    ParameterError,
     /// 1020165: per-app concurrency cap reached.
     #[error("too many concurrent calls for the app")]
     TooManyCalls,
@@ -144,6 +147,7 @@ impl ApiError {
             ApiError::TemplateParaCount => "1012004",
             ApiError::TemplateParaInvalid { .. } => "1012005",
             ApiError::FrequencyRestricted => "1013118",
+            ApiError::ParameterError => "1020001",
             ApiError::TooManyCalls => "1020165",
             ApiError::LockedOut => "1020176",
             ApiError::Header(fault) => fault.code_and_desc().0,
@@ -171,6 +175,7 @@ impl ApiError {
                 format!("{variable} of templateParas does not meet template.")
             }
             ApiError::FrequencyRestricted => "Service number call frequency restricted.".into(),
+            ApiError::ParameterError => "Parameter error.".into(),
             ApiError::TooManyCalls => {
                 "The number of app_key voice call ports exceeds the upper limit.".into()
             }
@@ -203,6 +208,7 @@ impl ApiError {
             | ApiError::TemplateParaInvalid { .. }
             | ApiError::FrequencyRestricted
             | ApiError::TooManyCalls
+            | ApiError::ParameterError
             | ApiError::LockedOut => StatusCode::FORBIDDEN,
         }
     }

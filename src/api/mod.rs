@@ -7,6 +7,7 @@
 //! gate), so each handler takes typed arguments and returns `Result<_, ApiError>`.
 
 pub mod call_notify;
+pub mod call_stop;
 pub mod call_verify;
 pub mod extract;
 mod fields;
@@ -58,6 +59,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/rest/httpsessions/callnotify/v1.0",
             only_post(post(call_notify::call_notify)),
+        )
+        .route(
+            "/rest/httpsessions/callStop/v2.0",
+            only_post(post(call_stop::call_stop)),
         )
         .route("/rest/fastlogin/v1.0", only_post(post(legacy::fastlogin)))
         .route("/omp/oauth/refresh", only_post(post(legacy::refresh)))

@@ -17,6 +17,9 @@ pub enum StateCode {
     Blacklisted,
     /// 7109: no voice port was free.
     NoPorts,
+    /// 8001: the callee was not connected; Dialtone uses it for a call stopped (callStop) before
+    /// the callee answered (spec §13).
+    NotConnected,
     /// 8000: internal error. Dialtone uses it for calls a restart cut off (Dialtone decision).
     InternalError,
     /// 8003: rang until `call.ring_timeout_s`; the platform cancelled.
@@ -40,7 +43,7 @@ pub enum StateCode {
 
 impl StateCode {
     /// Every code Dialtone emits.
-    pub const ALL: [StateCode; 18] = {
+    pub const ALL: [StateCode; 19] = {
         use StateCode::*;
         [
             Released,
@@ -49,6 +52,7 @@ impl StateCode {
             DisplayNumberFrequency,
             Blacklisted,
             NoPorts,
+            NotConnected,
             InternalError,
             RingTimeout,
             PlayFailed,
@@ -79,6 +83,7 @@ impl StateCode {
             Blacklisted => 7004,
             NoPorts => 7109,
             InternalError => 8000,
+            NotConnected => 8001,
             RingTimeout => 8003,
             PlayFailed => 8007,
             CollectFailed => 8008,
@@ -104,6 +109,7 @@ impl StateCode {
             Blacklisted => "The callee is blacklisted.",
             NoPorts => "Insufficient voice ports.",
             InternalError => "Internal error.",
+            NotConnected => "The user is not connected.",
             RingTimeout => "Ringing timed out.",
             PlayFailed => "Playing the voice to the user failed.",
             CollectFailed => "Digit collection failed.",

@@ -234,6 +234,12 @@ enum Phase {
     Connected {
         steps: VecDeque<(SimInstant, Step)>,
     },
+    /// Stopped by the app (callStop, spec §13): released at the deadline with `code`; nothing
+    /// else happens until then. A notification's playlist is kept to count what was heard.
+    Stopping {
+        code: StateCode,
+        playlist: Option<Box<notify::Playlist>>,
+    },
     /// Answered, playing a notification until it releases, or `end` comes first (the callee
     /// hangs up, the maximum duration).
     Notifying {
@@ -263,6 +269,8 @@ pub struct CallTimes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ending {
     pub state_code: StateCode,
+    /// The CDR's `ulFailReason`: the stateCode's release point, or 1003 for a callStop.
+    pub fail_reason: u32,
     /// Readings of the code (or, on a notification, template segments) started: the CDR's
     /// `ttsPlayTimes`.
     pub readings: u32,
@@ -286,6 +294,8 @@ pub struct Call {
     notification: Option<Notification>,
     /// What the notification's playback contributes to the CDR, set when it stops.
     play_facts: Option<notify::PlayFacts>,
+    /// Released by a callStop (`ulFailReason` 1003).
+    stop_requested: bool,
     phase: Phase,
     deadline: Option<SimInstant>,
     times: CallTimes,
@@ -332,6 +342,7 @@ impl Call {
             announcement,
             notification,
             play_facts: None,
+            stop_requested: false,
             phase: Phase::Accepted,
             deadline: None,
             times: CallTimes {
@@ -372,8 +383,44 @@ impl Call {
             Phase::Ringing => self.after_ringing(at),
             Phase::Connected { steps } => self.connected_step(at, steps),
             Phase::Notifying { playlist, end } => self.notifying_step(at, playlist, end),
+            Phase::Stopping { code, playlist, .. } => {
+                if let Some(mut playlist) = playlist {
+                    playlist.cut(at);
+                    self.play_facts = Some(playlist.facts());
+                }
+                self.stop_requested = true;
+                self.release(at, code);
+            }
             Phase::Released => {}
         }
+    }
+
+    /// The app asked the platform to end the call (callStop, spec §13): every leg is released
+    /// `call.stop_delay_ms` after `now`, and nothing else happens meanwhile. stateCode 0 if the
+    /// callee had answered, 8001 otherwise; the CDR's `ulFailReason` is 1003. Returns false if the
+    /// call has ended or is already stopping.
+    pub fn stop(&mut self, now: SimInstant) -> bool {
+        let playlist = match std::mem::replace(&mut self.phase, Phase::Released) {
+            Phase::Released => return false,
+            phase @ Phase::Stopping { .. } => {
+                self.phase = phase;
+                return false;
+            }
+            Phase::Notifying { mut playlist, .. } => {
+                // What was heard up to the stop counts; the playlist stops here.
+                playlist.cut(now);
+                Some(playlist)
+            }
+            _ => None,
+        };
+        let code = match self.times.answer {
+            Some(_) => StateCode::Released,
+            None => StateCode::NotConnected,
+        };
+        let at = now.plus_ms(self.timings.stop_delay_ms);
+        self.phase = Phase::Stopping { code, playlist };
+        self.deadline = Some(at);
+        true
     }
 
     /// The callee pressed `key` at `now`: collected if a notification is collecting digits,
@@ -418,6 +465,7 @@ impl Call {
             },
             notification: None,
             play_facts: None,
+            stop_requested: false,
             phase: Phase::Released,
             deadline: None,
             times,
@@ -455,6 +503,9 @@ impl Call {
             Phase::Dialing => CallState::Callout,
             Phase::Ringing => CallState::Alerting,
             Phase::Connected { .. } | Phase::Notifying { .. } => CallState::Answered,
+            Phase::Stopping { .. } if self.times.answer.is_some() => CallState::Answered,
+            Phase::Stopping { .. } if self.times.alerting.is_some() => CallState::Alerting,
+            Phase::Stopping { .. } => CallState::Callout,
             Phase::Released => CallState::Released,
         }
     }
@@ -665,6 +716,11 @@ impl Call {
         self.times.end = Some(at);
         self.ending = Some(Ending {
             state_code,
+            // Spec §13: release point 1003, "the SP called the release API".
+            fail_reason: match self.stop_requested {
+                true => 1003,
+                false => state_code.fail_reason(),
+            },
             readings,
             code_ms,
             ivr_start: facts.as_ref().and_then(|f| f.ivr_start),

@@ -24,6 +24,8 @@ pub struct CallTimings {
     pub max_duration_s: u64,
     pub fail_delay_ms: u64,
     pub precall_release_ms: u64,
+    /// callStop -> release (spec §13).
+    pub stop_delay_ms: u64,
 }
 
 impl Default for CallTimings {
@@ -40,6 +42,7 @@ impl Default for CallTimings {
             max_duration_s: 120,
             fail_delay_ms: 2000,
             precall_release_ms: 500,
+            stop_delay_ms: 200,
         }
     }
 }

@@ -580,6 +580,26 @@ impl Engine {
         self.shared.idle.notify_waiters();
     }
 
+    /// The app `app_key` stops its call `session_id` (callStop, spec §13): released within
+    /// `call.stop_delay_ms`. Fails for an unknown call, another app's, one that has ended or is
+    /// already stopping: the platform answers all of them alike (1020001).
+    pub fn stop(&self, app_key: &str, session_id: &str) -> Result<(), StopError> {
+        let now = self.shared.clock.now();
+        self.fire_due(now);
+        let mut out = Outbound::default();
+        {
+            let mut st = self.lock();
+            let seq = *st.by_session.get(session_id).ok_or(StopError)?;
+            let entry = st.calls.get_mut(&seq).ok_or(StopError)?;
+            if entry.request.app_key != app_key || !entry.call.stop(now) {
+                return Err(StopError);
+            }
+            self.drain_call(&mut st, seq, now, &mut out);
+        }
+        self.send(out);
+        Ok(())
+    }
+
     /// The callee of call `session_id` presses `keys` now (`POST /sim/v1/calls/{id}/dtmf`, the
     /// handset): a notification collecting digits takes them; otherwise they are only noted on
     /// the timeline. The caller checked the keys (`0`-`9`, `*`, `#`).
@@ -632,6 +652,11 @@ impl Engine {
         self.lock().callees.view()
     }
 }
+
+/// callStop found no call of the app in progress with that id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no call of the app in progress has this sessionId")]
+pub struct StopError;
 
 /// Why keys could not be pressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -196,6 +196,9 @@ impl Engine {
             .and_then(|e| serde_json::from_str(&e.fee_json).ok());
         let ending = c.ended.as_ref().map(|e| Ending {
             state_code: StateCode::from_code(e.state_code).unwrap_or(StateCode::InternalError),
+            fail_reason: StateCode::from_code(e.state_code)
+                .unwrap_or(StateCode::InternalError)
+                .fail_reason(),
             readings: e.readings,
             code_ms: e.code_ms,
             ivr_start: None,
@@ -206,6 +209,7 @@ impl Engine {
             CallTimes::default(),
             ending.unwrap_or(Ending {
                 state_code: StateCode::InternalError,
+                fail_reason: StateCode::InternalError.fail_reason(),
                 readings: 0,
                 code_ms: 0,
                 ivr_start: None,
@@ -273,6 +277,7 @@ impl Engine {
             answer: recorded(TimelineEvent::Answer),
             end: end.clone(),
             state_code: Some(code),
+            fail_reason: None,
             readings: 0,
             code_ms: 0,
             ivr_start: None,

@@ -164,6 +164,8 @@ pub struct CdrFacts<'a> {
     pub end: String,
     /// How the call ended; `None` only for a call never released (reads as success).
     pub state_code: Option<StateCode>,
+    /// The release point when it is not the stateCode's own (e.g. 1003 after a callStop).
+    pub fail_reason: Option<u32>,
     /// Code readings played, and their length (spec §7.1 `ttsPlayTimes`, `ttsTransDuration`).
     pub readings: u32,
     pub code_ms: u64,
@@ -191,7 +193,9 @@ impl FeeInfo {
             fail_time: f.answer.is_none().then(|| f.end.clone()),
             call_out_answer_time: f.answer,
             call_end_time: f.end,
-            ul_fail_reason: code.map_or(0, |c| c.fail_reason()),
+            ul_fail_reason: f
+                .fail_reason
+                .unwrap_or_else(|| code.map_or(0, |c| c.fail_reason())),
             sip_status_code: code.map_or(0, |c| c.sip_status()),
             call_out_unasw_rsn: code.map_or(0, |c| c.q850()),
             record_flag: 0,

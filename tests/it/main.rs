@@ -3,6 +3,7 @@
 mod audio;
 mod auth;
 mod call_notify;
+mod call_stop;
 mod call_verify;
 mod callees;
 mod cli;

@@ -646,6 +646,7 @@ pub(super) fn fee_info(e: &CallEntry, cfg: &Config, clock: &Clock) -> FeeInfo {
         answer: times.answer.map(wall),
         end: wall(times.end.unwrap_or(times.accepted)),
         state_code: ending.map(|x| x.state_code),
+        fail_reason: ending.map(|x| x.fail_reason),
         readings: ending.map_or(0, |x| x.readings),
         code_ms: ending.map_or(0, |x| x.code_ms),
         ivr_start: ending.and_then(|x| x.ivr_start).map(wall),
