@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::call::click2call::C2cTimings;
 use crate::call::notify::NotifyTimings;
 use crate::call::request::{PhoneNumber, PushUrl, ToneName};
 use crate::call::scenario::{BehaviourSpec, Pattern, Rule};
@@ -82,6 +83,8 @@ pub struct Config {
     pub call: CallTimings,
     /// Digit collection on notifications (spec §11.4).
     pub notify: NotifyTimings,
+    /// Click-to-call timing (spec §12.3).
+    pub c2c: C2cTimings,
     pub clock: ClockSettings,
     pub push: PushSettings,
     pub status_push: StatusPushConfig,
@@ -123,6 +126,8 @@ pub struct RawConfig {
     call: CallTimings,
     #[serde(default)]
     notify: NotifyTimings,
+    #[serde(default)]
+    c2c: C2cTimings,
     #[serde(default)]
     clock: ClockSettings,
     #[serde(default)]
@@ -202,6 +207,9 @@ pub struct App {
     /// Default CDR push URL, plain (not Base64).
     #[serde(default)]
     pub fee_url: Option<String>,
+    /// Click-to-call recording allowed (`recordFlag`; otherwise 1012012, spec §12.2).
+    #[serde(default)]
+    pub recording: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -558,6 +566,7 @@ impl TryFrom<RawConfig> for Config {
             platform: raw.platform,
             call: raw.call,
             notify: raw.notify,
+            c2c: raw.c2c,
             clock: raw.clock,
             push: raw.push,
             status_push: StatusPushConfig {

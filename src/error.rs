@@ -39,9 +39,15 @@ pub enum ApiError {
     /// 1010021: app disabled in configuration.
     #[error("application unavailable")]
     AppUnavailable,
+    /// 1010024: click-to-call `callerNbr` malformed.
+    #[error("invalid caller number")]
+    InvalidCallerNumber,
     /// 1010023: `displayNbr` not configured for the app.
     #[error("display number invalid")]
     DisplayNumberInvalid,
+    /// 1012012: `recordFlag` on an app without recording.
+    #[error("recording not enabled for the app")]
+    RecordingDisabled,
     /// 1012003: `templateId` is no template of the app's developer.
     #[error("template not found")]
     TemplateNotFound,
@@ -143,6 +149,8 @@ impl ApiError {
             ApiError::TimeOutLimit => "1010013",
             ApiError::AppUnavailable => "1010021",
             ApiError::DisplayNumberInvalid => "1010023",
+            ApiError::InvalidCallerNumber => "1010024",
+            ApiError::RecordingDisabled => "1012012",
             ApiError::TemplateNotFound => "1012003",
             ApiError::TemplateParaCount => "1012004",
             ApiError::TemplateParaInvalid { .. } => "1012005",
@@ -168,6 +176,8 @@ impl ApiError {
             ApiError::TimeOutLimit => "Time out limit.".into(),
             ApiError::AppUnavailable => "Application unavailable.".into(),
             ApiError::DisplayNumberInvalid => "Display number invalid.".into(),
+            ApiError::InvalidCallerNumber => "Invalid caller number.".into(),
+            ApiError::RecordingDisabled => "Application does not open recording function.".into(),
             ApiError::TemplateNotFound => "The template ID does not exist.".into(),
             // Spec §10.1: the documented text of 1012004 repeats 1012003's (sic).
             ApiError::TemplateParaCount => "The template ID does not exist.".into(),
@@ -203,6 +213,8 @@ impl ApiError {
             | ApiError::FlowControl
             | ApiError::AppUnavailable
             | ApiError::DisplayNumberInvalid
+            | ApiError::InvalidCallerNumber
+            | ApiError::RecordingDisabled
             | ApiError::TemplateNotFound
             | ApiError::TemplateParaCount
             | ApiError::TemplateParaInvalid { .. }

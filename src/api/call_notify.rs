@@ -109,7 +109,7 @@ impl CallNotifyIn {
     fn segments(&self) -> &[PlayInfo] {
         match &self.call.kind {
             CallKind::Notify(n) => &n.play_info_list,
-            CallKind::Verify(_) => &[],
+            _ => &[],
         }
     }
 

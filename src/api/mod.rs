@@ -9,6 +9,7 @@
 pub mod call_notify;
 pub mod call_stop;
 pub mod call_verify;
+pub mod click_to_call;
 pub mod extract;
 mod fields;
 pub mod legacy;
@@ -63,6 +64,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/rest/httpsessions/callStop/v2.0",
             only_post(post(call_stop::call_stop)),
+        )
+        // Spec §12: v2.0 only; v1.0, known from one old client, stays 404.
+        .route(
+            "/rest/httpsessions/click2Call/v2.0",
+            only_post(post(click_to_call::click_to_call)),
         )
         .route("/rest/fastlogin/v1.0", only_post(post(legacy::fastlogin)))
         .route("/omp/oauth/refresh", only_post(post(legacy::refresh)))

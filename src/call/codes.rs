@@ -28,6 +28,11 @@ pub enum StateCode {
     PlayFailed,
     /// 8008: a digit collection got no key (spec §11.4); the CDR's `ulFailReason` is 100.
     CollectFailed,
+    /// 8009: click-to-call: A hung up while B was being called (spec §12.3).
+    CallerGaveUp {
+        /// B's phone was ringing (release point 552; 553 if not yet).
+        b_ringing: bool,
+    },
     /// 8010: `call.max_duration_s` reached.
     MaxDuration,
     /// 8017: the callee hung up during playback.
@@ -39,11 +44,18 @@ pub enum StateCode {
     Unreachable,
     PoweredOff,
     Rejected,
+    /// 8106..=8111: click-to-call A-leg failures, the calling-party twins of 8100..=8105.
+    CallerNotExist,
+    CallerNoAnswer,
+    CallerBusy,
+    CallerUnreachable,
+    CallerPoweredOff,
+    CallerRejected,
 }
 
 impl StateCode {
     /// Every code Dialtone emits.
-    pub const ALL: [StateCode; 19] = {
+    pub const ALL: [StateCode; 26] = {
         use StateCode::*;
         [
             Released,
@@ -65,6 +77,13 @@ impl StateCode {
             Unreachable,
             PoweredOff,
             Rejected,
+            CallerGaveUp { b_ringing: false },
+            CallerNotExist,
+            CallerNoAnswer,
+            CallerBusy,
+            CallerUnreachable,
+            CallerPoweredOff,
+            CallerRejected,
         ]
     };
 
@@ -95,6 +114,13 @@ impl StateCode {
             Unreachable => 8103,
             PoweredOff => 8104,
             Rejected => 8105,
+            CallerGaveUp { .. } => 8009,
+            CallerNotExist => 8106,
+            CallerNoAnswer => 8107,
+            CallerBusy => 8108,
+            CallerUnreachable => 8109,
+            CallerPoweredOff => 8110,
+            CallerRejected => 8111,
         }
     }
 
@@ -121,6 +147,13 @@ impl StateCode {
             Unreachable => "The callee is temporarily unreachable.",
             PoweredOff => "The callee is powered off.",
             Rejected => "The callee rejected the call or the line is suspended.",
+            CallerGaveUp { .. } => "The calling party hung up before connection.",
+            CallerNotExist => "The caller number does not exist.",
+            CallerNoAnswer => "The caller did not answer.",
+            CallerBusy => "The caller is busy.",
+            CallerUnreachable => "The caller cannot be reached.",
+            CallerPoweredOff => "The caller is powered off.",
+            CallerRejected => "The caller rejected the call or the line is suspended.",
         }
     }
 
@@ -129,7 +162,24 @@ impl StateCode {
     pub fn fail_reason(self) -> u32 {
         match self {
             StateCode::CollectFailed => 100,
+            StateCode::CallerGaveUp { b_ringing: true } => 552,
+            StateCode::CallerGaveUp { b_ringing: false } => 553,
             other => other.code(),
+        }
+    }
+
+    /// The calling party's twin of a called-party failure (spec §12.3: A-leg failures of a
+    /// click-to-call); other codes are returned unchanged.
+    pub fn as_caller(self) -> StateCode {
+        use StateCode::*;
+        match self {
+            NotExist => CallerNotExist,
+            NoAnswer => CallerNoAnswer,
+            Busy => CallerBusy,
+            Unreachable => CallerUnreachable,
+            PoweredOff => CallerPoweredOff,
+            Rejected => CallerRejected,
+            other => other,
         }
     }
 
@@ -137,12 +187,12 @@ impl StateCode {
     pub fn sip_status(self) -> u32 {
         use StateCode::*;
         match self {
-            NotExist => 404,
-            Unreachable => 408,
-            NoAnswer | PoweredOff => 480,
-            Busy => 486,
-            RingTimeout => 487,
-            Rejected => 603,
+            NotExist | CallerNotExist => 404,
+            Unreachable | CallerUnreachable => 408,
+            NoAnswer | PoweredOff | CallerNoAnswer | CallerPoweredOff => 480,
+            Busy | CallerBusy => 486,
+            RingTimeout | CallerGaveUp { .. } => 487,
+            Rejected | CallerRejected => 603,
             _ => 0,
         }
     }
@@ -151,12 +201,12 @@ impl StateCode {
     pub fn q850(self) -> u32 {
         use StateCode::*;
         match self {
-            NotExist => 1,
-            Busy => 17,
-            Unreachable => 18,
-            NoAnswer | RingTimeout => 19,
-            PoweredOff => 20,
-            Rejected => 21,
+            NotExist | CallerNotExist => 1,
+            Busy | CallerBusy => 17,
+            Unreachable | CallerUnreachable => 18,
+            NoAnswer | RingTimeout | CallerNoAnswer => 19,
+            PoweredOff | CallerPoweredOff => 20,
+            Rejected | CallerRejected => 21,
             _ => 0,
         }
     }

@@ -11,7 +11,9 @@
 //! [`CallTimings`] (`timings`, the config's `[call]` section).
 
 pub mod announcement;
+pub mod click2call;
 pub mod codes;
+mod leg;
 pub mod notify;
 pub mod request;
 pub mod scenario;
@@ -44,6 +46,17 @@ pub enum Outcome {
         /// Between keys (default 300).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         dtmf_gap_ms: Option<u64>,
+        /// Click-to-call B leg: talk this long after answering (default `c2c.talk_s`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        talk_s: Option<u64>,
+        /// Click-to-call B leg: who hangs up when the talk ends (default `b`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hangup_by: Option<click2call::Party>,
+    },
+    /// Click-to-call A leg: answers, then gives up `hangup_after_ms` (default 3000) after
+    /// answering if B has not answered by then (8009, spec §12.3). Elsewhere: answers.
+    HangupBeforeBAnswer {
+        hangup_after_ms: Option<u64>,
     },
     /// Answers, then hangs up `hangup_after_ms` after answering (default: mid first reading).
     HangupDuringPlayback {
@@ -81,6 +94,8 @@ impl Outcome {
         digits: None,
         dtmf_delay_ms: None,
         dtmf_gap_ms: None,
+        talk_s: None,
+        hangup_by: None,
     };
 
     /// The keys this callee presses on a notification (none unless the scenario gives `digits`).
@@ -189,11 +204,26 @@ impl StatusEvent {
     }
 }
 
+/// Which leg an event concerns: every call has an A leg; a click-to-call also a B leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Leg {
+    A,
+    B,
+}
+
 /// Something the outside world must learn from the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
-    /// A status event, to be pushed to the app (spec §6).
-    Status { event: StatusEvent, at: SimInstant },
+    /// A status event, to be pushed to the app (spec §6), of leg `leg`.
+    Status {
+        event: StatusEvent,
+        leg: Leg,
+        at: SimInstant,
+    },
+    /// Something else plays (click-to-call `preVoice`, the record hint, the last-minute voice):
+    /// recorded on the call's timeline only.
+    Media { what: &'static str, at: SimInstant },
     /// A part of the announcement started playing: recorded on the call's timeline only.
     Playing {
         segment: SegmentKind,
@@ -240,6 +270,10 @@ enum Phase {
         code: StateCode,
         playlist: Option<Box<notify::Playlist>>,
     },
+    /// Click-to-call: A answered; the bridge calls B and runs the conversation.
+    Bridged {
+        bridge: Box<click2call::Bridge>,
+    },
     /// Answered, playing a notification until it releases, or `end` comes first (the callee
     /// hangs up, the maximum duration).
     Notifying {
@@ -271,6 +305,9 @@ pub struct Ending {
     pub state_code: StateCode,
     /// The CDR's `ulFailReason`: the stateCode's release point, or 1003 for a callStop.
     pub fail_reason: u32,
+    /// Click-to-call: who released, `partyType` (0 A, 1 B, 2 the platform).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub party: Option<u8>,
     /// Readings of the code (or, on a notification, template segments) started: the CDR's
     /// `ttsPlayTimes`.
     pub readings: u32,
@@ -296,6 +333,12 @@ pub struct Call {
     play_facts: Option<notify::PlayFacts>,
     /// Released by a callStop (`ulFailReason` 1003).
     stop_requested: bool,
+    /// A click-to-call's B leg and surroundings; `None` for single-leg calls.
+    callback: Option<click2call::Callback>,
+    /// The B leg's times, once the bridge ended.
+    b_times: click2call::BTimes,
+    /// `partyType` of the release about to happen (click-to-call).
+    party: Option<u8>,
     phase: Phase,
     deadline: Option<SimInstant>,
     times: CallTimes,
@@ -312,7 +355,7 @@ impl Call {
         timings: &CallTimings,
         now: SimInstant,
     ) -> Call {
-        Call::start(outcome, announcement, None, timings, now)
+        Call::start(outcome, announcement, None, None, timings, now)
     }
 
     /// Starts a notification call (spec §11.4): after answer it plays `notification`.
@@ -326,17 +369,48 @@ impl Call {
             segments: Vec::new(),
             release_ms: None,
         };
-        Call::start(outcome, empty, Some(notification), timings, now)
+        Call::start(outcome, empty, Some(notification), None, timings, now)
+    }
+
+    /// Starts a click-to-call (spec §12): `outcome` is A's; after A answers, `callback` calls B.
+    pub fn accept_callback(
+        outcome: Outcome,
+        callback: click2call::Callback,
+        timings: &CallTimings,
+        now: SimInstant,
+    ) -> Call {
+        let empty = Announcement {
+            segments: Vec::new(),
+            release_ms: None,
+        };
+        Call::start(outcome, empty, None, Some(callback), timings, now)
+    }
+
+    /// The B leg of a click-to-call (empty for other calls).
+    pub fn b_times(&self) -> click2call::BTimes {
+        match &self.phase {
+            Phase::Bridged { bridge } => bridge.b_times(),
+            _ => self.b_times,
+        }
+    }
+
+    /// Whether this is a click-to-call.
+    pub fn is_callback(&self) -> bool {
+        self.callback.is_some()
     }
 
     fn start(
         outcome: Outcome,
         announcement: Announcement,
         notification: Option<Notification>,
+        callback: Option<click2call::Callback>,
         timings: &CallTimings,
         now: SimInstant,
     ) -> Call {
         let mut call = Call {
+            callback,
+            b_times: click2call::BTimes::default(),
+            party: None,
             outcome,
             timings: timings.clone(),
             announcement,
@@ -383,6 +457,10 @@ impl Call {
             Phase::Ringing => self.after_ringing(at),
             Phase::Connected { steps } => self.connected_step(at, steps),
             Phase::Notifying { playlist, end } => self.notifying_step(at, playlist, end),
+            Phase::Bridged { mut bridge } => {
+                bridge.on_deadline(at);
+                self.drain_bridge(bridge);
+            }
             Phase::Stopping { code, playlist, .. } => {
                 if let Some(mut playlist) = playlist {
                     playlist.cut(at);
@@ -411,12 +489,23 @@ impl Call {
                 playlist.cut(now);
                 Some(playlist)
             }
+            Phase::Bridged { mut bridge } => {
+                bridge.cut();
+                self.b_times = bridge.b_times();
+                None
+            }
             _ => None,
         };
-        let code = match self.times.answer {
+        // For a click-to-call the callee is B (spec §13).
+        let answered = match self.callback {
+            Some(_) => self.b_times.answer,
+            None => self.times.answer,
+        };
+        let code = match answered {
             Some(_) => StateCode::Released,
             None => StateCode::NotConnected,
         };
+        self.party = Some(2);
         let at = now.plus_ms(self.timings.stop_delay_ms);
         self.phase = Phase::Stopping { code, playlist };
         self.deadline = Some(at);
@@ -466,6 +555,9 @@ impl Call {
             notification: None,
             play_facts: None,
             stop_requested: false,
+            callback: None,
+            b_times: click2call::BTimes::default(),
+            party: None,
             phase: Phase::Released,
             deadline: None,
             times,
@@ -502,7 +594,9 @@ impl Call {
             Phase::Accepted => CallState::Accepted,
             Phase::Dialing => CallState::Callout,
             Phase::Ringing => CallState::Alerting,
-            Phase::Connected { .. } | Phase::Notifying { .. } => CallState::Answered,
+            Phase::Connected { .. } | Phase::Notifying { .. } | Phase::Bridged { .. } => {
+                CallState::Answered
+            }
             Phase::Stopping { .. } if self.times.answer.is_some() => CallState::Answered,
             Phase::Stopping { .. } if self.times.alerting.is_some() => CallState::Alerting,
             Phase::Stopping { .. } => CallState::Callout,
@@ -523,15 +617,8 @@ impl Call {
         }
     }
 
-    /// Failures that never ring: released `call.fail_delay_ms` after callout (spec §5.3).
     fn failure_without_ringing(&self) -> Option<StateCode> {
-        match self.outcome {
-            Outcome::Busy => Some(StateCode::Busy),
-            Outcome::PoweredOff => Some(StateCode::PoweredOff),
-            Outcome::Unreachable => Some(StateCode::Unreachable),
-            Outcome::NotExist => Some(StateCode::NotExist),
-            _ => None,
-        }
+        leg::failure_without_ringing(&self.outcome)
     }
 
     fn callout(&mut self, at: SimInstant) {
@@ -546,33 +633,25 @@ impl Call {
 
     fn after_dialing(&mut self, at: SimInstant) {
         if let Some(code) = self.failure_without_ringing() {
+            if self.callback.is_some() {
+                return self.release(at, code.as_caller());
+            }
             return self.release(at, code);
         }
         self.times.alerting = Some(at);
         self.emit(StatusEvent::Alerting, at);
         self.phase = Phase::Ringing;
-        // Whatever the callee does, the platform stops ringing at the ring timeout (spec §5.2).
-        let timeout_ms = self.timings.ring_timeout_s * 1000;
-        let callee_ms = match self.outcome {
-            Outcome::Answer { ring_ms, .. } => ring_ms.unwrap_or(self.timings.answer_delay_ms),
-            Outcome::HangupDuringPlayback { .. } => self.timings.answer_delay_ms,
-            Outcome::NoAnswer { no_answer_after_s } => no_answer_after_s.unwrap_or(30) * 1000,
-            Outcome::Rejected { reject_after_ms } => reject_after_ms.unwrap_or(3000),
-            _ => timeout_ms,
-        };
-        self.deadline = Some(at.plus_ms(callee_ms.min(timeout_ms)));
+        let (end, _) = leg::ringing(&self.outcome, &self.timings, at);
+        self.deadline = Some(end);
     }
 
     fn after_ringing(&mut self, at: SimInstant) {
-        let rang_ms = at.since(self.times.alerting.unwrap_or(at));
-        let timed_out = rang_ms >= self.timings.ring_timeout_s * 1000;
-        match self.outcome {
-            Outcome::Answer { .. } | Outcome::HangupDuringPlayback { .. } if !timed_out => {
-                self.answer(at)
-            }
-            Outcome::NoAnswer { .. } if !timed_out => self.release(at, StateCode::NoAnswer),
-            Outcome::Rejected { .. } if !timed_out => self.release(at, StateCode::Rejected),
-            _ => self.release(at, StateCode::RingTimeout),
+        let alerting = self.times.alerting.unwrap_or(at);
+        match leg::ringing(&self.outcome, &self.timings, alerting).1 {
+            None => self.answer(at),
+            // A click-to-call's A leg fails with the calling-party codes (spec §12.3).
+            Some(code) if self.callback.is_some() => self.release(at, code.as_caller()),
+            Some(code) => self.release(at, code),
         }
     }
 
@@ -581,6 +660,10 @@ impl Call {
         self.emit(StatusEvent::Answer, at);
         if let Some(n) = self.notification.clone() {
             return self.answer_notification(at, n);
+        }
+        if let Some(plan) = self.callback.clone() {
+            let bridge = click2call::Bridge::start(plan, &self.outcome, &self.timings, at);
+            return self.drain_bridge(Box::new(bridge));
         }
         // The call ends at the first of: the platform's release after the announcement, the
         // callee hanging up, the maximum call duration (spec §5.2, §5.3).
@@ -690,6 +773,36 @@ impl Call {
         self.phase = Phase::Notifying { playlist, end };
     }
 
+    /// Turns what the bridge said into effects; releases or re-arms.
+    fn drain_bridge(&mut self, mut bridge: Box<click2call::Bridge>) {
+        use click2call::{BEvent, BridgeOut};
+        while let Some(out) = bridge.poll() {
+            match out {
+                BridgeOut::B { event, at } => {
+                    let event = match event {
+                        BEvent::Callout => StatusEvent::Callout,
+                        BEvent::Alerting => StatusEvent::Alerting,
+                        BEvent::Answer => StatusEvent::Answer,
+                    };
+                    self.effects.push_back(Effect::Status {
+                        event,
+                        leg: Leg::B,
+                        at,
+                    });
+                }
+                BridgeOut::Media { what, at } => self.effects.push_back(Effect::Media { what, at }),
+                BridgeOut::Recording { .. } => {}
+                BridgeOut::Release { code, party, at } => {
+                    self.b_times = bridge.b_times();
+                    self.party = Some(party);
+                    return self.release(at, code);
+                }
+            }
+        }
+        self.deadline = bridge.next_deadline();
+        self.phase = Phase::Bridged { bridge };
+    }
+
     fn connected_step(&mut self, at: SimInstant, mut steps: VecDeque<(SimInstant, Step)>) {
         match steps.pop_front() {
             Some((_, Step::Play(segment))) => {
@@ -721,6 +834,13 @@ impl Call {
                 true => 1003,
                 false => state_code.fail_reason(),
             },
+            // A click-to-call's A-leg failures: the platform released, or A if A rejected.
+            party: self.callback.as_ref().map(|_| {
+                self.party.take().unwrap_or(match state_code {
+                    StateCode::CallerRejected => 0,
+                    _ => 2,
+                })
+            }),
             readings,
             code_ms,
             ivr_start: facts.as_ref().and_then(|f| f.ivr_start),
@@ -732,7 +852,11 @@ impl Call {
     }
 
     fn emit(&mut self, event: StatusEvent, at: SimInstant) {
-        self.effects.push_back(Effect::Status { event, at });
+        self.effects.push_back(Effect::Status {
+            event,
+            leg: Leg::A,
+            at,
+        });
     }
 }
 
@@ -762,7 +886,7 @@ mod tests {
         let mut guard = 0;
         loop {
             while let Some(effect) = call.poll_effect() {
-                if let Effect::Status { event, at } = effect {
+                if let Effect::Status { event, at, .. } = effect {
                     seen.push((event.name(), at.ms()));
                 }
             }
@@ -920,6 +1044,8 @@ mod tests {
                     digits: None,
                     dtmf_delay_ms: None,
                     dtmf_gap_ms: None,
+                    talk_s: None,
+                    hangup_by: None,
                 },
                 2000 + 60_000,
                 8003,
@@ -944,6 +1070,8 @@ mod tests {
                 digits: None,
                 dtmf_delay_ms: None,
                 dtmf_gap_ms: None,
+                talk_s: None,
+                hangup_by: None,
             },
             1,
         );
@@ -1010,6 +1138,7 @@ mod tests {
             call.poll_effect(),
             Some(Effect::Status {
                 event: StatusEvent::Alerting,
+                leg: Leg::A,
                 at: SimInstant(2000)
             })
         );

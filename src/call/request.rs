@@ -171,6 +171,34 @@ pub enum CallKind {
     Verify(VerifyCall),
     /// Plays voice files and templates, collecting digits (callnotify, spec §11).
     Notify(NotifyCall),
+    /// Calls A (the request's `callee_nbr`, i.e. `callerNbr`), then B, and connects them
+    /// (click2Call, spec §12).
+    Callback(CallbackCall),
+}
+
+/// A click-to-call's B leg and options (spec §12.1). The request's `display_nbr` is shown to A
+/// and its `callee_nbr` is A (`callerNbr`): the number the platform calls first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackCall {
+    /// Shown to B (`displayCalleeNbr`).
+    pub display_callee_nbr: PhoneNumber,
+    /// B (`calleeNbr`).
+    pub b_nbr: PhoneNumber,
+    /// Talk time limit in minutes from B's answer; 0: none.
+    pub max_duration: u32,
+    pub last_min_voice: Option<ToneName>,
+    /// Who hears `lastMinVoice`: `toa`, `tob` or `both`.
+    pub last_min_to_ue: String,
+    /// `preVoice` to A before B is called (`playPreVoice` "true").
+    pub pre_voice: Option<ToneName>,
+    pub play_pre_voice: bool,
+    pub wait_voice: Option<ToneName>,
+    /// `all`, `none` or `fail`.
+    pub callee_media: String,
+    pub record: bool,
+    pub record_hint_tone: Option<ToneName>,
+    /// Add `partyType` to the disconnect.
+    pub party_type_in_disconnect: bool,
 }
 
 /// A notification's segments, played in order (spec §11.1).
@@ -213,7 +241,7 @@ impl CallRequest {
     pub fn verify(&self) -> Option<&VerifyCall> {
         match &self.kind {
             CallKind::Verify(v) => Some(v),
-            CallKind::Notify(_) => None,
+            _ => None,
         }
     }
 
@@ -221,7 +249,15 @@ impl CallRequest {
     pub fn notify(&self) -> Option<&NotifyCall> {
         match &self.kind {
             CallKind::Notify(n) => Some(n),
-            CallKind::Verify(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The click-to-call part, for a click2Call call.
+    pub fn callback(&self) -> Option<&CallbackCall> {
+        match &self.kind {
+            CallKind::Callback(c) => Some(c),
+            _ => None,
         }
     }
 }

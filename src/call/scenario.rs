@@ -41,6 +41,12 @@ pub struct BehaviourSpec {
     /// `answer`: between keys (default 300).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtmf_gap_ms: Option<u64>,
+    /// `answer` (click-to-call B leg): talk this long after answering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub talk_s: Option<u64>,
+    /// `answer` (click-to-call B leg): who hangs up when the talk ends, `a` or `b`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hangup_by: Option<super::click2call::Party>,
     /// `hangup_during_playback`: hang up this long after answering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hangup_after_ms: Option<u64>,
@@ -71,6 +77,10 @@ pub const OUTCOME_NAMES: &[(&str, &str)] = &[
     (
         "intercepted",
         "the code is answered and played in full, by someone else (stateCode 0)",
+    ),
+    (
+        "hangup_before_b_answer",
+        "click-to-call A: answers, gives up `hangup_after_ms` (3000) later if B has not answered (8009)",
     ),
     (
         "hangup_during_playback",
@@ -123,10 +133,15 @@ pub fn is_keys(s: &str) -> bool {
 
 fn outcome_of(name: &str, p: &BehaviourSpec) -> Result<Outcome, String> {
     let allowed: &[&str] = match name {
-        "answer" | "slow_answer" | "intercepted" => {
-            &["ring_ms", "digits", "dtmf_delay_ms", "dtmf_gap_ms"]
-        }
-        "hangup_during_playback" => &["hangup_after_ms"],
+        "answer" | "slow_answer" | "intercepted" => &[
+            "ring_ms",
+            "digits",
+            "dtmf_delay_ms",
+            "dtmf_gap_ms",
+            "talk_s",
+            "hangup_by",
+        ],
+        "hangup_during_playback" | "hangup_before_b_answer" => &["hangup_after_ms"],
         "no_answer" => &["no_answer_after_s"],
         "rejected" | "suspended" => &["reject_after_ms"],
         "frequency_controlled" => &["scope"],
@@ -137,6 +152,8 @@ fn outcome_of(name: &str, p: &BehaviourSpec) -> Result<Outcome, String> {
         ("digits", p.digits.is_some()),
         ("dtmf_delay_ms", p.dtmf_delay_ms.is_some()),
         ("dtmf_gap_ms", p.dtmf_gap_ms.is_some()),
+        ("talk_s", p.talk_s.is_some()),
+        ("hangup_by", p.hangup_by.is_some()),
         ("hangup_after_ms", p.hangup_after_ms.is_some()),
         ("no_answer_after_s", p.no_answer_after_s.is_some()),
         ("reject_after_ms", p.reject_after_ms.is_some()),
@@ -161,8 +178,13 @@ fn outcome_of(name: &str, p: &BehaviourSpec) -> Result<Outcome, String> {
                 digits: p.digits.clone(),
                 dtmf_delay_ms: p.dtmf_delay_ms,
                 dtmf_gap_ms: p.dtmf_gap_ms,
+                talk_s: p.talk_s,
+                hangup_by: p.hangup_by,
             }
         }
+        "hangup_before_b_answer" => Outcome::HangupBeforeBAnswer {
+            hangup_after_ms: p.hangup_after_ms,
+        },
         "hangup_during_playback" => Outcome::HangupDuringPlayback {
             hangup_after_ms: p.hangup_after_ms,
         },
@@ -518,6 +540,8 @@ mod tests {
                 digits: None,
                 dtmf_delay_ms: None,
                 dtmf_gap_ms: None,
+                talk_s: None,
+                hangup_by: None,
             })
         );
     }

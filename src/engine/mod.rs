@@ -32,10 +32,11 @@ use tokio::sync::Notify;
 
 use crate::audio::compose::Manifest;
 use crate::call::announcement::SegmentKind;
+use crate::call::click2call::{Callback, CallbackMedia};
 use crate::call::request::CallRequest;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::timeline::TimelineEvent;
-use crate::call::{Call, Effect, Notification, Outcome, StatusEvent};
+use crate::call::{Call, Effect, Leg, Notification, Outcome, StatusEvent};
 use crate::clock::{Clock, PlatformTime, SimInstant};
 use crate::config::Config;
 use crate::error::ApiError;
@@ -60,6 +61,8 @@ pub enum CallMedia {
     Announcement(Arc<Manifest>),
     /// A notification's segments, as the call plays them.
     Notification(Notification),
+    /// A click-to-call's media and limits (B's behaviour is chosen here, at acceptance).
+    Callback(CallbackMedia),
 }
 
 /// The answer to an accepted request.
@@ -310,7 +313,20 @@ impl Engine {
                 CallMedia::Notification(n) => {
                     Call::accept_notification(outcome, n.clone(), &cfg.call, now)
                 }
+                CallMedia::Callback(m) => {
+                    // Spec §12.3: A follows the rule for callerNbr, B the rule for calleeNbr.
+                    let b_nbr = req.callback().map_or("", |c| c.b_nbr.as_str());
+                    let (b_outcome, _) = st.callees.choose(b_nbr);
+                    let callback = Callback {
+                        b_outcome,
+                        media: m.clone(),
+                        timings: cfg.c2c,
+                    };
+                    Call::accept_callback(outcome, callback, &cfg.call, now)
+                }
             };
+            // A click-to-call holds two voice ports (spec §12.2 step 6).
+            let ports = if call.is_callback() { 2 } else { 1 };
             let mut entry = CallEntry {
                 seq,
                 session_id: session_id.clone(),
@@ -357,7 +373,7 @@ impl Engine {
             *st.in_progress_by_app
                 .entry(entry.request.app_key.clone())
                 .or_default() += 1;
-            st.in_progress += 1;
+            st.in_progress += ports;
             st.by_session.insert(session_id.clone(), seq);
             st.calls.insert(seq, entry);
             let idle_port = cfg.platform.ports.saturating_sub(st.in_progress);
@@ -456,7 +472,18 @@ impl Engine {
                             TimelineEntry::new(clock, at, TimelineEvent::Key, Some(detail)),
                         );
                     }
-                    Effect::Status { event, at } => {
+                    Effect::Media { what, at } => {
+                        entry.note(
+                            self.store(),
+                            TimelineEntry::new(
+                                clock,
+                                at,
+                                TimelineEvent::Playing,
+                                Some(what.into()),
+                            ),
+                        );
+                    }
+                    Effect::Status { event, leg, at } => {
                         let detail = match &event {
                             StatusEvent::Disconnect { state_code } => Some(format!(
                                 "stateCode {}: {}",
@@ -464,6 +491,11 @@ impl Engine {
                                 state_code.desc()
                             )),
                             StatusEvent::CollectInfo { digits } => Some(digits.clone()),
+                            // A click-to-call's leg events say which leg they are.
+                            _ if entry.call.is_callback() => Some(match leg {
+                                Leg::A => "A leg".to_owned(),
+                                Leg::B => "B leg".to_owned(),
+                            }),
                             _ => None,
                         };
                         entry.note(
@@ -486,7 +518,7 @@ impl Engine {
                             disconnected = true;
                         }
                         let queue = st.deliveries.queue(seq);
-                        self.queue_status(entry, queue, event, at);
+                        self.queue_status(entry, queue, event, leg, at);
                     }
                 }
             }
@@ -499,7 +531,12 @@ impl Engine {
             if let Some(n) = st.in_progress_by_app.get_mut(&app_key) {
                 *n = n.saturating_sub(1);
             }
-            st.in_progress = st.in_progress.saturating_sub(1);
+            let ports = if st.calls[&seq].call.is_callback() {
+                2
+            } else {
+                1
+            };
+            st.in_progress = st.in_progress.saturating_sub(ports);
         }
         self.pump_status(st, seq, now, out);
         self.shared.events_changed.notify_waiters();

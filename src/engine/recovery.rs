@@ -203,6 +203,7 @@ impl Engine {
             code_ms: e.code_ms,
             ivr_start: None,
             ivr_path: String::new(),
+            party: None,
         });
         let call = Call::restored(
             Outcome::ANSWER,
@@ -214,6 +215,7 @@ impl Engine {
                 code_ms: 0,
                 ivr_start: None,
                 ivr_path: String::new(),
+                party: None,
             }),
             &cfg.call,
         );
@@ -282,6 +284,7 @@ impl Engine {
             code_ms: 0,
             ivr_start: None,
             ivr_path: None,
+            forwarded: None,
         });
         let detail = format!(
             "stateCode {}: {} (Dialtone restarted)",
@@ -307,6 +310,7 @@ impl Engine {
             entry,
             queue,
             crate::call::StatusEvent::Disconnect { state_code: code },
+            crate::call::Leg::A,
             now,
         );
     }

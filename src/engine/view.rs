@@ -315,8 +315,9 @@ impl Engine {
         };
         match &entry.media {
             CallMedia::Announcement(manifest) => Some((manifest.clone(), heard)),
-            // Rendering a notification's audio comes with its clips (template speech).
-            CallMedia::Notification(_) => None,
+            // Rendering a notification's audio comes with its clips (template speech); a
+            // click-to-call's conversation is its recording.
+            CallMedia::Notification(_) | CallMedia::Callback(_) => None,
         }
     }
 

@@ -95,6 +95,9 @@ pub struct StatusInfo<'a> {
     pub state_code: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_desc: Option<&'a str>,
+    /// Click-to-call disconnect, when asked (`partyTypeRequiredInDisconnect`): who released.
+    #[serde(rename = "partyType", skip_serializing_if = "Option::is_none")]
+    pub party_type: Option<u8>,
 }
 
 /// One CDR (spec §7.1 FeeInfo), as stored on the call and pushed in `feeLst`.
@@ -109,15 +112,29 @@ pub struct FeeInfo {
     pub session_id: String,
     pub caller_num: String,
     pub callee_num: String,
+    /// Click-to-call B leg (spec §12.5): `displayCalleeNbr` and B.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwd_display_num: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwd_dst_num: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call_out_start_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call_out_alerting_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call_out_answer_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwd_start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwd_alerting_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwd_answer_time: Option<String>,
     pub call_end_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_time: Option<String>,
+    /// Q.850 cause of a failed B leg; 0 when B did not fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwd_unasw_rsn: Option<u32>,
     pub ul_fail_reason: u32,
     pub sip_status_code: u32,
     pub call_out_unasw_rsn: u32,
@@ -172,12 +189,37 @@ pub struct CdrFacts<'a> {
     /// A notification's first digit collection, and its collected digits joined with `-`.
     pub ivr_start: Option<String>,
     pub ivr_path: Option<String>,
+    /// A click-to-call's B leg.
+    pub forwarded: Option<ForwardedLeg<'a>>,
+}
+
+/// A click-to-call's B leg, for the CDR's `fwd*` fields (spec §12.5).
+#[derive(Debug, Clone)]
+pub struct ForwardedLeg<'a> {
+    pub display_nbr: &'a str,
+    pub b_nbr: &'a str,
+    /// `None` when B was never called (A failed or gave up first).
+    pub start: Option<String>,
+    pub alerting: Option<String>,
+    pub answer: Option<String>,
+    /// B's failure, if B failed.
+    pub failed: Option<StateCode>,
 }
 
 impl FeeInfo {
-    /// The CDR of a verification call (spec §7.1): consistent with its status events.
+    /// The CDR of a call (spec §7.1, §11.5, §12.5): consistent with its status events.
     pub fn new(f: CdrFacts<'_>) -> FeeInfo {
         let code = f.state_code;
+        let fwd = f.forwarded.as_ref();
+        let b_placed = fwd.and_then(|b| b.start.clone());
+        // A failed B leg's Q.850 goes in fwdUnaswRsn; callOutUnaswRsn is A's (spec §12.3).
+        let b_failed = fwd.and_then(|b| b.failed);
+        let a_q850 = match b_failed {
+            Some(_) => 0,
+            None => code.map_or(0, |c| c.q850()),
+        };
+        // Either leg unanswered: the call failed then (spec §12.5).
+        let unanswered = f.answer.is_none() || fwd.is_some_and(|b| b.answer.is_none());
         FeeInfo {
             direction: 0,
             sp_id: f.sp_id.to_owned(),
@@ -187,23 +229,33 @@ impl FeeInfo {
             session_id: f.session_id.to_owned(),
             caller_num: f.display_nbr.to_owned(),
             callee_num: f.callee_nbr.to_owned(),
+            fwd_display_num: b_placed.as_ref().and(fwd).map(|b| b.display_nbr.to_owned()),
+            fwd_dst_num: b_placed.as_ref().and(fwd).map(|b| b.b_nbr.to_owned()),
             call_out_start_time: f.callout,
             call_out_alerting_time: f.alerting,
             // An unanswered call states when it failed: its end.
-            fail_time: f.answer.is_none().then(|| f.end.clone()),
+            fail_time: unanswered.then(|| f.end.clone()),
             call_out_answer_time: f.answer,
+            fwd_start_time: b_placed.clone(),
+            fwd_alerting_time: fwd.and_then(|b| b.alerting.clone()),
+            fwd_answer_time: fwd.and_then(|b| b.answer.clone()),
+            fwd_unasw_rsn: b_placed.as_ref().map(|_| b_failed.map_or(0, |c| c.q850())),
             call_end_time: f.end,
             ul_fail_reason: f
                 .fail_reason
                 .unwrap_or_else(|| code.map_or(0, |c| c.fail_reason())),
             sip_status_code: code.map_or(0, |c| c.sip_status()),
-            call_out_unasw_rsn: code.map_or(0, |c| c.q850()),
+            call_out_unasw_rsn: a_q850,
             record_flag: 0,
             tts_play_times: f.readings,
             tts_trans_duration: f.code_ms.div_ceil(1000),
             dyn_ivr_start_time: f.ivr_start,
             dyn_ivr_path: f.ivr_path,
-            service_type: "001".into(),
+            // "002": voice callback (spec §12.5); "001": voice playback.
+            service_type: match fwd {
+                Some(_) => "002".into(),
+                None => "001".into(),
+            },
             host_name: f.host_name.to_owned(),
             user_data: f.user_data.map(str::to_owned),
         }
@@ -250,6 +302,7 @@ mod tests {
                 user_data: Some("order-7781"),
                 state_code: Some(0),
                 state_desc: Some("The user releases the call."),
+                party_type: None,
             },
         };
         assert_eq!(
@@ -269,10 +322,16 @@ mod tests {
             session_id: "1200_17_2841736025_20260314101531@callenabler.home1.com".into(),
             caller_num: "+862087654321".into(),
             callee_num: "+8613900001234".into(),
+            fwd_display_num: None,
+            fwd_dst_num: None,
             call_out_start_time: Some("2026-03-14 10:15:31".into()),
             call_out_alerting_time: Some("2026-03-14 10:15:33".into()),
             call_out_answer_time: Some("2026-03-14 10:15:37".into()),
+            fwd_start_time: None,
+            fwd_alerting_time: None,
+            fwd_answer_time: None,
             call_end_time: "2026-03-14 10:15:53".into(),
+            fwd_unasw_rsn: None,
             fail_time: None,
             ul_fail_reason: 0,
             sip_status_code: 0,

@@ -7,6 +7,7 @@ mod call_stop;
 mod call_verify;
 mod callees;
 mod cli;
+mod click_to_call;
 mod durable;
 mod faults;
 mod golden;

@@ -9,13 +9,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::timeline::TimelineEvent;
-use crate::call::StatusEvent;
+use crate::call::{Leg, StatusEvent};
 use crate::clock::{Clock, ClockMode, SimInstant};
 use crate::config::Config;
 use crate::push::faults::{FaultKind, Faults, Target};
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::payload::{
-    to_body, CdrFacts, EventType, FeeInfo, FeePush, StatusInfo, StatusPush,
+    to_body, CdrFacts, EventType, FeeInfo, FeePush, ForwardedLeg, StatusInfo, StatusPush,
 };
 use crate::push::transport::{AttemptReport, PushJob};
 use crate::store::{FeeState, Write};
@@ -169,6 +169,7 @@ impl Engine {
         entry: &CallEntry,
         queue: &mut StatusQueue,
         event: StatusEvent,
+        leg: Leg,
         at: SimInstant,
     ) {
         let Some(url) = entry.status_url.clone() else {
@@ -187,17 +188,35 @@ impl Engine {
             StatusEvent::CollectInfo { digits } => (false, Some(digits.as_str())),
             _ => (true, None),
         };
+        let callback = entry.request.callback();
+        // Spec §12.4: B's events name B's display number and B; everything else the request's.
+        let (caller, called) = match (leg, callback) {
+            (Leg::B, Some(c)) => (c.display_callee_nbr.as_str(), c.b_nbr.as_str()),
+            _ => (
+                entry.request.display_nbr.as_str(),
+                entry.request.callee_nbr.as_str(),
+            ),
+        };
+        let party_type = match &event {
+            StatusEvent::Disconnect { .. }
+                if callback.is_some_and(|c| c.party_type_in_disconnect) =>
+            {
+                entry.call.ending().and_then(|e| e.party)
+            }
+            _ => None,
+        };
         let push = StatusPush {
             event_type,
             status_info: StatusInfo {
                 session_id: &entry.session_id,
                 timestamp: super::wall_string(clock, at),
-                caller: parties.then(|| entry.request.display_nbr.as_str()),
-                called: parties.then(|| entry.request.callee_nbr.as_str()),
+                caller: parties.then_some(caller),
+                called: parties.then_some(called),
                 digit_info,
                 user_data: entry.request.user_data.as_deref(),
                 state_code,
                 state_desc,
+                party_type,
             },
         };
         let body = to_body(&push);
@@ -651,6 +670,17 @@ pub(super) fn fee_info(e: &CallEntry, cfg: &Config, clock: &Clock) -> FeeInfo {
         code_ms: ending.map_or(0, |x| x.code_ms),
         ivr_start: ending.and_then(|x| x.ivr_start).map(wall),
         ivr_path: ending.map(|x| x.ivr_path.clone()).filter(|p| !p.is_empty()),
+        forwarded: e.request.callback().map(|c| {
+            let b = e.call.b_times();
+            ForwardedLeg {
+                display_nbr: c.display_callee_nbr.as_str(),
+                b_nbr: c.b_nbr.as_str(),
+                start: b.callout.map(wall),
+                alerting: b.alerting.map(wall),
+                answer: b.answer.map(wall),
+                failed: b.failed,
+            }
+        }),
     })
 }
 
