@@ -325,6 +325,28 @@ impl Bridge {
         self.out.push_back(BridgeOut::Release { code, party, at });
     }
 
+    /// A person hangs up `party`'s phone at `at` (the control API): in the conversation it
+    /// ends normally; before B answered, A giving up is 8009 and B hanging up a refusal (8105).
+    pub fn hangup(&mut self, party: Party, at: SimInstant) {
+        if matches!(self.stage, Stage::Done) {
+            return;
+        }
+        match (party, self.b_times.answer) {
+            (Party::A, Some(_)) => self.release(StateCode::Released, 0, at),
+            (Party::B, Some(_)) => self.release(StateCode::Released, 1, at),
+            (Party::A, None) => {
+                let b_ringing = matches!(self.stage, Stage::BRinging { .. });
+                self.release(StateCode::CallerGaveUp { b_ringing }, 0, at)
+            }
+            (Party::B, None) => self.b_failed(StateCode::Rejected, at),
+        }
+    }
+
+    /// Whether B's phone has been called.
+    pub fn b_called(&self) -> bool {
+        self.b_times.callout.is_some()
+    }
+
     /// The call ended for another reason (callStop): nothing more happens.
     pub fn cut(&mut self) {
         self.stage = Stage::Done;

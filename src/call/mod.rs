@@ -245,6 +245,17 @@ pub enum Effect {
     },
 }
 
+/// Why a hang-up could not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HangupError {
+    #[error("the call has ended")]
+    Ended,
+    #[error("the call has not been placed yet")]
+    NotPlaced,
+    #[error("that leg does not exist (yet): only a click-to-call has a B leg, once B is called")]
+    NoSuchLeg,
+}
+
 /// What the callee hears once connected, besides the verification announcement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
@@ -510,6 +521,54 @@ impl Call {
         self.phase = Phase::Stopping { code, playlist };
         self.deadline = Some(at);
         true
+    }
+
+    /// A person hangs up `party`'s phone at `now` (`POST /sim/v1/calls/{id}/hangup`, the
+    /// handset). `A` is the callee of a single-leg call. Ringing: a refusal (8105, A of a
+    /// click-to-call 8111); answered: 8017 during playback, a normal end (0) in a click-to-call's
+    /// conversation; before B answered, A giving up is 8009 (spec §12.3).
+    pub fn hangup(&mut self, party: click2call::Party, now: SimInstant) -> Result<(), HangupError> {
+        use click2call::Party;
+        match (std::mem::replace(&mut self.phase, Phase::Released), party) {
+            (Phase::Released, _) => return Err(HangupError::Ended),
+            (phase @ Phase::Stopping { .. }, _) => {
+                self.phase = phase;
+                return Err(HangupError::Ended);
+            }
+            (Phase::Bridged { mut bridge }, party) => {
+                if party == Party::B && !bridge.b_called() {
+                    self.phase = Phase::Bridged { bridge };
+                    return Err(HangupError::NoSuchLeg);
+                }
+                bridge.hangup(party, now);
+                self.drain_bridge(bridge);
+            }
+            (phase, Party::B) => {
+                self.phase = phase;
+                return Err(HangupError::NoSuchLeg);
+            }
+            (Phase::Accepted, Party::A) => {
+                self.phase = Phase::Accepted;
+                return Err(HangupError::NotPlaced);
+            }
+            (Phase::Dialing | Phase::Ringing, Party::A) => {
+                let code = match self.callback {
+                    Some(_) => {
+                        self.party = Some(0);
+                        StateCode::CallerRejected
+                    }
+                    None => StateCode::Rejected,
+                };
+                self.release(now, code);
+            }
+            (Phase::Connected { .. }, Party::A) => self.release(now, StateCode::UserHangup),
+            (Phase::Notifying { mut playlist, .. }, Party::A) => {
+                playlist.cut(now);
+                self.play_facts = Some(playlist.facts());
+                self.release(now, StateCode::UserHangup);
+            }
+        }
+        Ok(())
     }
 
     /// The callee pressed `key` at `now`: collected if a notification is collecting digits,

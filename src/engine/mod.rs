@@ -32,10 +32,11 @@ use tokio::sync::Notify;
 
 use crate::audio::compose::Manifest;
 use crate::call::announcement::SegmentKind;
-use crate::call::click2call::{Callback, CallbackMedia};
+use crate::call::click2call::{Callback, CallbackMedia, Party};
 use crate::call::request::CallRequest;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::timeline::TimelineEvent;
+use crate::call::HangupError;
 use crate::call::{Call, Effect, Leg, Notification, Outcome, StatusEvent};
 use crate::clock::{Clock, PlatformTime, SimInstant};
 use crate::config::Config;
@@ -631,6 +632,23 @@ impl Engine {
             if entry.request.app_key != app_key || !entry.call.stop(now) {
                 return Err(StopError);
             }
+            self.drain_call(&mut st, seq, now, &mut out);
+        }
+        self.send(out);
+        Ok(())
+    }
+
+    /// A person hangs up `party`'s phone of call `session_id` now (`POST
+    /// /sim/v1/calls/{id}/hangup`, the handset); see [`Call::hangup`] for what it means when.
+    pub fn hangup(&self, session_id: &str, party: Party) -> Result<(), HangupError> {
+        let now = self.shared.clock.now();
+        self.fire_due(now);
+        let mut out = Outbound::default();
+        {
+            let mut st = self.lock();
+            let seq = *st.by_session.get(session_id).ok_or(HangupError::Ended)?;
+            let entry = st.calls.get_mut(&seq).ok_or(HangupError::Ended)?;
+            entry.call.hangup(party, now)?;
             self.drain_call(&mut st, seq, now, &mut out);
         }
         self.send(out);

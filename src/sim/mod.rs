@@ -19,6 +19,7 @@ use serde_json::json;
 use self::extract::{ControlBody, ControlJson, ControlQuery, PhoneNumber};
 use crate::app::AppState;
 use crate::audio::render::{render, wav_bytes};
+use crate::call::click2call::Party;
 use crate::call::scenario::{is_keys, BehaviourSpec};
 use crate::call::timeline::TimelineEvent;
 use crate::engine::{CallFilter, CallView, PressError, ReportError, TimelineEntry};
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/sim/v1/calls/{session_id}", get(call))
         .route("/sim/v1/calls/{session_id}/events", get(events))
         .route("/sim/v1/calls/{session_id}/dtmf", post(dtmf))
+        .route("/sim/v1/calls/{session_id}/hangup", post(hangup))
         .route("/sim/v1/calls/{session_id}/audio.wav", get(audio))
         .route("/sim/v1/calls/{session_id}/announcement", get(announcement))
         .route("/sim/v1/deliveries", get(deliveries))
@@ -324,6 +326,39 @@ async fn dtmf(
         Err(PressError::UnknownCall) => Err(no_such_call(&id)),
         Err(e @ PressError::Ended) => Err(SimError(StatusCode::CONFLICT, e.to_string())),
     }
+}
+
+/// `POST /sim/v1/calls/{sessionId}/hangup` body: whose phone hangs up, `a` (the callee, or a
+/// click-to-call's A) or `b` (a click-to-call's B).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HangupIn {
+    #[serde(default = "party_a")]
+    party: Party,
+}
+
+fn party_a() -> Party {
+    Party::A
+}
+
+impl ControlBody for HangupIn {
+    const EXPECTED: &'static str = r#"expected {"party": "a"} or {"party": "b"}"#;
+}
+
+/// A person hangs up a phone of the call now, on any clock.
+async fn hangup(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ControlJson(body): ControlJson<HangupIn>,
+) -> Result<Response, SimError> {
+    if state.engine.call_view(&id).is_none() {
+        return Err(no_such_call(&id));
+    }
+    state
+        .engine
+        .hangup(&id, body.party)
+        .map_err(|e| SimError(StatusCode::CONFLICT, e.to_string()))?;
+    Ok(Json(json!({ "hung_up": body.party })).into_response())
 }
 
 async fn faults(State(state): State<AppState>) -> Response {

@@ -344,3 +344,45 @@ async fn a_click_to_call_holds_two_voice_ports() {
     let reply = sim.post(CLICK2CALL, &headers, b.to_string()).await;
     assert_eq!(reply.body["idlePort"], 998);
 }
+
+async fn hang_up(sim: &TestSim, session: &str, party: &str) -> Reply {
+    sim.post(
+        &format!("/sim/v1/calls/{session}/hangup"),
+        &[],
+        json!({ "party": party }).to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_person_hangs_up_either_leg_through_the_control_api() {
+    let sim = spawn_sim().await;
+    // B hangs up mid-conversation (B answered at 12.5 s).
+    let session = place(&sim, &body()).await;
+    sim.advance("20s").await;
+    assert_eq!(hang_up(&sim, &session, "b").await.status, 200);
+    sim.advance("1m").await;
+    assert_sequence(
+        &both_legs(&format!("disconnect {A} 0 party 1")),
+        &story(&sim, &session).await,
+    );
+    assert_eq!(cdr_of(&sim, &session)["callEndTime"], "2026-03-14 10:15:51");
+    // A hangs up while B rings (B alerting at 8.5 s): 8009, release point 552.
+    sim.reset().await;
+    let session = place(&sim, &body()).await;
+    sim.advance("10s").await;
+    assert_eq!(hang_up(&sim, &session, "a").await.status, 200);
+    sim.advance("1m").await;
+    assert_eq!(cdr_of(&sim, &session)["ulFailReason"], 552);
+    // A verification call's callee hangs up mid-code: 8017; it has no B leg; an ended call: 409.
+    sim.reset().await;
+    let session = sim.place_call(&verify_body("4815")).await;
+    sim.advance("9s").await;
+    let no_b = hang_up(&sim, &session, "b").await;
+    assert_eq!(no_b.status, 409, "{}", no_b.body);
+    assert_eq!(hang_up(&sim, &session, "a").await.status, 200);
+    sim.advance("1m").await;
+    assert_eq!(sim.call(&session).await["state_code"], 8017);
+    assert_eq!(hang_up(&sim, &session, "a").await.status, 409);
+    assert_eq!(hang_up(&sim, "nope", "a").await.status, 404);
+}
