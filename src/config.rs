@@ -85,6 +85,8 @@ pub struct Config {
     pub notify: NotifyTimings,
     /// Click-to-call timing (spec §12.3).
     pub c2c: C2cTimings,
+    /// Click-to-call recordings (spec §12.5, §14).
+    pub recording: RecordingSettings,
     pub clock: ClockSettings,
     pub push: PushSettings,
     pub status_push: StatusPushConfig,
@@ -128,6 +130,8 @@ pub struct RawConfig {
     notify: NotifyTimings,
     #[serde(default)]
     c2c: C2cTimings,
+    #[serde(default)]
+    recording: RecordingSettings,
     #[serde(default)]
     clock: ClockSettings,
     #[serde(default)]
@@ -268,6 +272,31 @@ impl Default for LockoutConfig {
             max_failures: 5,
             window_s: 600,
             lock_s: 1800,
+        }
+    }
+}
+
+/// `[recording]`: click-to-call recordings (spec §12.5, §14).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingSettings {
+    /// The CDR's `recordDomain`, and what a download must name.
+    pub domain: String,
+    /// How long a recording can be downloaded after the call, simulated seconds.
+    pub retention_s: u64,
+    /// Shorter recordings are discarded (the CDR then says `recordFlag` 0).
+    pub min_duration_s: u64,
+    /// Base of download URLs; default `http://` + the address Dialtone listens on.
+    pub public_base_url: Option<String>,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        RecordingSettings {
+            domain: "ostor.huawei.com".into(),
+            retention_s: 604_800,
+            min_duration_s: 3,
+            public_base_url: None,
         }
     }
 }
@@ -567,6 +596,7 @@ impl TryFrom<RawConfig> for Config {
             call: raw.call,
             notify: raw.notify,
             c2c: raw.c2c,
+            recording: raw.recording,
             clock: raw.clock,
             push: raw.push,
             status_push: StatusPushConfig {

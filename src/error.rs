@@ -60,6 +60,9 @@ pub enum ApiError {
     /// 1013118: frequency rule exceeded in `sync` mode.
     #[error("call frequency restricted")]
     FrequencyRestricted,
+    /// 1016001: no such recording for the app (unknown, another app's, wrong domain, expired).
+    #[error("record not found")]
+    RecordNotFound,
     /// 1020001: callStop on no call of the app in progress (spec §13).
     #[error("no such call in progress")]
     ParameterError,
@@ -156,6 +159,7 @@ impl ApiError {
             ApiError::TemplateParaInvalid { .. } => "1012005",
             ApiError::FrequencyRestricted => "1013118",
             ApiError::ParameterError => "1020001",
+            ApiError::RecordNotFound => "1016001",
             ApiError::TooManyCalls => "1020165",
             ApiError::LockedOut => "1020176",
             ApiError::Header(fault) => fault.code_and_desc().0,
@@ -186,6 +190,7 @@ impl ApiError {
             }
             ApiError::FrequencyRestricted => "Service number call frequency restricted.".into(),
             ApiError::ParameterError => "Parameter error.".into(),
+            ApiError::RecordNotFound => "The record does not exist.".into(),
             ApiError::TooManyCalls => {
                 "The number of app_key voice call ports exceeds the upper limit.".into()
             }
@@ -205,7 +210,8 @@ impl ApiError {
             | ApiError::TimeOutLimit => StatusCode::UNAUTHORIZED,
             ApiError::InvalidRestApi {
                 method_not_allowed: false,
-            } => StatusCode::NOT_FOUND,
+            }
+            | ApiError::RecordNotFound => StatusCode::NOT_FOUND,
             ApiError::InvalidRestApi {
                 method_not_allowed: true,
             } => StatusCode::METHOD_NOT_ALLOWED,

@@ -85,6 +85,8 @@ pub async fn serve(
     let driver = (state.config.clock.mode != ClockMode::Manual)
         .then(|| engine::spawn_driver(state.engine.clone(), shutdown.clone()));
     let engine = state.engine.clone();
+    // Recording download URLs name the address actually bound (port 0 in tests).
+    engine.set_listen_addr(listener.local_addr()?);
     let push_timeout = Duration::from_millis(state.config.push.timeout_ms);
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     let stop = shutdown.clone();

@@ -13,9 +13,10 @@ pub mod click_to_call;
 pub mod extract;
 mod fields;
 pub mod legacy;
+pub mod record;
 
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, MethodRouter};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use serde::Serialize;
 
@@ -69,6 +70,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/rest/httpsessions/click2Call/v2.0",
             only_post(post(click_to_call::click_to_call)),
+        )
+        .route(
+            "/rest/provision/voice/record/v1.0",
+            get(record::record).fallback(|| async {
+                ApiError::InvalidRestApi {
+                    method_not_allowed: true,
+                }
+            }),
         )
         .route("/rest/fastlogin/v1.0", only_post(post(legacy::fastlogin)))
         .route("/omp/oauth/refresh", only_post(post(legacy::refresh)))

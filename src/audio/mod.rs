@@ -22,6 +22,7 @@ use crate::config::Config;
 pub mod compose;
 #[cfg(feature = "play")]
 pub mod play;
+pub mod recording;
 pub mod render;
 pub mod tones;
 pub mod voices;

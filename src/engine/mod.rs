@@ -97,6 +97,8 @@ struct Shared {
     events_changed: Notify,
     /// No push is on the wire any more.
     idle: Notify,
+    /// The address the server bound, for download URLs.
+    listen: std::sync::OnceLock<std::net::SocketAddr>,
     /// Serialises manual-clock advances, so two callers never interleave their stepping.
     advancing: tokio::sync::Mutex<()>,
 }
@@ -153,6 +155,21 @@ struct CallEntry {
     timeline: Vec<TimelineEntry>,
     fee: Option<FeeInfo>,
     fee_state: FeeState,
+    /// A click-to-call's kept recording.
+    recording: Option<Recording>,
+}
+
+/// A kept click-to-call recording (spec §12.5): its names, and when it stops being served.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub object: String,
+    pub bucket: String,
+    pub domain: String,
+    pub url: String,
+    pub app_key: String,
+    pub start: SimInstant,
+    pub duration_ms: u64,
+    pub expires: SimInstant,
 }
 
 impl CallEntry {
@@ -222,6 +239,7 @@ impl Engine {
                 timers_changed: Notify::new(),
                 events_changed: Notify::new(),
                 idle: Notify::new(),
+                listen: std::sync::OnceLock::new(),
                 advancing: tokio::sync::Mutex::new(()),
             }),
         }
@@ -350,6 +368,7 @@ impl Engine {
                 timeline: Vec::new(),
                 fee: None,
                 fee_state: FeeState::Pending,
+                recording: None,
             };
             self.persist(Write::CallAccepted {
                 seq,
@@ -504,6 +523,7 @@ impl Engine {
                             TimelineEntry::new(clock, at, (&event).into(), detail),
                         );
                         if let StatusEvent::Disconnect { state_code } = event {
+                            entry.recording = self.recording_of(entry, at);
                             let fee = delivery::fee_info(entry, cfg, clock);
                             let ending = entry.call.ending();
                             self.persist(Write::CallEnded {
@@ -541,6 +561,73 @@ impl Engine {
         }
         self.pump_status(st, seq, now, out);
         self.shared.events_changed.notify_waiters();
+    }
+
+    /// The recording a click-to-call that asked for one keeps, ending at `end`: from the end of
+    /// the record hint (or B's answer), if at least `recording.min_duration_s` long (spec §12.5).
+    fn recording_of(&self, entry: &CallEntry, end: SimInstant) -> Option<Recording> {
+        let cfg = &self.shared.config;
+        let start = entry.call.b_times().recording?;
+        let duration_ms = end.since(start);
+        if !entry.request.callback().is_some_and(|c| c.record)
+            || duration_ms < cfg.recording.min_duration_s * 1000
+        {
+            return None;
+        }
+        // Huawei's sample names: `<yyMMddHHmmss><node, 4 digits><7-digit sequence>.wav` in the
+        // bucket `sp-<app_key, lower case>`.
+        let object = format!(
+            "{}{:04}{:07}.wav",
+            self.shared.clock.wall(start).format("%y%m%d%H%M%S"),
+            cfg.platform.node_id % 10_000,
+            entry.seq % 10_000_000
+        );
+        let bucket = format!("sp-{}", entry.request.app_key.to_lowercase());
+        let base = cfg
+            .recording
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen_addr()));
+        Some(Recording {
+            url: format!(
+                "{}/dialtone/recordings/{bucket}/{object}",
+                base.trim_end_matches('/')
+            ),
+            object,
+            bucket,
+            domain: cfg.recording.domain.clone(),
+            app_key: entry.request.app_key.clone(),
+            start,
+            duration_ms,
+            expires: end.plus_s(cfg.recording.retention_s),
+        })
+    }
+
+    /// Where Dialtone listens: set by the server once bound (the config's address before).
+    fn listen_addr(&self) -> std::net::SocketAddr {
+        *self
+            .shared
+            .listen
+            .get()
+            .unwrap_or(&self.shared.config.server.listen)
+    }
+
+    /// The server bound `addr`: download URLs point there (unless `recording.public_base_url`).
+    pub fn set_listen_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.shared.listen.set(addr);
+    }
+
+    /// The recording `object`, if it is still retained: for the download API (which checks the
+    /// app and domain) and the file URL.
+    pub fn recording(&self, object: &str) -> Option<Recording> {
+        let now = self.shared.clock.now();
+        let st = self.lock();
+        st.calls
+            .values()
+            .filter_map(|e| e.recording.as_ref())
+            .find(|r| r.object == object)
+            .filter(|r| now < r.expires)
+            .cloned()
     }
 
     /// The database, unless ephemeral.

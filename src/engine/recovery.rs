@@ -244,6 +244,7 @@ impl Engine {
                 .collect(),
             fee_state,
             fee,
+            recording: None,
         };
         st.by_session.insert(c.session_id.clone(), c.seq);
         st.calls.insert(c.seq, entry);
@@ -285,6 +286,7 @@ impl Engine {
             ivr_start: None,
             ivr_path: None,
             forwarded: None,
+            recording: None,
         });
         let detail = format!(
             "stateCode {}: {} (Dialtone restarted)",

@@ -139,6 +139,17 @@ pub struct FeeInfo {
     pub sip_status_code: u32,
     pub call_out_unasw_rsn: u32,
     pub record_flag: u8,
+    /// A kept click-to-call recording (spec §12.5); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_object_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_bucket_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_file_download_url: Option<String>,
     pub tts_play_times: u32,
     pub tts_trans_duration: u64,
     /// A notification's first digit collection (spec §11.5). Dialtone decision: placed after
@@ -191,6 +202,18 @@ pub struct CdrFacts<'a> {
     pub ivr_path: Option<String>,
     /// A click-to-call's B leg.
     pub forwarded: Option<ForwardedLeg<'a>>,
+    /// A kept recording.
+    pub recording: Option<RecordFacts>,
+}
+
+/// A kept recording, for the CDR's `record*` fields (spec §12.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordFacts {
+    pub start: String,
+    pub object_name: String,
+    pub bucket_name: String,
+    pub domain: String,
+    pub download_url: String,
 }
 
 /// A click-to-call's B leg, for the CDR's `fwd*` fields (spec §12.5).
@@ -246,7 +269,12 @@ impl FeeInfo {
                 .unwrap_or_else(|| code.map_or(0, |c| c.fail_reason())),
             sip_status_code: code.map_or(0, |c| c.sip_status()),
             call_out_unasw_rsn: a_q850,
-            record_flag: 0,
+            record_flag: u8::from(f.recording.is_some()),
+            record_start_time: f.recording.as_ref().map(|r| r.start.clone()),
+            record_object_name: f.recording.as_ref().map(|r| r.object_name.clone()),
+            record_bucket_name: f.recording.as_ref().map(|r| r.bucket_name.clone()),
+            record_domain: f.recording.as_ref().map(|r| r.domain.clone()),
+            record_file_download_url: f.recording.map(|r| r.download_url),
             tts_play_times: f.readings,
             tts_trans_duration: f.code_ms.div_ceil(1000),
             dyn_ivr_start_time: f.ivr_start,
@@ -337,6 +365,11 @@ mod tests {
             sip_status_code: 0,
             call_out_unasw_rsn: 0,
             record_flag: 0,
+            record_start_time: None,
+            record_object_name: None,
+            record_bucket_name: None,
+            record_domain: None,
+            record_file_download_url: None,
             tts_play_times: 3,
             tts_trans_duration: 9,
             dyn_ivr_start_time: None,

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/sim/v1/calls/{session_id}/audio.wav", get(audio))
         .route("/sim/v1/calls/{session_id}/announcement", get(announcement))
         .route("/sim/v1/deliveries", get(deliveries))
+        .route("/dialtone/recordings/{bucket}/{object}", get(recording))
         .route("/sim/v1/deliveries/{id}/redeliver", post(redeliver))
         .route("/sim/v1/reports/reconciliation", get(reconciliation))
         .route("/sim/v1/phones", get(phones))
@@ -359,6 +360,26 @@ async fn hangup(
         .hangup(&id, body.party)
         .map_err(|e| SimError(StatusCode::CONFLICT, e.to_string()))?;
     Ok(Json(json!({ "hung_up": body.party })).into_response())
+}
+
+/// A recording's file, while retained: where the download API's `Location` points (spec §14),
+/// unauthenticated like the platform's object-store links.
+async fn recording(
+    State(state): State<AppState>,
+    Path((bucket, object)): Path<(String, String)>,
+) -> Result<Response, SimError> {
+    let r = state
+        .engine
+        .recording(&object)
+        .filter(|r| r.bucket == bucket)
+        .ok_or_else(|| {
+            SimError(
+                StatusCode::NOT_FOUND,
+                format!("no recording {bucket}/{object} (unknown or expired)"),
+            )
+        })?;
+    let wav = crate::audio::recording::recording_wav(&r.object, r.duration_ms);
+    Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav")], wav).into_response())
 }
 
 async fn faults(State(state): State<AppState>) -> Response {

@@ -386,3 +386,75 @@ async fn a_person_hangs_up_either_leg_through_the_control_api() {
     assert_eq!(hang_up(&sim, &session, "a").await.status, 409);
     assert_eq!(hang_up(&sim, "nope", "a").await.status, 404);
 }
+
+#[tokio::test]
+async fn a_recorded_call_can_be_downloaded_while_retained_then_is_gone() {
+    let sim = spawn_sim().await;
+    let mut b = body();
+    b["recordFlag"] = json!("true");
+    b["recordHintTone"] = json!("welcome.wav");
+    let session = place(&sim, &b).await;
+    sim.advance("2m").await;
+    let cdr = cdr_of(&sim, &session);
+    assert_eq!(cdr["recordFlag"], 1);
+    let object = cdr["recordObjectName"].as_str().unwrap().to_owned();
+    assert_eq!(object.len(), 27, "23 digits + .wav: {object}");
+    assert_eq!(cdr["recordBucketName"], format!("sp-{}", APP_KEY.to_lowercase()));
+    assert_eq!(cdr["recordDomain"], "ostor.huawei.com");
+    let url = cdr["recordFileDownloadUrl"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&sim.base), "{url}");
+
+    // The download API answers 301 with the address, not the file.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ask = |object: &str, domain: &str| {
+        let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+        let mut req = no_redirects.get(format!(
+            "{}/rest/provision/voice/record/v1.0?fileName={object}&recordDomain={domain}",
+            sim.base
+        ));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        req.send()
+    };
+    let answer = ask(&object, "ostor.huawei.com").await.unwrap();
+    assert_eq!(answer.status(), 301);
+    assert_eq!(answer.headers()["location"], url.as_str());
+    assert!(answer.bytes().await.unwrap().is_empty());
+
+    // The file: A-law, 8 kHz, as long as the recorded talk (30 s after the hint).
+    let file = sim.http.get(&url).send().await.unwrap();
+    assert_eq!(file.headers()["content-type"], "audio/wav");
+    let wav = file.bytes().await.unwrap();
+    assert_eq!(u16::from_le_bytes([wav[20], wav[21]]), 6, "WAVE_FORMAT_ALAW");
+    assert_eq!(wav.len(), 58 + 30 * 8000);
+
+    // A wrong domain or an unknown file: 1016001; after the retention: gone too.
+    let wrong = ask(&object, "example.com").await.unwrap();
+    assert_eq!(wrong.status(), 404);
+    let body: Value = serde_json::from_slice(&wrong.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"resultcode": "1016001", "resultdesc": "The record does not exist."})
+    );
+    assert_eq!(ask("nope.wav", "ostor.huawei.com").await.unwrap().status(), 404);
+    sim.advance("168h").await;
+    assert_eq!(ask(&object, "ostor.huawei.com").await.unwrap().status(), 404);
+    assert_eq!(sim.http.get(&url).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn a_recording_shorter_than_the_minimum_is_discarded() {
+    let sim = spawn_sim().await;
+    sim.set_phone(B, r#"{"outcome":"answer","talk_s":2}"#).await;
+    let mut b = body();
+    b["recordFlag"] = json!("true");
+    let session = place(&sim, &b).await;
+    sim.advance("2m").await;
+    let cdr = cdr_of(&sim, &session);
+    assert_eq!(cdr["recordFlag"], 0);
+    assert!(cdr.get("recordObjectName").is_none());
+}

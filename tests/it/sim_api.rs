@@ -164,7 +164,7 @@ async fn unknown_paths_and_wrong_methods_get_1010006() {
     sim.post("/rest/httpsessions/callNotify/v3.0", &[], "{}")
         .await
         .assert_error(404, "1010006", "Invalid Rest API.");
-    sim.get("/rest/provision/voice/record/v1.0")
+    sim.get("/rest/refreshkey/v2.0")
         .await
         .assert_error(404, "1010006", "Invalid Rest API.");
 }

@@ -15,7 +15,8 @@ use crate::config::Config;
 use crate::push::faults::{FaultKind, Faults, Target};
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::payload::{
-    to_body, CdrFacts, EventType, FeeInfo, FeePush, ForwardedLeg, StatusInfo, StatusPush,
+    to_body, CdrFacts, EventType, FeeInfo, FeePush, ForwardedLeg, RecordFacts, StatusInfo,
+    StatusPush,
 };
 use crate::push::transport::{AttemptReport, PushJob};
 use crate::store::{FeeState, Write};
@@ -680,6 +681,13 @@ pub(super) fn fee_info(e: &CallEntry, cfg: &Config, clock: &Clock) -> FeeInfo {
                 answer: b.answer.map(wall),
                 failed: b.failed,
             }
+        }),
+        recording: e.recording.as_ref().map(|r| RecordFacts {
+            start: wall(r.start),
+            object_name: r.object.clone(),
+            bucket_name: r.bucket.clone(),
+            domain: r.domain.clone(),
+            download_url: r.url.clone(),
         }),
     })
 }
