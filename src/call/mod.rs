@@ -14,6 +14,7 @@ pub mod announcement;
 pub mod codes;
 pub mod request;
 pub mod scenario;
+pub mod template;
 pub mod timeline;
 pub mod timings;
 
