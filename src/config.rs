@@ -4,7 +4,8 @@
 //! Each section's settings belong to the module that uses them: [`CallTimings`] to `call`,
 //! [`ClockSettings`] to `clock`, [`PushSettings`] and [`RetrySchedule`] to `push`,
 //! [`FrequencySettings`] to the engine's frequency control, scenario [`Rule`]s and blacklist
-//! [`Pattern`]s to `call::scenario`, [`Template`]s to `call::template`. This file owns the file's shape, the sections with no other
+//! [`Pattern`]s to `call::scenario`, [`Template`]s to `call::template`, [`TtsSettings`] to
+//! `audio::tts`. This file owns the file's shape, the sections with no other
 //! home (server, developers, apps, auth, platform, journal, store, tones) and every check. Values
 //! are parsed once, here: a pattern, a scenario or a retry policy that does not parse is a
 //! [`ConfigError`] naming the file, the key and what is wrong, never skipped.
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::audio::TtsSettings;
 use crate::call::request::{PhoneNumber, PushUrl, ToneName};
 use crate::call::scenario::{BehaviourSpec, Pattern, Rule};
 use crate::call::template::{Template, TemplateAudio};
@@ -94,6 +96,8 @@ pub struct Config {
     /// Callee numbers (or patterns) the platform refuses to call: stateCode 7004.
     pub blacklist: Vec<Pattern>,
     pub tones: TonesConfig,
+    /// Template TTS (spec §11.2).
+    pub tts: TtsSettings,
     /// Seed for every random choice (ids, nonces). Absent: ids are unique per run, as on the platform.
     pub seed: Option<u64>,
 }
@@ -141,6 +145,8 @@ pub struct RawConfig {
     blacklist: Vec<String>,
     #[serde(default)]
     tones: TonesConfig,
+    #[serde(default)]
+    tts: TtsSettings,
     #[serde(default)]
     seed: Option<u64>,
 }
@@ -633,6 +639,7 @@ impl TryFrom<RawConfig> for Config {
             frequency: raw.frequency,
             blacklist,
             tones: raw.tones,
+            tts: raw.tts,
             seed: raw.seed,
         })
     }
@@ -1004,6 +1011,7 @@ mod tests {
         assert_eq!(bill.variables(), [Variable::Txt(8), Variable::Txt(10)]);
         assert!(c.template(DEMO_APP, "tpl_none").is_none());
         assert!(c.template("no-such-app", "tpl_bill").is_none());
+        assert_eq!(c.tts.language, crate::audio::TtsLanguage::Zh);
     }
 
     #[test]
@@ -1090,6 +1098,19 @@ mod tests {
         assert_eq!(path, dir.join("rec.wav"));
         assert_eq!(e.key, "developers[0].templates.rec.audio");
         assert!(e.message.contains("gone.wav` does not exist"), "{e}");
+    }
+
+    #[test]
+    fn tts_language_is_zh_or_en() {
+        let en = EMBEDDED_DEFAULT.replace("language = \"zh\"", "language = \"en\"");
+        assert_eq!(
+            Config::parse(&en, "x").unwrap().tts.language,
+            crate::audio::TtsLanguage::En
+        );
+        let fr = EMBEDDED_DEFAULT.replace("language = \"zh\"", "language = \"fr\"");
+        let e = Config::parse(&fr, "x").unwrap_err();
+        assert_eq!(e.key, "tts.language");
+        assert!(e.message.contains("unknown variant `fr`"), "{e}");
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub enum Variable {
 
 impl Variable {
     /// Whether `value` fits this variable (spec §11.2 and its Dialtone decision); a value that
-    /// does not is `1012005` "<variable> of templateParas does not meet template.".
+    /// does not is `1012005` (`"<variable> of templateParas does not meet template."`).
     pub fn accepts(self, value: &str) -> bool {
         if value.len() > MAX_VALUE_BYTES {
             return false;
