@@ -4,7 +4,8 @@
 //! Each section's settings belong to the module that uses them: [`CallTimings`] to `call`,
 //! [`ClockSettings`] to `clock`, [`PushSettings`] and [`RetrySchedule`] to `push`,
 //! [`FrequencySettings`] to the engine's frequency control, scenario [`Rule`]s and blacklist
-//! [`Pattern`]s to `call::scenario`. This file owns the file's shape, the sections with no other
+//! [`Pattern`]s to `call::scenario`, [`Template`]s to `call::template`, [`TtsSettings`] to
+//! `audio::tts`. This file owns the file's shape, the sections with no other
 //! home (server, developers, apps, auth, platform, journal, store, tones) and every check. Values
 //! are parsed once, here: a pattern, a scenario or a retry policy that does not parse is a
 //! [`ConfigError`] naming the file, the key and what is wrong, never skipped.
@@ -19,10 +20,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::audio::TtsSettings;
 use crate::call::click2call::C2cTimings;
 use crate::call::notify::NotifyTimings;
 use crate::call::request::{PhoneNumber, PushUrl, ToneName};
 use crate::call::scenario::{BehaviourSpec, Pattern, Rule};
+use crate::call::template::{Template, TemplateAudio};
 use crate::call::CallTimings;
 use crate::clock::ClockSettings;
 use crate::frequency::FrequencySettings;
@@ -101,6 +104,8 @@ pub struct Config {
     /// Callee numbers (or patterns) the platform refuses to call: stateCode 7004.
     pub blacklist: Vec<Pattern>,
     pub tones: TonesConfig,
+    /// Template TTS (spec §11.2).
+    pub tts: TtsSettings,
     /// Seed for every random choice (ids, nonces). Absent: ids are unique per run, as on the platform.
     pub seed: Option<u64>,
 }
@@ -113,7 +118,7 @@ pub struct RawConfig {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
-    developers: Vec<Developer>,
+    developers: Vec<RawDeveloper>,
     #[serde(default)]
     apps: Vec<App>,
     #[serde(default)]
@@ -155,6 +160,8 @@ pub struct RawConfig {
     #[serde(default)]
     tones: TonesConfig,
     #[serde(default)]
+    tts: TtsSettings,
+    #[serde(default)]
     seed: Option<u64>,
 }
 
@@ -178,13 +185,80 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
 }
 
-/// A developer account (spec §1): owns apps, holds the legacy login credentials.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A developer account (spec §1): owns apps, holds the legacy login credentials and the
+/// templates all its apps share (spec §11.2).
+#[derive(Debug, Clone)]
 pub struct Developer {
     pub sp_id: String,
     pub username: String,
     pub password: String,
+    /// Approved voice-notification templates, by id.
+    pub templates: BTreeMap<String, Template>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeveloper {
+    sp_id: String,
+    username: String,
+    password: String,
+    #[serde(default)]
+    templates: BTreeMap<String, RawTemplate>,
+}
+
+/// `developers[].templates.<id>` as written: the content, or `{text, audio, cuts_ms}`.
+#[derive(Debug, Clone)]
+struct RawTemplate {
+    text: String,
+    audio: Option<PathBuf>,
+    cuts_ms: Option<Vec<u64>>,
+}
+
+/// The table form of a template (`{text = "…", audio = "file.wav"}`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTemplateTable {
+    text: String,
+    #[serde(default)]
+    audio: Option<PathBuf>,
+    /// Where in `audio` each variable is spoken (ms); default: proportional (`audio::templates`).
+    #[serde(default)]
+    cuts_ms: Option<Vec<u64>>,
+}
+
+// A string or a table. Written by hand rather than `#[serde(untagged)]`, so a mistake inside the
+// table (an unknown key, a wrong type) is reported as such, not as "did not match any variant".
+impl<'de> Deserialize<'de> for RawTemplate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RawTemplate, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawTemplate;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("the template text, or a table {text, audio}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawTemplate, E> {
+                Ok(RawTemplate {
+                    text: v.to_owned(),
+                    audio: None,
+                    cuts_ms: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawTemplate, A::Error> {
+                let t = RawTemplateTable::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(RawTemplate {
+                    text: t.text,
+                    audio: t.audio,
+                    cuts_ms: t.cuts_ms,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// An app: identity, display numbers, approved tones and default push URLs.
@@ -518,7 +592,13 @@ impl TryFrom<RawConfig> for Config {
                 ),
             )
         })?;
-        check_apps(&raw.apps, &raw.developers)?;
+        let developers = raw
+            .developers
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| developer(i, d))
+            .collect::<Result<Vec<Developer>, InvalidKey>>()?;
+        check_apps(&raw.apps, &developers)?;
         for (k, tag) in &raw.languages {
             if k.parse::<i64>().is_err() {
                 return Err(InvalidKey::new(
@@ -587,7 +667,7 @@ impl TryFrom<RawConfig> for Config {
         }
         Ok(Config {
             server: ServerConfig { listen },
-            developers: raw.developers,
+            developers,
             apps: raw.apps,
             auth: raw.auth,
             api: raw.api,
@@ -613,9 +693,50 @@ impl TryFrom<RawConfig> for Config {
             frequency: raw.frequency,
             blacklist,
             tones: raw.tones,
+            tts: raw.tts,
             seed: raw.seed,
         })
     }
+}
+
+/// `developers[i]`: its templates parsed (spec §11.2 Dialtone decision: a malformed one is a
+/// start-up error naming its key).
+fn developer(i: usize, raw: RawDeveloper) -> Result<Developer, InvalidKey> {
+    let mut templates = BTreeMap::new();
+    for (id, t) in raw.templates {
+        // An id is a TOML bare key; one that is not is quoted, as TOML would.
+        let bare = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let key = match bare {
+            true => format!("developers[{i}].templates.{id}"),
+            false => format!("developers[{i}].templates.{id:?}"),
+        };
+        let mut template =
+            Template::parse(&id, &t.text).map_err(|e| InvalidKey::new(&key, e.to_string()))?;
+        match (t.audio, t.cuts_ms) {
+            (Some(path), cuts_ms) => {
+                template = template
+                    .with_audio(TemplateAudio { path, cuts_ms })
+                    .map_err(|e| InvalidKey::new(&key, e.to_string()))?;
+            }
+            (None, Some(_)) => {
+                return Err(InvalidKey::new(
+                    format!("{key}.cuts_ms"),
+                    "cuts_ms needs audio",
+                ))
+            }
+            (None, None) => {}
+        }
+        templates.insert(id, template);
+    }
+    Ok(Developer {
+        sp_id: raw.sp_id,
+        username: raw.username,
+        password: raw.password,
+        templates,
+    })
 }
 
 /// Apps: unique keys, a known developer, valid display numbers, tone names and push URLs.
@@ -721,6 +842,11 @@ impl Config {
                     }
                 }
             }
+            for developer in &mut config.developers {
+                for template in developer.templates.values_mut() {
+                    template.resolve_audio_path(dir);
+                }
+            }
         }
         config.validate_files(&file)?;
         Ok(config)
@@ -753,12 +879,31 @@ impl Config {
                 }
             }
         }
+        for (i, developer) in self.developers.iter().enumerate() {
+            for (id, template) in &developer.templates {
+                if let Some(audio) = template.audio().filter(|a| !a.path.is_file()) {
+                    return Err(ConfigError {
+                        file: file.into(),
+                        key: format!("developers[{i}].templates.{id}.audio"),
+                        message: format!("`{}` does not exist", audio.path.display()),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
     /// The app with this key, if configured.
     pub fn app(&self, app_key: &str) -> Option<&App> {
         self.apps.iter().find(|a| a.app_key == app_key)
+    }
+
+    /// The approved template `id` as the app `app_key` may use it: its developer's (spec §11.2:
+    /// all apps of an account share its templates). `None` for an unknown app or template
+    /// (`1012003`).
+    pub fn template(&self, app_key: &str, id: &str) -> Option<&Template> {
+        let app = self.app(app_key)?;
+        self.developer_of(app).templates.get(id)
     }
 
     /// The developer owning `app`.
@@ -898,6 +1043,128 @@ mod tests {
         let e = Config::parse(&text, "x.toml").unwrap_err();
         assert_eq!(e.key, "blacklist[1]");
         assert!(e.message.contains("`nobody` is not a number"), "{e}");
+    }
+
+    const DEMO_APP: &str = "k3VdT9wQx2LpR7mN4sB8cY1fHj6Z";
+
+    /// The embedded default with `line` added to the demo developer's templates.
+    fn with_template(line: &str) -> String {
+        EMBEDDED_DEFAULT.replace(
+            "[developers.templates]\n",
+            &format!("[developers.templates]\n{line}\n"),
+        )
+    }
+
+    #[test]
+    fn the_demo_developers_templates_are_looked_up_through_any_of_its_apps() {
+        use crate::call::template::Variable;
+        let c = Config::embedded();
+        let bill = c
+            .template(DEMO_APP, "tpl_bill")
+            .expect("the sample template");
+        assert_eq!(bill.variables(), [Variable::Txt(8), Variable::Txt(10)]);
+        assert!(c.template(DEMO_APP, "tpl_none").is_none());
+        assert!(c.template("no-such-app", "tpl_bill").is_none());
+        assert_eq!(c.tts.language, crate::audio::TtsLanguage::Zh);
+    }
+
+    #[test]
+    fn a_malformed_template_is_a_start_up_error_naming_its_key() {
+        let e = Config::parse(&with_template("tpl_x = \"您好${NUM_0}\""), "x.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config error in x.toml: developers[0].templates.tpl_x: `${NUM_0}` is not a variable: \
+             use ${TXT_n} or ${NUM_n} (n from 1), ${DATE} or ${TIME}"
+        );
+        let e = Config::parse(&with_template("tpl_x = \"${DATE}${TIME}\""), "x").unwrap_err();
+        assert_eq!(e.key, "developers[0].templates.tpl_x");
+        assert!(e.message.contains("comma"), "{e}");
+        let long = format!("tpl_x = \"{}\"", "您".repeat(301));
+        let e = Config::parse(&with_template(&long), "x").unwrap_err();
+        assert_eq!(e.message, "the content is 903 bytes of UTF-8; at most 900");
+        let e = Config::parse(&with_template("\"tpl x\" = \"您好\""), "x").unwrap_err();
+        assert_eq!(e.key, "developers[0].templates.\"tpl x\"");
+        assert!(e.message.contains("template id"), "{e}");
+    }
+
+    #[test]
+    fn a_template_table_takes_text_audio_and_cuts_and_nothing_else() {
+        let ok = with_template(
+            "rec = { text = \"您好${NUM_2}\", audio = \"rec.wav\", cuts_ms = [800] }",
+        );
+        let c = Config::parse(&ok, "x").unwrap();
+        let rec = c.template(DEMO_APP, "rec").unwrap();
+        let audio = rec.audio().unwrap();
+        assert_eq!(
+            (audio.path.to_str(), &audio.cuts_ms),
+            (Some("rec.wav"), &Some(vec![800]))
+        );
+        let plain = with_template("plain = { text = \"您好\" }");
+        assert!(Config::parse(&plain, "x")
+            .unwrap()
+            .template(DEMO_APP, "plain")
+            .unwrap()
+            .audio()
+            .is_none());
+
+        let e = |line: &str| Config::parse(&with_template(line), "x").unwrap_err();
+        let typo = e("rec = { text = \"您好\", audoi = \"rec.wav\" }");
+        assert!(typo.key.starts_with("developers[0].templates"), "{typo}");
+        assert!(typo.message.contains("unknown field `audoi`"), "{typo}");
+        assert!(e("rec = 5")
+            .message
+            .contains("the template text, or a table"));
+        let cuts = e("rec = { text = \"您好${NUM_2}\", cuts_ms = [1] }");
+        assert_eq!(
+            (cuts.key.as_str(), cuts.message.as_str()),
+            ("developers[0].templates.rec.cuts_ms", "cuts_ms needs audio")
+        );
+        let count = e("rec = { text = \"您好${NUM_2}\", audio = \"a.wav\", cuts_ms = [1, 2] }");
+        assert_eq!(count.message, "cuts_ms has 2 cut(s) for 1 variable(s)");
+    }
+
+    #[test]
+    fn a_template_recording_is_relative_to_the_config_file_and_must_exist() {
+        let dir = std::env::temp_dir().join(format!("dialtone-config-tpl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("rec.wav"), b"not checked here").unwrap();
+        let file = dir.join("d.toml");
+        std::fs::write(
+            &file,
+            with_template("rec = { text = \"您好\", audio = \"rec.wav\" }"),
+        )
+        .unwrap();
+        let c = Config::load(&file).unwrap();
+        let path = c
+            .template(DEMO_APP, "rec")
+            .unwrap()
+            .audio()
+            .unwrap()
+            .path
+            .clone();
+        std::fs::write(
+            &file,
+            with_template("rec = { text = \"您好\", audio = \"gone.wav\" }"),
+        )
+        .unwrap();
+        let e = Config::load(&file).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(path, dir.join("rec.wav"));
+        assert_eq!(e.key, "developers[0].templates.rec.audio");
+        assert!(e.message.contains("gone.wav` does not exist"), "{e}");
+    }
+
+    #[test]
+    fn tts_language_is_zh_or_en() {
+        let en = EMBEDDED_DEFAULT.replace("language = \"zh\"", "language = \"en\"");
+        assert_eq!(
+            Config::parse(&en, "x").unwrap().tts.language,
+            crate::audio::TtsLanguage::En
+        );
+        let fr = EMBEDDED_DEFAULT.replace("language = \"zh\"", "language = \"fr\"");
+        let e = Config::parse(&fr, "x").unwrap_err();
+        assert_eq!(e.key, "tts.language");
+        assert!(e.message.contains("unknown variant `fr`"), "{e}");
     }
 
     #[test]

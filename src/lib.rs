@@ -14,8 +14,9 @@
 //! - [`engine`]: every call, one timer queue, push ordering, CDR batching and retries.
 //! - [`frequency`]: frequency control (spec §5.4), the sliding windows admission consults.
 //! - [`call`]: one call as a pure state machine (spec §5), with its announcement plan, codes and
-//!   timings ([`call::timings`]).
-//! - [`audio`]: voices and tones loaded at start-up; the announcement laid out from clips and
+//!   timings ([`call::timings`]), and the voice-notification templates ([`call::template`]).
+//! - [`audio`]: voices, tones and Mandarin syllables loaded at start-up; the announcement, and a
+//!   notification's voice files and templates (TTS, [`audio::tts`]), laid out from clips and
 //!   rendered to WAV (`dialtone render`, `dialtone play`).
 //! - [`push`]: push payloads (§6, §7), signing (§8), the HTTP transport and the retry schedules
 //!   ([`push::retry`], resolved from the config at load).

@@ -32,7 +32,8 @@ enum Command {
     Call(CallArgs),
     /// Print the reconciliation report of a running Dialtone: accepted against delivered, per app.
     Report(ReportArgs),
-    /// Render a verification announcement to a WAV file, offline (no server needed).
+    /// Render a verification announcement (--code) or a notification template (--template) to a
+    /// WAV file, offline (no server needed).
     Render(RenderArgs),
     /// Play a WAV file, or a call's audio from a running Dialtone, through the speakers.
     /// Needs a build with `--features play`.
@@ -130,11 +131,26 @@ struct CallArgs {
 #[derive(clap::Args)]
 struct RenderArgs {
     /// The verification code to read out.
+    #[arg(
+        long,
+        required_unless_present = "template",
+        conflicts_with = "template"
+    )]
+    code: Option<String>,
+    /// Render this voice-notification template instead: an id of the app's developer's
+    /// `templates` in the config (the embedded default has tpl_bill).
     #[arg(long)]
-    code: String,
-    /// Voice: a tag (en, zh, …) or a languageType of the config's `languages` (2 = en).
-    #[arg(long, default_value = "en")]
-    lang: String,
+    template: Option<String>,
+    /// A value for the template's next variable (templateParas, in order); once per variable.
+    #[arg(long = "param", requires = "template")]
+    params: Vec<String>,
+    /// A voice file (notifyVoice: an approved tone) played before the template.
+    #[arg(long, requires = "template")]
+    voice: Option<String>,
+    /// Voice: a tag (en, zh, …) or a languageType of the config's `languages` (2 = en); default
+    /// en. With --template: the TTS language, zh or en (default: the config's tts.language).
+    #[arg(long)]
+    lang: Option<String>,
     /// How many times the code is read (0-9; 0 repeats up to call.max_duration_s).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=9))]
     times: u8,
@@ -142,13 +158,14 @@ struct RenderArgs {
     pre_tone: String,
     #[arg(long)]
     pos_tone: Option<String>,
-    /// Configuration file for timings, `languages` and tones (default: the embedded one).
+    /// Configuration file for timings, `languages`, tones and templates (default: the embedded one).
     #[arg(long, env = "DIALTONE_CONFIG")]
     config: Option<PathBuf>,
-    /// Also allow this app's own tones (apps[].tones).
+    /// Also allow this app's own tones (apps[].tones); with --template, the app whose developer's
+    /// templates are used (default: the config's first app).
     #[arg(long)]
     app_key: Option<String>,
-    /// Cut the audio here (ms from answer), as if the callee hung up.
+    /// Cut the audio here (ms from answer, or from the template's start), as if the callee hung up.
     #[arg(long)]
     until_ms: Option<u64>,
     /// Print the manifest as JSON instead of the summary.
@@ -380,41 +397,121 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::embedded(),
     };
-    let language = match args.lang.parse::<i64>() {
-        Ok(_) => config.languages.get(&args.lang).with_context(|| {
+    let rendered = match (&args.template, &args.code) {
+        (Some(id), _) => render_template(&args, &config, id)?,
+        (None, Some(code)) => render_code(&args, &config, code)?,
+        (None, None) => anyhow::bail!("--code or --template is required"),
+    };
+    std::fs::write(&args.output, rendered.wav)
+        .with_context(|| format!("cannot write `{}`", args.output.display()))?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", rendered.json)?;
+    } else {
+        write!(out, "{}: {}", args.output.display(), rendered.summary)?;
+    }
+    Ok(())
+}
+
+/// A rendering: the WAV, and the manifest to print as a summary or as JSON.
+struct Rendered {
+    wav: Vec<u8>,
+    summary: String,
+    json: String,
+}
+
+impl Rendered {
+    fn new<T: std::fmt::Display + serde::Serialize>(
+        wav: Vec<u8>,
+        manifest: &T,
+    ) -> anyhow::Result<Rendered> {
+        Ok(Rendered {
+            wav,
+            summary: manifest.to_string(),
+            json: serde_json::to_string_pretty(manifest)?,
+        })
+    }
+}
+
+/// `render --code`: the announcement's WAV, and the manifest to print (`{:#}` as JSON).
+fn render_code(args: &RenderArgs, config: &Config, code: &str) -> anyhow::Result<Rendered> {
+    let lang = args.lang.as_deref().unwrap_or("en");
+    let language = match lang.parse::<i64>() {
+        Ok(_) => config.languages.get(lang).with_context(|| {
             let known: Vec<_> = config
                 .languages
                 .iter()
                 .map(|(k, v)| format!("{k} = {v}"))
                 .collect();
             format!(
-                "languageType {} is not in the config's `languages` ({})",
-                args.lang,
+                "languageType {lang} is not in the config's `languages` ({})",
                 known.join(", ")
             )
         })?,
-        Err(_) => &args.lang,
+        Err(_) => lang,
     };
-    let library = audio::AudioLibrary::load(&config)?;
+    let library = audio::AudioLibrary::load(config)?;
     let request = audio::AnnouncementRequest {
         language,
         app_key: args.app_key.as_deref(),
         pre_tone: &args.pre_tone,
-        code: &args.code,
+        code,
         times: args.times,
         pos_tone: args.pos_tone.as_deref(),
     };
     let manifest = audio::compose(&library, &request, &config.call)?;
     let wav = audio::wav_bytes(&audio::render(&manifest, args.until_ms))?;
-    std::fs::write(&args.output, wav)
-        .with_context(|| format!("cannot write `{}`", args.output.display()))?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&manifest)?)?;
-    } else {
-        write!(out, "{}: {manifest}", args.output.display())?;
-    }
-    Ok(())
+    Rendered::new(wav, &manifest)
+}
+
+/// `render --template`: the template (with `--voice` first) as one playInfoList entry plays it,
+/// from its first sound to its last, and its pieces to print.
+fn render_template(args: &RenderArgs, config: &Config, id: &str) -> anyhow::Result<Rendered> {
+    let app_key = match &args.app_key {
+        Some(key) => key.as_str(),
+        None => &config.apps[0].app_key,
+    };
+    let app = config
+        .app(app_key)
+        .with_context(|| format!("no app `{app_key}` in the config"))?;
+    let template = config.template(app_key, id).with_context(|| {
+        let known: Vec<&str> = config
+            .developer_of(app)
+            .templates
+            .keys()
+            .map(String::as_str)
+            .collect();
+        format!(
+            "no template `{id}` for app {app_key} (its developer's templates: {})",
+            if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            }
+        )
+    })?;
+    let filled = template
+        .fill(&args.params)
+        .with_context(|| format!("--param for template `{id}` ({})", template.content()))?;
+    let language = match args.lang.as_deref() {
+        None => config.tts.language,
+        Some("zh") => audio::TtsLanguage::Zh,
+        Some("en") => audio::TtsLanguage::En,
+        Some(other) => anyhow::bail!("--lang `{other}`: template speech is zh or en"),
+    };
+    let library = audio::AudioLibrary::load(config)?;
+    let playback = audio::compose_playback(
+        &library,
+        app_key,
+        args.voice.as_deref(),
+        Some(&filled),
+        language,
+    )?;
+    let end = args
+        .until_ms
+        .map_or(playback.length_ms, |u| u.min(playback.length_ms));
+    let wav = audio::wav_bytes(&audio::render_playbacks(&[(&playback, 0)], end))?;
+    Rendered::new(wav, &playback)
 }
 
 #[cfg(feature = "play")]

@@ -163,6 +163,127 @@ fn a_corrupt_file_in_the_tone_folder_stops_start_up_naming_it() {
     );
 }
 
+/// The committed sample is what `render --template` makes today, byte for byte: TTS is
+/// deterministic. After a deliberate change to the clips or the reading rules, regenerate it with
+/// `cargo run -- render --template tpl_bill --param 张先生 --param 128.50 -o fixtures/tts/tpl_bill.wav`.
+#[test]
+fn rendering_the_bill_template_reproduces_the_committed_sample_byte_for_byte() {
+    let dir = scratch("tpl-bill");
+    let wav = dir.join("tpl_bill.wav");
+    let args = [
+        "render",
+        "--template",
+        "tpl_bill",
+        "--param",
+        "张先生",
+        "--param",
+        "128.50",
+    ];
+    let out = dialtone(&[&args[..], &["-o", wav.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tts/tpl_bill.wav");
+    let (rendered, committed) = (std::fs::read(&wav).unwrap(), std::fs::read(sample).unwrap());
+    assert_eq!(rendered.len(), committed.len(), "length differs");
+    assert!(
+        rendered == committed,
+        "fixtures/tts/tpl_bill.wav differs from a fresh rendering"
+    );
+    let summary = text(&out.stdout);
+    assert!(
+        summary.contains("template tpl_bill")
+            && summary.contains("尊敬的张先生，您本月账单128.50元已出"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn render_template_prints_each_piece_with_what_it_reads_and_plays_a_voice_first() {
+    let dir = scratch("tpl-json");
+    let wav = dir.join("t.wav");
+    let out = dialtone(&[
+        "render",
+        "--template",
+        "tpl_bill",
+        "--param",
+        "Li",
+        "--param",
+        "9",
+        "--voice",
+        "welcome.wav",
+        "--lang",
+        "en",
+        "--json",
+        "-o",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let playback: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let pieces = playback["pieces"].as_array().unwrap();
+    let shown: Vec<(&str, &str)> = pieces
+        .iter()
+        .map(|p| (p["clip"].as_str().unwrap(), p["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(shown[0], ("tones/welcome.wav", "welcome tone"));
+    assert_eq!(pieces[0]["part"], "voice");
+    assert_eq!(shown[1], ("zh/syllables/zun1.wav", "尊"));
+    assert_eq!(pieces[1]["part"], "template");
+    // "Li": L spelled ai2 le4, i as ai4; then 9 from the English voice.
+    assert_eq!(
+        shown[4..7],
+        [
+            ("zh/syllables/ai2.wav", "L"),
+            ("zh/syllables/le4.wav", "L"),
+            ("zh/syllables/ai4.wav", "i")
+        ]
+    );
+    assert_eq!(pieces[4]["part"], serde_json::json!({"variable": 1}));
+    assert!(shown.contains(&("en/9.wav", "9")), "{shown:?}");
+    assert_eq!(playback["language"], "en");
+    assert_eq!(
+        playback["text"],
+        "尊敬的Li，您本月账单9元已出，重听请按1，确认请按2。"
+    );
+    let length_ms = playback["length_ms"].as_u64().unwrap();
+    assert!(playback["tts_ms"].as_u64().unwrap() < length_ms);
+    let reader = hound::WavReader::open(&wav).expect("a WAV file");
+    assert_eq!(u64::from(reader.duration()), length_ms * 8);
+}
+
+#[test]
+fn render_template_refuses_values_that_do_not_fit_and_unknown_templates() {
+    let dir = scratch("tpl-bad");
+    let wav = dir.join("x.wav");
+    let wav = wav.to_str().unwrap();
+    for (args, reason) in [
+        (
+            &["--template", "tpl_bill", "--param", "张先生"][..],
+            "the template has 2 variable(s), 1 value(s) were given",
+        ),
+        (
+            &["--template", "tpl_bill", "--param", "张先生", "--param", "一二三四五六七八九十一"],
+            "${TXT_10} of templateParas does not meet template.",
+        ),
+        (
+            &["--template", "tpl_nope"],
+            "no template `tpl_nope` for app k3VdT9wQx2LpR7mN4sB8cY1fHj6Z (its developer's templates: tpl_bill)",
+        ),
+        (
+            &["--template", "tpl_bill", "--param", "a", "--param", "b", "--lang", "fr"],
+            "--lang `fr`: template speech is zh or en",
+        ),
+        (
+            &["--template", "tpl_bill", "--param", "a", "--param", "b", "--voice", "promo.wav"],
+            "no tone `promo.wav` is approved for the app",
+        ),
+        (&["--param", "a"], "--template"),
+    ] {
+        let out = dialtone(&[&["render", "-o", wav][..], args].concat());
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out.stderr).contains(reason), "{args:?}: {}", text(&out.stderr));
+    }
+    assert!(!Path::new(wav).exists(), "nothing is written on error");
+}
+
 #[cfg(not(feature = "play"))]
 #[test]
 fn play_without_the_play_feature_says_how_to_get_it() {

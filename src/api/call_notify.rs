@@ -16,8 +16,12 @@ use super::extract::Authenticated;
 use super::fields::{domain, flag, integer, push_url, Fields};
 use super::CallAccepted;
 use crate::app::AppState;
+use std::sync::Arc;
+
+use crate::audio::{compose_playback, Playback};
 use crate::call::notify::PlaySegment;
 use crate::call::request::{CallKind, CallRequest, NotifyCall, PlayInfo, ToneName};
+use crate::call::template::{FilledTemplate, TemplateError};
 use crate::call::Notification;
 use crate::config::App;
 use crate::engine::CallMedia;
@@ -37,15 +41,14 @@ pub async fn call_notify(
         .config
         .app(&app_key)
         .ok_or_else(|| ApiError::Internal(format!("authenticated unknown app {app_key}")))?;
-    let segments = req.check_against(app, &state)?;
+    let playbacks = req.check_against(app, &state)?;
     let notification = Notification {
-        segments,
+        segments: req.segments_of(&playbacks),
         timings: state.config.notify,
     };
     let return_idle_port = req.return_idle_port;
-    let accepted = state
-        .engine
-        .accept(req.call, CallMedia::Notification(notification))?;
+    let media = CallMedia::Notification(notification, Arc::new(playbacks));
+    let accepted = state.engine.accept(req.call, media)?;
     // Answer "0" only once the call is in the database: a crash after this loses nothing.
     state.engine.committed().await;
     Ok(platform_json(
@@ -115,8 +118,9 @@ impl CallNotifyIn {
 
     /// Spec §11.3 steps 3-4: the display number must be the app's; then, segment by segment,
     /// the voice file must be approved for the app and the template must exist with fitting
-    /// parameters. Returns each segment's timing, measured from its clips.
-    pub fn check_against(&self, app: &App, state: &AppState) -> Result<Vec<PlaySegment>, ApiError> {
+    /// parameters. Returns what each segment sounds like, composed from its clips (the
+    /// template read by Dialtone's TTS).
+    pub fn check_against(&self, app: &App, state: &AppState) -> Result<Vec<Playback>, ApiError> {
         if !app
             .numbers
             .iter()
@@ -127,38 +131,61 @@ impl CallNotifyIn {
         self.segments()
             .iter()
             .map(|p| {
-                let voice_ms = match &p.notify_voice {
-                    Some(voice) => voice_length(state, &app.app_key, voice)?,
-                    None => 0,
-                };
-                if p.template_id.is_some() {
-                    // Templates are configured per developer (`developers[].templates`); this
-                    // build knows none yet, so every id is unknown.
-                    return Err(ApiError::TemplateNotFound);
+                if let Some(voice) = &p.notify_voice {
+                    if !state.audio.tones.is_approved(&app.app_key, voice.as_str()) {
+                        return Err(ApiError::invalid("notifyVoice"));
+                    }
                 }
-                Ok(PlaySegment {
-                    length_ms: voice_ms,
-                    tts_ms: 0,
-                    has_template: false,
-                    collect: p.collect_ind,
-                    replay_on: p.replay_on.clone(),
-                })
+                let filled = match &p.template_id {
+                    Some(id) => Some(fill(state, &app.app_key, id, &p.template_paras)?),
+                    None => None,
+                };
+                compose_playback(
+                    &state.audio,
+                    &app.app_key,
+                    p.notify_voice.as_ref().map(ToneName::as_str),
+                    filled.as_ref(),
+                    state.config.tts.language,
+                )
+                // Voices, tones and templates were checked at start-up and just now.
+                .map_err(|e| ApiError::Internal(format!("composing a segment: {e}")))
+            })
+            .collect()
+    }
+
+    /// Each segment's timing for the call, from what it sounds like.
+    fn segments_of(&self, playbacks: &[Playback]) -> Vec<PlaySegment> {
+        self.segments()
+            .iter()
+            .zip(playbacks)
+            .map(|(p, pb)| PlaySegment {
+                length_ms: pb.length_ms,
+                tts_ms: pb.tts_ms,
+                has_template: pb.has_template,
+                collect: p.collect_ind,
+                replay_on: p.replay_on.clone(),
             })
             .collect()
     }
 }
 
-/// The length of an approved voice file, or `1010002 "Invalid request. notifyVoice"`.
-fn voice_length(state: &AppState, app_key: &str, voice: &ToneName) -> Result<u64, ApiError> {
-    if !state.audio.tones.is_approved(app_key, voice.as_str()) {
-        return Err(ApiError::invalid("notifyVoice"));
-    }
-    state
-        .audio
-        .tones
-        .get(Some(app_key), voice.as_str())
-        .map(|clip| clip.duration_ms())
-        .ok_or_else(|| ApiError::Internal(format!("approved tone {voice} has no clip")))
+/// The template `id` of the app's developer, filled with `paras` (spec §11.3 step 4): 1012003
+/// if there is none, 1012004 for a wrong number of values, 1012005 naming the variable a value
+/// does not fit.
+fn fill(
+    state: &AppState,
+    app_key: &str,
+    id: &str,
+    paras: &[String],
+) -> Result<FilledTemplate, ApiError> {
+    let template = state
+        .config
+        .template(app_key, id)
+        .ok_or(ApiError::TemplateNotFound)?;
+    template.fill(paras).map_err(|e| match e {
+        TemplateError::ParamCount { .. } => ApiError::TemplateParaCount,
+        TemplateError::Param { variable } => ApiError::TemplateParaInvalid { variable },
+    })
 }
 
 /// One `playInfoList` entry (spec §11.1, PlayContentInfo), fields in table order.

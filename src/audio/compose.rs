@@ -38,7 +38,7 @@ pub struct AnnouncementRequest<'a> {
     pub pos_tone: Option<&'a str>,
 }
 
-/// Which part of the announcement a clip belongs to.
+/// Which part of the announcement (verification) or of the entry (notification) a clip belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
@@ -46,6 +46,12 @@ pub enum Part {
     /// The n-th reading of the code, from 1, lead-in included.
     Reading(u32),
     PosTone,
+    /// A notification's voice file (`notifyVoice`).
+    Voice,
+    /// A template's fixed text, spoken by TTS or played from its own recording.
+    Template,
+    /// The value of a template's n-th variable, from 1 (`templateParas[n - 1]`), spoken by TTS.
+    Variable(u32),
 }
 
 /// One clip placed in time. Serialized as `{clip, text, part, start_ms, end_ms}`.
@@ -53,17 +59,28 @@ pub enum Part {
 pub struct ManifestSegment {
     pub clip: Arc<Clip>,
     pub part: Part,
-    /// Offset from answer; × [`super::SAMPLES_PER_MS`] is the clip's first sample.
+    /// What of a template's text the clip says, where that differs from the clip's own text:
+    /// `张` for `zh/syllables/zhang1.wav`, `1` for `en/1.wav` ("one"). `None` otherwise.
+    pub reads: Option<String>,
+    /// Offset from answer (or from the entry's start, in a [`super::Playback`]);
+    /// × [`super::SAMPLES_PER_MS`] is the clip's first sample.
     pub start_ms: u64,
     /// `start_ms` + the clip's duration (rounded up to the ms, padded with silence).
     pub end_ms: u64,
+}
+
+impl ManifestSegment {
+    /// The text the segment shows: what it reads, else the clip's own text.
+    pub fn text(&self) -> &str {
+        self.reads.as_deref().unwrap_or(&self.clip.text)
+    }
 }
 
 impl Serialize for ManifestSegment {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut st = s.serialize_struct("ManifestSegment", 5)?;
         st.serialize_field("clip", &self.clip.name)?;
-        st.serialize_field("text", &self.clip.text)?;
+        st.serialize_field("text", self.text())?;
         st.serialize_field("part", &self.part)?;
         st.serialize_field("start_ms", &self.start_ms)?;
         st.serialize_field("end_ms", &self.end_ms)?;
@@ -117,6 +134,8 @@ impl Manifest {
                 Part::PreTone => SegmentKind::PreTone,
                 Part::Reading(n) => SegmentKind::Code(n),
                 Part::PosTone => SegmentKind::PosTone,
+                // Notification parts come only in a `Playback`, never in a verification manifest.
+                Part::Voice | Part::Template | Part::Variable(_) => continue,
             };
             match segments.last_mut() {
                 Some(last) if last.kind == kind => last.end_ms = s.end_ms,
@@ -158,6 +177,9 @@ impl std::fmt::Display for Manifest {
                 Part::PreTone => "preTone".to_owned(),
                 Part::Reading(n) => format!("reading {n}"),
                 Part::PosTone => "posTone".to_owned(),
+                Part::Voice => "voice".to_owned(),
+                Part::Template => "template".to_owned(),
+                Part::Variable(n) => format!("value {n}"),
             };
             writeln!(
                 f,
@@ -260,6 +282,7 @@ impl Layout {
         self.segments.push(ManifestSegment {
             clip: clip.clone(),
             part,
+            reads: None,
             start_ms: self.at,
             end_ms,
         });

@@ -3,8 +3,12 @@
 //! - [`voices`]: the bundled voices (`voices/<tag>/`), embedded in the binary and parsed once.
 //! - [`tones`]: the tone library: bundled `welcome.wav`/`bye.wav`, a `tones.dir` folder and each
 //!   app's `tones`; user WAVs are converted to the telephony format on load.
+//! - [`syllables`]: the Mandarin syllable clips of template TTS (embedded by `build.rs`).
+//! - [`templates`]: templates' own recordings (`{text, audio}`), cut into their fixed-text pieces.
 //! - [`compose`]: a callVerify request → a [`Manifest`]: every clip with its offset from answer.
-//! - [`render`]: a manifest → PCM samples → WAV bytes.
+//! - [`tts`]: template text → syllable, digit and letter clips with pauses (spec §11.2).
+//! - [`playback`]: a callnotify `playInfoList` entry → a [`Playback`]: voice file and template.
+//! - [`render`]: a manifest or playbacks → PCM samples → WAV bytes.
 //! - `play` (cargo feature `play`): `dialtone play` through the speakers.
 //!
 //! Everything is 8 kHz, 16-bit, mono PCM ([`SAMPLE_RATE`]). A clip lasts `ceil(samples / 8)` ms
@@ -22,14 +26,22 @@ use crate::config::Config;
 pub mod compose;
 #[cfg(feature = "play")]
 pub mod play;
+pub mod playback;
 pub mod recording;
 pub mod render;
+pub mod syllables;
+pub mod templates;
 pub mod tones;
+pub mod tts;
 pub mod voices;
 
 pub use compose::{compose, AnnouncementRequest, Manifest, ManifestSegment, Part};
-pub use render::{render, wav_bytes};
+pub use playback::{compose_playback, ComposeError, Playback};
+pub use render::{render, render_playbacks, wav_bytes};
+pub use syllables::Syllables;
+pub use templates::TemplateRecordings;
 pub use tones::ToneLibrary;
+pub use tts::{TtsLanguage, TtsSettings};
 pub use voices::{Voice, Voices};
 
 /// The telephony sample rate every clip and every rendering uses.
@@ -92,6 +104,12 @@ pub enum AudioError {
     Playback(String),
     #[error("cannot fetch the call's audio from {url}: {reason}")]
     Fetch { url: String, reason: String },
+    #[error("template `{template}` ({path}): {problem}")]
+    TemplateAudio {
+        template: String,
+        path: String,
+        problem: String,
+    },
 }
 
 /// Every clip Dialtone can play: loaded once at start-up, then shared read-only.
@@ -99,20 +117,26 @@ pub enum AudioError {
 pub struct AudioLibrary {
     pub voices: Voices,
     pub tones: ToneLibrary,
+    /// The Mandarin syllables of template TTS.
+    pub syllables: Syllables,
+    /// Templates' own recordings, by app.
+    pub templates: TemplateRecordings,
 }
 
 impl AudioLibrary {
-    /// The bundled voices and tones only (no files read).
+    /// The bundled voices, tones and syllables only (no files read).
     pub fn bundled() -> Result<AudioLibrary, AudioError> {
         Ok(AudioLibrary {
             voices: Voices::bundled()?,
             tones: ToneLibrary::bundled()?,
+            syllables: Syllables::bundled()?,
+            templates: TemplateRecordings::default(),
         })
     }
 
-    /// Loads everything `config` names: the bundled voices, the bundled tones, `tones.dir` and
-    /// every app's `tones`. Call once at start-up; the error names the first bad file, or a
-    /// `languages` entry without a voice.
+    /// Loads everything `config` names: the bundled voices, tones and syllables, `tones.dir`,
+    /// every app's `tones` and every template's own recording. Call once at start-up; the error
+    /// names the first bad file, or a `languages` entry without a voice.
     pub fn load(config: &Config) -> Result<AudioLibrary, AudioError> {
         let voices = Voices::bundled()?;
         for (language_type, tag) in &config.languages {
@@ -127,6 +151,8 @@ impl AudioLibrary {
         Ok(AudioLibrary {
             voices,
             tones: ToneLibrary::load(config)?,
+            syllables: Syllables::bundled()?,
+            templates: TemplateRecordings::load(config)?,
         })
     }
 }

@@ -1,19 +1,39 @@
-//! Renders a [`Manifest`] to what the callee heard: 8 kHz mono PCM from answer to hang-up, and
-//! its WAV file. Pure; the only allocation is the output.
+//! Renders a [`Manifest`] (verification) or a call's [`Playback`]s (notification) to what the
+//! callee heard: 8 kHz mono PCM from answer to hang-up, and its WAV file. Pure; the only
+//! allocation is the output.
 
 use std::io::Cursor;
 
-use super::{AudioError, Manifest, SAMPLES_PER_MS, SAMPLE_RATE};
+use super::{AudioError, Manifest, ManifestSegment, Playback, SAMPLES_PER_MS, SAMPLE_RATE};
 
 /// The samples from answer (sample 0) to [`Manifest::end_ms`]`(until_ms)`: silence, each clip
 /// at `start_ms × 8`, silence in the gaps, cut at the end. Pass the answer-to-release time as
 /// `until_ms` for a call the callee ended; `None` renders up to the planned release (or, for
 /// `times` = 0, the maximum call duration).
 pub fn render(manifest: &Manifest, until_ms: Option<u64>) -> Vec<i16> {
-    let len = sample_index(manifest.end_ms(until_ms));
-    let mut out = vec![0i16; len];
-    for segment in &manifest.segments {
-        let start = sample_index(segment.start_ms);
+    let mut out = vec![0i16; sample_index(manifest.end_ms(until_ms))];
+    place(&mut out, &manifest.segments, 0);
+    out
+}
+
+/// The samples of a notification call from answer (sample 0) to `total_ms`: each playback
+/// placed at its start (ms from answer), silence elsewhere, cut at `total_ms` (pass the
+/// answer-to-release time, which also cuts a playback the callee hung up on). The engine lays
+/// the entries out, replays included, so gaps and collections are simply silence here.
+/// Playbacks that overlap are mixed by the later one overwriting the earlier.
+pub fn render_playbacks(playbacks: &[(&Playback, u64)], total_ms: u64) -> Vec<i16> {
+    let mut out = vec![0i16; sample_index(total_ms)];
+    for &(playback, start_ms) in playbacks {
+        place(&mut out, &playback.pieces, start_ms);
+    }
+    out
+}
+
+/// Copies each segment's samples to `offset_ms` + its start, as far as `out` reaches.
+fn place(out: &mut [i16], segments: &[ManifestSegment], offset_ms: u64) {
+    let len = out.len();
+    for segment in segments {
+        let start = sample_index(offset_ms.saturating_add(segment.start_ms));
         if start >= len {
             break;
         }
@@ -21,7 +41,6 @@ pub fn render(manifest: &Manifest, until_ms: Option<u64>) -> Vec<i16> {
         let n = samples.len().min(len - start);
         out[start..start + n].copy_from_slice(&samples[..n]);
     }
-    out
 }
 
 fn sample_index(ms: u64) -> usize {
@@ -198,6 +217,48 @@ mod tests {
             assert_eq!(pcm[at..at + n], s.clip.samples[..n]);
         }
         assert_eq!(render(&m, Some(9_000)).len(), 9_000 * 8);
+    }
+
+    #[test]
+    fn playbacks_are_placed_at_their_starts_with_silence_between_and_cut_at_the_end() {
+        use crate::audio::{compose_playback, TtsLanguage};
+        use crate::call::template::Template;
+        let lib = AudioLibrary::bundled().unwrap();
+        let filled = Template::parse("t", "您好${NUM_2}")
+            .unwrap()
+            .fill(&["42".into()])
+            .unwrap();
+        let app = "any";
+        let p = compose_playback(
+            &lib,
+            app,
+            Some("welcome.wav"),
+            Some(&filled),
+            TtsLanguage::Zh,
+        )
+        .unwrap();
+        let alone = render_playbacks(&[(&p, 0)], p.length_ms);
+        let mut expected = Vec::new();
+        for s in &p.pieces {
+            expected.resize((s.start_ms * 8) as usize, 0);
+            expected.extend(padded(&s.clip));
+        }
+        assert_eq!(alone, expected);
+
+        // Two entries 500 ms apart, the second a replay cut 100 ms before its end.
+        let second = p.length_ms + 500;
+        let total = second + p.length_ms - 100;
+        let call = render_playbacks(&[(&p, 0), (&p, second)], total);
+        assert_eq!(call.len() as u64, total * 8);
+        assert_eq!(call[..alone.len()], alone[..]);
+        assert!(call[alone.len()..(second * 8) as usize]
+            .iter()
+            .all(|&x| x == 0));
+        assert_eq!(
+            call[(second * 8) as usize..],
+            alone[..call.len() - (second * 8) as usize]
+        );
+        assert!(render_playbacks(&[(&p, 0)], 0).is_empty());
     }
 
     #[test]

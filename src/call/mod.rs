@@ -17,6 +17,7 @@ mod leg;
 pub mod notify;
 pub mod request;
 pub mod scenario;
+pub mod template;
 pub mod timeline;
 pub mod timings;
 

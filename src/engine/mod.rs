@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 use crate::audio::compose::Manifest;
+use crate::audio::Playback;
 use crate::call::announcement::SegmentKind;
 use crate::call::click2call::{Callback, CallbackMedia, Party};
 use crate::call::request::CallRequest;
@@ -52,7 +53,7 @@ use crate::store::{FeeState, Store, Write};
 use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
 pub use report::ReportError;
-pub use view::{CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
+pub use view::{CallAudio, CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
 
 /// What the callee will hear once connected, composed before acceptance: it sets the call's
 /// timing.
@@ -60,8 +61,8 @@ pub use view::{CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
 pub enum CallMedia {
     /// A verification call's announcement, clip by clip (also what `audio.wav` renders).
     Announcement(Arc<Manifest>),
-    /// A notification's segments, as the call plays them.
-    Notification(Notification),
+    /// A notification's segments, as the call plays them, and what each one sounds like.
+    Notification(Notification, Arc<Vec<Playback>>),
     /// A click-to-call's media and limits (B's behaviour is chosen here, at acceptance).
     Callback(CallbackMedia),
 }
@@ -157,6 +158,8 @@ struct CallEntry {
     fee_state: FeeState,
     /// A click-to-call's kept recording.
     recording: Option<Recording>,
+    /// A notification's segments as they started playing: (index, when).
+    plays: Vec<(usize, SimInstant)>,
 }
 
 /// A kept click-to-call recording (spec §12.5): its names, and when it stops being served.
@@ -329,7 +332,7 @@ impl Engine {
                 CallMedia::Announcement(manifest) => {
                     Call::accept(outcome, manifest.to_announcement(), &cfg.call, now)
                 }
-                CallMedia::Notification(n) => {
+                CallMedia::Notification(n, _) => {
                     Call::accept_notification(outcome, n.clone(), &cfg.call, now)
                 }
                 CallMedia::Callback(m) => {
@@ -369,6 +372,7 @@ impl Engine {
                 fee: None,
                 fee_state: FeeState::Pending,
                 recording: None,
+                plays: Vec::new(),
             };
             self.persist(Write::CallAccepted {
                 seq,
@@ -468,6 +472,7 @@ impl Engine {
                         );
                     }
                     Effect::PlayingSegment { index, replay, at } => {
+                        entry.plays.push((index, at));
                         let again = if replay { " again" } else { "" };
                         let detail = format!("segment {}{again}", index + 1);
                         entry.note(

@@ -245,6 +245,7 @@ impl Engine {
             fee_state,
             fee,
             recording: None,
+            plays: Vec::new(),
         };
         st.by_session.insert(c.session_id.clone(), c.seq);
         st.calls.insert(c.seq, entry);

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{CallEntry, CallMedia, Engine};
 use crate::audio::compose::Manifest;
+use crate::audio::Playback;
 use crate::call::announcement::Segment;
 use crate::call::request::{CallRequest, PlayInfo};
 use crate::call::scenario::Source;
@@ -300,9 +301,9 @@ impl Engine {
         }
     }
 
-    /// The call's announcement and how much of it the callee heard so far (ms from answer;
-    /// 0 if the call was never answered): what `audio.wav` renders.
-    pub fn call_audio(&self, session_id: &str) -> Option<(Arc<Manifest>, u64)> {
+    /// What the callee heard so far, from answer: what `audio.wav` renders. `None` for an
+    /// unknown call.
+    pub fn call_audio(&self, session_id: &str) -> Option<CallAudio> {
         let st = self.lock();
         let entry = st.calls.get(st.by_session.get(session_id)?)?;
         let times = entry.call.times();
@@ -313,12 +314,25 @@ impl Engine {
                 .since(answer),
             None => 0,
         };
-        match &entry.media {
-            CallMedia::Announcement(manifest) => Some((manifest.clone(), heard)),
-            // Rendering a notification's audio comes with its clips (template speech); a
-            // click-to-call's conversation is its recording.
-            CallMedia::Notification(_) | CallMedia::Callback(_) => None,
-        }
+        Some(match &entry.media {
+            CallMedia::Announcement(manifest) => CallAudio::Announcement {
+                manifest: manifest.clone(),
+                heard_ms: heard,
+            },
+            CallMedia::Notification(_, playbacks) => CallAudio::Notification {
+                played: entry
+                    .plays
+                    .iter()
+                    .filter_map(|(index, at)| {
+                        let from = at.since(times.answer?);
+                        Some((playbacks.get(*index)?.clone(), from))
+                    })
+                    .collect(),
+                heard_ms: heard,
+            },
+            // A click-to-call's conversation is its recording (`recordFileDownloadUrl`).
+            CallMedia::Callback(_) => CallAudio::None,
+        })
     }
 
     /// The clock's state for `GET /sim/v1/clock`.
@@ -337,6 +351,23 @@ impl Engine {
             next_deadline_ms: self.next_deadline().map(SimInstant::ms),
         }
     }
+}
+
+/// What a call's callee heard, for `audio.wav` and the announcement view.
+#[derive(Debug, Clone)]
+pub enum CallAudio {
+    /// A verification call: its announcement, heard for `heard_ms` from answer.
+    Announcement {
+        manifest: Arc<Manifest>,
+        heard_ms: u64,
+    },
+    /// A notification: each segment as it played (what it sounds like, its start from answer).
+    Notification {
+        played: Vec<(Playback, u64)>,
+        heard_ms: u64,
+    },
+    /// Nothing played to a single callee (a click-to-call).
+    None,
 }
 
 /// `GET /sim/v1/clock`.

@@ -18,11 +18,11 @@ use serde_json::json;
 
 use self::extract::{ControlBody, ControlJson, ControlQuery, PhoneNumber};
 use crate::app::AppState;
-use crate::audio::render::{render, wav_bytes};
+use crate::audio::{render, render_playbacks, wav_bytes, Playback};
 use crate::call::click2call::Party;
 use crate::call::scenario::{is_keys, BehaviourSpec};
 use crate::call::timeline::TimelineEvent;
-use crate::engine::{CallFilter, CallView, PressError, ReportError, TimelineEntry};
+use crate::engine::{CallAudio, CallFilter, CallView, PressError, ReportError, TimelineEntry};
 use crate::error::InternalFault;
 use crate::push::faults::FaultRule;
 use crate::push::journal::{JournalEntry, JournalQuery};
@@ -232,12 +232,26 @@ async fn audio(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, SimError> {
-    let (manifest, heard_ms) = state
+    let samples = match state
         .engine
         .call_audio(&id)
-        .ok_or_else(|| no_such_call(&id))?;
-    let wav = wav_bytes(&render(&manifest, Some(heard_ms)))
-        .map_err(|e| SimError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .ok_or_else(|| no_such_call(&id))?
+    {
+        CallAudio::Announcement { manifest, heard_ms } => render(&manifest, Some(heard_ms)),
+        CallAudio::Notification { played, heard_ms } => {
+            let played: Vec<(&Playback, u64)> = played.iter().map(|(p, at)| (p, *at)).collect();
+            render_playbacks(&played, heard_ms)
+        }
+        CallAudio::None => {
+            return Err(SimError(
+                StatusCode::NOT_FOUND,
+                format!(
+                "call `{id}` plays nothing to one callee: a click-to-call's audio is its recording"
+            ),
+            ))
+        }
+    };
+    let wav = wav_bytes(&samples).map_err(internal)?;
     Ok(([(axum::http::header::CONTENT_TYPE, "audio/wav")], wav).into_response())
 }
 
@@ -247,11 +261,23 @@ async fn announcement(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, SimError> {
-    let (manifest, heard_ms) = state
+    match state
         .engine
         .call_audio(&id)
-        .ok_or_else(|| no_such_call(&id))?;
-    Ok(Json(json!({ "manifest": &*manifest, "heard_ms": heard_ms })).into_response())
+        .ok_or_else(|| no_such_call(&id))?
+    {
+        CallAudio::Announcement { manifest, heard_ms } => {
+            Ok(Json(json!({ "manifest": &*manifest, "heard_ms": heard_ms })).into_response())
+        }
+        CallAudio::Notification { played, heard_ms } => {
+            let played: Vec<_> = played
+                .iter()
+                .map(|(p, at)| json!({ "start_ms": at, "playback": p }))
+                .collect();
+            Ok(Json(json!({ "played": played, "heard_ms": heard_ms })).into_response())
+        }
+        CallAudio::None => Ok(Json(json!({ "played": [], "heard_ms": 0 })).into_response()),
+    }
 }
 
 /// `POST /sim/v1/deliveries/{id}/redeliver`: one more attempt of a push, now.

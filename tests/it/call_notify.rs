@@ -375,3 +375,87 @@ async fn the_body_is_checked_before_the_display_number_and_segments_in_order() {
     body["playInfoList"][1] = json!({"templateId": "tpl_none", "templateParas": []});
     refused(body, "1010002", "Invalid request. notifyVoice").await;
 }
+
+/// The spec's §11.6 example body: `tpl_bill` (in the embedded default), press 1 to hear it again.
+fn bill_body() -> Value {
+    json!({"displayNbr": DISPLAY, "calleeNbr": CALLEE, "userData": "bill-2291",
+        "playInfoList": [{"templateId": "tpl_bill", "templateParas": ["张先生", "128.50"],
+            "collectInd": 1, "replayAfterCollection": "true",
+            "collectContentTriggerReplaying": "1"}]})
+}
+
+#[tokio::test]
+async fn the_spec_example_reads_the_bill_twice_and_counts_the_template_speech() {
+    let sim = spawn_sim().await;
+    sim.set_phone(CALLEE, r#"{"outcome":"answer","digits":["1","2"]}"#)
+        .await;
+    let session = place(&sim, &bill_body()).await;
+    sim.advance("2m").await;
+    let events = sim.receiver.events_of(&session).await;
+    assert_sequence(
+        &[
+            "callout",
+            "alerting",
+            "answer",
+            "collectInfo",
+            "collectInfo",
+            "disconnect",
+            "fee",
+        ],
+        &events,
+    );
+    let heard = sim
+        .get(&format!("/sim/v1/calls/{session}/announcement"))
+        .await
+        .body;
+    let played = heard["played"].as_array().unwrap();
+    assert_eq!(played.len(), 2, "played twice: {heard}");
+    let tts_ms = played[0]["playback"]["tts_ms"].as_u64().unwrap();
+    assert!(played[0]["playback"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("张先生"));
+    let cdr = cdr_of(&sim, &session);
+    assert_eq!(cdr["ttsPlayTimes"], 2);
+    assert_eq!(cdr["ttsTransDuration"], (2 * tts_ms).div_ceil(1000));
+    assert_eq!(cdr["dynIVRPath"], "1-2");
+
+    // What the callee heard is rendered from the segments as they played.
+    let wav = sim
+        .http
+        .get(format!("{}/sim/v1/calls/{session}/audio.wav", sim.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let heard_ms = heard["heard_ms"].as_u64().unwrap();
+    assert_eq!(wav.len(), 44 + 2 * 8 * heard_ms as usize);
+    let first = played[0]["start_ms"].as_u64().unwrap() as usize;
+    let sample = |ms: usize| i16::from_le_bytes([wav[44 + ms * 16], wav[45 + ms * 16]]);
+    assert_eq!(
+        sample(first.saturating_sub(100)),
+        0,
+        "silence before the segment"
+    );
+    assert!(
+        (first..first + 1000).any(|ms| sample(ms) != 0),
+        "speech once the segment plays"
+    );
+}
+
+#[tokio::test]
+async fn template_refusals_name_the_count_or_the_variable() {
+    let mut one = bill_body();
+    one["playInfoList"][0]["templateParas"] = json!(["张先生"]);
+    refused(one, "1012004", "The template ID does not exist.").await;
+    let mut long = bill_body();
+    long["playInfoList"][0]["templateParas"] = json!(["张先生张先生张先生", "128.50"]);
+    refused(
+        long,
+        "1012005",
+        "${TXT_8} of templateParas does not meet template.",
+    )
+    .await;
+}

@@ -399,7 +399,10 @@ async fn a_recorded_call_can_be_downloaded_while_retained_then_is_gone() {
     assert_eq!(cdr["recordFlag"], 1);
     let object = cdr["recordObjectName"].as_str().unwrap().to_owned();
     assert_eq!(object.len(), 27, "23 digits + .wav: {object}");
-    assert_eq!(cdr["recordBucketName"], format!("sp-{}", APP_KEY.to_lowercase()));
+    assert_eq!(
+        cdr["recordBucketName"],
+        format!("sp-{}", APP_KEY.to_lowercase())
+    );
     assert_eq!(cdr["recordDomain"], "ostor.huawei.com");
     let url = cdr["recordFileDownloadUrl"].as_str().unwrap().to_owned();
     assert!(url.starts_with(&sim.base), "{url}");
@@ -429,7 +432,11 @@ async fn a_recorded_call_can_be_downloaded_while_retained_then_is_gone() {
     let file = sim.http.get(&url).send().await.unwrap();
     assert_eq!(file.headers()["content-type"], "audio/wav");
     let wav = file.bytes().await.unwrap();
-    assert_eq!(u16::from_le_bytes([wav[20], wav[21]]), 6, "WAVE_FORMAT_ALAW");
+    assert_eq!(
+        u16::from_le_bytes([wav[20], wav[21]]),
+        6,
+        "WAVE_FORMAT_ALAW"
+    );
     assert_eq!(wav.len(), 58 + 30 * 8000);
 
     // A wrong domain or an unknown file: 1016001; after the retention: gone too.
@@ -440,9 +447,15 @@ async fn a_recorded_call_can_be_downloaded_while_retained_then_is_gone() {
         body,
         json!({"resultcode": "1016001", "resultdesc": "The record does not exist."})
     );
-    assert_eq!(ask("nope.wav", "ostor.huawei.com").await.unwrap().status(), 404);
+    assert_eq!(
+        ask("nope.wav", "ostor.huawei.com").await.unwrap().status(),
+        404
+    );
     sim.advance("168h").await;
-    assert_eq!(ask(&object, "ostor.huawei.com").await.unwrap().status(), 404);
+    assert_eq!(
+        ask(&object, "ostor.huawei.com").await.unwrap().status(),
+        404
+    );
     assert_eq!(sim.http.get(&url).send().await.unwrap().status(), 404);
 }
 
