@@ -12,6 +12,7 @@ mod durable;
 mod faults;
 mod golden;
 mod helpers;
+mod legacy_tokens;
 mod outage;
 mod pushes;
 mod readme;
