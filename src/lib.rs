@@ -43,6 +43,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod frequency;
 pub mod ids;
 pub mod push;

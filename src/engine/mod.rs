@@ -21,6 +21,7 @@
 
 mod delivery;
 mod driver;
+mod publish;
 mod recovery;
 mod report;
 mod view;
@@ -39,6 +40,7 @@ use crate::call::{Call, Effect, Outcome, StatusEvent};
 use crate::clock::{Clock, PlatformTime, SimInstant};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::events::Events;
 use crate::frequency::{Frequency, FrequencyMode, Keys};
 use crate::ids::{self, IdGen};
 use crate::push::dispatch::{Dispatcher, Transport};
@@ -76,6 +78,8 @@ struct Shared {
     /// Runs push attempts; each result comes back through `push_finished`.
     dispatcher: Dispatcher,
     blacklist: Vec<Pattern>,
+    /// The event stream: the engine publishes each thing as it happens (`publish`).
+    events: Events,
     state: Mutex<State>,
     /// The earliest deadline may have changed: the real-time driver re-plans its sleep.
     timers_changed: Notify,
@@ -189,6 +193,7 @@ impl Engine {
         transport: Arc<dyn Transport>,
     ) -> Engine {
         let blacklist = config.blacklist.clone();
+        let events = Events::new(&config.stream);
         let state = State {
             callees: Callees::new(config.scenarios.clone()),
             frequency: Frequency::new(config.frequency.rules.clone()),
@@ -204,6 +209,7 @@ impl Engine {
                 store,
                 dispatcher: Dispatcher::new(transport),
                 blacklist,
+                events,
                 state: Mutex::new(state),
                 timers_changed: Notify::new(),
                 events_changed: Notify::new(),
@@ -330,11 +336,12 @@ impl Engine {
                 status_url: entry.status_url.clone(),
                 fee_url: entry.fee_url.clone(),
             });
+            self.publish_accepted(&entry, now);
             if entry.status_url.is_none() {
                 let note = "no statusUrl and no app status_url: events are recorded, not pushed";
                 let clock = &self.shared.clock;
-                entry.note(
-                    self.store(),
+                self.note(
+                    &mut entry,
                     TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note.into())),
                 );
             }
@@ -412,8 +419,8 @@ impl Engine {
                                     .map_or("", |t| t.as_str())
                             ),
                         };
-                        entry.note(
-                            self.store(),
+                        self.note(
+                            entry,
                             TimelineEntry::new(clock, at, TimelineEvent::Playing, Some(detail)),
                         );
                     }
@@ -426,10 +433,7 @@ impl Engine {
                             )),
                             _ => None,
                         };
-                        entry.note(
-                            self.store(),
-                            TimelineEntry::new(clock, at, event.into(), detail),
-                        );
+                        self.note(entry, TimelineEntry::new(clock, at, event.into(), detail));
                         if let StatusEvent::Disconnect { state_code } = event {
                             let fee = delivery::fee_info(entry, cfg, clock);
                             let ending = entry.call.ending().copied();
@@ -534,6 +538,7 @@ impl Engine {
             self.shared.ids.restart();
             self.shared.journal.clear();
             self.persist(Write::Reset);
+            self.publish_reset();
         }
         self.shared.timers_changed.notify_one();
         self.shared.events_changed.notify_waiters();
@@ -542,7 +547,9 @@ impl Engine {
 
     /// Replaces the injected webhook faults (`PUT /sim/v1/faults`; an empty list clears them).
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
-        self.lock().faults = Faults::new(rules);
+        let mut st = self.lock();
+        self.publish_faults(&rules);
+        st.faults = Faults::new(rules);
     }
 
     /// The injected faults and how often each was used.
@@ -552,12 +559,19 @@ impl Engine {
 
     /// Sets the behaviour of calls to `number` (`PUT /sim/v1/phones/{number}`).
     pub fn set_phone(&self, number: &str, behaviour: Behaviour) {
-        self.lock().callees.set(number, behaviour);
+        let mut st = self.lock();
+        self.publish_phone(number, Some(&behaviour));
+        st.callees.set(number, behaviour);
     }
 
     /// Removes the API rule for `number`; whether there was one.
     pub fn remove_phone(&self, number: &str) -> bool {
-        self.lock().callees.remove(number)
+        let mut st = self.lock();
+        let removed = st.callees.remove(number);
+        if removed {
+            self.publish_phone(number, None);
+        }
+        removed
     }
 
     /// Every callee rule: API, config, magic.

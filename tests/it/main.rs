@@ -14,3 +14,4 @@ mod pushes;
 mod readme;
 mod reports;
 mod sim_api;
+mod stream;
