@@ -41,6 +41,7 @@ pub mod call;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -51,6 +52,7 @@ pub mod server;
 pub mod shutdown;
 pub mod sim;
 pub mod store;
+pub mod tail;
 pub mod testing;
 
 pub use config::Config;
