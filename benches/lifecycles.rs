@@ -1,10 +1,15 @@
 //! 10 000 complete call lifecycles on the manual clock: every call placed over HTTP, all four
 //! status events and a CDR delivered to a loopback receiver. Prints wall time and peak memory.
 //!
-//! `cargo bench --bench lifecycles` (release build). `LIFECYCLES=N` changes the count.
+//! `cargo bench --bench lifecycles` (release build). `LIFECYCLES=N` changes the count;
+//! `SUBSCRIBERS=N` has N clients watch the whole run on `GET /sim/v1/stream`, reading every
+//! message, to measure what the event stream costs the engine.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 mod common;
 use common::{counting_receiver, now, peak_rss_mib};
@@ -37,6 +42,28 @@ async fn main() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (_trigger, signal) = dialtone::shutdown::channel();
     tokio::spawn(dialtone::run(config, listener, signal));
+
+    let subscribers: usize = std::env::var("SUBSCRIBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let received = Arc::new(AtomicUsize::new(0));
+    let lagged = Arc::new(AtomicUsize::new(0));
+    for _ in 0..subscribers {
+        let url = format!("{}/sim/v1/stream", base.replace("http://", "ws://"));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let (received, lagged) = (received.clone(), lagged.clone());
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = ws.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                    received.fetch_add(1, Ordering::Relaxed);
+                    if text.contains(r#""kind":"lagged""#) {
+                        lagged.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
 
     let http = reqwest::Client::new();
     let started = now();
@@ -99,4 +126,11 @@ async fn main() {
         "  peak memory (VmHWM, whole process):   {:>8.1} MiB",
         peak_rss_mib()
     );
+    if subscribers > 0 {
+        println!(
+            "  {subscribers} stream subscribers: {} messages read by the end, {} lagged notices",
+            received.load(Ordering::Relaxed),
+            lagged.load(Ordering::Relaxed)
+        );
+    }
 }

@@ -483,6 +483,28 @@ impl Subscription {
         }
     }
 
+    /// The next message if one is ready now, without waiting: lets a writer batch what is
+    /// ready before flushing. `None` when nothing is (or the bus is closed).
+    pub fn try_next(&mut self) -> Option<Item> {
+        loop {
+            if *self.closed.borrow() {
+                return None;
+            }
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            match self.rx.try_recv() {
+                Ok(p) if p.seq < self.next => continue,
+                Ok(p) => {
+                    self.next = p.seq + 1;
+                    return Some(Item::Event(p));
+                }
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.refill(),
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Fell behind the channel: take what the buffer still has, and say what it does not.
     fn refill(&mut self) {
         let (gap, items) = self.events.ring().after(self.next - 1);

@@ -1,6 +1,11 @@
 //! The engine's hooks into the event stream ([`crate::events`]): each is called where the thing
 //! happens, with the engine's lock held, so stream order is the order of state changes. They
 //! build the event and publish it; publishing never blocks (see [`Events::publish`]).
+//!
+//! Dialtone decision: this is the one place the engine wakes anyone under its lock (the
+//! broadcast send wakes the stream's socket tasks). Numbering outside the lock could not keep
+//! `seq` in the order of state changes, and the woken tasks never take the engine's lock: a
+//! wake only schedules them.
 
 use super::{CallEntry, Engine, TimelineEntry};
 use crate::call::scenario::Behaviour;

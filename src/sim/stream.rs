@@ -15,6 +15,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
+use futures_util::SinkExt;
 use serde::Deserialize;
 
 use super::extract::ControlQuery;
@@ -110,7 +111,11 @@ pub async fn stream(
     Ok(upgrade.on_upgrade(move |socket| forward(socket, subscription, filter)))
 }
 
+/// At most this many messages are written before the socket is flushed.
+const BATCH: usize = 256;
+
 /// One connection: forwards its subscription until the client leaves or Dialtone shuts down.
+/// What is ready is written in one batch and flushed once, rather than a write per message.
 async fn forward(mut socket: WebSocket, mut subscription: Subscription, filter: Filter) {
     loop {
         tokio::select! {
@@ -123,7 +128,20 @@ async fn forward(mut socket: WebSocket, mut subscription: Subscription, filter: 
                     let _ = socket.send(Message::Close(Some(close))).await;
                     return;
                 };
-                if filter.passes(&item) && socket.send(Message::Text(item.json().into())).await.is_err() {
+                let mut ready = Some(item);
+                let mut written = 0;
+                while let Some(item) = ready.take() {
+                    if filter.passes(&item) {
+                        if socket.feed(Message::Text(item.json().into())).await.is_err() {
+                            return;
+                        }
+                        written += 1;
+                    }
+                    if written < BATCH {
+                        ready = subscription.try_next();
+                    }
+                }
+                if socket.flush().await.is_err() {
                     return;
                 }
             }
