@@ -25,6 +25,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
@@ -247,13 +248,19 @@ pub struct Published {
     pub seq: u64,
     pub stamp: Stamp,
     pub event: SimEvent,
-    /// Serialised once, by whichever subscriber needs it first, off the engine's path.
-    json: OnceLock<String>,
+    /// Serialised once, by whichever subscriber needs it first, off the engine's path, and
+    /// shared by all of them.
+    json: OnceLock<Bytes>,
 }
 
 impl Published {
     /// The message as the stream sends it.
     pub fn json(&self) -> &str {
+        std::str::from_utf8(self.json_bytes()).expect("serde_json writes UTF-8")
+    }
+
+    /// The message as the stream sends it, as shared bytes (a clone copies nothing).
+    pub fn json_bytes(&self) -> &Bytes {
         self.json.get_or_init(|| {
             #[derive(Serialize)]
             struct Out<'a> {
@@ -264,14 +271,15 @@ impl Published {
                 #[serde(flatten)]
                 event: &'a SimEvent,
             }
-            serde_json::to_string(&Out {
+            let json = serde_json::to_vec(&Out {
                 seq: self.seq,
                 kind: self.event.kind(),
                 at_ms: self.stamp.at_ms,
                 time: &self.stamp.time,
                 event: &self.event,
             })
-            .expect("events are plain data and always serialise")
+            .expect("events are plain data and always serialise");
+            Bytes::from(json)
         })
     }
 }
@@ -312,6 +320,14 @@ impl Item {
         match self {
             Item::Event(p) => p.json().to_owned(),
             Item::Missed(m) => m.json(),
+        }
+    }
+
+    /// [`Item::json`] as bytes; for an event, shared with every other subscriber.
+    pub fn json_bytes(&self) -> Bytes {
+        match self {
+            Item::Event(p) => p.json_bytes().clone(),
+            Item::Missed(m) => Bytes::from(m.json()),
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -128,11 +128,18 @@ async fn forward(mut socket: WebSocket, mut subscription: Subscription, filter: 
                     let _ = socket.send(Message::Close(Some(close))).await;
                     return;
                 };
+                // Events come in bursts (an advance fires many deadlines): letting the burst
+                // build up for one scheduler round turns a wake-up, a poll and a write per
+                // event into one per batch.
+                tokio::task::yield_now().await;
                 let mut ready = Some(item);
                 let mut written = 0;
                 while let Some(item) = ready.take() {
                     if filter.passes(&item) {
-                        if socket.feed(Message::Text(item.json().into())).await.is_err() {
+                        let Ok(text) = Utf8Bytes::try_from(item.json_bytes()) else {
+                            return;
+                        };
+                        if socket.feed(Message::Text(text)).await.is_err() {
                             return;
                         }
                         written += 1;
