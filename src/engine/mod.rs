@@ -13,7 +13,9 @@
 //! - `delivery`: how events become pushes: each call's status queue, CDR batching, the retry
 //!   schedule, faults; its tests run the engine on a paused clock against a scripted receiver;
 //! - `recovery`: carrying on after a restart from what the database says was unfinished;
-//! - `report`: reconciliation; `view`: read-only views for the inspection API.
+//! - `report`: reconciliation; `view`: read-only views for the inspection API;
+//! - `publish`: the hooks that publish each thing as it happens to the event stream
+//!   ([`crate::events`]), one call at each place.
 //!
 //! The calls themselves are pure state machines ([`crate::call`]); admission consults
 //! [`crate::frequency`]. A call entry holds the call, its request and timeline, and its CDR;

@@ -1,6 +1,7 @@
 //! The engine's hooks into the event stream ([`crate::events`]): each is called where the thing
-//! happens, with the engine's lock held, so stream order is the order of state changes. They
-//! build the event and publish it; publishing never blocks (see [`Events::publish`]).
+//! happens, with the engine's lock held (an advance: the lock that serialises advances), so
+//! stream order is the order of state changes. They build the event and publish it; publishing
+//! never blocks (see [`Events::publish`]).
 //!
 //! Dialtone decision: this is the one place the engine wakes anyone under its lock (the
 //! broadcast send wakes the stream's socket tasks). Numbering outside the lock could not keep

@@ -251,8 +251,24 @@ async fn control_verbs_set_phones_list_calls_and_deliveries_and_reset() {
     let url = sim.base.as_str();
     let set = dialtone_ok(&["phone", "set", CALLEE, "busy,answer", "--url", url]).await;
     assert!(set.starts_with(&format!("{CALLEE}: ")), "{set}");
-    let phones = sim.get("/sim/v1/phones").await;
-    assert!(phones.body.to_string().contains("busy"), "{}", phones.body);
+    assert!(set.contains(r#"{"outcome":"busy"}"#), "{set}");
+    let single = dialtone_ok(&["phone", "set", "+8613900005555", "busy", "--url", url]).await;
+    assert_eq!(
+        single.trim(),
+        r#"+8613900005555: {"steps":[{"outcome":"busy"}]}"#
+    );
+    let listed = dialtone_ok(&["phone", "list", "--url", url]).await;
+    assert!(
+        listed.contains(CALLEE) && listed.contains("+8613900005555"),
+        "{listed}"
+    );
+    let bad = dialtone(&["phone", "set", CALLEE, "ringing", "--url", url]).await;
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("HTTP 400"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 
     let session = sim.place_call(&verify_body("4815")).await;
     dialtone_ok(&["advance", "1m", "--url", url]).await;
