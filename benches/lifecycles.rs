@@ -1,10 +1,15 @@
 //! 10 000 complete call lifecycles on the manual clock: every call placed over HTTP, all four
 //! status events and a CDR delivered to a loopback receiver. Prints wall time and peak memory.
 //!
-//! `cargo bench --bench lifecycles` (release build). `LIFECYCLES=N` changes the count.
+//! `cargo bench --bench lifecycles` (release build). `LIFECYCLES=N` changes the count;
+//! `SUBSCRIBERS=N` has N clients watch the whole run on `GET /sim/v1/stream`, reading every
+//! message, to measure what the event stream costs the engine.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 mod common;
 use common::{counting_receiver, now, peak_rss_mib};
@@ -37,6 +42,47 @@ async fn main() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (_trigger, signal) = dialtone::shutdown::channel();
     tokio::spawn(dialtone::run(config, listener, signal));
+
+    let subscribers: usize = std::env::var("SUBSCRIBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let received = Arc::new(AtomicUsize::new(0));
+    let lagged = Arc::new(AtomicUsize::new(0));
+    // The watchers run on a thread of their own (as another process would), so the CPU their
+    // reading costs can be told apart from the server's.
+    let (connected_tx, connected) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watchers = {
+        let (received, lagged) = (received.clone(), lagged.clone());
+        let url = format!("{}/sim/v1/stream", base.replace("http://", "ws://"));
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                for _ in 0..subscribers {
+                    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+                    let (received, lagged) = (received.clone(), lagged.clone());
+                    tokio::spawn(async move {
+                        while let Some(Ok(msg)) = ws.next().await {
+                            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                                received.fetch_add(1, Ordering::Relaxed);
+                                if text.contains(r#""kind":"lagged""#) {
+                                    lagged.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                    });
+                }
+                let _ = connected_tx.send(());
+                let _ = stopped.await;
+            });
+            cpu_seconds("/proc/thread-self/stat")
+        })
+    };
+    connected.await.unwrap();
 
     let http = reqwest::Client::new();
     let started = now();
@@ -99,4 +145,34 @@ async fn main() {
         "  peak memory (VmHWM, whole process):   {:>8.1} MiB",
         peak_rss_mib()
     );
+    let _ = stop.send(());
+    let watchers_cpu = watchers.join().unwrap();
+    println!(
+        "  CPU time, whole process:              {:>8.3} s",
+        cpu_seconds("/proc/self/stat")
+    );
+    if subscribers > 0 {
+        println!("  CPU time, the {subscribers} watching clients:      {watchers_cpu:>8.3} s");
+        println!(
+            "  {subscribers} stream subscribers: {} messages read by the end, {} lagged notices",
+            received.load(Ordering::Relaxed),
+            lagged.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// User plus system CPU time from a `/proc/…/stat` file, in seconds (at the usual 100 ticks/s).
+fn cpu_seconds(stat: &str) -> f64 {
+    let text = std::fs::read_to_string(stat).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15; after the command name, field 3 is index 0.
+    (ticks(11) + ticks(12)) / 100.0
 }

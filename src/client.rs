@@ -1,6 +1,7 @@
 //! `dialtone call`: a client for a running Dialtone. Signs and sends a callVerify request with
-//! X-AKSK headers, prints the sessionId, then follows the call's events (through the
-//! `/sim/v1` long-poll) until it ends.
+//! X-AKSK headers, prints the sessionId, then follows the call's events on the event stream
+//! ([`crate::tail`]) until it ends. On a manual clock nothing happens until someone advances it,
+//! so when the call goes quiet the client says so and how, rather than hang silently.
 
 use std::io::Write;
 use std::time::Duration;
@@ -13,8 +14,8 @@ use crate::auth::aksk;
 use crate::call::request::CallRequest;
 use crate::call::timeline::TimelineEvent;
 use crate::clock::transport_now;
-use crate::engine::TimelineEntry;
 use crate::ids::IdGen;
+use crate::tail::{EventStream, Idle};
 
 /// What to call, and where and how to send it.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct ClientCall {
     pub request: CallRequest,
     /// Follow the call's events until it ends.
     pub follow: bool,
+    /// With no event for this long, check the clock and, if it is manual, say how to advance it.
+    pub idle_hint: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,20 +43,29 @@ pub enum ClientError {
     },
     #[error("unexpected answer from Dialtone: {0}")]
     Unexpected(String),
+    #[error("the event stream failed: {0}")]
+    Stream(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
 
-#[derive(Deserialize)]
-struct EventsOut {
-    events: Vec<TimelineEntry>,
-    next: usize,
-}
-
-/// Places the call and (with `follow`) prints its events as they happen. Returns the sessionId.
-pub async fn place_call(call: &ClientCall, out: &mut impl Write) -> Result<String, ClientError> {
+/// Places the call and (with `follow`) prints its events as they happen; hints go to `notes`.
+/// Returns the sessionId.
+pub async fn place_call(
+    call: &ClientCall,
+    out: &mut impl Write,
+    notes: &mut impl Write,
+) -> Result<String, ClientError> {
     let http = reqwest::Client::new();
     let base = call.url.trim_end_matches('/');
+    // Subscribed before the request, so the call's first events cannot slip by.
+    let timeline_kinds: Vec<&str> = TimelineEvent::ALL.iter().map(|e| e.name()).collect();
+    let mut stream = match call.follow {
+        true => {
+            Some(EventStream::connect(base, &format!("kinds={}", timeline_kinds.join(","))).await?)
+        }
+        false => None,
+    };
     let req = &call.request;
     let body = CallVerifyIn::body_for(req, true)
         .ok_or_else(|| ClientError::Unexpected("dialtone call places verification calls".into()))?;
@@ -89,39 +101,53 @@ pub async fn place_call(call: &ClientCall, out: &mut impl Write) -> Result<Strin
     if let Some(idle) = answer["idlePort"].as_u64() {
         writeln!(out, "idlePort:  {idle}")?;
     }
-    if !call.follow {
+    let Some(stream) = stream.as_mut() else {
         return Ok(session_id);
-    }
-    let mut after = 0;
+    };
+    let mut hinted = false;
     loop {
-        let poll = http
-            .get(format!(
-                "{base}/sim/v1/calls/{session_id}/events?after={after}&timeout_ms=30000"
-            ))
-            .timeout(Duration::from_secs(40))
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let page: EventsOut = read_json(poll).await?;
-        for e in &page.events {
-            writeln!(
-                out,
-                "{}  {:<10} {}",
-                e.time,
-                e.event,
-                e.detail.as_deref().unwrap_or("")
-            )?;
-            out.flush()?;
+        let msg = match stream.next_within(call.idle_hint).await {
+            Ok(msg) => msg?,
+            Err(Idle) => {
+                if !hinted && manual_clock(&http, base).await {
+                    hinted = true;
+                    writeln!(
+                        notes,
+                        "(quiet: the clock is manual, so the call waits for simulated time; \
+                         advance it with `dialtone advance 30s --url {base}`)"
+                    )?;
+                }
+                continue;
+            }
+        };
+        let Some(msg) = msg else {
+            return Err(ClientError::Stream("Dialtone closed the stream".into()));
+        };
+        if msg["session_id"] != session_id.as_str() {
+            continue;
         }
-        if page
-            .events
-            .iter()
-            .any(|e| e.event == TimelineEvent::Disconnect)
-        {
+        let text = |k: &str| msg[k].as_str().unwrap_or_default().to_owned();
+        writeln!(
+            out,
+            "{}  {:<10} {}",
+            text("time"),
+            text("kind"),
+            text("detail")
+        )?;
+        out.flush()?;
+        if text("kind") == TimelineEvent::Disconnect.name() {
             return Ok(session_id);
         }
-        after = page.next;
     }
+}
+
+/// Whether Dialtone's clock is manual (false if it cannot be told).
+async fn manual_clock(http: &reqwest::Client, base: &str) -> bool {
+    let Ok(response) = http.get(format!("{base}/sim/v1/clock")).send().await else {
+        return false;
+    };
+    let clock: Value = read_json(response).await.unwrap_or_default();
+    clock["mode"] == "manual"
 }
 
 /// `dialtone report`: fetches the reconciliation report and prints it, one block per app.

@@ -95,6 +95,8 @@ pub struct Config {
     pub status_push: StatusPushConfig,
     pub fee_push: FeePushConfig,
     pub journal: JournalConfig,
+    /// The event stream (`GET /sim/v1/stream`): how many events are kept for replays.
+    pub stream: crate::events::StreamConfig,
     pub store: StoreConfig,
     /// Webhook faults injected from start-up (`push::faults`; also `PUT /sim/v1/faults`).
     pub faults: Vec<FaultRule>,
@@ -147,6 +149,8 @@ pub struct RawConfig {
     fee_push: RawFeePush,
     #[serde(default)]
     journal: JournalConfig,
+    #[serde(default)]
+    stream: crate::events::StreamConfig,
     #[serde(default)]
     store: StoreConfig,
     #[serde(default)]
@@ -665,6 +669,9 @@ impl TryFrom<RawConfig> for Config {
         if raw.journal.max_entries == 0 {
             return Err(InvalidKey::new("journal.max_entries", "must be at least 1"));
         }
+        if raw.stream.buffer == 0 {
+            return Err(InvalidKey::new("stream.buffer", "must be at least 1"));
+        }
         Ok(Config {
             server: ServerConfig { listen },
             developers,
@@ -687,6 +694,7 @@ impl TryFrom<RawConfig> for Config {
                 batch_window_ms: fee.batch_window_ms,
             },
             journal: raw.journal,
+            stream: raw.stream,
             store: raw.store,
             faults: raw.faults,
             scenarios,

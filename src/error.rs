@@ -294,8 +294,21 @@ impl IntoResponse for CallVerifyError {
 #[error("{0}")]
 pub struct InternalFault(pub String);
 
-/// Attaches `error`'s detail to `response` if it is an internal fault.
+/// The code and text an error answer carried, on the response for the event stream's middleware
+/// ([`crate::sim::stream::publish_refusals`]), which publishes it with the path: rendering
+/// itself stays free of side effects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub resultcode: &'static str,
+    pub resultdesc: String,
+}
+
+/// Attaches what the stream reports of `error`, and its detail if it is an internal fault.
 fn with_fault(mut response: Response, error: ApiError) -> Response {
+    response.extensions_mut().insert(Refusal {
+        resultcode: error.resultcode(),
+        resultdesc: error.resultdesc(),
+    });
     if let ApiError::Internal(detail) = error {
         response.extensions_mut().insert(InternalFault(detail));
     }

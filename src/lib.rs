@@ -24,8 +24,14 @@
 //! - [`store`]: calls, events, CDRs, the push outbox and the journal in embedded SQLite, so
 //!   nothing is lost across a restart; batched writes off the engine's path.
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection), with its own
-//!   extractors ([`sim::extract`]) and `{"error": …}` answers.
-//! - [`client`]: `dialtone call`, a signed callVerify client that follows the call.
+//!   extractors ([`sim::extract`]) and `{"error": …}` answers; [`sim::stream`] serves the event
+//!   stream over a WebSocket and publishes the platform API's refusals.
+//! - [`events`]: the event stream's bus: one typed event per thing that happens, numbered under
+//!   its own lock as the engine publishes, buffered for `since` replays, broadcast without ever
+//!   blocking the engine.
+//! - [`client`]: `dialtone call`, a signed callVerify client that follows the call on the stream;
+//!   [`tail`]: `dialtone tail` and the stream client; [`control`]: the CLI's control verbs
+//!   (`advance`, `reset`, `phone`, `calls`, `deliveries`).
 //! - [`testing`]: an in-process Dialtone, a recording receiver and assertions for Rust tests.
 //!
 //! Foundations: [`config`] (the file, with the embedded default: raw TOML converted into
@@ -42,8 +48,10 @@ pub mod call;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod frequency;
 pub mod ids;
 pub mod push;
@@ -51,6 +59,7 @@ pub mod server;
 pub mod shutdown;
 pub mod sim;
 pub mod store;
+pub mod tail;
 pub mod testing;
 
 pub use config::Config;

@@ -10,6 +10,8 @@ use dialtone::call::request::{CallKind, CallRequest, VerifyCall};
 use dialtone::client::{self, ClientCall};
 use dialtone::clock::ClockMode;
 use dialtone::config::Config;
+use dialtone::control::Control;
+use dialtone::tail::TailOptions;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +40,120 @@ enum Command {
     /// Play a WAV file, or a call's audio from a running Dialtone, through the speakers.
     /// Needs a build with `--features play`.
     Play(PlayArgs),
+    /// Print every event of a running Dialtone as it happens (its `/sim/v1/stream`).
+    Tail(TailArgs),
+    /// Advance a manual clock, e.g. `dialtone advance 10m`.
+    Advance(AdvanceArgs),
+    /// Forget calls, journal, phone rules; a manual clock goes back to its start.
+    Reset(UrlArg),
+    /// Set, remove or list callee behaviours: `dialtone phone set +8613900001234 busy,answer`.
+    Phone(PhoneArgs),
+    /// List calls, one line each.
+    Calls(CallsArgs),
+    /// List push attempts (the delivery journal), one line each.
+    Deliveries(DeliveriesArgs),
+}
+
+#[derive(clap::Args)]
+struct UrlArg {
+    /// Dialtone's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
+    url: String,
+}
+
+#[derive(clap::Args)]
+struct TailArgs {
+    #[command(flatten)]
+    url: UrlArg,
+    /// Print each message as JSON, one per line (NDJSON).
+    #[arg(long)]
+    json: bool,
+    /// Only events about this app.
+    #[arg(long)]
+    app_key: Option<String>,
+    /// Only events about this call.
+    #[arg(long)]
+    session_id: Option<String>,
+    /// Only these kinds, comma-separated (accepted, refused, callout, alerting, answer, playing,
+    /// disconnect, note, push, clock, phone, faults, reset).
+    #[arg(long)]
+    kinds: Option<String>,
+    /// First replay what is still buffered after this seq.
+    #[arg(long)]
+    since: Option<u64>,
+}
+
+#[derive(clap::Args)]
+struct AdvanceArgs {
+    /// How far: 500ms, 90s, 10m, 1h.
+    by: String,
+    #[command(flatten)]
+    url: UrlArg,
+    /// Do not wait at each step for the pushes it caused.
+    #[arg(long)]
+    no_settle: bool,
+}
+
+#[derive(clap::Args)]
+struct PhoneArgs {
+    #[command(subcommand)]
+    action: PhoneAction,
+}
+
+#[derive(Subcommand)]
+enum PhoneAction {
+    /// What calls to NUMBER do: an outcome (busy), a sequence for successive calls
+    /// (busy,answer; the last repeats), or a JSON behaviour.
+    Set {
+        number: String,
+        behaviour: String,
+        #[command(flatten)]
+        url: UrlArg,
+    },
+    /// Remove the rule for NUMBER.
+    Rm {
+        number: String,
+        #[command(flatten)]
+        url: UrlArg,
+    },
+    /// Every rule: API, config, magic numbers.
+    List(UrlArg),
+}
+
+#[derive(clap::Args)]
+struct CallsArgs {
+    #[command(flatten)]
+    url: UrlArg,
+    /// accepted, callout, alerting, answered or released.
+    #[arg(long)]
+    state: Option<String>,
+    #[arg(long)]
+    app_key: Option<String>,
+    #[arg(long)]
+    callee: Option<String>,
+    /// The JSON list instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct DeliveriesArgs {
+    #[command(flatten)]
+    url: UrlArg,
+    #[arg(long)]
+    session_id: Option<String>,
+    /// `failed`: the latest attempt of every push not delivered; `delivered`: the opposite.
+    #[arg(long)]
+    state: Option<String>,
+    /// status or fee.
+    #[arg(long)]
+    kind: Option<String>,
+    /// At most this many, the most recent.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// The JSON list instead of lines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Clone, Default)]
@@ -126,6 +242,9 @@ struct CallArgs {
     /// Print the sessionId and return without following the call.
     #[arg(long)]
     no_follow: bool,
+    /// Seconds without an event before saying that a manual clock needs advancing.
+    #[arg(long, default_value_t = 5.0, hide = true)]
+    idle_hint_s: f64,
 }
 
 #[derive(clap::Args)]
@@ -203,8 +322,63 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => runtime()?.block_on(serve(args)),
         Some(Command::Render(args)) => render(args),
         Some(Command::Play(args)) => play(args),
+        Some(Command::Tail(args)) => runtime()?.block_on(tail(args)),
+        Some(Command::Advance(args)) => control(async move {
+            Control::new(&args.url.url)
+                .advance(&args.by, !args.no_settle, &mut std::io::stdout())
+                .await
+        }),
+        Some(Command::Reset(args)) => {
+            control(async move { Control::new(&args.url).reset(&mut std::io::stdout()).await })
+        }
+        Some(Command::Phone(args)) => control(async move {
+            let out = &mut std::io::stdout();
+            match args.action {
+                PhoneAction::Set {
+                    number,
+                    behaviour,
+                    url,
+                } => {
+                    Control::new(&url.url)
+                        .phone_set(&number, &behaviour, out)
+                        .await
+                }
+                PhoneAction::Rm { number, url } => {
+                    Control::new(&url.url).phone_remove(&number, out).await
+                }
+                PhoneAction::List(url) => Control::new(&url.url).phones(out).await,
+            }
+        }),
+        Some(Command::Calls(args)) => control(async move {
+            let query = [
+                ("state", args.state),
+                ("app", args.app_key),
+                ("callee", args.callee),
+            ];
+            Control::new(&args.url.url)
+                .calls(&query, args.json, &mut std::io::stdout())
+                .await
+        }),
+        Some(Command::Deliveries(args)) => control(async move {
+            let query = [
+                ("session_id", args.session_id),
+                ("state", args.state),
+                ("kind", args.kind),
+                ("limit", args.limit.map(|l| l.to_string())),
+            ];
+            Control::new(&args.url.url)
+                .deliveries(&query, args.json, &mut std::io::stdout())
+                .await
+        }),
         None => runtime()?.block_on(serve(cli.serve)),
     }
+}
+
+/// Runs a control verb.
+fn control(
+    verb: impl std::future::Future<Output = Result<(), client::ClientError>>,
+) -> anyhow::Result<()> {
+    Ok(runtime()?.block_on(verb)?)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -386,9 +560,25 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
         app_secret: args.app_secret.unwrap_or_else(|| app.app_secret.clone()),
         request,
         follow: !args.no_follow,
+        idle_hint: std::time::Duration::from_secs_f64(args.idle_hint_s.max(0.01)),
     };
-    let mut stdout = std::io::stdout();
-    client::place_call(&request, &mut stdout).await?;
+    client::place_call(&request, &mut std::io::stdout(), &mut std::io::stderr()).await?;
+    Ok(())
+}
+
+async fn tail(args: TailArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let stdout = std::io::stdout();
+    let opts = TailOptions {
+        url: args.url.url,
+        app_key: args.app_key,
+        session_id: args.session_id,
+        kinds: args.kinds,
+        since: args.since,
+        json: args.json,
+        colour: stdout.is_terminal(),
+    };
+    dialtone::tail::tail(&opts, &mut stdout.lock()).await?;
     Ok(())
 }
 

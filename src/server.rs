@@ -57,7 +57,9 @@ pub fn build_router(state: AppState) -> Router {
         .on_eos(())
         // 5xx answers are logged, with their cause, by `log_internal_faults`.
         .on_failure(());
+    let refusals = middleware::from_fn_with_state(state.clone(), sim::stream::publish_refusals);
     api::router()
+        .layer(refusals)
         .merge(sim::router())
         .fallback(api::not_found)
         .layer(middleware::from_fn(log_internal_faults))
@@ -90,6 +92,14 @@ pub async fn serve(
     let push_timeout = Duration::from_millis(state.config.push.timeout_ms);
     let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
     let stop = shutdown.clone();
+    // Stream connections are upgraded out of the server's graceful shutdown: end them when it
+    // begins, with a close frame.
+    let events = engine.events().clone();
+    let closing = shutdown.clone();
+    tokio::spawn(async move {
+        closing.wait().await;
+        events.close();
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.wait().await })
         .await?;

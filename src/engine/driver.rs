@@ -20,7 +20,9 @@ impl Engine {
             return Err(ClockNotManual(clock.mode()));
         }
         let _one_at_a_time = self.shared.advancing.lock().await;
-        let target = clock.now().plus_ms(by_ms);
+        let from = clock.now();
+        let target = from.plus_ms(by_ms);
+        self.publish_advance(from, target);
         loop {
             // Pushes already on the wire finish at the current time, and whatever follows
             // from them (a CDR queued, a retry armed) is in the queue before time moves on.

@@ -13,7 +13,9 @@
 //! - `delivery`: how events become pushes: each call's status queue, CDR batching, the retry
 //!   schedule, faults; its tests run the engine on a paused clock against a scripted receiver;
 //! - `recovery`: carrying on after a restart from what the database says was unfinished;
-//! - `report`: reconciliation; `view`: read-only views for the inspection API.
+//! - `report`: reconciliation; `view`: read-only views for the inspection API;
+//! - `publish`: the hooks that publish each thing as it happens to the event stream
+//!   ([`crate::events`]), one call at each place.
 //!
 //! The calls themselves are pure state machines ([`crate::call`]); admission consults
 //! [`crate::frequency`]. A call entry holds the call, its request and timeline, and its CDR;
@@ -21,6 +23,7 @@
 
 mod delivery;
 mod driver;
+mod publish;
 mod recovery;
 mod report;
 mod view;
@@ -42,6 +45,7 @@ use crate::call::{Call, Effect, Leg, Notification, Outcome, StatusEvent};
 use crate::clock::{Clock, PlatformTime, SimInstant};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::events::Events;
 use crate::frequency::{Frequency, FrequencyMode, Keys};
 use crate::ids::{self, IdGen};
 use crate::push::dispatch::{Dispatcher, Transport};
@@ -91,6 +95,8 @@ struct Shared {
     /// Runs push attempts; each result comes back through `push_finished`.
     dispatcher: Dispatcher,
     blacklist: Vec<Pattern>,
+    /// The event stream: the engine publishes each thing as it happens (`publish`).
+    events: Events,
     state: Mutex<State>,
     /// The earliest deadline may have changed: the real-time driver re-plans its sleep.
     timers_changed: Notify,
@@ -223,6 +229,7 @@ impl Engine {
         transport: Arc<dyn Transport>,
     ) -> Engine {
         let blacklist = config.blacklist.clone();
+        let events = Events::new(&config.stream);
         let state = State {
             callees: Callees::new(config.scenarios.clone()),
             frequency: Frequency::new(config.frequency.rules.clone()),
@@ -238,6 +245,7 @@ impl Engine {
                 store,
                 dispatcher: Dispatcher::new(transport),
                 blacklist,
+                events,
                 state: Mutex::new(state),
                 timers_changed: Notify::new(),
                 events_changed: Notify::new(),
@@ -386,11 +394,12 @@ impl Engine {
                 status_url: entry.status_url.clone(),
                 fee_url: entry.fee_url.clone(),
             });
+            self.publish_accepted(&entry, now);
             if entry.status_url.is_none() {
                 let note = "no statusUrl and no app status_url: events are recorded, not pushed";
                 let clock = &self.shared.clock;
-                entry.note(
-                    self.store(),
+                self.note(
+                    &mut entry,
                     TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note.into())),
                 );
             }
@@ -466,8 +475,8 @@ impl Engine {
                                     .map_or("", |t| t.as_str())
                             ),
                         };
-                        entry.note(
-                            self.store(),
+                        self.note(
+                            entry,
                             TimelineEntry::new(clock, at, TimelineEvent::Playing, Some(detail)),
                         );
                     }
@@ -475,15 +484,15 @@ impl Engine {
                         entry.plays.push((index, at));
                         let again = if replay { " again" } else { "" };
                         let detail = format!("segment {}{again}", index + 1);
-                        entry.note(
-                            self.store(),
+                        self.note(
+                            entry,
                             TimelineEntry::new(clock, at, TimelineEvent::Playing, Some(detail)),
                         );
                     }
                     Effect::Collecting { index, at } => {
                         let detail = format!("digits after segment {}", index + 1);
-                        entry.note(
-                            self.store(),
+                        self.note(
+                            entry,
                             TimelineEntry::new(clock, at, TimelineEvent::Collecting, Some(detail)),
                         );
                     }
@@ -492,14 +501,14 @@ impl Engine {
                             true => key.to_string(),
                             false => format!("{key} (not collecting: ignored)"),
                         };
-                        entry.note(
-                            self.store(),
+                        self.note(
+                            entry,
                             TimelineEntry::new(clock, at, TimelineEvent::Key, Some(detail)),
                         );
                     }
                     Effect::Media { what, at } => {
-                        entry.note(
-                            self.store(),
+                        self.note(
+                            entry,
                             TimelineEntry::new(
                                 clock,
                                 at,
@@ -523,8 +532,8 @@ impl Engine {
                             }),
                             _ => None,
                         };
-                        entry.note(
-                            self.store(),
+                        self.note(
+                            entry,
                             TimelineEntry::new(clock, at, (&event).into(), detail),
                         );
                         if let StatusEvent::Disconnect { state_code } = event {
@@ -704,6 +713,7 @@ impl Engine {
             self.shared.ids.restart();
             self.shared.journal.clear();
             self.persist(Write::Reset);
+            self.publish_reset();
         }
         self.shared.timers_changed.notify_one();
         self.shared.events_changed.notify_waiters();
@@ -776,7 +786,9 @@ impl Engine {
 
     /// Replaces the injected webhook faults (`PUT /sim/v1/faults`; an empty list clears them).
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
-        self.lock().faults = Faults::new(rules);
+        let mut st = self.lock();
+        self.publish_faults(&rules);
+        st.faults = Faults::new(rules);
     }
 
     /// The injected faults and how often each was used.
@@ -786,12 +798,19 @@ impl Engine {
 
     /// Sets the behaviour of calls to `number` (`PUT /sim/v1/phones/{number}`).
     pub fn set_phone(&self, number: &str, behaviour: Behaviour) {
-        self.lock().callees.set(number, behaviour);
+        let mut st = self.lock();
+        self.publish_phone(number, Some(&behaviour));
+        st.callees.set(number, behaviour);
     }
 
     /// Removes the API rule for `number`; whether there was one.
     pub fn remove_phone(&self, number: &str) -> bool {
-        self.lock().callees.remove(number)
+        let mut st = self.lock();
+        let removed = st.callees.remove(number);
+        if removed {
+            self.publish_phone(number, None);
+        }
+        removed
     }
 
     /// Every callee rule: API, config, magic.

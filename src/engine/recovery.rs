@@ -294,8 +294,8 @@ impl Engine {
             code.code(),
             code.desc()
         );
-        entry.note(
-            self.store(),
+        self.note(
+            entry,
             TimelineEntry::new(clock, now, TimelineEvent::Disconnect, Some(detail)),
         );
         self.persist(Write::CallEnded {

@@ -5,6 +5,7 @@
 //! [`InternalFault`] for the server's logging middleware.
 
 pub mod extract;
+pub mod stream;
 
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ pub fn router() -> Router<AppState> {
             put(set_phone).delete(remove_phone),
         )
         .route("/sim/v1/reset", post(reset))
+        .route("/sim/v1/stream", get(stream::stream))
+        .route("/sim/v1/health", get(health))
+        .route("/health", get(health))
         .route(
             "/sim/v1/faults",
             get(faults).put(set_faults).delete(clear_faults),
@@ -84,6 +88,17 @@ fn no_such_call(id: &str) -> SimError {
         StatusCode::NOT_FOUND,
         format!("no call with sessionId `{id}`"),
     )
+}
+
+/// `GET /health` (also `/sim/v1/health`): for readiness checks in scripts and CI. Answers once
+/// the server is serving; `clock` is `GET /sim/v1/clock`'s answer.
+async fn health(State(state): State<AppState>) -> Response {
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "clock": state.engine.clock_view(),
+    }))
+    .into_response()
 }
 
 async fn clock(State(state): State<AppState>) -> Response {

@@ -83,3 +83,224 @@ async fn dialtone_call_reports_a_refusal_and_exits_non_zero() {
         "{err}"
     );
 }
+
+/// Runs the built binary to completion with `args`.
+async fn dialtone(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .args(args)
+            .output()
+            .expect("the dialtone binary runs")
+    })
+    .await
+    .expect("joined")
+}
+
+/// Runs `dialtone args…` and returns its stdout, asserting success.
+async fn dialtone_ok(args: &[&str]) -> String {
+    let out = dialtone(args).await;
+    assert!(
+        out.status.success(),
+        "dialtone {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// Spawns the binary and forwards each line of its stdout and stderr to a channel.
+fn spawn_lines(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the dialtone binary runs");
+    let forward = |pipe: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let out = forward(Box::new(child.stdout.take().expect("stdout")));
+    let err = forward(Box::new(child.stderr.take().expect("stderr")));
+    (child, out, err)
+}
+
+/// Lines from `rx` up to and including the first containing `needle`.
+async fn lines_until(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    needle: &str,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let line = tokio::time::timeout(PATIENCE, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no line with {needle:?} in time; so far: {lines:#?}"))
+            .unwrap_or_else(|| panic!("output ended before {needle:?}; so far: {lines:#?}"));
+        let done = line.contains(needle);
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[tokio::test]
+async fn dialtone_call_on_a_quiet_manual_clock_says_how_to_advance_it() {
+    let sim = spawn_sim().await;
+    let (mut child, mut out, mut err) = spawn_lines(&[
+        "call",
+        CALLEE,
+        "--code",
+        "4815",
+        "--url",
+        &sim.base,
+        "--times",
+        "1",
+        "--idle-hint-s",
+        "0.2",
+    ]);
+    lines_until(&mut out, "sessionId: ").await;
+    let hint = lines_until(&mut err, "manual").await;
+    let hint = hint.last().expect("a line");
+    assert!(
+        hint.contains(&format!("dialtone advance 30s --url {}", sim.base)),
+        "{hint}"
+    );
+    // Advanced with the CLI's own verb, the call goes on to its end.
+    let advanced = dialtone_ok(&["advance", "30s", "--url", &sim.base]).await;
+    assert_eq!(
+        advanced.trim(),
+        "clock: 2026-03-14T10:16:01.000Z (+30000 ms since start)"
+    );
+    let followed = lines_until(&mut out, "disconnect").await;
+    assert!(followed.join("\n").contains("stateCode 0"), "{followed:#?}");
+    let status = child.wait().expect("exit");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn dialtone_tail_prints_a_line_per_event_and_json_on_request() {
+    let sim = spawn_sim().await;
+    let session = sim.place_call(&verify_body("4815")).await;
+    sim.advance("30s").await;
+    // `--since 0` replays from the first event, so nothing depends on when tail connects.
+    let (mut tail, mut out, _) = spawn_lines(&["tail", "--url", &sim.base, "--since", "0"]);
+    let lines = lines_until(&mut out, "fee fee").await;
+    tail.kill().expect("tail stops");
+    let _ = tail.wait();
+    assert!(
+        lines[0].starts_with("     1 10:15:31.000 accepted"),
+        "{lines:#?}"
+    );
+    assert!(lines[0].contains(&session), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" disconnect ") && l.contains("stateCode 0")),
+        "{lines:#?}"
+    );
+    assert!(!lines.join("").contains('\x1b'), "no colours into a pipe");
+
+    let (mut tail, mut out, _) = spawn_lines(&[
+        "tail",
+        "--url",
+        &sim.base,
+        "--since",
+        "0",
+        "--json",
+        "--kinds",
+        "accepted,disconnect",
+    ]);
+    let lines = lines_until(&mut out, "disconnect").await;
+    tail.kill().expect("tail stops");
+    let _ = tail.wait();
+    let messages: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_sequence(
+        &["accepted", "disconnect"],
+        &crate::helpers::kinds(&messages),
+    );
+    assert_eq!(messages[1]["state_code"], 0);
+}
+
+#[tokio::test]
+async fn dialtone_tail_with_an_unknown_kind_says_which_kinds_there_are() {
+    let sim = spawn_sim().await;
+    let out = dialtone(&["tail", "--url", &sim.base, "--kinds", "ringing"]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HTTP 400: unknown kind `ringing`"), "{err}");
+}
+
+#[tokio::test]
+async fn control_verbs_set_phones_list_calls_and_deliveries_and_reset() {
+    let sim = spawn_sim().await;
+    let url = sim.base.as_str();
+    let set = dialtone_ok(&["phone", "set", CALLEE, "busy,answer", "--url", url]).await;
+    assert!(set.starts_with(&format!("{CALLEE}: ")), "{set}");
+    assert!(set.contains(r#"{"outcome":"busy"}"#), "{set}");
+    let single = dialtone_ok(&["phone", "set", "+8613900005555", "busy", "--url", url]).await;
+    assert_eq!(
+        single.trim(),
+        r#"+8613900005555: {"steps":[{"outcome":"busy"}]}"#
+    );
+    let listed = dialtone_ok(&["phone", "list", "--url", url]).await;
+    assert!(
+        listed.contains(CALLEE) && listed.contains("+8613900005555"),
+        "{listed}"
+    );
+    let bad = dialtone(&["phone", "set", CALLEE, "ringing", "--url", url]).await;
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("HTTP 400"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    let session = sim.place_call(&verify_body("4815")).await;
+    dialtone_ok(&["advance", "1m", "--url", url]).await;
+    let calls = dialtone_ok(&["calls", "--url", url]).await;
+    assert_eq!(calls.lines().count(), 1, "{calls}");
+    assert!(
+        calls.starts_with(&format!("{session}  released  stateCode 8102 ")),
+        "{calls}"
+    );
+    let deliveries = dialtone_ok(&["deliveries", "--url", url, "--session-id", &session]).await;
+    let lines: Vec<&str> = deliveries.lines().collect();
+    assert_eq!(lines.len(), 3, "callout, disconnect, fee: {deliveries}");
+    assert!(
+        lines[2].starts_with("f1#1     2026-03-14 10:")
+            && lines[2].contains("fee        HTTP 200 delivered"),
+        "{deliveries}"
+    );
+    let json = dialtone_ok(&["calls", "--url", url, "--json", "--state", "released"]).await;
+    let listed: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(listed[0]["session_id"], session.as_str());
+
+    let removed = dialtone_ok(&["phone", "rm", CALLEE, "--url", url]).await;
+    assert_eq!(removed.trim(), format!("{CALLEE}: rule removed"));
+    let again = dialtone(&["phone", "rm", CALLEE, "--url", url]).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr)
+        .contains(&format!("HTTP 404: no rule for `{CALLEE}`")));
+
+    let reset = dialtone_ok(&["reset", "--url", url]).await;
+    assert_eq!(reset.trim(), "reset; clock: 2026-03-14T10:15:31.000Z");
+    assert_eq!(
+        dialtone_ok(&["calls", "--url", url]).await.trim(),
+        "no calls"
+    );
+}

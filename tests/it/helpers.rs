@@ -1,3 +1,99 @@
-//! The integration tests use the same harness users get: `dialtone::testing`.
+//! The integration tests use the same harness users get: `dialtone::testing`, plus a client for
+//! the event stream.
 
 pub use dialtone::testing::*;
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// A client of `GET /sim/v1/stream`: each message parsed as JSON, awaited under [`PATIENCE`].
+pub struct StreamClient {
+    ws: WebSocketStream<TcpStream>,
+}
+
+impl StreamClient {
+    /// Connects with `query` (e.g. `since=3&kinds=push`; empty for everything from now on).
+    pub async fn connect(sim: &TestSim, query: &str) -> StreamClient {
+        let addr = sim.base.trim_start_matches("http://");
+        let tcp = TcpStream::connect(addr).await.expect("Dialtone listens");
+        StreamClient::over(tcp, sim, query).await
+    }
+
+    /// As [`StreamClient::connect`], with a receive buffer of a few KiB: a client that stops
+    /// reading soon holds the server's writes up.
+    pub async fn connect_narrow(sim: &TestSim, query: &str) -> StreamClient {
+        let addr = sim
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("addr");
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let tcp = socket.connect(addr).await.expect("Dialtone listens");
+        StreamClient::over(tcp, sim, query).await
+    }
+
+    async fn over(tcp: TcpStream, sim: &TestSim, query: &str) -> StreamClient {
+        let url = format!(
+            "{}/sim/v1/stream?{query}",
+            sim.base.replace("http://", "ws://")
+        );
+        let (ws, response) = tokio_tungstenite::client_async(url.as_str(), tcp)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url} upgrades: {e}"));
+        assert_eq!(response.status().as_u16(), 101);
+        StreamClient { ws }
+    }
+
+    /// The next message, within [`PATIENCE`].
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a stream message within the patience bound")
+                .expect("the stream is open")
+                .expect("a well-formed frame");
+            match msg {
+                Message::Text(text) => {
+                    return serde_json::from_str(&text).expect("each message is JSON")
+                }
+                Message::Close(frame) => panic!("the stream closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Messages up to and including the first for which `last` holds.
+    pub async fn until(&mut self, last: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let m = self.next().await;
+            let done = last(&m);
+            out.push(m);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// Closes the connection (as a client that goes away).
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// The `kind` of each message.
+pub fn kinds(messages: &[Value]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+/// Whether `m` is the push attempt of a call's CDR.
+pub fn is_fee_push(m: &Value) -> bool {
+    m["kind"] == "push" && m["event_type"] == "fee"
+}

@@ -18,3 +18,4 @@ mod pushes;
 mod readme;
 mod reports;
 mod sim_api;
+mod stream;

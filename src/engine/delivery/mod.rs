@@ -12,6 +12,7 @@ use crate::call::timeline::TimelineEvent;
 use crate::call::{Leg, StatusEvent};
 use crate::clock::{Clock, ClockMode, SimInstant};
 use crate::config::Config;
+use crate::events::SimEvent;
 use crate::push::faults::{FaultKind, Faults, Target};
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::payload::{
@@ -306,8 +307,8 @@ impl Engine {
             self.persist(fee_state(FeeState::NoUrl));
             entry.fee_state = FeeState::NoUrl;
             let note = "no feeUrl and no app fee_url: the CDR is kept, not pushed";
-            entry.note(
-                self.store(),
+            self.note(
+                entry,
                 TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note.into())),
             );
             return;
@@ -542,6 +543,7 @@ impl Engine {
                 next_attempt_at: next_at.map(|at| super::wall_string(clock, at)),
                 fault: report.fault.map(|f| f.name().to_owned()),
             };
+            self.publish(now, SimEvent::Push((&journal_entry).into()));
             if let Some(at) = next_at {
                 self.arm(&mut st, at, TimerKey::PushRetry(id.to_owned()));
             } else if let Some(d) = st.deliveries.active.remove(id) {
