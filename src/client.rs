@@ -1,5 +1,6 @@
-//! `dialtone call`: a client for a running Dialtone. Signs and sends a callVerify request with
-//! X-AKSK headers, prints the sessionId, then follows the call's events on the event stream
+//! `dialtone call`, `notify`, `callback`, `stop`: a client for a running Dialtone. Signs and
+//! sends a callVerify, callnotify or click2Call request (or a callStop) with X-AKSK headers,
+//! prints the sessionId, then follows the call's events on the event stream
 //! ([`crate::tail`]) until it ends. On a manual clock nothing happens until someone advances it,
 //! so when the call goes quiet the client says so and how, rather than hang silently.
 
@@ -9,9 +10,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::api::call_notify::CallNotifyIn;
 use crate::api::call_verify::CallVerifyIn;
+use crate::api::click_to_call::ClickToCallIn;
 use crate::auth::aksk;
-use crate::call::request::CallRequest;
+use crate::call::request::{CallKind, CallRequest};
 use crate::call::timeline::TimelineEvent;
 use crate::clock::transport_now;
 use crate::ids::IdGen;
@@ -67,35 +70,9 @@ pub async fn place_call(
         false => None,
     };
     let req = &call.request;
-    let body = CallVerifyIn::body_for(req, true)
-        .ok_or_else(|| ClientError::Unexpected("dialtone call places verification calls".into()))?;
-    let nonce = IdGen::new(None).nonce();
-    let created = aksk::format_created(transport_now());
-    let digest = aksk::request_digest(&call.app_secret, &nonce, &created);
-    let (authorization, x_aksk) = aksk::client_headers(&req.app_key, &digest, &nonce, &created);
-    let unreachable = |source| ClientError::Unreachable {
-        url: base.to_owned(),
-        source,
-    };
-    let response = http
-        .post(format!("{base}/rest/httpsessions/callVerify/v1.0"))
-        .header("Content-Type", "application/json;charset=UTF-8")
-        .header("Authorization", authorization)
-        .header("X-AKSK", x_aksk)
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(unreachable)?;
-    let status = response.status().as_u16();
-    let answer: Value = read_json(response).await?;
+    let (path, body) = wire(req);
+    let answer = signed_post(&http, base, path, &req.app_key, &call.app_secret, &body).await?;
     let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
-    if text("resultcode") != "0" {
-        return Err(ClientError::Refused {
-            status,
-            resultcode: text("resultcode"),
-            resultdesc: text("resultdesc"),
-        });
-    }
     let session_id = text("sessionId");
     writeln!(out, "sessionId: {session_id}")?;
     if let Some(idle) = answer["idlePort"].as_u64() {
@@ -139,6 +116,87 @@ pub async fn place_call(
             return Ok(session_id);
         }
     }
+}
+
+/// The platform path and wire body that ask for `req`, whatever its kind.
+fn wire(req: &CallRequest) -> (&'static str, Option<Value>) {
+    match &req.kind {
+        CallKind::Verify(_) => (
+            "/rest/httpsessions/callVerify/v1.0",
+            CallVerifyIn::body_for(req, true),
+        ),
+        CallKind::Notify(_) => (
+            "/rest/httpsessions/callnotify/v2.0",
+            CallNotifyIn::body_for(req, true),
+        ),
+        CallKind::Callback(_) => (
+            "/rest/httpsessions/click2Call/v2.0",
+            ClickToCallIn::body_for(req, true),
+        ),
+    }
+}
+
+/// POSTs `body` to `path`, signed with X-AKSK for `app_key`; the platform's answer, or
+/// [`ClientError::Refused`] with its resultcode.
+async fn signed_post(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    app_key: &str,
+    app_secret: &str,
+    body: &Option<Value>,
+) -> Result<Value, ClientError> {
+    let body = body
+        .as_ref()
+        .ok_or_else(|| ClientError::Unexpected(format!("no body for {path}")))?;
+    let nonce = IdGen::new(None).nonce();
+    let created = aksk::format_created(transport_now());
+    let digest = aksk::request_digest(app_secret, &nonce, &created);
+    let (authorization, x_aksk) = aksk::client_headers(app_key, &digest, &nonce, &created);
+    let response = http
+        .post(format!("{base}{path}"))
+        .header("Content-Type", "application/json;charset=UTF-8")
+        .header("Authorization", authorization)
+        .header("X-AKSK", x_aksk)
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|source| ClientError::Unreachable {
+            url: base.to_owned(),
+            source,
+        })?;
+    let status = response.status().as_u16();
+    let answer: Value = read_json(response).await?;
+    let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
+    if text("resultcode") != "0" {
+        return Err(ClientError::Refused {
+            status,
+            resultcode: text("resultcode"),
+            resultdesc: text("resultdesc"),
+        });
+    }
+    Ok(answer)
+}
+
+/// `dialtone stop`: ends call `session_id` of the app (callStop, spec §13).
+pub async fn stop_call(
+    url: &str,
+    app_key: &str,
+    app_secret: &str,
+    session_id: &str,
+) -> Result<(), ClientError> {
+    let base = url.trim_end_matches('/');
+    let body = serde_json::json!({"sessionid": session_id, "signal": "call_stop"});
+    signed_post(
+        &reqwest::Client::new(),
+        base,
+        "/rest/httpsessions/callStop/v2.0",
+        app_key,
+        app_secret,
+        &Some(body),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Whether Dialtone's clock is manual (false if it cannot be told).

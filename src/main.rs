@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dialtone::audio;
-use dialtone::call::request::{CallKind, CallRequest, VerifyCall};
+use dialtone::call::request::{
+    CallKind, CallRequest, CallbackCall, NotifyCall, PlayInfo, VerifyCall,
+};
 use dialtone::client::{self, ClientCall};
 use dialtone::clock::ClockMode;
 use dialtone::config::Config;
@@ -32,6 +34,13 @@ enum Command {
     Serve(ServeArgs),
     /// Place a verification call on a running Dialtone and follow it.
     Call(CallArgs),
+    /// Place a voice notification (callnotify) on a running Dialtone and follow it: a voice file
+    /// and/or a template, then optional digit collection.
+    Notify(NotifyArgs),
+    /// Place a click-to-call (click2Call) from A to B on a running Dialtone and follow it.
+    Callback(CallbackArgs),
+    /// Stop a call in progress (callStop).
+    Stop(StopArgs),
     /// Print the reconciliation report of a running Dialtone: accepted against delivered, per app.
     Report(ReportArgs),
     /// Render a verification announcement (--code) or a notification template (--template) to a
@@ -247,6 +256,101 @@ struct CallArgs {
     idle_hint_s: f64,
 }
 
+/// Who places a call and where its pushes go: shared by `notify` and `callback`.
+#[derive(clap::Args)]
+struct Placement {
+    /// Dialtone's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
+    url: String,
+    /// App key (default: the demo app's).
+    #[arg(long)]
+    app_key: Option<String>,
+    /// App secret (default: the demo app's).
+    #[arg(long)]
+    app_secret: Option<String>,
+    /// Display number (default: the app's first, for the demo app).
+    #[arg(long)]
+    display: Option<String>,
+    /// Status push URL (plain; sent Base64-encoded).
+    #[arg(long)]
+    status_url: Option<String>,
+    /// CDR push URL (plain; sent Base64-encoded).
+    #[arg(long)]
+    fee_url: Option<String>,
+    /// Echoed in every push and the CDR.
+    #[arg(long)]
+    user_data: Option<String>,
+    /// Print the sessionId and return without following the call.
+    #[arg(long)]
+    no_follow: bool,
+    /// Seconds without an event before saying that a manual clock needs advancing.
+    #[arg(long, default_value_t = 5.0, hide = true)]
+    idle_hint_s: f64,
+}
+
+#[derive(clap::Args)]
+struct NotifyArgs {
+    /// The number to call, e.g. +8613900001234.
+    callee: String,
+    /// A voice file to play (notifyVoice: an approved tone, e.g. welcome.wav).
+    #[arg(long, required_unless_present = "template")]
+    voice: Option<String>,
+    /// A template to read (templateId; the embedded default has tpl_bill).
+    #[arg(long)]
+    template: Option<String>,
+    /// A value for the template's next variable (templateParas, in order); once per variable.
+    #[arg(long = "param", requires = "template")]
+    params: Vec<String>,
+    /// Collect up to this many keys after the segment (collectInd, 0-32).
+    #[arg(long, default_value_t = 0)]
+    collect: u8,
+    /// Play the segment again when the keys collected are these (e.g. 1).
+    #[arg(long, requires = "collect")]
+    replay_on: Option<String>,
+    #[command(flatten)]
+    placement: Placement,
+}
+
+#[derive(clap::Args)]
+struct CallbackArgs {
+    /// A: called first (callerNbr), e.g. +8613900001234.
+    caller: String,
+    /// B: called once A answers (calleeNbr), e.g. +8613700005678.
+    callee: String,
+    /// The number B sees (displayCalleeNbr; default: the display number).
+    #[arg(long)]
+    display_callee: Option<String>,
+    /// Talk time limit in minutes from B's answer (maxDuration; 0: none).
+    #[arg(long, default_value_t = 0)]
+    max_duration: u32,
+    /// Play this tone to A before B is called (playPreVoice + preVoice).
+    #[arg(long)]
+    pre_voice: Option<String>,
+    /// Record the conversation (recordFlag; the app must allow recording).
+    #[arg(long)]
+    record: bool,
+    /// Ask for partyType in the disconnect push.
+    #[arg(long)]
+    party_type: bool,
+    #[command(flatten)]
+    placement: Placement,
+}
+
+#[derive(clap::Args)]
+struct StopArgs {
+    /// The sessionId of the call to stop.
+    session_id: String,
+    /// Dialtone's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
+    url: String,
+    /// App key (default: the demo app's).
+    #[arg(long)]
+    app_key: Option<String>,
+    /// App secret (default: the demo app's).
+    #[arg(long)]
+    app_secret: Option<String>,
+}
+
 #[derive(clap::Args)]
 struct RenderArgs {
     /// The verification code to read out.
@@ -308,6 +412,21 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Call(args)) => runtime()?.block_on(call(args)),
+        Some(Command::Notify(args)) => runtime()?.block_on(notify(args)),
+        Some(Command::Callback(args)) => runtime()?.block_on(callback(args)),
+        Some(Command::Stop(args)) => runtime()?.block_on(async move {
+            let demo = Config::embedded();
+            let app = &demo.apps[0];
+            client::stop_call(
+                &args.url,
+                &args.app_key.unwrap_or_else(|| app.app_key.clone()),
+                &args.app_secret.unwrap_or_else(|| app.app_secret.clone()),
+                &args.session_id,
+            )
+            .await?;
+            println!("stopped: {}", args.session_id);
+            Ok(())
+        }),
         Some(Command::Report(args)) => runtime()?.block_on(async move {
             let mut stdout = std::io::stdout();
             client::report(
@@ -564,6 +683,85 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
     };
     client::place_call(&request, &mut std::io::stdout(), &mut std::io::stderr()).await?;
     Ok(())
+}
+
+/// Places `kind` to `callee` as `p` says, and follows it.
+async fn place(p: Placement, callee: &str, kind: CallKind) -> anyhow::Result<()> {
+    let demo = Config::embedded();
+    let app = &demo.apps[0];
+    let display = match (p.display, p.app_key.is_some()) {
+        (Some(d), _) => d,
+        (None, false) => app.numbers[0].clone(),
+        (None, true) => anyhow::bail!("--display is required with --app-key"),
+    };
+    let parse_url = |u: Option<String>, flag: &str| {
+        u.map(|u| u.parse())
+            .transpose()
+            .with_context(|| flag.to_owned())
+    };
+    let request = CallRequest {
+        app_key: p.app_key.unwrap_or_else(|| app.app_key.clone()),
+        display_nbr: display.parse().context("--display")?,
+        callee_nbr: callee.parse().context("the number to call")?,
+        status_url: parse_url(p.status_url, "--status-url")?,
+        fee_url: parse_url(p.fee_url, "--fee-url")?,
+        user_data: p.user_data,
+        kind,
+    };
+    let call = ClientCall {
+        url: p.url,
+        app_secret: p.app_secret.unwrap_or_else(|| app.app_secret.clone()),
+        request,
+        follow: !p.no_follow,
+        idle_hint: std::time::Duration::from_secs_f64(p.idle_hint_s.max(0.01)),
+    };
+    client::place_call(&call, &mut std::io::stdout(), &mut std::io::stderr()).await?;
+    Ok(())
+}
+
+async fn notify(args: NotifyArgs) -> anyhow::Result<()> {
+    let segment = PlayInfo {
+        notify_voice: args
+            .voice
+            .map(|v| v.parse())
+            .transpose()
+            .context("--voice")?,
+        template_id: args.template,
+        template_paras: args.params,
+        collect_ind: args.collect,
+        replay_on: args.replay_on,
+    };
+    let kind = CallKind::Notify(NotifyCall {
+        play_info_list: vec![segment],
+    });
+    place(args.placement, &args.callee, kind).await
+}
+
+async fn callback(args: CallbackArgs) -> anyhow::Result<()> {
+    let demo = Config::embedded();
+    let display_callee = match (&args.display_callee, &args.placement.display) {
+        (Some(d), _) | (None, Some(d)) => d.clone(),
+        (None, None) => demo.apps[0].numbers[0].clone(),
+    };
+    let kind = CallKind::Callback(CallbackCall {
+        display_callee_nbr: display_callee.parse().context("--display-callee")?,
+        b_nbr: args.callee.parse().context("the callee (B)")?,
+        max_duration: args.max_duration,
+        last_min_voice: None,
+        last_min_to_ue: "both".into(),
+        play_pre_voice: args.pre_voice.is_some(),
+        pre_voice: args
+            .pre_voice
+            .map(|t| t.parse())
+            .transpose()
+            .context("--pre-voice")?,
+        wait_voice: None,
+        callee_media: "all".into(),
+        record: args.record,
+        record_hint_tone: None,
+        party_type_in_disconnect: args.party_type,
+    });
+    place(args.placement, &args.caller, kind).await
 }
 
 async fn tail(args: TailArgs) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::extract::Authenticated;
 use super::fields::{domain, flag, integer, push_url, Fields};
@@ -107,6 +107,41 @@ impl CallNotifyIn {
             },
             return_idle_port,
         })
+    }
+
+    /// The wire body that asks for `call` (a notification): the inverse of
+    /// [`CallNotifyIn::parse`]. `dialtone notify` sends it. `None` for another kind of call.
+    pub fn body_for(call: &CallRequest, return_idle_port: bool) -> Option<Value> {
+        let n = call.notify()?;
+        let segments: Vec<Value> = n
+            .play_info_list
+            .iter()
+            .map(|p| {
+                let mut s = serde_json::Map::new();
+                if let Some(v) = &p.notify_voice {
+                    s.insert("notifyVoice".into(), json!(v));
+                }
+                if let Some(t) = &p.template_id {
+                    s.insert("templateId".into(), json!(t));
+                    s.insert("templateParas".into(), json!(p.template_paras));
+                }
+                if p.collect_ind > 0 {
+                    s.insert("collectInd".into(), json!(p.collect_ind));
+                }
+                if let Some(trigger) = &p.replay_on {
+                    s.insert("replayAfterCollection".into(), json!("true"));
+                    s.insert("collectContentTriggerReplaying".into(), json!(trigger));
+                }
+                Value::Object(s)
+            })
+            .collect();
+        let mut body = json!({
+            "displayNbr": call.display_nbr,
+            "calleeNbr": call.callee_nbr,
+            "playInfoList": segments,
+        });
+        super::fields::add_common(&mut body, call, return_idle_port);
+        Some(body)
     }
 
     fn segments(&self) -> &[PlayInfo] {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use base64::Engine as _;
 use serde_json::Value;
 
 use super::extract::Authenticated;
@@ -19,7 +18,7 @@ use super::CallAccepted;
 use crate::app::AppState;
 use crate::audio::compose::{compose, AnnouncementRequest, Manifest};
 use crate::audio::tones::ToneLibrary;
-use crate::call::request::{CallKind, CallRequest, PushUrl, ToneName, VerifyCall};
+use crate::call::request::{CallKind, CallRequest, ToneName, VerifyCall};
 use crate::config::App;
 use crate::engine::CallMedia;
 use crate::error::{platform_json, ApiError, CallVerifyError};
@@ -125,7 +124,6 @@ impl CallVerifyIn {
     /// is no verification call.
     pub fn body_for(call: &CallRequest, return_idle_port: bool) -> Option<Value> {
         let v = call.verify()?;
-        let b64 = |u: &PushUrl| base64::engine::general_purpose::STANDARD.encode(u.as_str());
         let mut body = serde_json::json!({
             "displayNbr": call.display_nbr,
             "calleeNbr": call.callee_nbr,
@@ -134,21 +132,10 @@ impl CallVerifyIn {
             "verifyCode": v.verify_code,
             "times": v.times,
         });
-        let optional = [
-            ("posTone", v.pos_tone.as_ref().map(ToString::to_string)),
-            ("statusUrl", call.status_url.as_ref().map(b64)),
-            ("feeUrl", call.fee_url.as_ref().map(b64)),
-            (
-                "returnIdlePort",
-                return_idle_port.then(|| "true".to_owned()),
-            ),
-            ("userData", call.user_data.clone()),
-        ];
-        for (name, value) in optional {
-            if let Some(value) = value {
-                body[name] = Value::String(value);
-            }
+        if let Some(pos) = &v.pos_tone {
+            body["posTone"] = Value::String(pos.to_string());
         }
+        super::fields::add_common(&mut body, call, return_idle_port);
         Some(body)
     }
 
@@ -206,6 +193,7 @@ impl CallVerifyIn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::request::PushUrl;
     use crate::config::Config;
 
     fn parse(body: &str) -> Result<CallVerifyIn, ApiError> {

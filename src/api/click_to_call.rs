@@ -8,7 +8,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::extract::Authenticated;
 use super::fields::{domain, flag, integer, push_url, Fields};
@@ -138,6 +138,43 @@ impl ClickToCallIn {
             },
             return_idle_port,
         })
+    }
+
+    /// The wire body that asks for `call` (a click-to-call): the inverse of
+    /// [`ClickToCallIn::parse`]. `dialtone callback` sends it. `None` for another kind of call.
+    pub fn body_for(call: &CallRequest, return_idle_port: bool) -> Option<Value> {
+        let c = call.callback()?;
+        let mut body = json!({
+            "displayNbr": call.display_nbr,
+            "callerNbr": call.callee_nbr,
+            "displayCalleeNbr": c.display_callee_nbr,
+            "calleeNbr": c.b_nbr,
+        });
+        let flag = |b: bool| b.then(|| json!("true"));
+        let tone = |t: &Option<ToneName>| t.as_ref().map(|t| json!(t));
+        let optional = [
+            (
+                "maxDuration",
+                (c.max_duration > 0).then(|| json!(c.max_duration)),
+            ),
+            ("lastMinVoice", tone(&c.last_min_voice)),
+            ("playPreVoice", flag(c.play_pre_voice)),
+            ("preVoice", tone(&c.pre_voice)),
+            ("waitVoice", tone(&c.wait_voice)),
+            ("recordFlag", flag(c.record)),
+            ("recordHintTone", tone(&c.record_hint_tone)),
+            (
+                "partyTypeRequiredInDisconnect",
+                flag(c.party_type_in_disconnect),
+            ),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                body[name] = value;
+            }
+        }
+        super::fields::add_common(&mut body, call, return_idle_port);
+        Some(body)
     }
 
     /// Spec §12.2 steps 3-5: both display numbers the app's, every tone approved for it,

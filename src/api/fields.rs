@@ -5,8 +5,28 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::call::request::PushUrl;
+use crate::call::request::{CallRequest, PushUrl};
 use crate::error::ApiError;
+
+/// Adds the fields every call request shares when present: the push URLs (Base64), `userData`,
+/// `returnIdlePort`. For the clients' `body_for`s.
+pub(super) fn add_common(body: &mut Value, call: &CallRequest, return_idle_port: bool) {
+    let b64 = |u: &PushUrl| base64::engine::general_purpose::STANDARD.encode(u.as_str());
+    let optional = [
+        ("statusUrl", call.status_url.as_ref().map(b64)),
+        ("feeUrl", call.fee_url.as_ref().map(b64)),
+        (
+            "returnIdlePort",
+            return_idle_port.then(|| "true".to_owned()),
+        ),
+        ("userData", call.user_data.clone()),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            body[name] = Value::String(value);
+        }
+    }
+}
 
 /// A body's fields.
 pub(super) struct Fields<'a>(pub(super) &'a Map<String, Value>);

@@ -304,3 +304,104 @@ async fn control_verbs_set_phones_list_calls_and_deliveries_and_reset() {
         "no calls"
     );
 }
+
+/// Runs the binary to completion with `args` and returns (success, stdout, stderr).
+async fn run_cli(args: Vec<String>) -> (bool, String, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .args(args)
+            .output()
+            .expect("runs")
+    })
+    .await
+    .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn dialtone_notify_callback_and_stop_place_and_end_calls() {
+    let sim = spawn_sim().await;
+    sim.set_phone(CALLEE, r#"{"outcome":"answer","digits":["2"]}"#)
+        .await;
+    let (ok, out, err) = run_cli(args(&[
+        "notify",
+        CALLEE,
+        "--template",
+        "tpl_bill",
+        "--param",
+        "张先生",
+        "--param",
+        "128.50",
+        "--collect",
+        "1",
+        "--replay-on",
+        "1",
+        "--no-follow",
+        "--url",
+        &sim.base,
+    ]))
+    .await;
+    assert!(ok, "{out}{err}");
+    let session = out
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("sessionId: ")
+        .unwrap()
+        .to_owned();
+    sim.advance("1m").await;
+    assert_sequence(
+        &[
+            "callout",
+            "alerting",
+            "answer",
+            "collectInfo",
+            "disconnect",
+            "fee",
+        ],
+        &sim.receiver.events_of(&session).await,
+    );
+
+    let (ok, out, err) = run_cli(args(&[
+        "callback",
+        CALLEE,
+        "+8613700005678",
+        "--party-type",
+        "--no-follow",
+        "--url",
+        &sim.base,
+    ]))
+    .await;
+    assert!(ok, "{out}{err}");
+    let session = out
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("sessionId: ")
+        .unwrap()
+        .to_owned();
+    sim.advance("20s").await; // talking
+    let (ok, out, err) = run_cli(args(&["stop", &session, "--url", &sim.base])).await;
+    assert!(ok && out.contains("stopped"), "{out}{err}");
+    sim.advance("1m").await;
+    let pushes = sim.receiver.pushes_of(&session).await;
+    let disconnect = pushes
+        .iter()
+        .find(|p| p.event_type() == "disconnect")
+        .unwrap();
+    assert_eq!(
+        (disconnect.info("stateCode"), disconnect.info("partyType")),
+        (&serde_json::json!(0), &serde_json::json!(2))
+    );
+    // A second stop is the platform's refusal, reported with its code.
+    let (ok, _, err) = run_cli(args(&["stop", &session, "--url", &sim.base])).await;
+    assert!(!ok && err.contains("1020001"), "{err}");
+}
