@@ -471,3 +471,39 @@ async fn a_recording_shorter_than_the_minimum_is_discarded() {
     assert_eq!(cdr["recordFlag"], 0);
     assert!(cdr.get("recordObjectName").is_none());
 }
+
+#[tokio::test]
+async fn the_recording_download_refuses_a_missing_parameter_and_another_method() {
+    let sim = spawn_sim().await;
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    let mut req = sim.http.get(format!(
+        "{}/rest/provision/voice/record/v1.0?recordDomain=ostor.huawei.com",
+        sim.base
+    ));
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let reply = req.send().await.unwrap();
+    assert_eq!(reply.status(), 403);
+    let body: Value = serde_json::from_slice(&reply.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"resultcode": "1010002", "resultdesc": "Invalid request. fileName"})
+    );
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    sim.post(
+        "/rest/provision/voice/record/v1.0?fileName=x.wav&recordDomain=ostor.huawei.com",
+        &headers,
+        "",
+    )
+    .await
+    .assert_error(405, "1010006", "Invalid Rest API.");
+    // Unauthenticated: the platform's auth codes.
+    sim.get("/rest/provision/voice/record/v1.0?fileName=x.wav&recordDomain=ostor.huawei.com")
+        .await
+        .assert_error(
+            400,
+            "1023006",
+            "Authorization not contained in the HTTP header.",
+        );
+}
