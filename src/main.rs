@@ -218,18 +218,6 @@ struct CallArgs {
     /// The verification code to read out.
     #[arg(long)]
     code: String,
-    /// Dialtone's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
-    url: String,
-    /// App key (default: the demo app's).
-    #[arg(long)]
-    app_key: Option<String>,
-    /// App secret (default: the demo app's).
-    #[arg(long)]
-    app_secret: Option<String>,
-    /// Display number (default: the app's first, for the demo app).
-    #[arg(long)]
-    display: Option<String>,
     /// languageType (2 = English in the default mapping).
     #[arg(long, default_value_t = 2)]
     lang: i64,
@@ -240,20 +228,8 @@ struct CallArgs {
     pre_tone: String,
     #[arg(long)]
     pos_tone: Option<String>,
-    /// Status push URL (plain; sent Base64-encoded).
-    #[arg(long)]
-    status_url: Option<String>,
-    /// CDR push URL (plain; sent Base64-encoded).
-    #[arg(long)]
-    fee_url: Option<String>,
-    #[arg(long)]
-    user_data: Option<String>,
-    /// Print the sessionId and return without following the call.
-    #[arg(long)]
-    no_follow: bool,
-    /// Seconds without an event before saying that a manual clock needs advancing.
-    #[arg(long, default_value_t = 5.0, hide = true)]
-    idle_hint_s: f64,
+    #[command(flatten)]
+    placement: Placement,
 }
 
 /// Who places a call and where its pushes go: shared by `notify` and `callback`.
@@ -639,50 +615,18 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
 }
 
 async fn call(args: CallArgs) -> anyhow::Result<()> {
-    let demo = Config::embedded();
-    let app = &demo.apps[0];
-    let custom_app = args.app_key.is_some();
-    let display = match args.display {
-        Some(d) => d,
-        None if !custom_app => app.numbers[0].clone(),
-        None => anyhow::bail!("--display is required with --app-key"),
-    };
-    let request = CallRequest {
-        app_key: args.app_key.unwrap_or_else(|| app.app_key.clone()),
-        display_nbr: display.parse().context("--display")?,
-        callee_nbr: args.callee.parse().context("the callee")?,
-        status_url: args
-            .status_url
-            .map(|u| u.parse())
+    let kind = CallKind::Verify(VerifyCall {
+        language_type: args.lang,
+        pre_tone: args.pre_tone.parse().context("--pre-tone")?,
+        verify_code: args.code.parse().context("--code")?,
+        pos_tone: args
+            .pos_tone
+            .map(|t| t.parse())
             .transpose()
-            .context("--status-url")?,
-        fee_url: args
-            .fee_url
-            .map(|u| u.parse())
-            .transpose()
-            .context("--fee-url")?,
-        user_data: args.user_data,
-        kind: CallKind::Verify(VerifyCall {
-            language_type: args.lang,
-            pre_tone: args.pre_tone.parse().context("--pre-tone")?,
-            verify_code: args.code.parse().context("--code")?,
-            pos_tone: args
-                .pos_tone
-                .map(|t| t.parse())
-                .transpose()
-                .context("--pos-tone")?,
-            times: args.times,
-        }),
-    };
-    let request = ClientCall {
-        url: args.url,
-        app_secret: args.app_secret.unwrap_or_else(|| app.app_secret.clone()),
-        request,
-        follow: !args.no_follow,
-        idle_hint: std::time::Duration::from_secs_f64(args.idle_hint_s.max(0.01)),
-    };
-    client::place_call(&request, &mut std::io::stdout(), &mut std::io::stderr()).await?;
-    Ok(())
+            .context("--pos-tone")?,
+        times: args.times,
+    });
+    place(args.placement, &args.callee, kind).await
 }
 
 /// Places `kind` to `callee` as `p` says, and follows it.

@@ -218,6 +218,23 @@ impl TestSim {
         events
     }
 
+    /// A legacy access token for the demo app (`fastlogin`, spec §3.2).
+    pub async fn legacy_token(&self) -> String {
+        let login = self
+            .post(
+                &format!(
+                    "/rest/fastlogin/v1.0?app_key={APP_KEY}&username=dialtone_dev01&format=json"
+                ),
+                &[("Authorization".into(), "Dev#Pass2026".into())],
+                "",
+            )
+            .await;
+        login.body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {}", login.body))
+            .to_owned()
+    }
+
     /// Sends callVerify signed for the demo app.
     pub async fn call_verify(&self, body: &Value) -> Reply {
         let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
@@ -548,6 +565,14 @@ impl PushReceiver {
     /// Every push received so far, in arrival order.
     pub fn log(&self) -> Vec<Push> {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The CDR of `session_id` received so far. Panics if none arrived (advance first).
+    pub fn cdr(&self, session_id: &str) -> Value {
+        self.log()
+            .iter()
+            .find_map(|p| p.cdr_of(session_id).cloned())
+            .unwrap_or_else(|| panic!("no CDR for {session_id} yet"))
     }
 
     /// The pushes concerning `session_id` (status pushes and CDR batches holding its CDR), in

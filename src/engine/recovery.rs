@@ -233,15 +233,7 @@ impl Engine {
             status_url: c.status_url.clone(),
             fee_url: c.fee_url.clone(),
             call,
-            timeline: events
-                .iter()
-                .map(|e| TimelineEntry {
-                    at_ms: e.at_ms,
-                    time: e.time.clone(),
-                    event: e.event,
-                    detail: e.detail.clone(),
-                })
-                .collect(),
+            timeline: events.iter().map(TimelineEntry::from).collect(),
             fee_state,
             fee,
             recording: None,

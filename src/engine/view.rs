@@ -29,6 +29,17 @@ pub struct TimelineEntry {
     pub detail: Option<String>,
 }
 
+impl From<&StoredEvent> for TimelineEntry {
+    fn from(e: &StoredEvent) -> TimelineEntry {
+        TimelineEntry {
+            at_ms: e.at_ms,
+            time: e.time.clone(),
+            event: e.event,
+            detail: e.detail.clone(),
+        }
+    }
+}
+
 impl TimelineEntry {
     pub(super) fn new(
         clock: &Clock,
@@ -142,15 +153,7 @@ impl CallView {
             outcome: None,
             behaviour_from: None,
             accepted_at: c.accepted_at.clone(),
-            timeline: events
-                .iter()
-                .map(|e| TimelineEntry {
-                    at_ms: e.at_ms,
-                    time: e.time.clone(),
-                    event: e.event,
-                    detail: e.detail.clone(),
-                })
-                .collect(),
+            timeline: events.iter().map(TimelineEntry::from).collect(),
             announcement: Vec::new(),
             status_url: c.status_url.clone(),
             fee_url: c.fee_url.clone(),

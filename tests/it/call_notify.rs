@@ -22,14 +22,6 @@ fn notify_body() -> Value {
     })
 }
 
-fn cdr_of(sim: &TestSim, session: &str) -> Value {
-    sim.receiver
-        .log()
-        .iter()
-        .find_map(|p| p.cdr_of(session).cloned())
-        .expect("a CDR")
-}
-
 async fn notify(sim: &TestSim, path: &str, body: &Value) -> Reply {
     let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
     sim.post(path, &headers, body.to_string()).await
@@ -89,7 +81,7 @@ async fn a_callee_who_presses_1_then_2_hears_the_second_segment_twice_and_the_ap
         .unwrap();
     assert_eq!(disconnect.info("stateCode"), 0);
 
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     assert_eq!(cdr["dynIVRPath"], "1-2");
     assert_eq!(
         cdr["ttsPlayTimes"], 0,
@@ -139,7 +131,7 @@ async fn a_collection_that_gets_no_key_releases_the_call_with_8008_and_no_collec
         .unwrap();
     assert_eq!(disconnect.info("stateCode"), 8008);
     assert_eq!(disconnect.info("stateDesc"), "Digit collection failed.");
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     assert_eq!(
         (&cdr["ulFailReason"], cdr.get("dynIVRPath")),
         (&json!(100), None)
@@ -244,14 +236,7 @@ async fn v1_0_sandbox_and_legacy_tokens_reach_the_same_notification() {
         let reply = notify(&sim, path, &notify_body()).await;
         assert_eq!(reply.body["resultcode"], "0", "{path}: {}", reply.body);
     }
-    let login = sim
-        .post(
-            &format!("/rest/fastlogin/v1.0?app_key={APP_KEY}&username=dialtone_dev01&format=json"),
-            &[("Authorization".into(), "Dev#Pass2026".into())],
-            "",
-        )
-        .await;
-    let token = login.body["access_token"].as_str().unwrap();
+    let token = sim.legacy_token().await;
     let reply = sim
         .post(
             &format!("{NOTIFY}?app_key={APP_KEY}&access_token={token}"),
@@ -415,7 +400,7 @@ async fn the_spec_example_reads_the_bill_twice_and_counts_the_template_speech() 
         .as_str()
         .unwrap()
         .contains("张先生"));
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     assert_eq!(cdr["ttsPlayTimes"], 2);
     assert_eq!(cdr["ttsTransDuration"], (2 * tts_ms).div_ceil(1000));
     assert_eq!(cdr["dynIVRPath"], "1-2");

@@ -1,6 +1,6 @@
 //! callStop (spec §13): the app ends its own call in progress; the disconnect and the CDR say so.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -17,14 +17,6 @@ fn disconnect_of(pushes: &[Push]) -> &Push {
         .iter()
         .find(|p| p.event_type() == "disconnect")
         .expect("a disconnect")
-}
-
-fn cdr_of(sim: &TestSim, session: &str) -> Value {
-    sim.receiver
-        .log()
-        .iter()
-        .find_map(|p| p.cdr_of(session).cloned())
-        .expect("a CDR")
 }
 
 #[tokio::test]
@@ -46,7 +38,7 @@ async fn stopping_an_answered_call_releases_it_200_ms_later_with_release_point_1
         &events,
     );
     assert_eq!(disconnect_of(&pushes).info("stateCode"), 0);
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     assert_eq!(cdr["ulFailReason"], 1003);
     assert_eq!(
         cdr["callEndTime"], "2026-03-14 10:15:39",
@@ -75,7 +67,7 @@ async fn stopping_a_ringing_call_gives_8001_and_never_pushes_the_answer() {
     let disconnect = disconnect_of(&pushes);
     assert_eq!(disconnect.info("stateCode"), 8001);
     assert_eq!(disconnect.info("stateDesc"), "The user is not connected.");
-    assert_eq!(cdr_of(&sim, &session)["ulFailReason"], 1003);
+    assert_eq!(sim.receiver.cdr(&session)["ulFailReason"], 1003);
 }
 
 #[tokio::test]
@@ -105,7 +97,7 @@ async fn stopping_a_notification_mid_collection_pushes_no_collect_info() {
         &["callout", "alerting", "answer", "disconnect", "fee"],
         &events,
     );
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     assert_eq!(
         (&cdr["ulFailReason"], cdr.get("dynIVRPath")),
         (&json!(1003), None)

@@ -45,14 +45,6 @@ async fn story(sim: &TestSim, session: &str) -> Vec<String> {
         .collect()
 }
 
-fn cdr_of(sim: &TestSim, session: &str) -> Value {
-    sim.receiver
-        .log()
-        .iter()
-        .find_map(|p| p.cdr_of(session).cloned())
-        .expect("a CDR")
-}
-
 fn both_legs(end: &str) -> Vec<String> {
     [
         format!("callout {A}"),
@@ -87,7 +79,7 @@ async fn both_answer_and_b_hangs_up_after_talking() {
         "B sees displayCalleeNbr"
     );
     // A answers at 6 s; B is called 0.5 s later, rings 2 s, answers 4 s later; 30 s of talk.
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     let expected = json!({
         "calleeNum": A, "fwdDisplayNum": B_DISPLAY, "fwdDstNum": B,
         "callOutStartTime": "2026-03-14 10:15:31", "callOutAnswerTime": "2026-03-14 10:15:37",
@@ -113,7 +105,10 @@ async fn a_hangs_up_when_b_says_so() {
         &both_legs(&format!("disconnect {A} 0 party 0")),
         &story(&sim, &session).await,
     );
-    assert_eq!(cdr_of(&sim, &session)["callEndTime"], "2026-03-14 10:15:55");
+    assert_eq!(
+        sim.receiver.cdr(&session)["callEndTime"],
+        "2026-03-14 10:15:55"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +136,7 @@ async fn a_leg_failures_use_the_calling_party_codes_and_never_call_b() {
         expected.push(format!("disconnect {A} {code} party {party}"));
         expected.push("fee".into());
         assert_sequence(&expected, &story(&sim, &session).await);
-        let cdr = cdr_of(&sim, &session);
+        let cdr = sim.receiver.cdr(&session);
         assert_eq!(
             (
                 &cdr["ulFailReason"],
@@ -183,7 +178,7 @@ async fn b_leg_failures_use_the_called_party_codes_with_q850_in_fwd_unasw_rsn() 
         expected.push(format!("disconnect {A} {code} party {party}"));
         expected.push("fee".into());
         assert_sequence(&expected, &story(&sim, &session).await);
-        let cdr = cdr_of(&sim, &session);
+        let cdr = sim.receiver.cdr(&session);
         assert_eq!(
             (
                 &cdr["ulFailReason"],
@@ -220,7 +215,7 @@ async fn a_giving_up_while_b_rings_is_8009_with_release_point_552() {
         ],
         &story(&sim, &session).await,
     );
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     assert_eq!(
         (&cdr["ulFailReason"], &cdr["sipStatusCode"]),
         (&json!(552), &json!(487))
@@ -234,7 +229,7 @@ async fn a_giving_up_while_b_rings_is_8009_with_release_point_552() {
     .await;
     let session = place(&sim, &body()).await;
     sim.advance("1m").await;
-    assert_eq!(cdr_of(&sim, &session)["ulFailReason"], 553);
+    assert_eq!(sim.receiver.cdr(&session)["ulFailReason"], 553);
 }
 
 #[tokio::test]
@@ -251,7 +246,7 @@ async fn max_duration_releases_with_8010_a_minute_after_the_last_minute_voice() 
         &story(&sim, &session).await,
     );
     // B answered at 12.5 s: the last-minute voice at 72.5 s, the release at 132.5 s.
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     assert_eq!(cdr["callEndTime"], "2026-03-14 10:17:43");
     let timeline = sim.call(&session).await["timeline"].clone();
     let voice = timeline
@@ -366,14 +361,17 @@ async fn a_person_hangs_up_either_leg_through_the_control_api() {
         &both_legs(&format!("disconnect {A} 0 party 1")),
         &story(&sim, &session).await,
     );
-    assert_eq!(cdr_of(&sim, &session)["callEndTime"], "2026-03-14 10:15:51");
+    assert_eq!(
+        sim.receiver.cdr(&session)["callEndTime"],
+        "2026-03-14 10:15:51"
+    );
     // A hangs up while B rings (B alerting at 8.5 s): 8009, release point 552.
     sim.reset().await;
     let session = place(&sim, &body()).await;
     sim.advance("10s").await;
     assert_eq!(hang_up(&sim, &session, "a").await.status, 200);
     sim.advance("1m").await;
-    assert_eq!(cdr_of(&sim, &session)["ulFailReason"], 552);
+    assert_eq!(sim.receiver.cdr(&session)["ulFailReason"], 552);
     // A verification call's callee hangs up mid-code: 8017; it has no B leg; an ended call: 409.
     sim.reset().await;
     let session = sim.place_call(&verify_body("4815")).await;
@@ -395,7 +393,7 @@ async fn a_recorded_call_can_be_downloaded_while_retained_then_is_gone() {
     b["recordHintTone"] = json!("welcome.wav");
     let session = place(&sim, &b).await;
     sim.advance("2m").await;
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     assert_eq!(cdr["recordFlag"], 1);
     let object = cdr["recordObjectName"].as_str().unwrap().to_owned();
     assert_eq!(object.len(), 27, "23 digits + .wav: {object}");
@@ -467,7 +465,7 @@ async fn a_recording_shorter_than_the_minimum_is_discarded() {
     b["recordFlag"] = json!("true");
     let session = place(&sim, &b).await;
     sim.advance("2m").await;
-    let cdr = cdr_of(&sim, &session);
+    let cdr = sim.receiver.cdr(&session);
     assert_eq!(cdr["recordFlag"], 0);
     assert!(cdr.get("recordObjectName").is_none());
 }

@@ -5,21 +5,10 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn token(sim: &TestSim) -> String {
-    let login = sim
-        .post(
-            &format!("/rest/fastlogin/v1.0?app_key={APP_KEY}&username=dialtone_dev01&format=json"),
-            &[("Authorization".into(), "Dev#Pass2026".into())],
-            "",
-        )
-        .await;
-    login.body["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn click_to_call_call_stop_and_the_recording_download_accept_a_legacy_token() {
     let sim = spawn_sim().await;
-    let token = token(&sim).await;
+    let token = sim.legacy_token().await;
     let auth = format!("app_key={APP_KEY}&access_token={token}");
     let c2c = json!({"displayNbr": DISPLAY, "callerNbr": CALLEE,
         "displayCalleeNbr": "+862087654322", "calleeNbr": "+8613700005678", "recordFlag": "true"});
@@ -33,12 +22,7 @@ async fn click_to_call_call_stop_and_the_recording_download_accept_a_legacy_toke
     assert_eq!(placed.body["resultcode"], "0", "{}", placed.body);
     let session = placed.body["sessionId"].as_str().unwrap().to_owned();
     sim.advance("1m").await;
-    let cdr = sim
-        .receiver
-        .log()
-        .iter()
-        .find_map(|p| p.cdr_of(&session).cloned())
-        .expect("a CDR");
+    let cdr = sim.receiver.cdr(&session);
     let object = cdr["recordObjectName"].as_str().unwrap().to_owned();
     let download = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
