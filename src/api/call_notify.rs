@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::extract::Authenticated;
-use super::fields::{domain, flag, integer, push_url, Fields};
+use super::fields::{domain, flag, integer, Fields, Tail};
 use super::CallAccepted;
 use crate::app::AppState;
 use std::sync::Arc;
@@ -87,14 +87,12 @@ impl CallNotifyIn {
             .iter()
             .map(|entry| play_info(entry, lenient))
             .collect::<Result<Vec<_>, _>>()?;
-        let status_url = f.optional("statusUrl", push_url)?;
-        let fee_url = f.optional("feeUrl", push_url)?;
-        let return_idle_port = f.optional("returnIdlePort", flag)?.unwrap_or(false);
-        let user_data = f.optional("userData", |v| {
-            v.as_str()
-                .filter(|s| s.chars().count() <= 256)
-                .map(str::to_owned)
-        })?;
+        let Tail {
+            status_url,
+            fee_url,
+            return_idle_port,
+            user_data,
+        } = f.tail()?;
         Ok(CallNotifyIn {
             call: CallRequest {
                 app_key: app_key.to_owned(),

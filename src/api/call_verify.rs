@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::extract::Authenticated;
-use super::fields::{domain, flag, integer, push_url, Fields};
+use super::fields::{domain, integer, Fields, Tail};
 use super::CallAccepted;
 use crate::app::AppState;
 use crate::audio::compose::{compose, AnnouncementRequest, Manifest};
@@ -90,14 +90,12 @@ impl CallVerifyIn {
                 integer(v, lenient).filter(|t| (0..=9).contains(t))
             })?
             .unwrap_or(3) as u8;
-        let status_url = f.optional("statusUrl", push_url)?;
-        let fee_url = f.optional("feeUrl", push_url)?;
-        let return_idle_port = f.optional("returnIdlePort", flag)?.unwrap_or(false);
-        let user_data = f.optional("userData", |v| {
-            v.as_str()
-                .filter(|s| s.chars().count() <= 256)
-                .map(str::to_owned)
-        })?;
+        let Tail {
+            status_url,
+            fee_url,
+            return_idle_port,
+            user_data,
+        } = f.tail()?;
         // bindNbr is obsolete: accepted and ignored (spec §4.1).
         Ok(CallVerifyIn {
             call: CallRequest {

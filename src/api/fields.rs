@@ -28,6 +28,14 @@ pub(super) fn add_common(body: &mut Value, call: &CallRequest, return_idle_port:
     }
 }
 
+/// The fields a callVerify and a callnotify body end with, in table order.
+pub(super) struct Tail {
+    pub status_url: Option<PushUrl>,
+    pub fee_url: Option<PushUrl>,
+    pub return_idle_port: bool,
+    pub user_data: Option<String>,
+}
+
 /// A body's fields.
 pub(super) struct Fields<'a>(pub(super) &'a Map<String, Value>);
 
@@ -41,6 +49,20 @@ impl Fields<'_> {
             None | Some(Value::Null) => Ok(None),
             Some(v) => parse(v).map(Some).ok_or_else(|| ApiError::invalid(name)),
         }
+    }
+
+    /// `statusUrl`, `feeUrl`, `returnIdlePort`, `userData` (String(0-256)), in that order.
+    pub(super) fn tail(&self) -> Result<Tail, ApiError> {
+        Ok(Tail {
+            status_url: self.optional("statusUrl", push_url)?,
+            fee_url: self.optional("feeUrl", push_url)?,
+            return_idle_port: self.optional("returnIdlePort", flag)?.unwrap_or(false),
+            user_data: self.optional("userData", |v| {
+                v.as_str()
+                    .filter(|s| s.chars().count() <= 256)
+                    .map(str::to_owned)
+            })?,
+        })
     }
 
     pub(super) fn required<T>(
