@@ -6,6 +6,7 @@
 //! [`IdGen::token`] and are compared in constant time; they are never logged.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use axum::http::header::AUTHORIZATION;
 use serde::Serialize;
@@ -125,7 +126,7 @@ impl Auth {
         let app_key = query.non_empty("app_key");
         self.guarded(req.peer, app_key, now, || {
             if let Some(k) = app_key {
-                self.ensure_key_unlocked(k, now)?;
+                self.ensure_key_unlocked(req.peer, k, now)?;
             }
             let app_key = app_key.ok_or_else(|| ApiError::invalid("app_key"))?;
             let username = query
@@ -176,7 +177,7 @@ impl Auth {
         let app_key = param("app_key");
         self.guarded(req.peer, app_key, now, || {
             if let Some(k) = app_key {
-                self.ensure_key_unlocked(k, now)?;
+                self.ensure_key_unlocked(req.peer, k, now)?;
             }
             if param("grant_type") != Some("refresh_token") {
                 return Err(ApiError::invalid("grant_type"));
@@ -210,7 +211,7 @@ impl Auth {
         let app_key = query.non_empty("app_key");
         self.guarded(req.peer, app_key, now, || {
             if let Some(k) = app_key {
-                self.ensure_key_unlocked(k, now)?;
+                self.ensure_key_unlocked(req.peer, k, now)?;
             }
             let app_key = app_key.ok_or_else(|| ApiError::invalid("app_key"))?;
             let token = query
@@ -230,12 +231,13 @@ impl Auth {
     /// missing or unknown app_key → 1010003, bad token → 1010004, app disabled → 1010021.
     pub(super) fn authenticate_token(
         &self,
+        peer: IpAddr,
         query: &Params,
         now: SimInstant,
     ) -> Result<String, ApiError> {
         let app_key = query.non_empty("app_key");
         if let Some(k) = app_key {
-            self.ensure_key_unlocked(k, now)?;
+            self.ensure_key_unlocked(peer, k, now)?;
         }
         let app = app_key
             .and_then(|k| self.config.app(k))

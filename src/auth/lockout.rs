@@ -1,8 +1,14 @@
 //! Lockout after repeated authentication failures (spec §3.3), on the simulated clock.
 //!
-//! Owns one failure counter per claimed app_key (known or not) and one per source address. It only
-//! counts and answers "locked?"; [`super::Auth`] decides which responses count (those for which
-//! `ApiError::counts_as_auth_failure` holds) and where in each endpoint's check order the
+//! Owns one failure counter per (source address, claimed app_key) pair, known key or not, and one
+//! per source address counting the distinct keys it failed for. A pair that fails
+//! `max_failures` times is locked: that address for that app_key. An address that fails for
+//! `max_failures` distinct keys (or without naming any) is locked for every key. Nothing locks
+//! an app_key for everyone: app_keys travel in every push and CDR, so anyone who saw one could
+//! shut the app out (spec §3.3).
+//!
+//! It only counts and answers "locked?"; [`super::Auth`] decides which responses count (those for
+//! which `ApiError::counts_as_auth_failure` holds) and where in each endpoint's check order the
 //! questions are asked.
 
 use std::borrow::Borrow;
@@ -13,11 +19,11 @@ use std::net::IpAddr;
 use crate::clock::SimInstant;
 use crate::config::LockoutConfig;
 
-/// Failure counters per claimed app_key and per source address.
+/// Failure counters per (address, claimed app_key) and per address.
 #[derive(Debug, Default)]
 pub(super) struct Lockout {
     addrs: Counters<IpAddr>,
-    keys: Counters<String>,
+    pairs: Counters<(IpAddr, String)>,
 }
 
 impl Lockout {
@@ -26,13 +32,19 @@ impl Lockout {
         cfg.enabled && self.addrs.locked(&addr, now)
     }
 
-    /// Whether `app_key` is locked at `now`.
-    pub(super) fn key_locked(&self, cfg: &LockoutConfig, app_key: &str, now: SimInstant) -> bool {
-        cfg.enabled && self.keys.locked(app_key, now)
+    /// Whether `app_key` is locked for requests from `addr` at `now`.
+    pub(super) fn key_locked(
+        &self,
+        cfg: &LockoutConfig,
+        addr: IpAddr,
+        app_key: &str,
+        now: SimInstant,
+    ) -> bool {
+        cfg.enabled && self.pairs.locked(&(addr, app_key.to_owned()), now)
     }
 
-    /// Counts one authentication failure against `addr` and the claimed `app_key`. Returns which of
-    /// the two it locked, for logging.
+    /// Counts one authentication failure from `addr` claiming `app_key`. Returns whether it locked
+    /// the address (for every key) and whether it locked the pair, for logging.
     pub(super) fn record_failure(
         &mut self,
         cfg: &LockoutConfig,
@@ -43,16 +55,25 @@ impl Lockout {
         if !cfg.enabled {
             return (false, false);
         }
-        let addr_locked = self.addrs.fail(cfg, &addr, now);
-        let key_locked = app_key.is_some_and(|k| self.keys.fail(cfg, k, now));
-        (addr_locked, key_locked)
+        let Some(key) = app_key else {
+            // A failure naming no app_key counts against the address itself.
+            return (self.addrs.fail(cfg, &addr, now), false);
+        };
+        let pair = (addr, key.to_owned());
+        // The address counts each key once per window: many keys, not many tries, lock it.
+        let new_key = !self
+            .pairs
+            .failing(&pair, now, cfg.window_s.saturating_mul(1000));
+        let pair_locked = self.pairs.fail(cfg, &pair, now);
+        let addr_locked = new_key && self.addrs.fail(cfg, &addr, now);
+        (addr_locked, pair_locked)
     }
 
     /// A success resets the counters of its address and of its app_key (spec §3.3).
     pub(super) fn record_success(&mut self, addr: IpAddr, app_key: Option<&str>) {
         self.addrs.entries.remove(&addr);
         if let Some(k) = app_key {
-            self.keys.entries.remove(k);
+            self.pairs.entries.remove(&(addr, k.to_owned()));
         }
     }
 }
@@ -94,6 +115,16 @@ impl<K: Hash + Eq> Counters<K> {
             .get(key)
             .and_then(|e| e.locked_until)
             .is_some_and(|until| now < until)
+    }
+
+    /// Whether `key` has a failure still inside the window (or is locked).
+    fn failing(&self, key: &K, now: SimInstant, window_ms: u64) -> bool {
+        self.entries.get(key).is_some_and(|e| {
+            e.locked_until.is_some_and(|until| now < until)
+                || e.failures
+                    .back()
+                    .is_some_and(|t| now.since(*t) <= window_ms)
+        })
     }
 
     /// Counts a failure; returns true if it locked the key.
@@ -173,12 +204,13 @@ mod tests {
         }
         assert_eq!(
             l.record_failure(&cfg(), peer(1), Some("k"), t.plus_s(4)),
-            (true, true)
+            (false, true),
+            "that address for that key, not the address for every key"
         );
-        assert!(l.addr_locked(&cfg(), peer(1), t.plus_s(4 + 1799)));
-        assert!(l.key_locked(&cfg(), "k", t.plus_s(4 + 1799)));
-        assert!(!l.addr_locked(&cfg(), peer(1), t.plus_s(4 + 1800)));
-        assert!(!l.key_locked(&cfg(), "k", t.plus_s(4 + 1800)));
+        assert!(!l.addr_locked(&cfg(), peer(1), t.plus_s(4 + 1799)));
+        assert!(l.key_locked(&cfg(), peer(1), "k", t.plus_s(4 + 1799)));
+        assert!(!l.key_locked(&cfg(), peer(2), "k", t.plus_s(4 + 1799)));
+        assert!(!l.key_locked(&cfg(), peer(1), "k", t.plus_s(4 + 1800)));
     }
 
     #[test]
@@ -206,9 +238,9 @@ mod tests {
             l.record_failure(&cfg(), peer(1), Some(&format!("invented{i}")), now);
         }
         assert!(
-            l.keys.entries.len() <= 2 * PRUNE_FLOOR,
+            l.pairs.entries.len() <= 2 * PRUNE_FLOOR,
             "{}",
-            l.keys.entries.len()
+            l.pairs.entries.len()
         );
     }
 
@@ -223,24 +255,29 @@ mod tests {
             l.record_failure(&cfg, peer(1), Some("k"), SimInstant(5));
         }
         assert!(!l.addr_locked(&cfg, peer(1), SimInstant(5)));
-        assert!(!l.key_locked(&cfg, "k", SimInstant(5)));
+        assert!(!l.key_locked(&cfg, peer(1), "k", SimInstant(5)));
     }
 
     #[test]
-    fn five_bad_digests_from_different_addresses_lock_the_app_key() {
+    fn five_forged_requests_lock_their_address_for_the_key_not_the_app_for_everyone() {
         let sim = Sim::new();
         for i in 0..5 {
-            let r = sim.aksk_from(peer(i), APP_KEY, "wrong", &format!("bad{i}"));
+            let r = sim.aksk_from(peer(1), APP_KEY, "wrong", &format!("bad{i}"));
             assert_eq!(r, Err(ApiError::InvalidDigest));
         }
-        // Check 8: the key is locked, whatever the address and however good the digest.
-        let r = sim.aksk_from(peer(99), APP_KEY, APP_SECRET, "good1");
+        // Check 8: that address is locked for the key, however good the digest.
+        let r = sim.aksk_from(peer(1), APP_KEY, APP_SECRET, "good1");
         assert_eq!(r, Err(ApiError::LockedOut));
         assert_eq!(r.unwrap_err().resultcode(), "1020176");
         // Header faults still come first (checks 1–7 precede check 8).
         assert_eq!(
-            sim.authenticate(peer(99), &Default::default(), None),
+            sim.authenticate(peer(1), &Default::default(), None),
             Err(ApiError::Header(HeaderFault::AuthorizationMissing))
+        );
+        // The app's real server, elsewhere, keeps working.
+        assert_eq!(
+            sim.aksk_from(peer(2), APP_KEY, APP_SECRET, "good2"),
+            Ok(APP_KEY.into())
         );
     }
 
@@ -334,9 +371,9 @@ mod tests {
             sim.fastlogin(query, Some("Dev#Pass2026")),
             Err(ApiError::LockedOut)
         );
-        // The app_key is locked for business calls from anywhere, too.
+        // Business calls from another address are not affected.
         let r = sim.aksk_from(peer(7), APP_KEY, APP_SECRET, "ok");
-        assert_eq!(r, Err(ApiError::LockedOut));
+        assert_eq!(r, Ok(APP_KEY.into()));
     }
 
     #[test]

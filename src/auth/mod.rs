@@ -100,19 +100,20 @@ impl Auth {
         if self.legacy_enabled() && query.has("access_token") {
             let claimed = query.non_empty("app_key");
             return self.guarded(req.peer, claimed, now, || {
-                self.authenticate_token(&query, now)
+                self.authenticate_token(req.peer, &query, now)
             });
         }
         let x_aksk = header_text(req.headers, "x-aksk");
         let claimed = aksk::claimed_app_key(x_aksk.as_deref());
         self.guarded(req.peer, claimed.as_deref(), now, || {
-            self.check_aksk(req.headers, x_aksk.as_deref(), now, wall_now)
+            self.check_aksk(req.peer, req.headers, x_aksk.as_deref(), now, wall_now)
         })
     }
 
     /// X-AKSK checks 1–12 of spec §3.1 (check 0 is in [`Auth::guarded`]).
     fn check_aksk(
         &self,
+        peer: IpAddr,
         headers: &HeaderMap,
         x_aksk: Option<&str>,
         now: SimInstant,
@@ -122,7 +123,7 @@ impl Auth {
         aksk::check_authorization(header_text(headers, AUTHORIZATION.as_str()).as_deref())
             .map_err(ApiError::Header)?;
         let token = aksk::parse_x_aksk(x_aksk).map_err(ApiError::Header)?;
-        self.ensure_key_unlocked(&token.username, now)?; // check 8
+        self.ensure_key_unlocked(peer, &token.username, now)?; // check 8
         let app = self
             .config
             .app(&token.username)
@@ -198,7 +199,8 @@ impl Auth {
                         %peer,
                         app_key = claimed,
                         address_locked = locked.0,
-                        app_key_locked = locked.1,
+                        address_locked_for_app_key = locked.1,
+                        until = %now.plus_s(cfg.lock_s).ms(),
                         "locked after repeated authentication failures (spec §3.3)"
                     );
                 }
@@ -208,9 +210,18 @@ impl Auth {
         result
     }
 
-    fn ensure_key_unlocked(&self, app_key: &str, now: SimInstant) -> Result<(), ApiError> {
+    fn ensure_key_unlocked(
+        &self,
+        peer: IpAddr,
+        app_key: &str,
+        now: SimInstant,
+    ) -> Result<(), ApiError> {
         let cfg = &self.config.auth.lockout;
-        if self.lock().lockout.key_locked(cfg, app_key, now) {
+        if self
+            .lock()
+            .lockout
+            .key_locked(cfg, peer.to_canonical(), app_key, now)
+        {
             return Err(ApiError::LockedOut);
         }
         Ok(())

@@ -365,7 +365,7 @@ async fn a_wrong_password_is_refused_and_the_sandbox_prefix_behaves_the_same() {
 }
 
 #[tokio::test]
-async fn five_failures_lock_the_app_key_and_the_address_for_thirty_minutes() {
+async fn five_failures_lock_that_address_for_the_app_key_for_thirty_minutes() {
     let sim = spawn_sim().await;
     for _ in 0..5 {
         let bad = sim
@@ -380,10 +380,25 @@ async fn five_failures_lock_the_app_key_and_the_address_for_thirty_minutes() {
     let good = sim.call_verify(&verify_body("1234")).await;
     good.assert_error(403, "1020176", "Authentication failed, try again later");
     assert_eq!(good.body["sessionId"], "");
-    // The address is locked too: even the legacy login is refused.
+    // That address is locked for the key: even the legacy login is refused.
     login(&sim)
         .await
         .assert_error(403, "1020176", "Authentication failed, try again later");
+    // The app's real server, at another address, keeps working (spec §3.3): the app_key is in
+    // every push, so a lock on the key alone would let anyone shut the app out.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let mut req = elsewhere
+        .post(format!("{}{CALL_VERIFY}", sim.base))
+        .body(verify_body("1234").to_string());
+    for (k, v) in signed_headers(APP_KEY, APP_SECRET, &nonce()) {
+        req = req.header(k, v);
+    }
+    let answer: serde_json::Value =
+        serde_json::from_slice(&req.send().await.unwrap().bytes().await.unwrap()).unwrap();
+    assert_eq!(answer["resultcode"], "0", "{answer}");
     sim.advance("29m").await;
     sim.call_verify(&verify_body("1234")).await.assert_error(
         403,
@@ -395,7 +410,7 @@ async fn five_failures_lock_the_app_key_and_the_address_for_thirty_minutes() {
         sim.call_verify(&verify_body("1234")).await.body["resultcode"],
         "0"
     );
-    assert_eq!(sim.call_count().await, 1);
+    assert_eq!(sim.call_count().await, 2);
 }
 
 #[tokio::test]
