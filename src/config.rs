@@ -587,15 +587,8 @@ impl TryFrom<RawConfig> for Config {
     /// Checks every key and builds the typed values: the listen address, the retry schedules,
     /// the scenario rules and the blacklist patterns. The first problem found is the error.
     fn try_from(raw: RawConfig) -> Result<Config, InvalidKey> {
-        let listen = raw.server.listen.parse::<SocketAddr>().map_err(|_| {
-            InvalidKey::new(
-                "server.listen",
-                format!(
-                    "`{}` is not an address like 127.0.0.1:8080",
-                    raw.server.listen
-                ),
-            )
-        })?;
+        let listen =
+            parse_listen(&raw.server.listen).map_err(|e| InvalidKey::new("server.listen", e))?;
         let developers = raw
             .developers
             .into_iter()
@@ -923,6 +916,23 @@ impl Config {
     }
 }
 
+/// A listen address as people write it: `127.0.0.1:8080`, `[::1]:8080`, `localhost:8080`
+/// (loopback), or a bare port `8080` (loopback).
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let port = s.strip_prefix("localhost:").unwrap_or(s);
+    port.parse::<u16>()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+        .map_err(|_| {
+            format!(
+                "`{s}` is not an address like 127.0.0.1:8080, localhost:8080 or a port like 8080"
+            )
+        })
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -930,6 +940,22 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses_as_people_write_them() {
+        assert_eq!(parse_listen("127.0.0.1:8092").unwrap().port(), 8092);
+        assert_eq!(
+            parse_listen("8092").unwrap(),
+            "127.0.0.1:8092".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen("localhost:8092").unwrap(),
+            "127.0.0.1:8092".parse().unwrap()
+        );
+        assert!(parse_listen("[::1]:8092").is_ok());
+        assert!(parse_listen("localhost").is_err());
+        assert!(parse_listen("99999").is_err());
+    }
 
     #[test]
     fn embedded_default_is_valid_and_has_the_demo_app() {
@@ -1177,11 +1203,11 @@ mod tests {
 
     #[test]
     fn a_bad_listen_address_is_an_error_naming_it() {
-        let text = EMBEDDED_DEFAULT.replace("127.0.0.1:8080\"", "localhost\"");
+        let text = EMBEDDED_DEFAULT.replace("127.0.0.1:8080\"", "localhost:http\"");
         let e = Config::parse(&text, "x.toml").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "config error in x.toml: server.listen: `localhost` is not an address like 127.0.0.1:8080"
+            "config error in x.toml: server.listen: `localhost:http` is not an address like 127.0.0.1:8080, localhost:8080 or a port like 8080"
         );
     }
 

@@ -224,8 +224,10 @@ struct CallArgs {
     /// How many times the code is read (0-9; 0 repeats until hang-up).
     #[arg(long, default_value_t = 3)]
     times: u8,
+    /// The tone played before the code (preTone: an approved tone).
     #[arg(long, default_value = "welcome.wav")]
     pre_tone: String,
+    /// The tone played after the last reading (posTone), e.g. bye.wav.
     #[arg(long)]
     pos_tone: Option<String>,
     #[command(flatten)]
@@ -491,11 +493,8 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
         .as_ref()
         .map_or("<command line>".into(), |p| p.display().to_string());
     if let Some(listen) = &args.listen {
-        config.server.listen = listen.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "config error in {text}: server.listen: `{listen}` is not an address like 127.0.0.1:8080"
-            )
-        })?;
+        config.server.listen = dialtone::config::parse_listen(listen)
+            .map_err(|e| anyhow::anyhow!("config error in {text}: --listen: {e}"))?;
     }
     if let Some(speed) = args.speed {
         config.clock.speed = speed;
@@ -537,9 +536,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .init();
     let config = load_config(&args)?;
     let addr = config.server.listen;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                " (another program, perhaps another Dialtone, holds it: choose another with \
+                 --listen 127.0.0.1:8081, or DIALTONE_LISTEN=8081)"
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
+    })?;
     // Voices and tones load before anything is printed, so a bad tone file stops start-up at once.
     let state = dialtone::app::AppState::new(config)?;
     print_banner(&state.config, &listener.local_addr()?);
