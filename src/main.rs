@@ -387,7 +387,26 @@ struct PlayArgs {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    match run(Cli::parse()) {
+        // The reader went away (`dialtone call … | head`): nothing left to say, and no error.
+        Err(e) if broken_pipe(&e) => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether `e` comes from writing to a closed pipe.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<client::ClientError>()
+                .is_some_and(|c| matches!(c, client::ClientError::Output(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Call(args)) => runtime()?.block_on(call(args)),
         Some(Command::Notify(args)) => runtime()?.block_on(notify(args)),
