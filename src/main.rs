@@ -818,7 +818,11 @@ fn render_code(args: &RenderArgs, config: &Config, code: &str) -> anyhow::Result
     };
     let manifest = audio::compose(&library, &request, &config.call)?;
     let wav = audio::wav_bytes(&audio::render(&manifest, args.until_ms))?;
-    Rendered::new(wav, &manifest)
+    // What is printed is what the WAV holds.
+    match args.until_ms {
+        Some(until) => Rendered::new(wav, &manifest.until(until)),
+        None => Rendered::new(wav, &manifest),
+    }
 }
 
 /// `render --template`: the template (with `--voice` first) as one playInfoList entry plays it,

@@ -100,6 +100,32 @@ fn render_prints_a_summary_and_takes_a_language_type_for_lang() {
 }
 
 #[test]
+fn render_until_ms_prints_only_what_the_cut_wav_holds() {
+    let dir = scratch("until");
+    let wav = dir.join("cut.wav");
+    let out = dialtone(&[
+        "render",
+        "--code",
+        "4815",
+        "--until-ms",
+        "5000",
+        "-o",
+        wav.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("5.000 s from answer"), "{summary}");
+    assert!(
+        summary.contains("4.540 -    5.000"),
+        "the clip cut at 5 s: {summary}"
+    );
+    assert!(
+        !summary.contains("en/8.wav"),
+        "nothing after the cut: {summary}"
+    );
+}
+
+#[test]
 fn render_refuses_an_unknown_language_a_bad_code_or_an_unapproved_tone() {
     let dir = scratch("bad");
     let wav = dir.join("x.wav");

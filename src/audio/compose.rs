@@ -103,6 +103,18 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The part heard until `until_ms` after answer (a callee who hung up then): the clips that
+    /// started before it, the last one cut there.
+    pub fn until(&self, until_ms: u64) -> Manifest {
+        let mut cut = self.clone();
+        cut.segments.retain(|s| s.start_ms < until_ms);
+        for s in &mut cut.segments {
+            s.end_ms = s.end_ms.min(until_ms);
+        }
+        cut.release_ms = cut.release_ms.map(|r| r.min(until_ms));
+        cut
+    }
+
     /// Readings laid out (for `times` = 0, those that start before the maximum duration).
     pub fn readings(&self) -> u32 {
         self.segments
