@@ -218,9 +218,9 @@ struct CallArgs {
     /// The verification code to read out.
     #[arg(long)]
     code: String,
-    /// languageType (2 = English in the default mapping).
-    #[arg(long, default_value_t = 2)]
-    lang: i64,
+    /// The voice: a languageType (2) or its tag in the default mapping (en, zh, es, fr, it, ru).
+    #[arg(long, default_value = "2")]
+    lang: String,
     /// How many times the code is read (0-9; 0 repeats until hang-up).
     #[arg(long, default_value_t = 3)]
     times: u8,
@@ -640,8 +640,24 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
 }
 
 async fn call(args: CallArgs) -> anyhow::Result<()> {
+    // A tag is looked up in the default `languages`; a number is sent as it is, so Dialtone (with
+    // its own configuration) judges it.
+    let language_type = match args.lang.parse::<i64>() {
+        Ok(n) => n,
+        Err(_) => Config::embedded()
+            .languages
+            .iter()
+            .find(|(_, tag)| **tag == args.lang)
+            .and_then(|(n, _)| n.parse().ok())
+            .with_context(|| {
+                format!(
+                    "--lang `{}`: a languageType number or en, zh, es, fr, it, ru",
+                    args.lang
+                )
+            })?,
+    };
     let kind = CallKind::Verify(VerifyCall {
-        language_type: args.lang,
+        language_type,
         pre_tone: args.pre_tone.parse().context("--pre-tone")?,
         verify_code: args.code.parse().context("--code")?,
         pos_tone: args

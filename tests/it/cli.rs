@@ -405,3 +405,37 @@ async fn dialtone_notify_callback_and_stop_place_and_end_calls() {
     let (ok, _, err) = run_cli(args(&["stop", &session, "--url", &sim.base])).await;
     assert!(!ok && err.contains("1020001"), "{err}");
 }
+
+#[tokio::test]
+async fn dialtone_call_takes_a_voice_by_tag_or_by_language_type() {
+    let sim = spawn_sim().await;
+    for (lang, expected) in [("zh", 1), ("2", 2)] {
+        let (ok, out, err) = run_cli(args(&[
+            "call",
+            CALLEE,
+            "--code",
+            "48",
+            "--lang",
+            lang,
+            "--no-follow",
+            "--url",
+            &sim.base,
+        ]))
+        .await;
+        assert!(ok, "{out}{err}");
+        let session = out
+            .lines()
+            .next()
+            .unwrap()
+            .strip_prefix("sessionId: ")
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            sim.call(&session).await["language_type"],
+            expected,
+            "{lang}"
+        );
+    }
+    let (ok, _, err) = run_cli(args(&["call", CALLEE, "--code", "48", "--lang", "xx"])).await;
+    assert!(!ok && err.contains("--lang `xx`"), "{err}");
+}
