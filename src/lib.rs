@@ -1,5 +1,5 @@
-//! Dialtone: a local simulator of a cloud voice-call platform (Huawei Cloud VoiceCall's voice
-//! verification code API), specified in `shared/reference/voicecall-api.md`.
+//! Dialtone: a local simulator of a cloud voice-call platform (Huawei Cloud VoiceCall: voice
+//! verification codes, voice notifications, click-to-call, call stop and recordings).
 //!
 //! The path of a request, top to bottom:
 //!
