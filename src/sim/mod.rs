@@ -23,6 +23,7 @@ use crate::audio::{render, render_playbacks, wav_bytes, Playback};
 use crate::call::click2call::Party;
 use crate::call::scenario::{is_keys, BehaviourSpec};
 use crate::call::timeline::TimelineEvent;
+use crate::clock::MAX_SPAN_MS;
 use crate::engine::{CallAudio, CallFilter, CallView, PressError, ReportError, TimelineEntry};
 use crate::error::InternalFault;
 use crate::push::faults::FaultRule;
@@ -132,6 +133,15 @@ async fn advance(
         (None, Some(ms)) => ms,
         _ => return Err(bad_request("give exactly one of `by` and `by_ms`")),
     };
+    // Dialtone decision: simulated time spans at most 100 years from `clock.start`, so every
+    // timestamp stays a four-digit-year platform time and no date arithmetic can overflow.
+    let left = MAX_SPAN_MS.saturating_sub(state.engine.clock_view().now_ms);
+    if by_ms > left {
+        return Err(bad_request(format!(
+            "the clock runs at most 100 years ({MAX_SPAN_MS} ms) past its start: \
+             {left} ms are left, {by_ms} ms asked"
+        )));
+    }
     state
         .engine
         .advance(by_ms, input.settle.unwrap_or(true))
@@ -140,14 +150,19 @@ async fn advance(
     Ok(Json(state.engine.clock_view()).into_response())
 }
 
-/// `500ms`, `90s`, `2m`, `1h`, or a bare number of milliseconds.
+/// `500ms`, `90s`, `2m`, `1h`, or a bare number of milliseconds. Too many to count saturates at
+/// `u64::MAX` (a bound says "too long" better than "not a duration").
 pub fn parse_duration_ms(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().ok()?;
+    if digits.is_empty() {
+        return None;
+    }
+    // Only digits, so the one way to fail is overflow.
+    let n: u64 = digits.parse().unwrap_or(u64::MAX);
     let factor = match unit.trim() {
         "" | "ms" => 1,
         "s" => 1000,
@@ -155,7 +170,7 @@ pub fn parse_duration_ms(text: &str) -> Option<u64> {
         "h" => 3_600_000,
         _ => return None,
     };
-    n.checked_mul(factor)
+    Some(n.saturating_mul(factor))
 }
 
 async fn list_calls(
@@ -513,5 +528,9 @@ mod tests {
         assert_eq!(parse_duration_ms("250"), Some(250));
         assert_eq!(parse_duration_ms("1d"), None);
         assert_eq!(parse_duration_ms("s"), None);
+        assert_eq!(
+            parse_duration_ms("99999999999999999999999h"),
+            Some(u64::MAX)
+        );
     }
 }

@@ -195,3 +195,28 @@ async fn shutdown_waits_for_a_push_on_the_wire() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_advance_past_a_hundred_years_is_a_400_and_the_sim_keeps_answering() {
+    let sim = spawn_sim().await;
+    for body in [
+        json!({"by_ms": 10_000_000_000_000_000u64}),
+        json!({"by": "10000000000000h"}),
+    ] {
+        let reply = sim
+            .post("/sim/v1/clock/advance", &[], body.to_string())
+            .await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+        assert!(
+            reply.body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("at most 100 years")),
+            "{}",
+            reply.body
+        );
+    }
+    let clock = sim.get("/sim/v1/clock").await;
+    assert_eq!((clock.status, &clock.body["now_ms"]), (200, &json!(0)));
+    let reply = sim.call_verify(&verify_body("4827")).await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+}
