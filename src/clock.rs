@@ -10,7 +10,8 @@
 //! pushes ([`transport_now`]) and push latency ([`Stopwatch`]).
 //!
 //! The clock's settings ([`ClockSettings`], the `[clock]` section of the config) are defined here;
-//! `config` reads them and checks `speed` at load.
+//! `config` reads them and checks them at load ([`ClockSettings::check`]), as `main` does after
+//! `--speed` and `--start`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,9 +41,9 @@ pub struct ClockSettings {
     pub start: Option<DateTime<Utc>>,
 }
 
-/// The longest stretch of simulated time one input may ask for: an advance, and the room left
-/// after `clock.start` (100 years of 365.25 days). Dialtone decision: far past any test's need,
-/// and small enough that no calendar arithmetic can overflow.
+/// How far simulated time may run past `clock.start`: 100 years of 365.25 days. An advance past
+/// it is refused, and `clock.start` must leave room for it. Dialtone decision: far past any
+/// test's need, and every timestamp keeps a four-digit year.
 pub const MAX_SPAN_MS: u64 = 36_525 * 86_400_000;
 
 /// The slowest and fastest `clock.speed`: below, a deadline's real delay stops being a number;
