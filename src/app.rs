@@ -62,7 +62,7 @@ impl AppState {
         };
         let mut config = config;
         if let Some(last) = recovered.as_ref().and_then(|r| r.last_time.as_deref()) {
-            resume_manual_clock(&mut config, last);
+            resume_clock(&mut config, last);
         }
         let config = Arc::new(config);
         let clock = Arc::new(Clock::from_config(&config.clock));
@@ -81,17 +81,67 @@ impl AppState {
     }
 }
 
-/// A manual clock on a data directory resumes a second after the latest time recorded there, so
-/// simulated time never runs backwards across restarts (a call cut off by a crash must not end
-/// before it started). Running clocks follow the wall clock anyway.
-fn resume_manual_clock(config: &mut Config, last: &str) {
+/// A clock on a data directory resumes after the latest time recorded there, so simulated time
+/// never runs backwards across restarts (a call cut off by a crash must not end before it
+/// started). A manual clock resumes a second after it. A running clock (real or scaled) whose
+/// start (the wall clock, unless `clock.start` is set) is before that second starts there
+/// instead: its time then runs ahead of the wall clock by the same offset.
+fn resume_clock(config: &mut Config, last: &str) {
     // The latest time may be a timeline entry's, with milliseconds.
     let Ok(last) = crate::clock::PlatformTime::parse_truncating(last) else {
         return;
     };
     let last = last.utc() + chrono::Duration::seconds(1);
-    if config.clock.mode == ClockMode::Manual && config.clock.start.is_none_or(|s| s < last) {
-        tracing::info!(%last, "the manual clock resumes after the time the data directory records");
+    let behind = match config.clock.mode {
+        ClockMode::Manual => config.clock.start.is_none_or(|s| s < last),
+        ClockMode::Real | ClockMode::Scaled => {
+            config
+                .clock
+                .start
+                .unwrap_or_else(crate::clock::transport_now)
+                < last
+        }
+    };
+    if behind {
+        tracing::info!(%last, mode = ?config.clock.mode, "the clock resumes after the time the data directory records");
         config.clock.start = Some(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resumed(mode: ClockMode, start: Option<&str>, last: &str) -> Option<String> {
+        let mut config = Config::embedded();
+        config.clock.mode = mode;
+        config.clock.start = start.map(|s| s.parse().unwrap());
+        resume_clock(&mut config, last);
+        config
+            .clock
+            .start
+            .map(|s| s.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    }
+
+    #[test]
+    fn every_clock_resumes_after_a_recorded_time_ahead_of_it() {
+        for mode in [ClockMode::Real, ClockMode::Scaled, ClockMode::Manual] {
+            assert_eq!(
+                resumed(mode, None, "2099-01-01 00:00:06.500").as_deref(),
+                Some("2099-01-01T00:00:07Z"),
+                "{mode:?}"
+            );
+        }
+        // A running clock already past the recorded time keeps following the wall clock.
+        assert_eq!(resumed(ClockMode::Real, None, "2001-01-01 00:00:00"), None);
+        assert_eq!(
+            resumed(
+                ClockMode::Scaled,
+                Some("2030-01-01T00:00:00Z"),
+                "2001-01-01 00:00:00"
+            )
+            .as_deref(),
+            Some("2030-01-01T00:00:00Z")
+        );
     }
 }

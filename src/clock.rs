@@ -10,7 +10,8 @@
 //! pushes ([`transport_now`]) and push latency ([`Stopwatch`]).
 //!
 //! The clock's settings ([`ClockSettings`], the `[clock]` section of the config) are defined here;
-//! `config` reads them and checks `speed` at load.
+//! `config` reads them and checks them at load ([`ClockSettings::check`]), as `main` does after
+//! `--speed` and `--start`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -38,6 +39,53 @@ pub struct ClockSettings {
     pub speed: f64,
     /// Simulated epoch; absent means the wall clock at start-up.
     pub start: Option<DateTime<Utc>>,
+}
+
+/// How far simulated time may run past `clock.start`: 100 years of 365.25 days. An advance past
+/// it is refused, and `clock.start` must leave room for it. Dialtone decision: far past any
+/// test's need, and every timestamp keeps a four-digit year.
+pub const MAX_SPAN_MS: u64 = 36_525 * 86_400_000;
+
+/// The slowest and fastest `clock.speed`: below, a deadline's real delay stops being a number;
+/// above, a millisecond of real time is more than a quarter of an hour of simulated time.
+pub const SPEED_RANGE: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
+impl ClockSettings {
+    /// Checks `speed` and `start`: the `(key, message)` of the first out of bounds.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if !(self.speed.is_finite() && SPEED_RANGE.contains(&self.speed)) {
+            return Err((
+                "clock.speed",
+                format!(
+                    "must be a number from {} to {}",
+                    SPEED_RANGE.start(),
+                    SPEED_RANGE.end()
+                ),
+            ));
+        }
+        if let Some(start) = self.start {
+            let latest = latest_start();
+            if start < DateTime::UNIX_EPOCH || start > latest {
+                return Err((
+                    "clock.start",
+                    format!(
+                        "must be from 1970-01-01T00:00:00Z to {}, so 100 years of simulated time fit",
+                        latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The latest `clock.start`: 100 years before the last second of year 9999, the last a platform
+/// time can write with four digits.
+fn latest_start() -> DateTime<Utc> {
+    let last: DateTime<Utc> = "9999-12-31T23:59:59Z"
+        .parse()
+        .expect("a literal calendar time");
+    last - chrono::Duration::milliseconds(MAX_SPAN_MS as i64)
 }
 
 impl Default for ClockSettings {
@@ -144,9 +192,14 @@ impl Clock {
         }
     }
 
-    /// Calendar time of a simulated instant: `clock.start` + elapsed.
+    /// Calendar time of a simulated instant: `clock.start` + elapsed, saturating at chrono's
+    /// last representable time rather than panicking (inputs are bounded, so this is a guard).
     pub fn wall(&self, at: SimInstant) -> DateTime<Utc> {
-        self.start + chrono::Duration::milliseconds(at.0 as i64)
+        i64::try_from(at.0)
+            .ok()
+            .and_then(chrono::TimeDelta::try_milliseconds)
+            .and_then(|d| self.start.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     /// The simulated epoch.
@@ -175,7 +228,8 @@ impl Clock {
         match &self.source {
             Source::Running { speed, .. } => {
                 let sim_ms = at.since(self.now()) as f64;
-                Some(Duration::from_secs_f64(sim_ms / 1000.0 / speed))
+                // Saturates: a delay too long to represent is a sleep that never ends.
+                Some(Duration::try_from_secs_f64(sim_ms / 1000.0 / speed).unwrap_or(Duration::MAX))
             }
             Source::Manual { .. } => None,
         }
@@ -313,6 +367,45 @@ mod tests {
         let c = Clock::from_config(&cfg);
         let d = c.real_delay_until(SimInstant(60_000)).unwrap();
         assert!(d <= Duration::from_secs(3), "{d:?}");
+    }
+
+    #[test]
+    fn wall_time_saturates_instead_of_panicking() {
+        let c = Clock::manual("2026-03-14T10:15:31Z".parse().unwrap());
+        assert_eq!(c.wall(SimInstant(u64::MAX)), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            c.wall(SimInstant(10_000_000_000_000_000)),
+            DateTime::<Utc>::MAX_UTC
+        );
+        let running = Clock::from_config(&ClockSettings {
+            mode: ClockMode::Scaled,
+            speed: *SPEED_RANGE.start(),
+            start: None,
+        });
+        assert_eq!(
+            running.real_delay_until(SimInstant(u64::MAX)),
+            Some(Duration::MAX)
+        );
+    }
+
+    #[test]
+    fn speed_and_start_are_bounded() {
+        let with = |speed: f64, start: Option<&str>| ClockSettings {
+            mode: ClockMode::Scaled,
+            speed,
+            start: start.map(|s| s.parse().unwrap()),
+        };
+        assert_eq!(with(20.0, Some("2026-03-14T10:15:31Z")).check(), Ok(()));
+        for speed in [0.0, -1.0, 1e-300, 1e300, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                with(speed, None).check().unwrap_err().0,
+                "clock.speed",
+                "{speed}"
+            );
+        }
+        for start in ["1969-12-31T23:59:59Z", "9950-01-01T00:00:00Z"] {
+            assert_eq!(with(1.0, Some(start)).check().unwrap_err().0, "clock.start");
+        }
     }
 
     #[test]

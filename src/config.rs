@@ -623,9 +623,9 @@ impl TryFrom<RawConfig> for Config {
         if raw.platform.ports == 0 {
             return Err(InvalidKey::new("platform.ports", "must be at least 1"));
         }
-        if !(raw.clock.speed.is_finite() && raw.clock.speed > 0.0) {
-            return Err(InvalidKey::new("clock.speed", "must be a number above 0"));
-        }
+        raw.clock
+            .check()
+            .map_err(|(key, message)| InvalidKey::new(key, message))?;
         let status_retry = raw
             .status_push
             .retry

@@ -538,10 +538,11 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if args.ephemeral {
         config.store.ephemeral = true;
     }
-    anyhow::ensure!(
-        config.clock.speed.is_finite() && config.clock.speed > 0.0,
-        "--speed must be above 0"
-    );
+    // The flags are checked as the file's keys are: `--speed` and `--start` by the same bounds.
+    if let Err((key, message)) = config.clock.check() {
+        let flag = key.replace("clock.", "--");
+        anyhow::bail!("{flag} {message}");
+    }
     Ok(config)
 }
 

@@ -11,7 +11,8 @@
 //!    Dialtone was down goes out at once);
 //! 4. ended calls whose CDR never reached the outbox are queued again.
 //!
-//! Simulated time starts afresh in each run; recorded times are kept as calendar times.
+//! Simulated time starts afresh in each run; recorded times are kept as calendar times, and the
+//! clock's start is moved so that the new run's times come after them (`app::resume_clock`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -245,12 +246,26 @@ impl Engine {
     }
 
     /// Ends a restored in-progress call now: stateCode 8000, a disconnect push and a CDR whose
-    /// times are the recorded ones.
+    /// times are the recorded ones. "Now" is never before the latest recorded time: the clock
+    /// resumes after it (`app::resume_clock`), and should a recorded time still lie ahead, the
+    /// release is dated then, so a CDR never ends before its call started.
     fn release_restored(&self, st: &mut State, seq: u64, now: SimInstant) {
         let clock = &self.shared.clock;
         let cfg = &self.shared.config;
         let Some(entry) = st.calls.get_mut(&seq) else {
             return;
+        };
+        let latest = entry
+            .timeline
+            .iter()
+            .filter_map(|e| PlatformTime::parse_truncating(&e.time).ok())
+            .max();
+        let now = match latest {
+            Some(latest) => {
+                let ahead = (latest.utc() - clock.wall(now)).num_milliseconds();
+                now.plus_ms(u64::try_from(ahead).unwrap_or(0))
+            }
+            None => now,
         };
         let code = StateCode::InternalError;
         // Timeline times carry milliseconds; the CDR's are whole seconds.

@@ -48,6 +48,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ControlQuery<T
     }
 }
 
+/// The route's path parameters deserialized into `T` (a `String`, or a tuple of them); a segment
+/// that is not UTF-8 is a 400 naming the parameter.
+#[derive(Debug)]
+pub struct ControlPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ControlPath<T> {
+    type Rejection = SimError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SimError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ControlPath(v))
+            .map_err(|e| bad_request(format!("bad path: {}", e.body_text())))
+    }
+}
+
 /// The route's one path parameter, a phone number as the platform writes them: `+` and 7-15
 /// digits.
 #[derive(Debug)]
@@ -57,9 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PhoneNumber {
     type Rejection = SimError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, SimError> {
-        let Path(number) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| bad_request(format!("bad path: {e}")))?;
+        let ControlPath(number) = ControlPath::<String>::from_request_parts(parts, state).await?;
         if number.parse::<request::PhoneNumber>().is_err() {
             return Err(bad_request(format!(
                 "`{number}` is not `+` followed by 7-15 digits"

@@ -2,27 +2,30 @@
 //! deliveries. Not part of the emulated platform, so its errors are plain `{"error": "..."}`
 //! with an HTTP status, never platform result codes. Requests are read by the extractors of
 //! [`extract`], whose rejections are the same `{"error": "..."}`; a 500 also carries an
-//! [`InternalFault`] for the server's logging middleware.
+//! [`InternalFault`] for the server's logging middleware. Every route answers another method
+//! with a 405 naming the allowed ones, and any other path under `/sim/v1` is a 404 of the same
+//! shape (only paths outside it get the platform's `1010006`).
 
 pub mod extract;
 pub mod stream;
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put, MethodRouter};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use self::extract::{ControlBody, ControlJson, ControlQuery, PhoneNumber};
+use self::extract::{ControlBody, ControlJson, ControlPath, ControlQuery, PhoneNumber};
 use crate::app::AppState;
 use crate::audio::{render, render_playbacks, wav_bytes, Playback};
 use crate::call::click2call::Party;
 use crate::call::scenario::{is_keys, BehaviourSpec};
 use crate::call::timeline::TimelineEvent;
+use crate::clock::MAX_SPAN_MS;
 use crate::engine::{CallAudio, CallFilter, CallView, PressError, ReportError, TimelineEntry};
 use crate::error::InternalFault;
 use crate::push::faults::FaultRule;
@@ -30,32 +33,81 @@ use crate::push::journal::{JournalEntry, JournalQuery};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/sim/v1/clock", get(clock))
-        .route("/sim/v1/clock/advance", post(advance))
-        .route("/sim/v1/calls", get(list_calls))
-        .route("/sim/v1/calls/{session_id}", get(call))
-        .route("/sim/v1/calls/{session_id}/events", get(events))
-        .route("/sim/v1/calls/{session_id}/dtmf", post(dtmf))
-        .route("/sim/v1/calls/{session_id}/hangup", post(hangup))
-        .route("/sim/v1/calls/{session_id}/audio.wav", get(audio))
-        .route("/sim/v1/calls/{session_id}/announcement", get(announcement))
-        .route("/sim/v1/deliveries", get(deliveries))
-        .route("/dialtone/recordings/{bucket}/{object}", get(recording))
-        .route("/sim/v1/deliveries/{id}/redeliver", post(redeliver))
-        .route("/sim/v1/reports/reconciliation", get(reconciliation))
-        .route("/sim/v1/phones", get(phones))
+        .route("/sim/v1/clock", only(get(clock), "GET"))
+        .route("/sim/v1/clock/advance", only(post(advance), "POST"))
+        .route("/sim/v1/calls", only(get(list_calls), "GET"))
+        .route("/sim/v1/calls/{session_id}", only(get(call), "GET"))
+        .route(
+            "/sim/v1/calls/{session_id}/events",
+            only(get(events), "GET"),
+        )
+        .route("/sim/v1/calls/{session_id}/dtmf", only(post(dtmf), "POST"))
+        .route(
+            "/sim/v1/calls/{session_id}/hangup",
+            only(post(hangup), "POST"),
+        )
+        .route(
+            "/sim/v1/calls/{session_id}/audio.wav",
+            only(get(audio), "GET"),
+        )
+        .route(
+            "/sim/v1/calls/{session_id}/announcement",
+            only(get(announcement), "GET"),
+        )
+        .route("/sim/v1/deliveries", only(get(deliveries), "GET"))
+        .route(
+            "/dialtone/recordings/{bucket}/{object}",
+            only(get(recording), "GET"),
+        )
+        .route(
+            "/sim/v1/deliveries/{id}/redeliver",
+            only(post(redeliver), "POST"),
+        )
+        .route(
+            "/sim/v1/reports/reconciliation",
+            only(get(reconciliation), "GET"),
+        )
+        .route("/sim/v1/phones", only(get(phones), "GET"))
         .route(
             "/sim/v1/phones/{number}",
-            put(set_phone).delete(remove_phone),
+            only(put(set_phone).delete(remove_phone), "PUT, DELETE"),
         )
-        .route("/sim/v1/reset", post(reset))
-        .route("/sim/v1/stream", get(stream::stream))
-        .route("/sim/v1/health", get(health))
-        .route("/health", get(health))
+        .route("/sim/v1/reset", only(post(reset), "POST"))
+        .route("/sim/v1/stream", only(get(stream::stream), "GET"))
+        .route("/sim/v1/health", only(get(health), "GET"))
+        .route("/health", only(get(health), "GET"))
         .route(
             "/sim/v1/faults",
-            get(faults).put(set_faults).delete(clear_faults),
+            only(
+                get(faults).put(set_faults).delete(clear_faults),
+                "GET, PUT, DELETE",
+            ),
         )
+        // Any other path under /sim/v1 is the control plane's 404, not the platform's 1010006.
+        .route("/sim/v1", any(no_such_path))
+        .route("/sim/v1/", any(no_such_path))
+        .route("/sim/v1/{*rest}", any(no_such_path))
+}
+
+/// `route` answering any other method with a JSON 405 naming `allowed` (axum adds the `Allow`
+/// header from the methods `route` serves, HEAD with GET).
+fn only(route: MethodRouter<AppState>, allowed: &'static str) -> MethodRouter<AppState> {
+    route.fallback(move |method: Method, uri: Uri| async move {
+        SimError(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{method} is not allowed on {}; use {allowed}", uri.path()),
+        )
+    })
+}
+
+async fn no_such_path(method: Method, uri: Uri) -> SimError {
+    SimError(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no control endpoint {method} {} (the /sim/v1 routes are listed in the README)",
+            uri.path()
+        ),
+    )
 }
 
 /// A control-plane error.
@@ -132,6 +184,15 @@ async fn advance(
         (None, Some(ms)) => ms,
         _ => return Err(bad_request("give exactly one of `by` and `by_ms`")),
     };
+    // Dialtone decision: simulated time spans at most 100 years from `clock.start`, so every
+    // timestamp stays a four-digit-year platform time and no date arithmetic can overflow.
+    let left = MAX_SPAN_MS.saturating_sub(state.engine.clock_view().now_ms);
+    if by_ms > left {
+        return Err(bad_request(format!(
+            "the clock runs at most 100 years ({MAX_SPAN_MS} ms) past its start: \
+             {left} ms are left, {by_ms} ms asked"
+        )));
+    }
     state
         .engine
         .advance(by_ms, input.settle.unwrap_or(true))
@@ -140,14 +201,19 @@ async fn advance(
     Ok(Json(state.engine.clock_view()).into_response())
 }
 
-/// `500ms`, `90s`, `2m`, `1h`, or a bare number of milliseconds.
+/// `500ms`, `90s`, `2m`, `1h`, or a bare number of milliseconds. Too many to count saturates at
+/// `u64::MAX` (a bound says "too long" better than "not a duration").
 pub fn parse_duration_ms(text: &str) -> Option<u64> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().ok()?;
+    if digits.is_empty() {
+        return None;
+    }
+    // Only digits, so the one way to fail is overflow.
+    let n: u64 = digits.parse().unwrap_or(u64::MAX);
     let factor = match unit.trim() {
         "" | "ms" => 1,
         "s" => 1000,
@@ -155,7 +221,7 @@ pub fn parse_duration_ms(text: &str) -> Option<u64> {
         "h" => 3_600_000,
         _ => return None,
     };
-    n.checked_mul(factor)
+    Some(n.saturating_mul(factor))
 }
 
 async fn list_calls(
@@ -173,7 +239,10 @@ struct CallOut {
     deliveries: Vec<JournalEntry>,
 }
 
-async fn call(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, SimError> {
+async fn call(
+    State(state): State<AppState>,
+    ControlPath(id): ControlPath<String>,
+) -> Result<Response, SimError> {
     let deliveries = state
         .engine
         .journal()
@@ -214,7 +283,7 @@ const MAX_POLL_MS: u64 = 60_000;
 
 async fn events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ControlPath(id): ControlPath<String>,
     ControlQuery(q): ControlQuery<EventsQuery>,
 ) -> Result<Response, SimError> {
     let after = q.after.unwrap_or(0);
@@ -245,7 +314,7 @@ async fn deliveries(
 /// (empty if the call was never answered), as 8 kHz 16-bit mono WAV.
 async fn audio(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ControlPath(id): ControlPath<String>,
 ) -> Result<Response, SimError> {
     let samples = match state
         .engine
@@ -274,7 +343,7 @@ async fn audio(
 /// much the callee heard.
 async fn announcement(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ControlPath(id): ControlPath<String>,
 ) -> Result<Response, SimError> {
     match state
         .engine
@@ -298,7 +367,7 @@ async fn announcement(
 /// `POST /sim/v1/deliveries/{id}/redeliver`: one more attempt of a push, now.
 async fn redeliver(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ControlPath(id): ControlPath<String>,
 ) -> Result<Response, SimError> {
     let attempt = state
         .engine
@@ -354,7 +423,7 @@ impl ControlBody for DtmfIn {
 /// (spec §11.4); on any other call they are only noted on the timeline.
 async fn dtmf(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ControlPath(id): ControlPath<String>,
     ControlJson(body): ControlJson<DtmfIn>,
 ) -> Result<Response, SimError> {
     if body.digits.is_empty() || !is_keys(&body.digits) {
@@ -390,7 +459,7 @@ impl ControlBody for HangupIn {
 /// A person hangs up a phone of the call now, on any clock.
 async fn hangup(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ControlPath(id): ControlPath<String>,
     ControlJson(body): ControlJson<HangupIn>,
 ) -> Result<Response, SimError> {
     if state.engine.call_view(&id).is_none() {
@@ -407,7 +476,7 @@ async fn hangup(
 /// unauthenticated like the platform's object-store links.
 async fn recording(
     State(state): State<AppState>,
-    Path((bucket, object)): Path<(String, String)>,
+    ControlPath((bucket, object)): ControlPath<(String, String)>,
 ) -> Result<Response, SimError> {
     let r = state
         .engine
@@ -480,7 +549,7 @@ async fn set_phone(
 
 async fn remove_phone(
     State(state): State<AppState>,
-    Path(number): Path<String>,
+    ControlPath(number): ControlPath<String>,
 ) -> Result<Response, SimError> {
     if state.engine.remove_phone(&number) {
         Ok(StatusCode::NO_CONTENT.into_response())
@@ -513,5 +582,9 @@ mod tests {
         assert_eq!(parse_duration_ms("250"), Some(250));
         assert_eq!(parse_duration_ms("1d"), None);
         assert_eq!(parse_duration_ms("s"), None);
+        assert_eq!(
+            parse_duration_ms("99999999999999999999999h"),
+            Some(u64::MAX)
+        );
     }
 }

@@ -439,3 +439,39 @@ async fn dialtone_call_takes_a_voice_by_tag_or_by_language_type() {
     let (ok, _, err) = run_cli(args(&["call", CALLEE, "--code", "48", "--lang", "xx"])).await;
     assert!(!ok && err.contains("--lang `xx`"), "{err}");
 }
+
+#[tokio::test]
+async fn serve_refuses_a_speed_or_start_out_of_bounds() {
+    for (flag, value, says) in [
+        (
+            "--speed",
+            "1e300",
+            "--speed must be a number from 0.001 to 1000000",
+        ),
+        (
+            "--speed",
+            "0.0000001",
+            "--speed must be a number from 0.001",
+        ),
+        (
+            "--start",
+            "9990-01-01T00:00:00Z",
+            "--start must be from 1970",
+        ),
+    ] {
+        let args = [
+            "serve",
+            "--ephemeral",
+            "--listen",
+            "127.0.0.1:0",
+            flag,
+            value,
+        ];
+        let out = tokio::time::timeout(PATIENCE, dialtone(&args))
+            .await
+            .unwrap_or_else(|_| panic!("{flag} {value}: still serving"));
+        assert!(!out.status.success(), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
+}

@@ -363,3 +363,58 @@ async fn a_stored_call_the_database_cannot_read_is_a_500_not_a_404() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_real_clock_resumes_after_the_recorded_time_and_the_cut_call_never_ends_before_it_started(
+) {
+    let dir = scratch("forward");
+    let data = dir.clone();
+    // A manual clock far ahead of the wall clock records the call's times in 2099.
+    let sim = TestSim::start_with(move |c: &mut dialtone::Config, _: &PushReceiver| {
+        c.store.ephemeral = false;
+        c.store.data_dir = data;
+        c.clock.start = Some("2099-01-01T00:00:00Z".parse().unwrap());
+    })
+    .await;
+    let session = sim.place_call(&verify_body("4827")).await;
+    sim.advance("8s").await; // answered, the announcement playing
+    let timeline = sim.call(&session).await["timeline"].clone();
+    let recorded = timeline.as_array().unwrap().last().unwrap()["time"]
+        .as_str()
+        .unwrap()
+        .replace(' ', "T");
+    assert!(recorded.starts_with("2099-01-01T"), "{recorded}");
+    let receiver = sim.stop_and_keep_receiver().await;
+
+    let data = dir.clone();
+    let sim = TestSim::start_on(
+        receiver,
+        move |c: &mut dialtone::Config, _: &PushReceiver| {
+            c.store.ephemeral = false;
+            c.store.data_dir = data;
+            c.clock.mode = dialtone::clock::ClockMode::Real;
+            c.clock.start = None;
+        },
+    )
+    .await;
+    let clock = sim.get("/sim/v1/clock").await.body;
+    let now = clock["now"].as_str().unwrap();
+    assert!(
+        now > recorded.as_str(),
+        "the clock resumed at {now}, the store records {recorded}"
+    );
+    let cdr = loop {
+        let push = sim.receiver.next().await;
+        if let Some(cdr) = push.cdr_of(&session) {
+            break cdr.clone();
+        }
+    };
+    let started = cdr["callOutStartTime"].as_str().unwrap();
+    let ended = cdr["callEndTime"].as_str().unwrap();
+    assert!(
+        started.starts_with("2099-01-01") && ended >= started,
+        "callOutStartTime {started}, callEndTime {ended}"
+    );
+    assert!(ended >= cdr["callOutAnswerTime"].as_str().unwrap(), "{cdr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -195,3 +195,139 @@ async fn shutdown_waits_for_a_push_on_the_wire() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_advance_past_a_hundred_years_is_a_400_and_the_sim_keeps_answering() {
+    let sim = spawn_sim().await;
+    for body in [
+        json!({"by_ms": 10_000_000_000_000_000u64}),
+        json!({"by": "10000000000000h"}),
+    ] {
+        let reply = sim
+            .post("/sim/v1/clock/advance", &[], body.to_string())
+            .await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+        assert!(
+            reply.body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("at most 100 years")),
+            "{}",
+            reply.body
+        );
+    }
+    let clock = sim.get("/sim/v1/clock").await;
+    assert_eq!((clock.status, &clock.body["now_ms"]), (200, &json!(0)));
+    let reply = sim.call_verify(&verify_body("4827")).await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+}
+
+/// Sends `method` to `path` and reads the answer as `{"error": …}`: status, `Allow`, message.
+async fn control_error(sim: &TestSim, method: &str, path: &str) -> (u16, String, String) {
+    let resp = sim
+        .http
+        .request(method.parse().unwrap(), format!("{}{}", sim.base, path))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let allow = resp
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = resp.bytes().await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        panic!(
+            "{method} {path}: not JSON (HTTP {status}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    let error = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} {path}: no `error` in {body}"))
+        .to_owned();
+    (status, allow, error)
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_any_control_route_is_a_json_405_naming_the_allowed_ones() {
+    let sim = spawn_sim().await;
+    for (method, path) in [
+        ("DELETE", "/sim/v1/clock"),
+        ("GET", "/sim/v1/clock/advance"),
+        ("POST", "/sim/v1/calls"),
+        ("DELETE", "/sim/v1/calls/some-id"),
+        ("GET", "/sim/v1/calls/some-id/dtmf"),
+        ("GET", "/sim/v1/calls/some-id/hangup"),
+        ("PUT", "/sim/v1/calls/some-id/events"),
+        ("POST", "/sim/v1/calls/some-id/audio.wav"),
+        ("POST", "/sim/v1/calls/some-id/announcement"),
+        ("DELETE", "/sim/v1/deliveries"),
+        ("GET", "/sim/v1/deliveries/some-id/redeliver"),
+        ("POST", "/sim/v1/reports/reconciliation"),
+        ("POST", "/sim/v1/phones"),
+        ("GET", "/sim/v1/phones/+8613900001234"),
+        ("GET", "/sim/v1/reset"),
+        ("POST", "/sim/v1/stream"),
+        ("POST", "/sim/v1/health"),
+        ("POST", "/health"),
+        ("POST", "/sim/v1/faults"),
+        ("POST", "/dialtone/recordings/b/o"),
+    ] {
+        let (status, allow, error) = control_error(&sim, method, path).await;
+        assert_eq!(status, 405, "{method} {path}: {error}");
+        assert!(!allow.is_empty(), "{method} {path}: an Allow header");
+        assert!(error.contains(method) && error.contains(path), "{error}");
+        for allowed in allow.split(',').filter(|m| *m != "HEAD") {
+            assert!(
+                error.contains(allowed),
+                "{method} {path}: `{error}` lacks {allowed}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_is_a_json_400() {
+    let sim = spawn_sim().await;
+    for path in [
+        "/sim/v1/calls/%FF",
+        "/sim/v1/calls/%FF/events",
+        "/sim/v1/deliveries/%FF/redeliver",
+        "/dialtone/recordings/%FF/o",
+    ] {
+        let method = if path.ends_with("redeliver") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let (status, _, error) = control_error(&sim, method, path).await;
+        assert_eq!(status, 400, "{path}: {error}");
+        assert!(error.contains("path"), "{path}: {error}");
+    }
+    let (status, _, error) = control_error(&sim, "DELETE", "/sim/v1/phones/%FF").await;
+    assert_eq!(status, 400, "{error}");
+}
+
+#[tokio::test]
+async fn an_unknown_control_path_is_a_json_404_and_an_unknown_platform_path_stays_1010006() {
+    let sim = spawn_sim().await;
+    for (method, path) in [
+        ("GET", "/sim/v1/nope"),
+        ("POST", "/sim/v1/nope"),
+        ("GET", "/sim/v1"),
+        ("GET", "/sim/v1/"),
+        ("GET", "/sim/v1/calls/some-id/nope"),
+        ("DELETE", "/sim/v1/clock/advance/more"),
+    ] {
+        let (status, _, error) = control_error(&sim, method, path).await;
+        assert_eq!(status, 404, "{method} {path}: {error}");
+        assert!(error.contains(path), "{error}");
+    }
+    sim.get("/rest/nope")
+        .await
+        .assert_error(404, "1010006", "Invalid Rest API.");
+    sim.get("/nope")
+        .await
+        .assert_error(404, "1010006", "Invalid Rest API.");
+}
