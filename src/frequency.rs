@@ -69,7 +69,13 @@ impl Keys<'_> {
 pub struct Frequency {
     rules: Vec<FrequencyRule>,
     placed: HashMap<(usize, String), VecDeque<SimInstant>>,
+    /// Prune `placed` when it reaches this size, then set it to twice what survived: one key per
+    /// callee would otherwise grow the map for as long as the server runs.
+    prune_at: usize,
 }
+
+/// Below this many keys the map is never pruned.
+const PRUNE_FLOOR: usize = 4096;
 
 impl Frequency {
     /// Counters for `rules`, all empty.
@@ -77,6 +83,7 @@ impl Frequency {
         Frequency {
             rules,
             placed: HashMap::new(),
+            prune_at: PRUNE_FLOOR,
         }
     }
 
@@ -98,12 +105,25 @@ impl Frequency {
 
     /// Counts a placed call against every rule.
     pub fn record(&mut self, keys: &Keys, now: SimInstant) {
+        if self.placed.len() >= self.prune_at {
+            self.prune(now);
+        }
         for (i, rule) in self.rules.iter().enumerate() {
             self.placed
                 .entry((i, keys.of(rule.scope)))
                 .or_default()
                 .push_back(now);
         }
+    }
+
+    /// Drops the keys with no call left inside their rule's window.
+    fn prune(&mut self, now: SimInstant) {
+        let rules = &self.rules;
+        self.placed.retain(|(i, _), times| {
+            let window_ms = rules.get(*i).map_or(0, |r| r.window_s * 1000);
+            times.back().is_some_and(|t| now.since(*t) < window_ms)
+        });
+        self.prune_at = (self.placed.len() * 2).max(PRUNE_FLOOR);
     }
 
     /// Forgets every count (a reset); the rules stay.
@@ -115,6 +135,28 @@ impl Frequency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_of_callees_long_gone_are_forgotten_so_the_map_stays_bounded() {
+        let rule = FrequencyRule {
+            scope: FrequencyScope::Callee,
+            max_calls: 10,
+            window_s: 60,
+        };
+        let mut f = Frequency::new(vec![rule]);
+        for i in 0..100_000u64 {
+            let callee = format!("+86139{i:08}");
+            let keys = Keys {
+                sp_id: "sp",
+                app_key: "k",
+                display: "+862087654321",
+                callee: &callee,
+            };
+            // One new callee a second: only the last minute's stay counted.
+            f.record(&keys, SimInstant::ZERO.plus_s(i));
+        }
+        assert!(f.placed.len() <= 2 * PRUNE_FLOOR, "{}", f.placed.len());
+    }
 
     #[test]
     fn a_callee_rule_allows_max_calls_per_window_then_frees_up() {
