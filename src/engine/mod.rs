@@ -629,6 +629,9 @@ impl Engine {
     /// The server bound `addr`: download URLs point there (unless `recording.public_base_url`).
     pub fn set_listen_addr(&self, addr: std::net::SocketAddr) {
         let _ = self.shared.listen.set(addr);
+        if let Some(store) = &self.shared.store {
+            store.record_listen_addr(addr);
+        }
     }
 
     /// The recording `object`, if it is still retained: for the download API (which checks the
