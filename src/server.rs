@@ -204,6 +204,52 @@ mod tests {
         }
     }
 
+    fn signed_call_verify() -> Request<Body> {
+        use crate::testing::{nonce, signed_headers, verify_body, APP_KEY, APP_SECRET};
+        let mut request = Request::post("/rest/httpsessions/callVerify/v1.0");
+        for (k, v) in signed_headers(APP_KEY, APP_SECRET, &nonce()) {
+            request = request.header(k, v);
+        }
+        request
+            .body(Body::from(verify_body("4827").to_string()))
+            .expect("a valid request")
+    }
+
+    #[tokio::test]
+    async fn a_call_the_database_cannot_commit_is_refused_with_1010001_and_forgotten() {
+        let dir = std::env::temp_dir().join(format!("dialtone-commit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = test_config();
+        config.store.ephemeral = false;
+        config.store.data_dir = dir.clone();
+        let state = AppState::new(config).expect("the test config builds");
+        let store = state.engine.database().expect("a durable store").clone();
+        let router = build_router(state.clone())
+            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+
+        store.fail_commits(true);
+        let refused = router.clone().oneshot(signed_call_verify()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            text(refused).await,
+            r#"{"resultcode":"1010001","resultdesc":"Internal system error.","sessionId":""}"#
+        );
+        let calls = state.engine.list_calls(&Default::default());
+        assert!(calls.is_empty(), "the refused call is forgotten: {calls:?}");
+
+        store.fail_commits(false);
+        let accepted = router.oneshot(signed_call_verify()).await.unwrap();
+        assert_eq!(accepted.status(), StatusCode::OK);
+        let body: serde_json::Value =
+            serde_json::from_str(&text(accepted).await).expect("a JSON body");
+        assert_eq!(body["resultcode"], "0");
+        let session = body["sessionId"].as_str().expect("a session id");
+        assert!(store.call(session).expect("readable").is_some());
+        assert_eq!(state.engine.list_calls(&Default::default()).len(), 1);
+        drop((state, store));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[tokio::test]
     async fn a_bad_control_body_is_a_json_400_not_plain_text() {
         let response = router()

@@ -282,6 +282,16 @@ impl Store {
         }
     }
 
+    /// Fault injection, for tests of what a full disk does: while `fail` holds, every commit
+    /// fails (its batch is rolled back and reported as [`StoreError::Commit`] to whoever
+    /// waits), exactly as SQLite's `SQLITE_FULL` would. Reads are unaffected.
+    pub fn fail_commits(&self, fail: bool) {
+        self.inner
+            .counters
+            .fail_commits
+            .store(fail, Ordering::Relaxed);
+    }
+
     /// Counters since open.
     pub fn stats(&self) -> StoreStats {
         let c = &self.inner.counters;
