@@ -1204,6 +1204,21 @@ mod tests {
     }
 
     #[test]
+    fn the_server_guards_default_sanely_and_zero_is_refused() {
+        let c = Config::parse(EMBEDDED_DEFAULT, "x").unwrap();
+        assert_eq!(
+            (c.server.header_timeout_ms, c.server.max_connections),
+            (10_000, 1024)
+        );
+        let text = EMBEDDED_DEFAULT.replace("max_connections = 1024", "max_connections = 0");
+        let e = Config::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config error in x.toml: server.max_connections: must be at least 1"
+        );
+    }
+
+    #[test]
     fn a_bad_listen_address_is_an_error_naming_it() {
         let text = EMBEDDED_DEFAULT.replace("127.0.0.1:8080\"", "localhost\"");
         let e = Config::parse(&text, "x.toml").unwrap_err();

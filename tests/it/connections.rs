@@ -56,3 +56,21 @@ async fn with_two_connections_allowed_a_third_is_served_only_once_one_closes() {
         .expect("served once one closes");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let sim = TestSim::start_with(|c, _| c.server.header_timeout_ms = 200).await;
+    let mut silent = connect(&sim).await;
+    assert!(
+        read_until_closed(&mut silent, PATIENCE).await.is_some(),
+        "a connection that never sends is closed"
+    );
+    let mut kept = connect(&sim).await;
+    kept.write_all(b"GET /health HTTP/1.1\r\nHost: dialtone\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut kept, PATIENCE)
+        .await
+        .expect("closed once idle after its answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
