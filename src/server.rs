@@ -122,6 +122,9 @@ pub async fn serve(
     Ok(())
 }
 
+/// How long the accept loop waits after a failed `accept` (axum's `serve` waits a second).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Accepts connections until `shutdown` fires, then asks each to finish its request in hand and
 /// waits for them all. At most `max_connections` are served at once: past that, new ones wait
 /// unaccepted in the listen backlog (a warning says so), so idle sockets cannot grow without
@@ -160,9 +163,11 @@ async fn accept_loop(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Per-connection failures (reset before accept, out of descriptors): the
-                    // listener itself is fine.
+                    // listener itself is fine. Back off as `axum::serve` does, or running out
+                    // of descriptors would spin this loop.
                     tracing::warn!(error = %e, "accepting a connection failed");
-                    tokio::task::yield_now().await;
+                    #[allow(clippy::disallowed_methods)] // real I/O keeps real time (STYLE §4).
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
