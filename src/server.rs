@@ -313,6 +313,8 @@ mod tests {
         let mut config = test_config();
         config.store.ephemeral = false;
         config.store.data_dir = dir.clone();
+        let receiver = crate::testing::PushReceiver::start().await;
+        config.apps[0].status_url = Some(receiver.url("/voice/status"));
         let state = AppState::new(config).expect("the test config builds");
         let store = state.engine.database().expect("a durable store").clone();
         let router = build_router(state.clone())
@@ -327,6 +329,10 @@ mod tests {
         );
         let calls = state.engine.list_calls(&Default::default());
         assert!(calls.is_empty(), "the refused call is forgotten: {calls:?}");
+        assert!(
+            state.engine.wait_idle(Duration::from_secs(1)).await,
+            "its held pushes are not counted on the wire"
+        );
 
         store.fail_commits(false);
         let accepted = router.oneshot(signed_call_verify()).await.unwrap();
@@ -337,6 +343,10 @@ mod tests {
         let session = body["sessionId"].as_str().expect("a session id");
         assert!(store.call(session).expect("readable").is_some());
         assert_eq!(state.engine.list_calls(&Default::default()).len(), 1);
+        // The app hears of the accepted call only: the refused one never pushed.
+        let first = receiver.next().await;
+        assert!(first.concerns(session), "{:?}", first.body);
+        assert!(receiver.log().iter().all(|p| p.concerns(session)));
         drop((state, store));
         let _ = std::fs::remove_dir_all(&dir);
     }
