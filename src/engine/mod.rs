@@ -85,8 +85,13 @@ pub struct Accepted {
 pub struct Pending {
     accepted: Accepted,
     seq: u64,
+    /// The commit of its `CallAccepted` (`None` when ephemeral).
+    written: Option<Written>,
     out: Outbound,
 }
+
+/// A write's commit, awaited (see [`Store::write_acked`]).
+type Written = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send>>;
 
 /// The simulation's shared state. Clone freely.
 #[derive(Clone)]
@@ -392,7 +397,7 @@ impl Engine {
                 recording: None,
                 plays: Vec::new(),
             };
-            self.persist(Write::CallAccepted {
+            let written = self.persist_acked(Write::CallAccepted {
                 seq,
                 session_id: session_id.clone(),
                 app_key: entry.request.app_key.clone(),
@@ -423,14 +428,20 @@ impl Engine {
             self.drain_call(&mut st, seq, now, &mut out);
             (
                 seq,
+                written,
                 Accepted {
                     session_id,
                     idle_port,
                 },
             )
         };
-        let (seq, accepted) = accepted;
-        Ok(Pending { accepted, seq, out })
+        let (seq, written, accepted) = accepted;
+        Ok(Pending {
+            accepted,
+            seq,
+            written,
+            out,
+        })
     }
 
     /// Waits until the [`Pending`] call is in the database, then sends its first pushes and
@@ -438,7 +449,13 @@ impl Engine {
     /// never accepted, and the answer is `1010001`: the app is told "0" only for a call that
     /// survives a crash, and never hears of one it was told failed.
     pub async fn confirm(&self, pending: Pending) -> Result<Accepted, ApiError> {
-        match self.committed().await {
+        // The call's own write is acknowledged with its batch: a flush alone could come after
+        // that batch failed and find nothing left to commit.
+        let written = match pending.written {
+            Some(written) => written.await,
+            None => Ok(()),
+        };
+        match written.and(self.committed().await) {
             Ok(()) => {
                 self.send(pending.out);
                 Ok(pending.accepted)
@@ -723,6 +740,12 @@ impl Engine {
         if let Some(store) = &self.shared.store {
             store.write(w);
         }
+    }
+
+    /// As [`Engine::persist`], with a future that says whether `w` itself was committed.
+    fn persist_acked(&self, w: Write) -> Option<Written> {
+        let store = self.shared.store.as_ref()?;
+        Some(Box::pin(store.write_acked(w)))
     }
 
     /// Resolves once everything persisted so far is committed (at once when ephemeral), or with

@@ -13,9 +13,9 @@
 //! whatever is queued behind it (the writer's backlog; at 1000 calls/s, about a millisecond of
 //! traffic, see `benches/store.rs`). A power loss can also lose the last commits before a WAL
 //! checkpoint (`synchronous=NORMAL`). To make a write survive `kill -9` before acting on it, wait
-//! for its commit: [`Store::write_sync`] (blocking) or [`Store::write`] then
-//! [`Store::flushed`]`.await` (async). That is how `CallAccepted` is meant to be written before
-//! answering `0`; concurrent waiters share one commit.
+//! for its commit: [`Store::write_sync`] (blocking) or [`Store::write_acked`]`.await` (async).
+//! That is how `CallAccepted` is written before answering `0`; concurrent waiters share one
+//! commit.
 //!
 //! The queue is unbounded: if the disk cannot keep up, memory grows rather than the engine
 //! slowing down ([`StoreStats`] shows the writer's progress).
@@ -262,6 +262,21 @@ impl Store {
         rx.recv().map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues `w` (never blocks) and resolves once its own batch is committed: `Ok` only if `w`
+    /// is in the database. Unlike [`Store::flushed`], it cannot miss a failed commit that came
+    /// between queueing `w` and asking.
+    pub fn write_acked(
+        &self,
+        w: Write,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.send(Msg::WriteSync(w, Ack::Async(tx)));
+        async move {
+            sent?;
+            rx.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
     /// Blocks until everything written before the call is committed: for graceful shutdown
     /// and tests.
     pub fn flush(&self) -> Result<(), StoreError> {
@@ -271,8 +286,9 @@ impl Store {
     }
 
     /// Resolves once everything written before the call (not the first poll) is committed.
-    /// Concurrent waiters share one commit: the way to make a `CallAccepted`
-    /// durable before answering `0` without a commit per request.
+    /// Concurrent waiters share one commit. A batch that failed to commit before the flush
+    /// reached the writer is not seen: to know that one write is in, use
+    /// [`Store::write_acked`].
     pub fn flushed(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
         let sent = self.send(Msg::Flush(Ack::Async(tx)));
