@@ -173,20 +173,32 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields, default)]
 struct RawServer {
     listen: String,
+    header_timeout_ms: u64,
+    max_connections: usize,
 }
 
 impl Default for RawServer {
     fn default() -> Self {
         RawServer {
             listen: "127.0.0.1:8080".into(),
+            header_timeout_ms: 10_000,
+            max_connections: 1024,
         }
     }
 }
 
-/// `[server]`: where the HTTP server listens (also `--listen`).
+/// `[server]`: where the HTTP server listens (also `--listen`), and how it protects itself from
+/// slow and idle clients.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// A connection must send a request's whole header within this long, counted from when it
+    /// opens or finished its previous request: a slowloris client, or an idle keep-alive
+    /// connection, is closed after it. At least 1.
+    pub header_timeout_ms: u64,
+    /// Connections served at once; further ones wait in the listen backlog until one closes
+    /// (logged as a warning). At least 1.
+    pub max_connections: usize,
 }
 
 /// A developer account (spec §1): owns apps, holds the legacy login credentials and the
@@ -665,8 +677,24 @@ impl TryFrom<RawConfig> for Config {
         if raw.stream.buffer == 0 {
             return Err(InvalidKey::new("stream.buffer", "must be at least 1"));
         }
+        if raw.server.header_timeout_ms == 0 {
+            return Err(InvalidKey::new(
+                "server.header_timeout_ms",
+                "must be at least 1",
+            ));
+        }
+        if raw.server.max_connections == 0 {
+            return Err(InvalidKey::new(
+                "server.max_connections",
+                "must be at least 1",
+            ));
+        }
         Ok(Config {
-            server: ServerConfig { listen },
+            server: ServerConfig {
+                listen,
+                header_timeout_ms: raw.server.header_timeout_ms,
+                max_connections: raw.server.max_connections,
+            },
             developers,
             apps: raw.apps,
             auth: raw.auth,
@@ -1199,6 +1227,21 @@ mod tests {
         let e = Config::parse(&fr, "x").unwrap_err();
         assert_eq!(e.key, "tts.language");
         assert!(e.message.contains("unknown variant `fr`"), "{e}");
+    }
+
+    #[test]
+    fn the_server_guards_default_sanely_and_zero_is_refused() {
+        let c = Config::parse(EMBEDDED_DEFAULT, "x").unwrap();
+        assert_eq!(
+            (c.server.header_timeout_ms, c.server.max_connections),
+            (10_000, 1024)
+        );
+        let text = EMBEDDED_DEFAULT.replace("max_connections = 1024", "max_connections = 0");
+        let e = Config::parse(&text, "x.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config error in x.toml: server.max_connections: must be at least 1"
+        );
     }
 
     #[test]

@@ -1,23 +1,31 @@
 //! The HTTP server: routing (the platform API, the `/sim/v1` control plane, the 404 fallback),
 //! one tracing span per request, internal faults logged once, and serving with graceful
-//! shutdown that lets in-flight pushes finish.
+//! shutdown that lets in-flight pushes finish, a header timeout and a connection cap
+//! (`[server]`).
 //!
 //! The state it serves is built in [`crate::app`]; what each endpoint does is in [`crate::api`]
 //! and [`crate::sim`], which never import this module.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::Request;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::app::{AppState, StartError};
 use crate::clock::ClockMode;
+use crate::config::ServerConfig;
 use crate::engine;
 use crate::error::InternalFault;
 use crate::shutdown::Shutdown;
@@ -90,7 +98,8 @@ pub async fn serve(
     // Recording download URLs name the address actually bound (port 0 in tests).
     engine.set_listen_addr(listener.local_addr()?);
     let push_timeout = Duration::from_millis(state.config.push.timeout_ms);
-    let app = build_router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let settings = state.config.server.clone();
+    let app = build_router(state);
     let stop = shutdown.clone();
     // Stream connections are upgraded out of the server's graceful shutdown: end them when it
     // begins, with a close frame.
@@ -100,9 +109,7 @@ pub async fn serve(
         closing.wait().await;
         events.close();
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.wait().await })
-        .await?;
+    accept_loop(listener, app, &settings, stop).await;
     if let Some(driver) = driver {
         driver.abort();
     }
@@ -115,9 +122,93 @@ pub async fn serve(
     Ok(())
 }
 
+/// How long the accept loop waits after a failed `accept` (axum's `serve` waits a second).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Accepts connections until `shutdown` fires, then asks each to finish its request in hand and
+/// waits for them all. At most `max_connections` are served at once: past that, new ones wait
+/// unaccepted in the listen backlog (a warning says so), so idle sockets cannot grow without
+/// bound. A connection that has not sent a whole request header `header_timeout_ms` after it
+/// opened, or after its previous answer, is closed: slowloris and idle keep-alive alike.
+/// WebSocket upgrades leave the count once upgraded (the stream ends them at shutdown).
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    settings: &ServerConfig,
+    shutdown: Shutdown,
+) {
+    let max = settings.max_connections;
+    let permits = Arc::new(Semaphore::new(max));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(settings.header_timeout_ms));
+    loop {
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                tracing::warn!(
+                    max_connections = max,
+                    "connection cap reached: new connections wait until one closes"
+                );
+                tokio::select! {
+                    permit = permits.clone().acquire_owned() => {
+                        permit.expect("the semaphore is never closed")
+                    }
+                    () = shutdown.wait() => break,
+                }
+            }
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Per-connection failures (reset before accept, out of descriptors): the
+                    // listener itself is fine. Back off as `axum::serve` does, or running out
+                    // of descriptors would spin this loop.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    #[allow(clippy::disallowed_methods)] // real I/O keeps real time (STYLE §4).
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            () = shutdown.wait() => break,
+        };
+        let app = app.clone();
+        // What axum's `into_make_service_with_connect_info` would insert, for `ConnectInfo`.
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request)
+        });
+        let connection = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = stop.wait() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::debug!(%peer, error = %e, "connection closed");
+            }
+        });
+    }
+    drop(listener);
+    // Every permit back: every connection has finished.
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    let _ = permits.acquire_many(all).await;
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+    use std::net::SocketAddr;
     use std::sync::{Arc, Mutex};
 
     use axum::body::Body;
@@ -202,6 +293,62 @@ mod tests {
                 r#"{"resultcode":"1010002","resultdesc":"Invalid request."}"#
             );
         }
+    }
+
+    fn signed_call_verify() -> Request<Body> {
+        use crate::testing::{nonce, signed_headers, verify_body, APP_KEY, APP_SECRET};
+        let mut request = Request::post("/rest/httpsessions/callVerify/v1.0");
+        for (k, v) in signed_headers(APP_KEY, APP_SECRET, &nonce()) {
+            request = request.header(k, v);
+        }
+        request
+            .body(Body::from(verify_body("4827").to_string()))
+            .expect("a valid request")
+    }
+
+    #[tokio::test]
+    async fn a_call_the_database_cannot_commit_is_refused_with_1010001_and_forgotten() {
+        let dir = std::env::temp_dir().join(format!("dialtone-commit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = test_config();
+        config.store.ephemeral = false;
+        config.store.data_dir = dir.clone();
+        let receiver = crate::testing::PushReceiver::start().await;
+        config.apps[0].status_url = Some(receiver.url("/voice/status"));
+        let state = AppState::new(config).expect("the test config builds");
+        let store = state.engine.database().expect("a durable store").clone();
+        let router = build_router(state.clone())
+            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+
+        store.fail_commits(true);
+        let refused = router.clone().oneshot(signed_call_verify()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            text(refused).await,
+            r#"{"resultcode":"1010001","resultdesc":"Internal system error.","sessionId":""}"#
+        );
+        let calls = state.engine.list_calls(&Default::default());
+        assert!(calls.is_empty(), "the refused call is forgotten: {calls:?}");
+        assert!(
+            state.engine.wait_idle(Duration::from_secs(1)).await,
+            "its held pushes are not counted on the wire"
+        );
+
+        store.fail_commits(false);
+        let accepted = router.oneshot(signed_call_verify()).await.unwrap();
+        assert_eq!(accepted.status(), StatusCode::OK);
+        let body: serde_json::Value =
+            serde_json::from_str(&text(accepted).await).expect("a JSON body");
+        assert_eq!(body["resultcode"], "0");
+        let session = body["sessionId"].as_str().expect("a session id");
+        assert!(store.call(session).expect("readable").is_some());
+        assert_eq!(state.engine.list_calls(&Default::default()).len(), 1);
+        // The app hears of the accepted call only: the refused one never pushed.
+        let first = receiver.next().await;
+        assert!(first.concerns(session), "{:?}", first.body);
+        assert!(receiver.log().iter().all(|p| p.concerns(session)));
+        drop((state, store));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

@@ -48,9 +48,9 @@ pub async fn call_notify(
     };
     let return_idle_port = req.return_idle_port;
     let media = CallMedia::Notification(notification, Arc::new(playbacks));
-    let accepted = state.engine.accept(req.call, media)?;
+    let pending = state.engine.accept(req.call, media)?;
     // Answer "0" only once the call is in the database: a crash after this loses nothing.
-    state.engine.committed().await;
+    let accepted = state.engine.confirm(pending).await?;
     Ok(platform_json(
         StatusCode::OK,
         &CallAccepted::new(accepted, return_idle_port),

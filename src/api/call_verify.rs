@@ -43,11 +43,11 @@ pub async fn call_verify(
     req.check_against(app, &state.audio.tones)?;
     let manifest = req.compose(&state, &app_key)?;
     let return_idle_port = req.return_idle_port;
-    let accepted = state
+    let pending = state
         .engine
         .accept(req.call, CallMedia::Announcement(manifest))?;
     // Answer "0" only once the call is in the database: a crash after this loses nothing.
-    state.engine.committed().await;
+    let accepted = state.engine.confirm(pending).await?;
     Ok(platform_json(
         StatusCode::OK,
         &CallAccepted::new(accepted, return_idle_port),

@@ -39,9 +39,9 @@ pub async fn click_to_call(
         .ok_or_else(|| ApiError::Internal(format!("authenticated unknown app {app_key}")))?;
     let media = req.check_against(app, &state)?;
     let return_idle_port = req.return_idle_port;
-    let accepted = state.engine.accept(req.call, CallMedia::Callback(media))?;
+    let pending = state.engine.accept(req.call, CallMedia::Callback(media))?;
     // Answer "0" only once the call is in the database: a crash after this loses nothing.
-    state.engine.committed().await;
+    let accepted = state.engine.confirm(pending).await?;
     Ok(platform_json(
         StatusCode::OK,
         &CallAccepted::new(accepted, return_idle_port),

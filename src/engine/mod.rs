@@ -53,7 +53,7 @@ use crate::push::faults::{FaultRule, FaultView, Faults};
 use crate::push::journal::Journal;
 use crate::push::payload::FeeInfo;
 use crate::push::transport::{HttpTransport, PushJob};
-use crate::store::{FeeState, Store, Write};
+use crate::store::{FeeState, Store, StoreError, Write};
 use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
 pub use report::ReportError;
@@ -78,6 +78,20 @@ pub struct Accepted {
     /// `platform.ports` minus all calls in progress, counting this one (spec §4.3).
     pub idle_port: u32,
 }
+
+/// A call admitted by [`Engine::accept`] whose first pushes wait for its commit: hand it to
+/// [`Engine::confirm`].
+#[must_use = "a pending call must be confirmed, or it never starts"]
+pub struct Pending {
+    accepted: Accepted,
+    seq: u64,
+    /// The commit of its `CallAccepted` (`None` when ephemeral).
+    written: Option<Written>,
+    out: Outbound,
+}
+
+/// A write's commit, awaited (see [`Store::write_acked`]).
+type Written = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send>>;
 
 /// The simulation's shared state. Clone freely.
 #[derive(Clone)]
@@ -269,14 +283,15 @@ impl Engine {
         self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Admits a call (spec §4.2 steps 5-7) and starts it. The caller has authenticated the app
-    /// and validated every field. Fails with `1020165` when the app is at its call cap, and with
-    /// `1013118` when a frequency rule is exceeded in `sync` mode.
+    /// Admits a call (spec §4.2 steps 5-7). The caller has authenticated the app and validated
+    /// every field, and must hand the [`Pending`] call to [`Engine::confirm`] before answering:
+    /// its first pushes wait for the commit. Fails with `1020165` when the app is at its call
+    /// cap, and with `1013118` when a frequency rule is exceeded in `sync` mode.
     ///
     /// The outcome is fixed here, by the first of: no free platform port (7109), an exceeded
     /// frequency rule (7001-7003), the blacklist (7004), then the callee's behaviour
     /// ([`crate::call::scenario`]).
-    pub fn accept(&self, req: CallRequest, media: CallMedia) -> Result<Accepted, ApiError> {
+    pub fn accept(&self, req: CallRequest, media: CallMedia) -> Result<Pending, ApiError> {
         let cfg = &self.shared.config;
         let app = cfg
             .app(&req.app_key)
@@ -382,7 +397,7 @@ impl Engine {
                 recording: None,
                 plays: Vec::new(),
             };
-            self.persist(Write::CallAccepted {
+            let written = self.persist_acked(Write::CallAccepted {
                 seq,
                 session_id: session_id.clone(),
                 app_key: entry.request.app_key.clone(),
@@ -411,13 +426,75 @@ impl Engine {
             st.calls.insert(seq, entry);
             let idle_port = cfg.platform.ports.saturating_sub(st.in_progress);
             self.drain_call(&mut st, seq, now, &mut out);
-            Accepted {
-                session_id,
-                idle_port,
-            }
+            (
+                seq,
+                written,
+                Accepted {
+                    session_id,
+                    idle_port,
+                },
+            )
         };
-        self.send(out);
-        Ok(accepted)
+        let (seq, written, accepted) = accepted;
+        Ok(Pending {
+            accepted,
+            seq,
+            written,
+            out,
+        })
+    }
+
+    /// Waits until the [`Pending`] call is in the database, then sends its first pushes and
+    /// hands back the answer. If the commit fails (a full disk), the call is forgotten, as if
+    /// never accepted, and the answer is `1010001`: the app is told "0" only for a call that
+    /// survives a crash, and never hears of one it was told failed.
+    pub async fn confirm(&self, pending: Pending) -> Result<Accepted, ApiError> {
+        // The call's own write is acknowledged with its batch: a flush alone could come after
+        // that batch failed and find nothing left to commit.
+        let written = match pending.written {
+            Some(written) => written.await,
+            None => Ok(()),
+        };
+        match written.and(self.committed().await) {
+            Ok(()) => {
+                self.send(pending.out);
+                Ok(pending.accepted)
+            }
+            Err(e) => {
+                self.forget_uncommitted(pending.seq, pending.out.jobs.len());
+                Err(ApiError::Internal(format!(
+                    "call {} not accepted: {e}",
+                    pending.accepted.session_id
+                )))
+            }
+        }
+    }
+
+    /// Starts a pending call without waiting for its commit: for engine tests with no store.
+    #[cfg(test)]
+    pub(crate) fn start_uncommitted(&self, pending: Pending) -> Accepted {
+        self.send(pending.out);
+        pending.accepted
+    }
+
+    /// Undoes an accept whose commit failed: the call, its ports, its timers and its unsent
+    /// pushes go. Its frequency count stays (the platform saw the attempt).
+    fn forget_uncommitted(&self, seq: u64, held: usize) {
+        {
+            let mut st = self.lock();
+            let Some(entry) = st.calls.remove(&seq) else {
+                return;
+            };
+            st.by_session.remove(&entry.session_id);
+            if let Some(n) = st.in_progress_by_app.get_mut(&entry.request.app_key) {
+                *n = n.saturating_sub(1);
+            }
+            let ports = if entry.call.is_callback() { 2 } else { 1 };
+            st.in_progress = st.in_progress.saturating_sub(ports);
+            st.timers.retain(|(_, key, _)| *key != TimerKey::Call(seq));
+            st.deliveries.forget_call(seq, held);
+        }
+        self.shared.idle.notify_waiters();
     }
 
     /// Processes every timer due at or before `now`, in deadline order.
@@ -629,6 +706,9 @@ impl Engine {
     /// The server bound `addr`: download URLs point there (unless `recording.public_base_url`).
     pub fn set_listen_addr(&self, addr: std::net::SocketAddr) {
         let _ = self.shared.listen.set(addr);
+        if let Some(store) = &self.shared.store {
+            store.record_listen_addr(addr);
+        }
     }
 
     /// The recording `object`, if it is still retained: for the download API (which checks the
@@ -649,6 +729,12 @@ impl Engine {
         self.shared.store.as_ref()
     }
 
+    /// The database, unless ephemeral: for inspection and fault injection
+    /// ([`Store::fail_commits`]) from tests.
+    pub fn database(&self) -> Option<&Store> {
+        self.store()
+    }
+
     /// Writes to the database, if there is one. Never blocks: the store batches off this path.
     fn persist(&self, w: Write) {
         if let Some(store) = &self.shared.store {
@@ -656,15 +742,22 @@ impl Engine {
         }
     }
 
-    /// Resolves once everything persisted so far is committed (at once when ephemeral). The API
-    /// awaits it before answering "0", so an accepted call survives a crash.
-    pub fn committed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// As [`Engine::persist`], with a future that says whether `w` itself was committed.
+    fn persist_acked(&self, w: Write) -> Option<Written> {
+        let store = self.shared.store.as_ref()?;
+        Some(Box::pin(store.write_acked(w)))
+    }
+
+    /// Resolves once everything persisted so far is committed (at once when ephemeral), or with
+    /// the store's error if it could not be.
+    fn committed(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
         let flushed = self.shared.store.as_ref().map(Store::flushed);
         async move {
-            if let Some(flushed) = flushed {
-                if let Err(e) = flushed.await {
-                    tracing::error!(error = %e, "the database did not commit");
-                }
+            match flushed {
+                Some(flushed) => flushed.await,
+                None => Ok(()),
             }
         }
     }

@@ -13,9 +13,9 @@
 //! whatever is queued behind it (the writer's backlog; at 1000 calls/s, about a millisecond of
 //! traffic, see `benches/store.rs`). A power loss can also lose the last commits before a WAL
 //! checkpoint (`synchronous=NORMAL`). To make a write survive `kill -9` before acting on it, wait
-//! for its commit: [`Store::write_sync`] (blocking) or [`Store::write`] then
-//! [`Store::flushed`]`.await` (async). That is how `CallAccepted` is meant to be written before
-//! answering `0`; concurrent waiters share one commit.
+//! for its commit: [`Store::write_sync`] (blocking) or [`Store::write_acked`]`.await` (async).
+//! That is how `CallAccepted` is written before answering `0`; concurrent waiters share one
+//! commit.
 //!
 //! The queue is unbounded: if the disk cannot keep up, memory grows rather than the engine
 //! slowing down ([`StoreStats`] shows the writer's progress).
@@ -28,6 +28,7 @@
 //! The schema and how to query it with `sqlite3` are in [`schema`].
 
 mod attempts;
+mod lock;
 mod read;
 pub mod schema;
 mod write;
@@ -49,6 +50,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 pub use attempts::SqliteJournal;
+pub use lock::LOCK_FILE;
 pub use read::{
     AppReconciliation, CallQuery, InFlightCall, OwedDelivery, Recovered, StoredCall, StoredEnd,
     StoredEvent,
@@ -64,6 +66,17 @@ pub const DB_FILE: &str = "dialtone.db";
 pub enum StoreError {
     #[error("cannot create the data directory {path}: {source}")]
     CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another Dialtone (or another store in this process) holds the data directory.
+    #[error(
+        "the data directory {dir} is in use by another Dialtone ({holder}); stop it or use \
+         another --data-dir"
+    )]
+    InUse { dir: PathBuf, holder: String },
+    #[error("cannot lock the data directory with {path}: {source}")]
+    Lock {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -127,19 +140,25 @@ struct Inner {
     writer: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     path: Option<PathBuf>,
+    /// The data directory's lock, held for the store's life: released with the fields, after
+    /// `Drop for Inner` has closed the database.
+    lock: Option<lock::DirLock>,
 }
 
 impl Store {
-    /// Opens (or creates) `<dir>/dialtone.db`, creating `dir` as needed, in WAL mode with
-    /// `synchronous=NORMAL`, and migrates it to [`schema::SCHEMA_VERSION`].
+    /// Locks `dir` for this store's life ([`LOCK_FILE`]), then opens (or creates)
+    /// `<dir>/dialtone.db`, creating `dir` as needed, in WAL mode with `synchronous=NORMAL`, and
+    /// migrates it to [`schema::SCHEMA_VERSION`].
     ///
-    /// Fails if the directory or file cannot be created, the file is not a SQLite database, or
-    /// its schema is newer than this build's ([`StoreError::NewerSchema`]).
+    /// Fails with [`StoreError::InUse`], naming the holder, if another store has `dir`; or if the
+    /// directory or file cannot be created, the file is not a SQLite database, or its schema is
+    /// newer than this build's ([`StoreError::NewerSchema`]).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;
+        let lock = lock::DirLock::acquire(dir)?;
         let path = dir.join(DB_FILE);
         let opened = || -> rusqlite::Result<Connection> {
             let conn = Connection::open(&path)?;
@@ -161,7 +180,7 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        Store::start(conn, Some(path))
+        Store::start(conn, Some(path), Some(lock))
     }
 
     /// A store in memory, for `--ephemeral` and tests: the same code path on a `:memory:`
@@ -171,10 +190,14 @@ impl Store {
             path: PathBuf::from(":memory:"),
             source,
         })?;
-        Store::start(conn, None)
+        Store::start(conn, None, None)
     }
 
-    fn start(mut conn: Connection, path: Option<PathBuf>) -> Result<Store, StoreError> {
+    fn start(
+        mut conn: Connection,
+        path: Option<PathBuf>,
+        lock: Option<lock::DirLock>,
+    ) -> Result<Store, StoreError> {
         // Someone holding a lock with sqlite3 delays us rather than failing a batch.
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
@@ -203,6 +226,7 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 counters,
                 path,
+                lock,
             }),
         })
     }
@@ -210,6 +234,14 @@ impl Store {
     /// The database file, or `None` in memory.
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
+    }
+
+    /// Names `addr` as where this store's server listens, in the lock file, so a second server
+    /// on the same directory is told where the first one is. Nothing in memory.
+    pub fn record_listen_addr(&self, addr: std::net::SocketAddr) {
+        if let Some(lock) = &self.inner.lock {
+            lock.record_listen_addr(addr);
+        }
     }
 
     /// Queues `w`. Never blocks; committed with the next drain (see the module docs for what a
@@ -230,6 +262,21 @@ impl Store {
         rx.recv().map_err(|_| StoreError::Closed)?
     }
 
+    /// Queues `w` (never blocks) and resolves once its own batch is committed: `Ok` only if `w`
+    /// is in the database. Unlike [`Store::flushed`], it cannot miss a failed commit that came
+    /// between queueing `w` and asking.
+    pub fn write_acked(
+        &self,
+        w: Write,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.send(Msg::WriteSync(w, Ack::Async(tx)));
+        async move {
+            sent?;
+            rx.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
     /// Blocks until everything written before the call is committed: for graceful shutdown
     /// and tests.
     pub fn flush(&self) -> Result<(), StoreError> {
@@ -239,8 +286,9 @@ impl Store {
     }
 
     /// Resolves once everything written before the call (not the first poll) is committed.
-    /// Concurrent waiters share one commit: the way to make a `CallAccepted`
-    /// durable before answering `0` without a commit per request.
+    /// Concurrent waiters share one commit. A batch that failed to commit before the flush
+    /// reached the writer is not seen: to know that one write is in, use
+    /// [`Store::write_acked`].
     pub fn flushed(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
         let sent = self.send(Msg::Flush(Ack::Async(tx)));
@@ -248,6 +296,16 @@ impl Store {
             sent?;
             rx.await.map_err(|_| StoreError::Closed)?
         }
+    }
+
+    /// Fault injection, for tests of what a full disk does: while `fail` holds, every commit
+    /// fails (its batch is rolled back and reported as [`StoreError::Commit`] to whoever
+    /// waits), exactly as SQLite's `SQLITE_FULL` would. Reads are unaffected.
+    pub fn fail_commits(&self, fail: bool) {
+        self.inner
+            .counters
+            .fail_commits
+            .store(fail, Ordering::Relaxed);
     }
 
     /// Counters since open.

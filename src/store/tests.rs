@@ -860,3 +860,22 @@ fn a_delivery_finished_without_an_attempt_settles_its_cdrs() {
     let call = store.call(&session(1)).expect("read").expect("kept");
     assert_eq!(call.fee_state, FeeState::Abandoned);
 }
+
+#[test]
+fn a_second_store_on_a_locked_directory_is_refused_until_the_first_is_dropped() {
+    let dir = std::env::temp_dir().join(format!("dialtone-store-lock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let first = Store::open(&dir).expect("the directory is free");
+    first.record_listen_addr(([127, 0, 0, 1], 8080).into());
+    let refused = Store::open(&dir).err().expect("the directory is locked");
+    assert!(
+        refused.to_string().contains(&format!(
+            "(pid {}, listening on 127.0.0.1:8080)",
+            std::process::id()
+        )),
+        "{refused}"
+    );
+    drop(first);
+    Store::open(&dir).expect("free again once the first store is gone");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,7 @@
 //! The writer thread: owns the connection, drains the queue into one transaction per drain,
 //! answers flushes after the commit and serves reads in order with the writes.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 
@@ -20,6 +20,8 @@ pub(super) struct Counters {
     pub(super) commits: AtomicU64,
     pub(super) writes: AtomicU64,
     pub(super) failed_writes: AtomicU64,
+    /// Fault injection ([`super::Store::fail_commits`]): every commit fails, as on a full disk.
+    pub(super) fail_commits: AtomicBool,
 }
 
 pub(super) type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
@@ -169,7 +171,14 @@ impl Writer {
     /// Commits the open transaction, if any, then answers everyone waiting on it.
     fn commit(&mut self) {
         let result = if std::mem::take(&mut self.open) {
-            match self.conn.execute_batch("COMMIT") {
+            let commit = match self.counters.fail_commits.load(Ordering::Relaxed) {
+                true => Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    Some("commit failure injected by Store::fail_commits".into()),
+                )),
+                false => self.conn.execute_batch("COMMIT"),
+            };
+            match commit {
                 Ok(()) => {
                     self.counters.commits.fetch_add(1, Ordering::Relaxed);
                     Ok(())

@@ -416,5 +416,74 @@ async fn a_real_clock_resumes_after_the_recorded_time_and_the_cut_call_never_end
         "callOutStartTime {started}, callEndTime {ended}"
     );
     assert!(ended >= cdr["callOutAnswerTime"].as_str().unwrap(), "{cdr}");
+}
+
+#[tokio::test]
+async fn a_second_simulator_on_the_same_data_directory_is_refused_naming_the_first() {
+    let dir = scratch("locked");
+    let sim = start_durable(&dir).await;
+    // The sim starts in its own task: once it answers, it holds the directory.
+    assert_eq!(sim.get("/health").await.status, 200);
+    let mut config = test_config();
+    config.store.ephemeral = false;
+    config.store.data_dir = dir.clone();
+    let refused = dialtone::app::AppState::new(config.clone())
+        .err()
+        .expect("the data directory is in use");
+    let message = refused.to_string();
+    assert!(
+        message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
+    let addr = sim.base.trim_start_matches("http://");
+    assert!(message.contains(addr), "{message}");
+    // The first one's calls were not touched: it still serves, and its lock goes with it.
+    drop(sim.stop_and_keep_receiver().await);
+    dialtone::app::AppState::new(config).expect("the directory is free again");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_second_dialtone_process_on_the_same_data_directory_exits_naming_the_first() {
+    let dir = scratch("locked-bin");
+    let config = dir.join("dialtone.toml");
+    std::fs::write(&config, dialtone::config::EMBEDDED_DEFAULT).unwrap();
+    let data = dir.join("data");
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let first_port = free_port();
+    let mut first = start_binary(&config, &data, first_port);
+    let second = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the dialtone binary starts");
+    let second_pid = second.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(second.wait_with_output()));
+    let output = rx.recv_timeout(PATIENCE);
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+    if output.is_err() {
+        let _ = Command::new("kill").arg(second_pid.to_string()).status();
+    }
+    let output = output.expect("the second process exits at once").unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{first_port}")),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

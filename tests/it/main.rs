@@ -8,6 +8,7 @@ mod call_verify;
 mod callees;
 mod cli;
 mod click_to_call;
+mod connections;
 mod durable;
 mod faults;
 mod golden;

@@ -98,6 +98,24 @@ impl Deliveries {
     pub(super) fn in_flight(&self) -> usize {
         self.in_flight
     }
+
+    /// Drops everything of call `seq`, whose first `held` attempts were counted in flight but
+    /// never handed to the transport (see `Engine::confirm`).
+    pub(super) fn forget_call(&mut self, seq: u64, held: usize) {
+        self.queues.remove(&seq);
+        let gone: Vec<String> = self
+            .active
+            .iter()
+            .filter(|(_, d)| d.calls == [seq])
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.active.remove(&id);
+            self.delayed.remove(&id);
+            self.reordered.remove(&id);
+        }
+        self.in_flight = self.in_flight.saturating_sub(held);
+    }
 }
 
 /// One push (one body), across its attempts.

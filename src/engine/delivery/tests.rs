@@ -131,9 +131,11 @@ fn call(engine: &Engine, callee: &str) -> Accepted {
         release_ms: Some(3000),
         max_duration_ms: 60_000,
     };
-    engine
+    let pending = engine
         .accept(request, CallMedia::Announcement(Arc::new(manifest)))
-        .unwrap()
+        .unwrap();
+    // No store: nothing to wait for.
+    engine.start_uncommitted(pending)
 }
 
 fn journal(engine: &Engine) -> Vec<JournalEntry> {
