@@ -15,15 +15,19 @@
 //! - `recovery`: carrying on after a restart from what the database says was unfinished;
 //! - `report`: reconciliation; `view`: read-only views for the inspection API;
 //! - `publish`: the hooks that publish each thing as it happens to the event stream
-//!   ([`crate::events`]), one call at each place.
+//!   ([`crate::events`]), one call at each place;
+//! - `actions`: callStop, keys and hang-ups on a call in progress;
+//! - `recordings`: what a recorded click-to-call keeps, and its download.
 //!
 //! The calls themselves are pure state machines ([`crate::call`]); admission consults
 //! [`crate::frequency`]. A call entry holds the call, its request and timeline, and its CDR;
 //! nothing of how its pushes are doing.
 
+mod actions;
 mod delivery;
 mod driver;
 mod publish;
+mod recordings;
 mod recovery;
 mod report;
 mod view;
@@ -36,11 +40,10 @@ use tokio::sync::Notify;
 use crate::audio::compose::Manifest;
 use crate::audio::Playback;
 use crate::call::announcement::SegmentKind;
-use crate::call::click2call::{Callback, CallbackMedia, Party};
+use crate::call::click2call::{Callback, CallbackMedia};
 use crate::call::request::CallRequest;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::timeline::TimelineEvent;
-use crate::call::HangupError;
 use crate::call::{Call, Effect, Leg, Notification, Outcome, StatusEvent};
 use crate::clock::{Clock, PlatformTime, SimInstant};
 use crate::config::Config;
@@ -54,8 +57,10 @@ use crate::push::journal::Journal;
 use crate::push::payload::FeeInfo;
 use crate::push::transport::{HttpTransport, PushJob};
 use crate::store::{FeeState, Store, StoreError, Write};
+pub use actions::{PressError, StopError};
 use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
+pub use recordings::Recording;
 pub use report::ReportError;
 pub use view::{CallAudio, CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
 
@@ -130,6 +135,8 @@ struct State {
     /// Calls by their acceptance sequence number (which also orders listings).
     calls: BTreeMap<u64, CallEntry>,
     by_session: HashMap<String, u64>,
+    /// Kept recordings by object name, for their download.
+    recordings: HashMap<String, u64>,
     /// Ordered by time, then by key, so timers due at one instant fire in the same order in
     /// every run; the trailing sequence number only keeps entries distinct.
     timers: BTreeSet<(SimInstant, TimerKey, u64)>,
@@ -180,19 +187,6 @@ struct CallEntry {
     recording: Option<Recording>,
     /// A notification's segments as they started playing: (index, when).
     plays: Vec<(usize, SimInstant)>,
-}
-
-/// A kept click-to-call recording (spec §12.5): its names, and when it stops being served.
-#[derive(Debug, Clone)]
-pub struct Recording {
-    pub object: String,
-    pub bucket: String,
-    pub domain: String,
-    pub url: String,
-    pub app_key: String,
-    pub start: SimInstant,
-    pub duration_ms: u64,
-    pub expires: SimInstant,
 }
 
 impl CallEntry {
@@ -615,6 +609,9 @@ impl Engine {
                         );
                         if let StatusEvent::Disconnect { state_code } = event {
                             entry.recording = self.recording_of(entry, at);
+                            if let Some(r) = &entry.recording {
+                                st.recordings.insert(r.object.clone(), seq);
+                            }
                             let fee = delivery::fee_info(entry, cfg, clock);
                             let ending = entry.call.ending();
                             self.persist(Write::CallEnded {
@@ -652,76 +649,6 @@ impl Engine {
         }
         self.pump_status(st, seq, now, out);
         self.shared.events_changed.notify_waiters();
-    }
-
-    /// The recording a click-to-call that asked for one keeps, ending at `end`: from the end of
-    /// the record hint (or B's answer), if at least `recording.min_duration_s` long (spec §12.5).
-    fn recording_of(&self, entry: &CallEntry, end: SimInstant) -> Option<Recording> {
-        let cfg = &self.shared.config;
-        let start = entry.call.b_times().recording?;
-        let duration_ms = end.since(start);
-        if !entry.request.callback().is_some_and(|c| c.record)
-            || duration_ms < cfg.recording.min_duration_s * 1000
-        {
-            return None;
-        }
-        // Huawei's sample names: `<yyMMddHHmmss><node, 4 digits><7-digit sequence>.wav` in the
-        // bucket `sp-<app_key, lower case>`.
-        let object = format!(
-            "{}{:04}{:07}.wav",
-            self.shared.clock.wall(start).format("%y%m%d%H%M%S"),
-            cfg.platform.node_id % 10_000,
-            entry.seq % 10_000_000
-        );
-        let bucket = format!("sp-{}", entry.request.app_key.to_lowercase());
-        let base = cfg
-            .recording
-            .public_base_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen_addr()));
-        Some(Recording {
-            url: format!(
-                "{}/dialtone/recordings/{bucket}/{object}",
-                base.trim_end_matches('/')
-            ),
-            object,
-            bucket,
-            domain: cfg.recording.domain.clone(),
-            app_key: entry.request.app_key.clone(),
-            start,
-            duration_ms,
-            expires: end.plus_s(cfg.recording.retention_s),
-        })
-    }
-
-    /// Where Dialtone listens: set by the server once bound (the config's address before).
-    fn listen_addr(&self) -> std::net::SocketAddr {
-        *self
-            .shared
-            .listen
-            .get()
-            .unwrap_or(&self.shared.config.server.listen)
-    }
-
-    /// The server bound `addr`: download URLs point there (unless `recording.public_base_url`).
-    pub fn set_listen_addr(&self, addr: std::net::SocketAddr) {
-        let _ = self.shared.listen.set(addr);
-        if let Some(store) = &self.shared.store {
-            store.record_listen_addr(addr);
-        }
-    }
-
-    /// The recording `object`, if it is still retained: for the download API (which checks the
-    /// app and domain) and the file URL.
-    pub fn recording(&self, object: &str) -> Option<Recording> {
-        let now = self.shared.clock.now();
-        let st = self.lock();
-        st.calls
-            .values()
-            .filter_map(|e| e.recording.as_ref())
-            .find(|r| r.object == object)
-            .filter(|r| now < r.expires)
-            .cloned()
     }
 
     /// The database, unless ephemeral.
@@ -813,70 +740,6 @@ impl Engine {
         self.shared.idle.notify_waiters();
     }
 
-    /// The app `app_key` stops its call `session_id` (callStop, spec §13): released within
-    /// `call.stop_delay_ms`. Fails for an unknown call, another app's, one that has ended or is
-    /// already stopping: the platform answers all of them alike (1020001).
-    pub fn stop(&self, app_key: &str, session_id: &str) -> Result<(), StopError> {
-        let now = self.shared.clock.now();
-        self.fire_due(now);
-        let mut out = Outbound::default();
-        {
-            let mut st = self.lock();
-            let seq = *st.by_session.get(session_id).ok_or(StopError)?;
-            let entry = st.calls.get_mut(&seq).ok_or(StopError)?;
-            if entry.request.app_key != app_key || !entry.call.stop(now) {
-                return Err(StopError);
-            }
-            self.drain_call(&mut st, seq, now, &mut out);
-        }
-        self.send(out);
-        Ok(())
-    }
-
-    /// A person hangs up `party`'s phone of call `session_id` now (`POST
-    /// /sim/v1/calls/{id}/hangup`, the handset); see [`Call::hangup`] for what it means when.
-    pub fn hangup(&self, session_id: &str, party: Party) -> Result<(), HangupError> {
-        let now = self.shared.clock.now();
-        self.fire_due(now);
-        let mut out = Outbound::default();
-        {
-            let mut st = self.lock();
-            let seq = *st.by_session.get(session_id).ok_or(HangupError::Ended)?;
-            let entry = st.calls.get_mut(&seq).ok_or(HangupError::Ended)?;
-            entry.call.hangup(party, now)?;
-            self.drain_call(&mut st, seq, now, &mut out);
-        }
-        self.send(out);
-        Ok(())
-    }
-
-    /// The callee of call `session_id` presses `keys` now (`POST /sim/v1/calls/{id}/dtmf`, the
-    /// handset): a notification collecting digits takes them; otherwise they are only noted on
-    /// the timeline. The caller checked the keys (`0`-`9`, `*`, `#`).
-    pub fn press(&self, session_id: &str, keys: &str) -> Result<(), PressError> {
-        let now = self.shared.clock.now();
-        // Whatever was due before the keys happens first (a real clock's driver may lag).
-        self.fire_due(now);
-        let mut out = Outbound::default();
-        {
-            let mut st = self.lock();
-            let seq = *st
-                .by_session
-                .get(session_id)
-                .ok_or(PressError::UnknownCall)?;
-            let entry = st.calls.get_mut(&seq).ok_or(PressError::UnknownCall)?;
-            if entry.call.ending().is_some() {
-                return Err(PressError::Ended);
-            }
-            for key in keys.chars() {
-                entry.call.key(key, now);
-            }
-            self.drain_call(&mut st, seq, now, &mut out);
-        }
-        self.send(out);
-        Ok(())
-    }
-
     /// Replaces the injected webhook faults (`PUT /sim/v1/faults`; an empty list clears them).
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
         let mut st = self.lock();
@@ -910,20 +773,6 @@ impl Engine {
     pub fn phones(&self) -> PhonesView {
         self.lock().callees.view()
     }
-}
-
-/// callStop found no call of the app in progress with that id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("no call of the app in progress has this sessionId")]
-pub struct StopError;
-
-/// Why keys could not be pressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PressError {
-    #[error("no call in progress has this sessionId")]
-    UnknownCall,
-    #[error("the call has ended")]
-    Ended,
 }
 
 /// Formats a simulated instant as payload time.
