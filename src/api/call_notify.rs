@@ -8,13 +8,12 @@
 //! call handed to the engine; answered.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::extract::Authenticated;
 use super::fields::{domain, flag, integer, Fields, Tail};
-use super::CallAccepted;
+use super::{app_of, place};
 use crate::app::AppState;
 use std::sync::Arc;
 
@@ -25,7 +24,7 @@ use crate::call::template::{FilledTemplate, TemplateError};
 use crate::call::Notification;
 use crate::config::App;
 use crate::engine::CallMedia;
-use crate::error::{platform_json, ApiError, CallVerifyError};
+use crate::error::{ApiError, CallVerifyError};
 
 /// At most this many segments (spec §11.1).
 const MAX_SEGMENTS: usize = 5;
@@ -37,10 +36,7 @@ pub async fn call_notify(
 ) -> Result<Response, CallVerifyError> {
     let Authenticated { app_key, body } = request?;
     let req = CallNotifyIn::parse(&body, &app_key, state.config.api.lenient_types)?;
-    let app = state
-        .config
-        .app(&app_key)
-        .ok_or_else(|| ApiError::Internal(format!("authenticated unknown app {app_key}")))?;
+    let app = app_of(&state, &app_key)?;
     let playbacks = req.check_against(app, &state)?;
     let notification = Notification {
         segments: req.segments_of(&playbacks),
@@ -48,13 +44,7 @@ pub async fn call_notify(
     };
     let return_idle_port = req.return_idle_port;
     let media = CallMedia::Notification(notification, Arc::new(playbacks));
-    let pending = state.engine.accept(req.call, media)?;
-    // Answer "0" only once the call is in the database: a crash after this loses nothing.
-    let accepted = state.engine.confirm(pending).await?;
-    Ok(platform_json(
-        StatusCode::OK,
-        &CallAccepted::new(accepted, return_idle_port),
-    ))
+    Ok(place(&state, req.call, media, return_idle_port).await?)
 }
 
 /// A callnotify body after parsing: the call it asks for, every field typed and in range, and

@@ -8,20 +8,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
 
 use super::extract::Authenticated;
 use super::fields::{domain, integer, Fields, Tail};
-use super::CallAccepted;
+use super::{app_of, place};
 use crate::app::AppState;
 use crate::audio::compose::{compose, AnnouncementRequest, Manifest};
 use crate::audio::tones::ToneLibrary;
 use crate::call::request::{CallKind, CallRequest, ToneName, VerifyCall};
 use crate::config::App;
 use crate::engine::CallMedia;
-use crate::error::{platform_json, ApiError, CallVerifyError};
+use crate::error::{ApiError, CallVerifyError};
 
 /// The authentication rejection is taken as a value rather than left to axum, because every
 /// callVerify error, authentication's included, carries `"sessionId":""` (spec §4.2).
@@ -36,22 +35,17 @@ pub async fn call_verify(
         &state.config.languages,
         state.config.api.lenient_types,
     )?;
-    let app = state
-        .config
-        .app(&app_key)
-        .ok_or_else(|| ApiError::Internal(format!("authenticated unknown app {app_key}")))?;
+    let app = app_of(&state, &app_key)?;
     req.check_against(app, &state.audio.tones)?;
     let manifest = req.compose(&state, &app_key)?;
     let return_idle_port = req.return_idle_port;
-    let pending = state
-        .engine
-        .accept(req.call, CallMedia::Announcement(manifest))?;
-    // Answer "0" only once the call is in the database: a crash after this loses nothing.
-    let accepted = state.engine.confirm(pending).await?;
-    Ok(platform_json(
-        StatusCode::OK,
-        &CallAccepted::new(accepted, return_idle_port),
-    ))
+    Ok(place(
+        &state,
+        req.call,
+        CallMedia::Announcement(manifest),
+        return_idle_port,
+    )
+    .await?)
 }
 
 /// A callVerify body after parsing: the call it asks for, every field typed and in range, and

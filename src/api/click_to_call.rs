@@ -6,19 +6,18 @@
 //! engine; answered.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::extract::Authenticated;
 use super::fields::{domain, flag, integer, push_url, Fields};
-use super::CallAccepted;
+use super::{app_of, place};
 use crate::app::AppState;
 use crate::call::click2call::CallbackMedia;
 use crate::call::request::{CallKind, CallRequest, CallbackCall, PhoneNumber, ToneName};
 use crate::config::App;
 use crate::engine::CallMedia;
-use crate::error::{platform_json, ApiError, CallVerifyError};
+use crate::error::{ApiError, CallVerifyError};
 
 /// How long the platform's default `preVoice` ("正在为您转接中，请稍后") and record hint ("您好，
 /// 本次通话将被录音") last when the request names no tone of its own. Dialtone decision: the
@@ -33,19 +32,16 @@ pub async fn click_to_call(
 ) -> Result<Response, CallVerifyError> {
     let Authenticated { app_key, body } = request?;
     let req = ClickToCallIn::parse(&body, &app_key, state.config.api.lenient_types)?;
-    let app = state
-        .config
-        .app(&app_key)
-        .ok_or_else(|| ApiError::Internal(format!("authenticated unknown app {app_key}")))?;
+    let app = app_of(&state, &app_key)?;
     let media = req.check_against(app, &state)?;
     let return_idle_port = req.return_idle_port;
-    let pending = state.engine.accept(req.call, CallMedia::Callback(media))?;
-    // Answer "0" only once the call is in the database: a crash after this loses nothing.
-    let accepted = state.engine.confirm(pending).await?;
-    Ok(platform_json(
-        StatusCode::OK,
-        &CallAccepted::new(accepted, return_idle_port),
-    ))
+    Ok(place(
+        &state,
+        req.call,
+        CallMedia::Callback(media),
+        return_idle_port,
+    )
+    .await?)
 }
 
 /// A click2Call body after parsing.

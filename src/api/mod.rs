@@ -21,7 +21,12 @@ use axum::Router;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::engine::Accepted;
+use axum::http::StatusCode;
+
+use crate::call::request::CallRequest;
+use crate::config::App;
+use crate::engine::{Accepted, CallMedia};
+use crate::error::platform_json;
 use crate::error::ApiError;
 
 /// The answer to an accepted call request, any kind (spec §4.3).
@@ -44,6 +49,30 @@ impl CallAccepted {
             idle_port: return_idle_port.then_some(accepted.idle_port),
         }
     }
+}
+
+/// The configured app an authenticated request came from.
+fn app_of<'a>(state: &'a AppState, app_key: &str) -> Result<&'a App, ApiError> {
+    state
+        .config
+        .app(app_key)
+        .ok_or_else(|| ApiError::Internal(format!("authenticated unknown app {app_key}")))
+}
+
+/// The end every call API shares: the engine accepts the call, and the answer is "0" only once
+/// the call is in the database (a crash after it loses nothing; a failed commit is 1010001).
+async fn place(
+    state: &AppState,
+    call: CallRequest,
+    media: CallMedia,
+    return_idle_port: bool,
+) -> Result<Response, ApiError> {
+    let pending = state.engine.accept(call, media)?;
+    let accepted = state.engine.confirm(pending).await?;
+    Ok(platform_json(
+        StatusCode::OK,
+        &CallAccepted::new(accepted, return_idle_port),
+    ))
 }
 
 /// The platform routes, also mounted under `/sandbox`.

@@ -322,6 +322,15 @@ async fn run_cli(args: Vec<String>) -> (bool, String, String) {
     )
 }
 
+/// The sessionId a placing command printed first.
+fn session_of(out: &str) -> String {
+    out.lines()
+        .next()
+        .and_then(|l| l.strip_prefix("sessionId: "))
+        .unwrap_or_else(|| panic!("no sessionId in {out}"))
+        .to_owned()
+}
+
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -350,13 +359,7 @@ async fn dialtone_notify_callback_and_stop_place_and_end_calls() {
     ]))
     .await;
     assert!(ok, "{out}{err}");
-    let session = out
-        .lines()
-        .next()
-        .unwrap()
-        .strip_prefix("sessionId: ")
-        .unwrap()
-        .to_owned();
+    let session = session_of(&out);
     sim.advance("1m").await;
     assert_sequence(
         &[
@@ -381,13 +384,7 @@ async fn dialtone_notify_callback_and_stop_place_and_end_calls() {
     ]))
     .await;
     assert!(ok, "{out}{err}");
-    let session = out
-        .lines()
-        .next()
-        .unwrap()
-        .strip_prefix("sessionId: ")
-        .unwrap()
-        .to_owned();
+    let session = session_of(&out);
     sim.advance("20s").await; // talking
     let (ok, out, err) = run_cli(args(&["stop", &session, "--url", &sim.base])).await;
     assert!(ok && out.contains("stopped"), "{out}{err}");
@@ -423,13 +420,7 @@ async fn dialtone_call_takes_a_voice_by_tag_or_by_language_type() {
         ]))
         .await;
         assert!(ok, "{out}{err}");
-        let session = out
-            .lines()
-            .next()
-            .unwrap()
-            .strip_prefix("sessionId: ")
-            .unwrap()
-            .to_owned();
+        let session = session_of(&out);
         assert_eq!(
             sim.call(&session).await["language_type"],
             expected,
