@@ -25,7 +25,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use bytes::Bytes;
+use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
@@ -249,18 +249,19 @@ pub struct Published {
     pub stamp: Stamp,
     pub event: SimEvent,
     /// Serialised once, by whichever subscriber needs it first, off the engine's path, and
-    /// shared by all of them.
-    json: OnceLock<Bytes>,
+    /// shared by all of them: already the text of a WebSocket frame, so no subscriber checks
+    /// or copies it again.
+    json: OnceLock<Utf8Bytes>,
 }
 
 impl Published {
     /// The message as the stream sends it.
     pub fn json(&self) -> &str {
-        std::str::from_utf8(self.json_bytes()).expect("serde_json writes UTF-8")
+        self.text().as_str()
     }
 
-    /// The message as the stream sends it, as shared bytes (a clone copies nothing).
-    pub fn json_bytes(&self) -> &Bytes {
+    /// The message as the stream sends it, as shared text (a clone copies nothing).
+    pub fn text(&self) -> &Utf8Bytes {
         self.json.get_or_init(|| {
             #[derive(Serialize)]
             struct Out<'a> {
@@ -271,7 +272,7 @@ impl Published {
                 #[serde(flatten)]
                 event: &'a SimEvent,
             }
-            let json = serde_json::to_vec(&Out {
+            let json = serde_json::to_string(&Out {
                 seq: self.seq,
                 kind: self.event.kind(),
                 at_ms: self.stamp.at_ms,
@@ -279,7 +280,7 @@ impl Published {
                 event: &self.event,
             })
             .expect("events are plain data and always serialise");
-            Bytes::from(json)
+            Utf8Bytes::from(json)
         })
     }
 }
@@ -323,11 +324,11 @@ impl Item {
         }
     }
 
-    /// [`Item::json`] as bytes; for an event, shared with every other subscriber.
-    pub fn json_bytes(&self) -> Bytes {
+    /// [`Item::json`] as a WebSocket text; for an event, shared with every other subscriber.
+    pub fn text(&self) -> Utf8Bytes {
         match self {
-            Item::Event(p) => p.json_bytes().clone(),
-            Item::Missed(m) => Bytes::from(m.json()),
+            Item::Event(p) => p.text().clone(),
+            Item::Missed(m) => Utf8Bytes::from(m.json()),
         }
     }
 }

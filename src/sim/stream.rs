@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -136,10 +136,7 @@ async fn forward(mut socket: WebSocket, mut subscription: Subscription, filter: 
                 let mut written = 0;
                 while let Some(item) = ready.take() {
                     if filter.passes(&item) {
-                        let Ok(text) = Utf8Bytes::try_from(item.json_bytes()) else {
-                            return;
-                        };
-                        if socket.feed(Message::Text(text)).await.is_err() {
+                        if socket.feed(Message::Text(item.text())).await.is_err() {
                             return;
                         }
                         written += 1;
