@@ -15,7 +15,8 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use futures_util::SinkExt;
+use futures_util::stream::SplitStream;
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 
 use super::extract::ControlQuery;
@@ -116,7 +117,12 @@ const BATCH: usize = 256;
 
 /// One connection: forwards its subscription until the client leaves or Dialtone shuts down.
 /// What is ready is written in one batch and flushed once, rather than a write per message.
-async fn forward(mut socket: WebSocket, mut subscription: Subscription, filter: Filter) {
+async fn forward(socket: WebSocket, mut subscription: Subscription, filter: Filter) {
+    let (mut sink, incoming) = socket.split();
+    // The client's side is read by a task of its own, woken only when the client sends
+    // something. Polling the socket for input beside every batch costs a read-buffer fill per
+    // poll, which in a burst was more than the writing itself.
+    let mut left = AbortOnDrop(tokio::spawn(client_leaves(incoming)));
     loop {
         tokio::select! {
             item = subscription.next() => {
@@ -125,7 +131,7 @@ async fn forward(mut socket: WebSocket, mut subscription: Subscription, filter: 
                         code: axum::extract::ws::close_code::AWAY,
                         reason: "Dialtone is shutting down".into(),
                     };
-                    let _ = socket.send(Message::Close(Some(close))).await;
+                    let _ = sink.send(Message::Close(Some(close))).await;
                     return;
                 };
                 // Events come in bursts (an advance fires many deadlines): letting the burst
@@ -136,7 +142,7 @@ async fn forward(mut socket: WebSocket, mut subscription: Subscription, filter: 
                 let mut written = 0;
                 while let Some(item) = ready.take() {
                     if filter.passes(&item) {
-                        if socket.feed(Message::Text(item.text())).await.is_err() {
+                        if sink.feed(Message::Text(item.text())).await.is_err() {
                             return;
                         }
                         written += 1;
@@ -145,17 +151,31 @@ async fn forward(mut socket: WebSocket, mut subscription: Subscription, filter: 
                         ready = subscription.try_next();
                     }
                 }
-                if socket.flush().await.is_err() {
+                if sink.flush().await.is_err() {
                     return;
                 }
             }
-            incoming = socket.recv() => match incoming {
-                // Pings are answered by the WebSocket layer; anything else the client says is
-                // ignored.
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                Some(Ok(_)) => {}
-            },
+            _ = &mut left.0 => return,
         }
+    }
+}
+
+/// Reads what the client sends until it closes or goes away. Pings are answered by the
+/// WebSocket layer; anything else the client says is ignored.
+async fn client_leaves(mut incoming: SplitStream<WebSocket>) {
+    while let Some(Ok(message)) = incoming.next().await {
+        if let Message::Close(_) = message {
+            return;
+        }
+    }
+}
+
+/// Stops the reading task when its connection's forwarding ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
