@@ -26,6 +26,8 @@
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection), with its own
 //!   extractors ([`sim::extract`]) and `{"error": …}` answers; [`sim::stream`] serves the event
 //!   stream over a WebSocket and publishes the platform API's refusals.
+//! - [`console`]: the browser console at `/`, its files embedded in the binary; a client of
+//!   `/sim/v1`, the event stream and the handset WebSocket like any other.
 //! - [`events`]: the event stream's bus: one typed event per thing that happens, numbered under
 //!   its own lock as the engine publishes, buffered for `since` replays, broadcast without ever
 //!   blocking the engine.
@@ -48,6 +50,7 @@ pub mod call;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod engine;
 pub mod error;

@@ -9,6 +9,7 @@ mod callees;
 mod cli;
 mod click_to_call;
 mod connections;
+mod console;
 mod durable;
 mod faults;
 mod golden;
