@@ -12,6 +12,7 @@ mod connections;
 mod durable;
 mod faults;
 mod golden;
+mod handset;
 mod helpers;
 mod legacy_tokens;
 mod outage;
