@@ -353,6 +353,8 @@ pub enum Source {
     Magic,
     /// A platform control (ports, frequency rule, blacklist).
     Platform,
+    /// A person at a virtual handset attached to the number (`/sim/v1/phones/{number}/handset`).
+    Handset,
     Default,
 }
 

@@ -13,6 +13,7 @@ mod console;
 mod durable;
 mod faults;
 mod golden;
+mod handset;
 mod helpers;
 mod legacy_tokens;
 mod outage;

@@ -1,0 +1,329 @@
+//! The virtual handset: a person attached to a callee number over a WebSocket answers, rejects,
+//! keys and hangs up, and hears the call as 20 ms PCM frames that are `audio.wav`, sample for
+//! sample.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::helpers::*;
+
+/// A person holding the handset of a number.
+struct Handset {
+    ws: WebSocketStream<TcpStream>,
+}
+
+/// What the server said: a JSON message, or one audio frame's samples.
+#[derive(Debug)]
+enum Heard {
+    Text(Value),
+    Frame(Vec<i16>),
+}
+
+impl Handset {
+    /// Connects to `/sim/v1/phones/{path_number}/handset` (the number as it goes in the path).
+    async fn connect(sim: &TestSim, path_number: &str) -> Handset {
+        let addr = sim.base.trim_start_matches("http://");
+        let tcp = TcpStream::connect(addr).await.expect("Dialtone listens");
+        let url = format!(
+            "{}/sim/v1/phones/{path_number}/handset",
+            sim.base.replace("http://", "ws://")
+        );
+        let (ws, response) = tokio_tungstenite::client_async(url.as_str(), tcp)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url} upgrades: {e}"));
+        assert_eq!(response.status().as_u16(), 101);
+        Handset { ws }
+    }
+
+    /// Connects and expects `attached`.
+    async fn attach(sim: &TestSim, number: &str) -> Handset {
+        let mut handset = Handset::connect(sim, number).await;
+        let attached = handset.text().await;
+        assert_eq!(attached, json!({"type": "attached", "number": CALLEE}));
+        handset
+    }
+
+    /// The next message within [`PATIENCE`]; `None` once the server closed the socket.
+    async fn next(&mut self) -> Option<Heard> {
+        loop {
+            let msg = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a handset message within the patience bound");
+            match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return None,
+                Some(Ok(Message::Text(t))) => {
+                    return Some(Heard::Text(serde_json::from_str(&t).expect("JSON")))
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    assert_eq!(b.len(), 320, "a frame is 160 samples of 16 bits");
+                    let samples = b
+                        .chunks(2)
+                        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                        .collect();
+                    return Some(Heard::Frame(samples));
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// The next message, which must be text.
+    async fn text(&mut self) -> Value {
+        match self.next().await {
+            Some(Heard::Text(v)) => v,
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+
+    /// `n` audio frames, joined.
+    async fn frames(&mut self, n: usize) -> Vec<i16> {
+        let mut samples = Vec::new();
+        for i in 0..n {
+            match self.next().await {
+                Some(Heard::Frame(f)) => samples.extend(f),
+                other => panic!("expected frame {i} of {n}, got {other:?}"),
+            }
+        }
+        samples
+    }
+
+    async fn send(&mut self, msg: Value) {
+        self.ws
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .expect("the handset socket is open");
+    }
+
+    async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        // Drain until the server's close arrives: the detach has happened by then.
+        while self.ws.next().await.is_some_and(|m| m.is_ok()) {}
+    }
+}
+
+async fn wav_samples(sim: &TestSim, session: &str) -> Vec<i16> {
+    let resp = sim
+        .http
+        .get(format!("{}/sim/v1/calls/{session}/audio.wav", sim.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.bytes().await.unwrap();
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes.to_vec())).expect("a WAV");
+    reader.into_samples::<i16>().map(Result::unwrap).collect()
+}
+
+/// Places a verification call to [`CALLEE`] and lets it ring the handset (2 s to alerting).
+async fn ring(sim: &TestSim, handset: &mut Handset) -> String {
+    let session = sim.place_call(&verify_body("4815")).await;
+    sim.advance("2s").await;
+    let ringing = handset.text().await;
+    assert_eq!(
+        ringing,
+        json!({"type": "ringing", "session_id": session, "caller": DISPLAY,
+               "app_key": APP_KEY, "kind": "verify"})
+    );
+    session
+}
+
+async fn disconnect_code(sim: &TestSim, session: &str) -> Value {
+    sim.advance("0s").await;
+    let pushes = sim.receiver.pushes_of(session).await;
+    let disconnect = pushes
+        .iter()
+        .find(|p| p.event_type() == "disconnect")
+        .expect("a disconnect push");
+    disconnect.info("stateCode").clone()
+}
+
+#[tokio::test]
+async fn a_person_who_answers_and_hangs_up_at_4_s_heard_exactly_the_first_4_s_of_the_call() {
+    let sim = spawn_sim().await;
+    let mut handset = Handset::attach(&sim, "%2B8613900001234").await;
+    let session = ring(&sim, &mut handset).await;
+    sim.advance("1500ms").await;
+    handset.send(json!({"action": "answer"})).await;
+    assert_eq!(
+        handset.text().await,
+        json!({"type": "answered", "session_id": session})
+    );
+    sim.advance("4s").await;
+    let heard = handset.frames(200).await;
+    handset.send(json!({"action": "hangup"})).await;
+    let ended = handset.text().await;
+    assert_eq!(
+        ended,
+        json!({"type": "ended", "session_id": session, "state_code": 8017,
+               "heard_ms": 4000, "reason": "The user hung up."})
+    );
+
+    let wav = wav_samples(&sim, &session).await;
+    assert_eq!(wav.len(), 4000 * 8);
+    assert!(heard == wav, "the frames differ from audio.wav");
+    assert!(
+        heard.iter().any(|s| *s != 0),
+        "4 s into a call is not all silence"
+    );
+    assert_eq!(disconnect_code(&sim, &session).await, 8017);
+    let call = sim.call(&session).await;
+    assert_eq!(call["behaviour_from"], json!({"from": "handset"}));
+}
+
+#[tokio::test]
+async fn a_person_who_rejects_gives_8105() {
+    let sim = spawn_sim().await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    let session = ring(&sim, &mut handset).await;
+    handset.send(json!({"action": "reject"})).await;
+    let ended = handset.text().await;
+    assert_eq!(ended["state_code"], 8105);
+    assert_eq!(ended["heard_ms"], Value::Null);
+    assert_eq!(disconnect_code(&sim, &session).await, 8105);
+    let events = sim.receiver.events_of(&session).await;
+    assert_sequence(&["callout", "alerting", "disconnect"], &events);
+}
+
+#[tokio::test]
+async fn a_handset_left_ringing_times_out_with_8003() {
+    let sim = spawn_sim().await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    let session = ring(&sim, &mut handset).await;
+    sim.advance("59s").await;
+    assert_eq!(sim.call(&session).await["state"], "alerting");
+    sim.advance("1s").await;
+    let ended = handset.text().await;
+    assert_eq!(ended["state_code"], 8003);
+    assert_eq!(disconnect_code(&sim, &session).await, 8003);
+}
+
+#[tokio::test]
+async fn keys_on_the_handset_go_into_a_notification_digit_collection() {
+    let sim = spawn_sim().await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    let body = json!({
+        "displayNbr": DISPLAY,
+        "calleeNbr": CALLEE,
+        "playInfoList": [
+            {"notifyVoice": "welcome.wav", "collectInd": 1}
+        ]
+    });
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    let reply = sim
+        .post(
+            "/rest/httpsessions/callnotify/v2.0",
+            &headers,
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    sim.advance("2s").await;
+    assert_eq!(handset.text().await["kind"], "notify");
+    handset.send(json!({"action": "dtmf", "digits": "7"})).await;
+    let early = handset.text().await;
+    assert_eq!(early["type"], "error");
+    assert_eq!(
+        early["error"],
+        "the call has not been answered: answer first"
+    );
+    handset.send(json!({"action": "answer"})).await;
+    assert_eq!(handset.text().await["type"], "answered");
+    // Welcome plays from 0.5 s; the collection starts after it.
+    sim.advance("5s").await;
+    sim.wait_for(&session, "collecting").await;
+    handset
+        .send(json!({"action": "dtmf", "digits": "7", "session_id": session}))
+        .await;
+    let mut echoed = false;
+    while let Some(heard) = handset.next().await {
+        if let Heard::Text(v) = heard {
+            assert_eq!(
+                v,
+                json!({"type": "digits", "session_id": session, "digits": "7"})
+            );
+            echoed = true;
+            break;
+        }
+    }
+    assert!(echoed);
+    sim.advance("1s").await;
+    let pushes = sim.receiver.pushes_of(&session).await;
+    let collected: Vec<&Value> = pushes
+        .iter()
+        .filter(|p| p.event_type() == "collectInfo")
+        .map(|p| p.info("digitInfo"))
+        .collect();
+    assert_eq!(collected, [&json!("7")]);
+}
+
+#[tokio::test]
+async fn a_second_handset_on_the_same_number_is_refused_and_closed() {
+    let sim = spawn_sim().await;
+    let _first = Handset::attach(&sim, "+8613900001234").await;
+    let mut second = Handset::connect(&sim, "%2B8613900001234").await;
+    assert_eq!(
+        second.text().await,
+        json!({"type": "error",
+               "error": "a handset is already attached to +8613900001234: one at a time"})
+    );
+    assert!(second.next().await.is_none(), "the refused socket closes");
+}
+
+#[tokio::test]
+async fn detaching_returns_the_number_to_its_rules() {
+    let sim = spawn_sim().await;
+    sim.set_phone(CALLEE, r#"{"outcome":"busy"}"#).await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    // Attached: the rule waits; the person's call rings.
+    let session = ring(&sim, &mut handset).await;
+    handset.send(json!({"action": "answer"})).await;
+    assert_eq!(handset.text().await["type"], "answered");
+    // A second call while the handset is in a call: busy.
+    let second = sim.place_call(&verify_body("1111")).await;
+    sim.advance("2s").await;
+    assert_eq!(disconnect_code(&sim, &second).await, 8102);
+    // Leaving mid-call is the callee's hang-up, at that instant.
+    handset.close().await;
+    sim.wait_for(&session, "disconnect").await;
+    let call = sim.call(&session).await;
+    assert_eq!(call["state_code"], 8017, "{call}");
+    // Back to its rule: busy.
+    let after = sim.place_call(&verify_body("2222")).await;
+    sim.advance("2s").await;
+    assert_eq!(disconnect_code(&sim, &after).await, 8102);
+    assert_ne!(
+        sim.call(&after).await["behaviour_from"],
+        json!({"from": "handset"})
+    );
+}
+
+#[tokio::test]
+async fn bad_messages_get_an_error_and_the_handset_stays_attached() {
+    let sim = spawn_sim().await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    handset.send(json!({"action": "answer"})).await;
+    assert_eq!(
+        handset.text().await,
+        json!({"type": "error", "error": "no call is on this handset"})
+    );
+    handset.send(json!({"action": "dial"})).await;
+    let unknown = handset.text().await;
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown action `dial`"),
+        "{unknown}"
+    );
+    let session = ring(&sim, &mut handset).await;
+    handset.send(json!({"action": "hangup"})).await;
+    assert_eq!(handset.text().await["state_code"], 8105);
+    handset
+        .send(json!({"action": "answer", "session_id": session}))
+        .await;
+    assert_eq!(handset.text().await["error"], "the call has ended");
+}
