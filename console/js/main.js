@@ -49,7 +49,7 @@ function showClock() {
       : [];
     fill(clockEl,
       h("span", { class: "mode" }, `${clock.mode} clock`),
-      h("span", { class: "now", id: "clock-now" }),
+      h("span", { class: "now", id: "clock-now", title: `Simulated time (${clock.mode} clock)` }),
       buttons,
       h("button", { class: "small", title: "POST /sim/v1/reset: forget every call, rule and delivery", onclick: reset }, "Reset"));
   }
