@@ -187,6 +187,8 @@ export function render(root) {
     screen.dataset.state = state;
     screen.dataset.samples = phone.samples;
     if (c) screen.dataset.session = c.session_id || "";
+    if (c && c.state_code !== undefined) screen.dataset.stateCode = c.state_code;
+    else delete screen.dataset.stateCode;
     const label = { off: "Not attached", connecting: "Connecting…", idle: "Waiting for calls", ringing: "Incoming call", "in-call": "In call", ended: "Call ended" }[state];
     fill(screen,
       h("div", { class: "state" }, label),

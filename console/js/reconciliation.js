@@ -27,7 +27,7 @@ export function render(root) {
       const rows = await api(`/sim/v1/reports/reconciliation${q.size ? `?${q}` : ""}`);
       fill(table, rows.length ? h("table", {},
         h("thead", {}, h("tr", {}, h("th", {}, "App"), COLUMNS.map(([, t]) => h("th", { class: "num" }, t)))),
-        h("tbody", {}, rows.map((r) => h("tr", {},
+        h("tbody", {}, rows.map((r) => h("tr", { dataset: { app: r.app_key, accepted: r.accepted, cdrs: r.cdrs_generated } },
           h("td", { class: "mono", title: r.app_key }, `${r.app_key.slice(0, 12)}…`),
           COLUMNS.map(([k]) => h("td", { class: `num${k === "cdrs_owed" && r[k] ? " bad" : ""}` },
             k === "failed_by_reason" ? Object.entries(r[k] || {}).map(([c, n]) => `${c}×${n}`).join(", ") || "—" : r[k] ?? ""))))))

@@ -30,6 +30,7 @@ export function render(root) {
   const phonePreset = h("select", { onchange: (e) => { behaviour.value = JSON.stringify(PHONE_PRESETS[e.target.value], null, 2); } },
     Object.keys(PHONE_PRESETS).map((k) => h("option", { value: k, selected: k === "busy" }, k)));
   const faults = h("textarea", { id: "faults-json", rows: 8 });
+  const faultUse = h("div", { class: "label", id: "faults-use" });
   const faultPreset = h("select", { onchange: (e) => { if (e.target.value) faults.value = JSON.stringify(FAULT_PRESETS[e.target.value], null, 2); } },
     h("option", { value: "" }, "presets…"), Object.keys(FAULT_PRESETS).map((k) => h("option", { value: k }, k)));
 
@@ -47,7 +48,7 @@ export function render(root) {
           h("div", { class: "toolbar" }, faultPreset, h("span", { class: "spacer" }),
             h("button", { onclick: clearFaults }, "Clear"),
             h("button", { class: "primary", id: "faults-save", onclick: saveFaults }, "Save")),
-          faults, faultProblem))));
+          faults, faultUse, faultProblem))));
 
   async function setRule() {
     const n = number.value.trim();
@@ -65,8 +66,7 @@ export function render(root) {
 
   async function saveFaults() {
     try {
-      const rules = await api("/sim/v1/faults", { method: "PUT", body: faults.value });
-      faults.value = JSON.stringify(rules, null, 2);
+      showFaults(await api("/sim/v1/faults", { method: "PUT", body: faults.value }));
       fill(faultProblem);
     } catch (e) { fill(faultProblem, errorBox(e)); }
   }
@@ -78,7 +78,7 @@ export function render(root) {
   function ruleTable(title, rows, removable) {
     return [h("h2", {}, title), rows.length ? h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Number"), h("th", {}, "Does"), h("th", { class: "num" }, "Calls"), removable && h("th", {}))),
-      h("tbody", {}, rows.map((r) => h("tr", {},
+      h("tbody", {}, rows.map((r) => h("tr", { dataset: { number: r.number, does: r.does } },
         h("td", { class: "mono" }, r.number),
         h("td", { title: JSON.stringify(r.behaviour) }, r.does),
         h("td", { class: "num" }, r.calls ?? ""),
@@ -99,8 +99,16 @@ export function render(root) {
     } catch (e) { fill(phoneRules, errorBox(e)); }
   }
 
+  // The editor holds the rules as PUT takes them; how often each was used is shown apart.
+  function showFaults(rules) {
+    faults.value = JSON.stringify(rules.map(({ used, ...rule }) => rule), null, 2);
+    fill(faultUse, rules.length
+      ? rules.map((r, i) => h("div", {}, `rule ${i} (${r.fault}${r.push ? `, ${r.push}` : ""}): used ${r.used ?? 0}${r.times ? ` of ${r.times}` : ""} time${r.used === 1 ? "" : "s"}`))
+      : "No faults: every push goes out as it should.");
+  }
+
   async function loadFaults() {
-    try { faults.value = JSON.stringify(await api("/sim/v1/faults"), null, 2); } catch (e) { fill(faultProblem, errorBox(e)); }
+    try { showFaults(await api("/sim/v1/faults")); } catch (e) { fill(faultProblem, errorBox(e)); }
   }
 
   const reloadPhones = debounce(loadPhones, 150);

@@ -1,5 +1,8 @@
 //! The browser console, in a real headless browser: Debian's chromium driven through
-//! chromedriver (WebDriver). Without chromium and its driver the test says it was skipped, and
+//! chromedriver (WebDriver). The story: load the console, attach its phone to a number, place a
+//! call through the platform API, see it appear live, ring it with the console's clock, open it,
+//! answer it with the browser phone, hear it to the end, check the call page's player holds the
+//! whole WAV; then set a phone rule and a fault with the editors and read the reconciliation. Without chromium and its driver the test says it was skipped, and
 //! why, and passes; `.ci/run` installs both and sets `DIALTONE_REQUIRE_BROWSER=1`, under which a
 //! missing browser fails instead. Screenshots go to `target/console-screenshots/`.
 
@@ -188,15 +191,6 @@ async fn click(browser: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("clicking `{css}`: {e}"));
 }
 
-/// Whether this Dialtone serves the handset WebSocket: tried on a number the test does not use.
-async fn has_handset(sim: &TestSim) -> bool {
-    let url = format!(
-        "{}/sim/v1/phones/%2B8613900009999/handset",
-        sim.base.replace("http://", "ws://")
-    );
-    tokio_tungstenite::connect_async(url.as_str()).await.is_ok()
-}
-
 /// The number of samples in a mono 16-bit WAV: its `data` chunk's size over two.
 fn wav_samples(wav: &[u8]) -> usize {
     let mut at = 12;
@@ -226,7 +220,6 @@ async fn the_console_shows_a_call_live_and_its_phone_answers_it() {
         }
     };
     let sim = TestSim::start().await;
-    let handset = has_handset(&sim).await;
     let chromedriver = start_chromedriver(&driver).await;
     let browser = open_browser(&chromedriver).await;
 
@@ -238,19 +231,11 @@ async fn the_console_shows_a_call_live_and_its_phone_answers_it() {
     wait_for(&browser, "#conn.live").await;
 
     // The phone in the browser becomes the callee.
-    if handset {
-        let number = wait_for(&browser, "#phone-number").await;
-        number.clear().await.expect("clear");
-        number.send_keys(CALLEE).await.expect("type the number");
-        click(&browser, "#phone-attach").await;
-        wait_for(&browser, "#phone-screen[data-state='idle']").await;
-    } else {
-        eprintln!(
-            "SKIPPED the browser-phone part: this Dialtone has no handset WebSocket \
-             (GET /sim/v1/phones/{{number}}/handset; the server side is on branch `handset`, \
-             not merged yet). The call is answered by the default rule instead."
-        );
-    }
+    let number = wait_for(&browser, "#phone-number").await;
+    number.clear().await.expect("clear");
+    number.send_keys(CALLEE).await.expect("type the number");
+    click(&browser, "#phone-attach").await;
+    wait_for(&browser, "#phone-screen[data-state='idle']").await;
 
     // A call placed through the platform API appears in the list, live.
     click(&browser, "nav a[data-view='calls']").await;
@@ -276,20 +261,20 @@ async fn the_console_shows_a_call_live_and_its_phone_answers_it() {
         .expect("the page's session id");
     assert_eq!(shown, session.as_str());
 
-    if handset {
-        // Answer it with the browser phone and listen to the whole announcement.
-        click(&browser, "nav a[data-view='phone']").await;
-        wait_for(&browser, "#phone-screen[data-state='ringing']").await;
-        click(&browser, "#phone-answer").await;
-        wait_for(&browser, "#phone-screen[data-state='in-call']").await;
-        click(&browser, "button[data-advance='5s']").await;
-        wait_for(&browser, "#phone-heard").await;
-        screenshot(&browser, "02-phone").await;
-        sim.advance("60s").await;
-        wait_for(&browser, "#phone-screen[data-state='ended']").await;
-    } else {
-        sim.advance("60s").await;
-    }
+    // Answer it with the browser phone and listen to the whole announcement.
+    click(&browser, "nav a[data-view='phone']").await;
+    wait_for(&browser, "#phone-screen[data-state='ringing']").await;
+    click(&browser, "#phone-answer").await;
+    wait_for(&browser, "#phone-screen[data-state='in-call']").await;
+    click(&browser, "button[data-advance='5s']").await;
+    wait_for(&browser, "#phone-heard").await;
+    screenshot(&browser, "02-phone").await;
+    sim.advance("60s").await;
+    wait_for(
+        &browser,
+        "#phone-screen[data-state='ended'][data-state-code='0']",
+    )
+    .await;
     let phone_samples = browser
         .execute(
             "const s = document.getElementById('phone-screen'); return s ? +s.dataset.samples : null;",
@@ -362,11 +347,44 @@ async fn the_console_shows_a_call_live_and_its_phone_answers_it() {
     );
     screenshot(&browser, "03-call").await;
 
-    if handset {
-        // The phone heard the whole WAV, in 20 ms frames (the last one padded with silence).
-        let heard = phone_samples.as_u64().expect("the phone counted samples") as usize;
-        assert_eq!(heard, samples.div_ceil(160) * 160, "the WAV has {samples}");
-    }
+    // The phone heard the whole WAV, in 20 ms frames (the last one padded with silence).
+    let heard = phone_samples.as_u64().expect("the phone counted samples") as usize;
+    assert_eq!(heard, samples.div_ceil(160) * 160, "the WAV has {samples}");
+
+    // The editors change what Dialtone does, through the control API.
+    click(&browser, "nav a[data-view='rules']").await;
+    let number = wait_for(&browser, "#rule-number").await;
+    number
+        .send_keys("+8613900005555")
+        .await
+        .expect("type a number");
+    click(&browser, "#rule-set").await;
+    wait_for(
+        &browser,
+        "#phone-rules tr[data-number='+8613900005555'][data-does='busy']",
+    )
+    .await;
+    let phones = sim.get("/sim/v1/phones").await.body;
+    assert_eq!(phones["api"][0]["match"], "+8613900005555", "{phones}");
+    let faults = wait_for(&browser, "#faults-json").await;
+    faults.clear().await.expect("clear");
+    faults
+        .send_keys(r#"[{"fault":"drop","push":"fee","times":1}]"#)
+        .await
+        .expect("type a rule");
+    click(&browser, "#faults-save").await;
+    wait_for(&browser, "#faults-use div").await;
+    let rules = sim.get("/sim/v1/faults").await.body;
+    assert_eq!(rules[0]["fault"], "drop", "{rules}");
+    screenshot(&browser, "04-rules").await;
+
+    // The reconciliation table counts the call and its CDR.
+    click(&browser, "nav a[data-view='reconciliation']").await;
+    wait_for(
+        &browser,
+        &format!("#reconciliation tr[data-app='{APP_KEY}'][data-accepted='1'][data-cdrs='1']"),
+    )
+    .await;
     browser.close().await.expect("the session ends");
 }
 
