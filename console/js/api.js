@@ -41,20 +41,37 @@ class Stream {
   start() {
     const q = this.lastSeq === null ? "" : `?since=${this.lastSeq}`;
     const ws = new WebSocket(wsUrl(`/sim/v1/stream${q}`));
-    ws.onopen = () => { this.retry = 500; this.setStatus("live"); };
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      this.retry = 500;
+      const again = this.status === "down";
+      this.setStatus("live");
+      // Back after an outage: views reload what they show (the replay covers only events).
+      if (again) this.dispatch({ kind: "resync" });
+    };
     ws.onmessage = (m) => {
       let e;
       try { e = JSON.parse(m.data); } catch { return; }
       if (typeof e.seq === "number") this.lastSeq = e.seq;
-      for (const fn of this.listeners) {
-        try { fn(e); } catch (err) { console.error(err); }
-      }
+      this.dispatch(e);
+      // Events this client will never get: views reload instead.
+      if (e.kind === "gap" || e.kind === "lagged") this.dispatch({ kind: "resync" });
     };
     ws.onclose = () => {
+      // Refused before opening: most likely a restarted Dialtone whose numbering began again
+      // (a `since` ahead of it is a 409). Start from now; the views reload on reconnecting.
+      if (!opened) this.lastSeq = null;
       this.setStatus("down");
       setTimeout(() => this.start(), this.retry);
       this.retry = Math.min(this.retry * 2, 5000);
     };
+  }
+
+  dispatch(e) {
+    for (const fn of this.listeners) {
+      try { fn(e); } catch (err) { console.error(err); }
+    }
   }
 
   setStatus(s) {
@@ -75,6 +92,9 @@ class Stream {
 }
 
 export const stream = new Stream();
+
+/** Kinds after which a view reloads everything it shows. */
+export const RELOAD_KINDS = new Set(["reset", "resync"]);
 
 /** Event kinds that change a call (its row in the list, its page). */
 export const CALL_KINDS = new Set(["accepted", "callout", "alerting", "answer", "playing", "disconnect", "note", "push"]);

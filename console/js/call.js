@@ -1,6 +1,6 @@
 // One call: its facts, the audio with the announcement's segments marked on it, the timeline,
 // the manifest and every push attempt with its request and response.
-import { api, stream, enc } from "./api.js";
+import { api, stream, enc, RELOAD_KINDS } from "./api.js";
 import { h, fill, stateBadge, badge, outcomeName, ms, pretty, debounce, errorBox } from "./ui.js";
 
 export function render(root, id) {
@@ -69,17 +69,17 @@ export function render(root, id) {
         tone: typeof s.part === "string" && s.part.endsWith("tone"),
       }));
     } else {
-      segments = (info.played || []).map((p) => {
-        const pb = p.playback || {};
-        const len = pb.duration_ms ?? pb.length_ms ?? 0;
-        return { start: p.start_ms, end: p.start_ms + len, label: pb.text || pb.name || pb.file || pb.kind || "playback", tone: false };
-      });
+      // A notification: each played entry's clips, at the entry's start.
+      segments = (info.played || []).flatMap((p) => ((p.playback && p.playback.pieces) || []).map((s) => ({
+        start: p.start_ms + s.start_ms, end: p.start_ms + s.end_ms, label: s.text, clip: s.clip,
+        tone: !p.playback.has_template,
+      })));
     }
     drawAudio();
     // Reload the WAV only when there is more of it, and not under the listener's feet.
     if (heard !== heardShown && audio.paused) {
       heardShown = heard;
-      audio.src = `${base}/audio.wav?heard_ms=${heard}`;
+      audio.src = `${base}/audio.wav?v=${heard}`; // a new URL whenever there is more to hear
       audio.dataset.heardMs = heard;
     }
     audioNote.textContent = heard
@@ -170,7 +170,7 @@ export function render(root, id) {
   const reload = debounce(load, 120);
   const off = stream.on((e) => {
     const mine = e.session_id === id || (Array.isArray(e.session_ids) && e.session_ids.includes(id));
-    if (mine || e.kind === "clock" || e.kind === "reset") reload();
+    if (mine || e.kind === "clock" || RELOAD_KINDS.has(e.kind)) reload();
   });
   load();
   return () => { off(); audio.pause(); };

@@ -1,5 +1,5 @@
 // The live call list: loaded from GET /sim/v1/calls, then kept current by the event stream.
-import { api, stream, CALL_KINDS, enc } from "./api.js";
+import { api, stream, CALL_KINDS, RELOAD_KINDS, enc } from "./api.js";
 import { h, fill, stateBadge, outcomeName, debounce, errorBox } from "./ui.js";
 
 // What each timeline event tells about the call's state, before the list is reloaded.
@@ -83,7 +83,8 @@ export function render(root) {
   const reload = debounce(load, 150);
 
   const off = stream.on((e) => {
-    if (e.kind === "reset") { calls.clear(); rows_.clear(); draw(); reload(); return; }
+    if (e.kind === "reset") { calls.clear(); rows_.clear(); draw(); }
+    if (RELOAD_KINDS.has(e.kind)) { reload(); return; }
     if (!CALL_KINDS.has(e.kind)) return;
     // Show what the event says at once; the reload that follows a burst fills in the rest.
     const id = e.session_id;

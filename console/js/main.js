@@ -85,7 +85,7 @@ stream.on((e) => {
     clock.now_ms = e.to_ms;
     clock.now = e.to.replace(" ", "T");
     showClock();
-  } else if (e.kind === "reset") {
+  } else if (e.kind === "reset" || e.kind === "resync") {
     loadClock();
   }
 });

@@ -35,7 +35,7 @@ export function render(root) {
     } catch (e) { fill(table, errorBox(e)); }
   }
   const reload = debounce(load, 400);
-  const off = stream.on((e) => { if (["accepted", "disconnect", "push", "reset"].includes(e.kind)) reload(); });
+  const off = stream.on((e) => { if (["accepted", "disconnect", "push", "reset", "resync"].includes(e.kind)) reload(); });
   load();
   return off;
 }

@@ -1,6 +1,6 @@
 // Editors for what callees do (PUT/DELETE /sim/v1/phones/{number}) and for the injected push
 // faults (GET/PUT/DELETE /sim/v1/faults). The API's own messages are shown when it refuses.
-import { api, stream, enc } from "./api.js";
+import { api, stream, enc, RELOAD_KINDS } from "./api.js";
 import { h, fill, outcomeName, debounce, errorBox } from "./ui.js";
 
 const PHONE_PRESETS = {
@@ -113,8 +113,8 @@ export function render(root) {
 
   const reloadPhones = debounce(loadPhones, 150);
   const off = stream.on((e) => {
-    if (e.kind === "phone" || e.kind === "reset" || e.kind === "accepted") reloadPhones();
-    if ((e.kind === "faults" || e.kind === "reset") && document.activeElement !== faults) loadFaults();
+    if (e.kind === "phone" || e.kind === "accepted" || RELOAD_KINDS.has(e.kind)) reloadPhones();
+    if ((e.kind === "faults" || RELOAD_KINDS.has(e.kind)) && document.activeElement !== faults) loadFaults();
   });
   loadPhones();
   loadFaults();
