@@ -101,7 +101,7 @@ export function render(root, id) {
         h("dt", {}, "App"), h("dd", { class: "mono" }, c.app_key),
         h("dt", {}, "Caller"), h("dd", { class: "mono" }, c.caller),
         h("dt", {}, "Callee"), h("dd", { class: "mono" }, c.callee),
-        h("dt", {}, "Outcome"), h("dd", {}, outcomeName(c.outcome) || "—", c.behaviour_from ? h("span", { class: "muted" }, ` (${c.behaviour_from.from})`) : ""),
+        h("dt", {}, "Outcome"), h("dd", {}, outcomeName(c.outcome) || "—", c.behaviour_from && c.behaviour_from.from !== outcomeName(c.outcome) ? h("span", { class: "muted" }, ` (${c.behaviour_from.from})`) : ""),
         h("dt", {}, "stateCode"), h("dd", {}, c.state_code ?? "—", c.state_desc ? h("span", { class: "muted" }, ` ${c.state_desc}`) : ""),
         h("dt", {}, "Accepted"), h("dd", { class: "mono" }, c.accepted_at),
         c.verify_code && [h("dt", {}, "Code"), h("dd", { class: "mono" }, `${c.verify_code} ×${c.times}`)],

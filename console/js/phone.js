@@ -1,7 +1,7 @@
 // A phone in the browser: the handset WebSocket (/sim/v1/phones/{number}/handset) makes this
 // page the callee. Calls ring here; answer, reject, hang up and keys go back as JSON actions,
 // and the call's audio comes as 20 ms frames of 8 kHz 16-bit PCM, played through Web Audio.
-import { wsUrl, enc } from "./api.js";
+import { api, wsUrl, enc } from "./api.js";
 import { h, fill, ms } from "./ui.js";
 
 const RATE = 8000;
@@ -156,7 +156,12 @@ export function startBadge() {
 export function render(root) {
   const screen = h("div", { class: "screen", id: "phone-screen" });
   const meter = h("div");
-  const number = h("input", { id: "phone-number", class: "mono", value: phone.number, size: 18, placeholder: "+8613900001234" });
+  const known = h("datalist", { id: "phone-known" });
+  const number = h("input", { id: "phone-number", class: "mono", value: phone.number, size: 18, placeholder: "+8613900001234", list: "phone-known" });
+  // Numbers already called are offered in the field.
+  api("/sim/v1/calls").then((calls) => {
+    fill(known, [...new Set(calls.map((c) => c.callee))].map((n) => h("option", { value: n })));
+  }).catch(() => {});
   const attachBtn = h("button", { id: "phone-attach", class: "primary", onclick: () => (phone.ws ? detach() : attach(number.value.trim())) });
   const answer = h("button", { id: "phone-answer", class: "good", onclick: () => send("answer") }, "Answer");
   const reject = h("button", { id: "phone-reject", class: "bad", onclick: () => send("reject") }, "Reject");
@@ -170,7 +175,7 @@ export function render(root) {
       h("span", { class: "muted" }, "This browser answers calls to one number, and plays what the callee hears.")),
     h("div", { class: "row" },
       h("div", { class: "phone" },
-        h("div", { class: "toolbar" }, number, attachBtn),
+        h("div", { class: "toolbar" }, number, known, attachBtn),
         screen,
         h("div", { class: "actions" }, answer, reject, hangup),
         h("div", { class: "keypad" }, keys),
