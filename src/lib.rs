@@ -31,7 +31,8 @@
 //!   blocking the engine.
 //! - [`client`]: `dialtone call`, a signed callVerify client that follows the call on the stream;
 //!   [`tail`]: `dialtone tail` and the stream client; [`control`]: the CLI's control verbs
-//!   (`advance`, `reset`, `phone`, `calls`, `deliveries`).
+//!   (`advance`, `reset`, `phone set|rm|list`, `calls`, `deliveries`); [`phone`]: `dialtone
+//!   phone NUMBER`, a virtual handset in the terminal ([`sim::handset`] serves it).
 //! - [`testing`]: an in-process Dialtone, a recording receiver and assertions for Rust tests.
 //!
 //! Foundations: [`config`] (the file, with the embedded default: raw TOML converted into
@@ -54,6 +55,7 @@ pub mod error;
 pub mod events;
 pub mod frequency;
 pub mod ids;
+pub mod phone;
 pub mod push;
 pub mod server;
 pub mod shutdown;

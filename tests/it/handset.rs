@@ -327,3 +327,128 @@ async fn bad_messages_get_an_error_and_the_handset_stays_attached() {
         .await;
     assert_eq!(handset.text().await["error"], "the call has ended");
 }
+
+/// `dialtone phone ARGS…` (the real binary), its stdout as lines.
+struct PhoneCli {
+    child: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl PhoneCli {
+    fn start(sim: &TestSim, args: &[&str]) -> PhoneCli {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .arg("phone")
+            .args(args)
+            .args(["--url", &sim.base])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the dialtone binary runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        PhoneCli { child, lines }
+    }
+
+    /// The next line, within [`PATIENCE`].
+    async fn line(&mut self) -> String {
+        tokio::time::timeout(PATIENCE, self.lines.recv())
+            .await
+            .expect("a line in time")
+            .expect("the handset is still running")
+    }
+
+    /// Waits for the exit; whether it succeeded, and stderr.
+    async fn exit(mut self) -> (bool, String) {
+        let mut child = self.child;
+        let waited = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let status = child.wait().expect("exit");
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            (status.success(), err)
+        });
+        self.lines.close();
+        tokio::time::timeout(PATIENCE, waited)
+            .await
+            .expect("the handset exits in time")
+            .expect("joined")
+    }
+}
+
+#[tokio::test]
+async fn dialtone_phone_answers_hangs_up_after_4_s_and_writes_what_it_heard() {
+    let sim = spawn_sim().await;
+    let wav = std::env::temp_dir().join(format!("dialtone-phone-{}.wav", std::process::id()));
+    let wav_arg = wav.to_string_lossy().into_owned();
+    let mut phone = PhoneCli::start(
+        &sim,
+        &[
+            CALLEE,
+            "--answer-after",
+            "0",
+            "--hangup-after",
+            "4s",
+            "--wav",
+            &wav_arg,
+        ],
+    );
+    assert!(phone.line().await.starts_with("attached as +8613900001234"));
+    let session = sim.place_call(&verify_body("4815")).await;
+    sim.advance("2s").await;
+    assert_eq!(
+        phone.line().await,
+        format!("ringing: verify call {session} from {DISPLAY}")
+    );
+    assert_eq!(phone.line().await, format!("answered {session}"));
+    sim.advance("4s").await;
+    assert_eq!(
+        phone.line().await,
+        "ended: stateCode 8017 (The user hung up.), heard 4000 ms"
+    );
+    assert_eq!(phone.line().await, format!("wrote {wav_arg}"));
+    let (ok, err) = phone.exit().await;
+    assert!(ok, "{err}");
+
+    let written: Vec<i16> = hound::WavReader::open(&wav)
+        .expect("a WAV")
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    let _ = std::fs::remove_file(&wav);
+    let served = wav_samples(&sim, &session).await;
+    assert_eq!(served.len(), 4000 * 8);
+    assert!(written == served, "the CLI's WAV differs from audio.wav");
+}
+
+#[tokio::test]
+async fn dialtone_phone_rejects_and_a_second_one_on_the_number_is_refused() {
+    let sim = spawn_sim().await;
+    let mut phone = PhoneCli::start(&sim, &[CALLEE, "--reject"]);
+    assert!(phone.line().await.starts_with("attached as"));
+    let refused = PhoneCli::start(&sim, &[CALLEE, "--reject"]);
+    let (ok, err) = refused.exit().await;
+    assert!(!ok);
+    assert!(
+        err.contains("the handset failed: a handset is already attached to +8613900001234"),
+        "{err}"
+    );
+    let session = sim.place_call(&verify_body("4815")).await;
+    sim.advance("2s").await;
+    assert!(phone.line().await.starts_with("ringing: verify call"));
+    assert_eq!(
+        phone.line().await,
+        "ended: stateCode 8105 (The callee rejected the call or the line is suspended.), heard nothing"
+    );
+    let (ok, err) = phone.exit().await;
+    assert!(ok, "{err}");
+    assert_eq!(disconnect_code(&sim, &session).await, 8105);
+}
