@@ -86,7 +86,7 @@ struct TailArgs {
     #[arg(long)]
     session_id: Option<String>,
     /// Only these kinds, comma-separated (accepted, refused, callout, alerting, answer, playing,
-    /// disconnect, note, push, clock, phone, faults, reset).
+    /// disconnect, note, push, clock, phone, faults, reset, handset).
     #[arg(long)]
     kinds: Option<String>,
     /// First replay what is still buffered after this seq.
