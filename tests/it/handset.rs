@@ -452,3 +452,121 @@ async fn dialtone_phone_rejects_and_a_second_one_on_the_number_is_refused() {
     assert!(ok, "{err}");
     assert_eq!(disconnect_code(&sim, &session).await, 8105);
 }
+
+/// Every message until `ended` (included): the frames joined, and the `ended` message.
+async fn listen_to_the_end(handset: &mut Handset) -> (Vec<i16>, Value) {
+    let mut samples = Vec::new();
+    loop {
+        match handset.next().await {
+            Some(Heard::Frame(f)) => samples.extend(f),
+            Some(Heard::Text(v)) if v["type"] == "ended" => return (samples, v),
+            Some(Heard::Text(_)) => {}
+            None => panic!("the handset closed before the call ended"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn on_a_running_clock_frames_come_in_simulated_time_and_are_audio_wav() {
+    let sim = spawn_sim_with(|c, _| {
+        c.clock.mode = dialtone::clock::ClockMode::Scaled;
+        c.clock.speed = 20.0;
+    })
+    .await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    let session = sim.place_call(&verify_body("4815")).await;
+    assert_eq!(handset.text().await["type"], "ringing");
+    handset.send(json!({"action": "answer"})).await;
+    assert_eq!(handset.text().await["type"], "answered");
+    let answered_ms = sim.call(&session).await["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "answer")
+        .expect("answered")["at_ms"]
+        .as_u64()
+        .unwrap();
+    let mut heard = handset.frames(100).await;
+    // 100 frames are 2 s of the call: the simulated clock is there already, not behind.
+    let now_ms = sim.get("/sim/v1/clock").await.body["now_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        now_ms >= answered_ms + 2000,
+        "{now_ms} < {answered_ms} + 2000"
+    );
+    handset.send(json!({"action": "hangup"})).await;
+    let (rest, ended) = listen_to_the_end(&mut handset).await;
+    heard.extend(rest);
+    assert_eq!(ended["state_code"], 8017);
+    let heard_ms = ended["heard_ms"].as_u64().unwrap();
+    assert!(heard_ms >= 2000, "{ended}");
+    let wav = wav_samples(&sim, &session).await;
+    assert_eq!(wav.len() as u64, heard_ms * 8);
+    // Whole frames: the last one padded with silence.
+    assert_eq!(heard.len(), wav.len().div_ceil(160) * 160);
+    assert!(
+        heard[..wav.len()] == wav[..],
+        "the frames differ from audio.wav"
+    );
+    assert!(heard[wav.len()..].iter().all(|s| *s == 0));
+}
+
+#[tokio::test]
+async fn a_notification_heard_to_its_end_with_a_replay_is_audio_wav_frame_for_frame() {
+    let sim = spawn_sim().await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    let body = json!({
+        "displayNbr": DISPLAY,
+        "calleeNbr": CALLEE,
+        "playInfoList": [
+            {"notifyVoice": "welcome.wav"},
+            {"notifyVoice": "bye.wav", "collectInd": 1,
+             "replayAfterCollection": "true", "collectContentTriggerReplaying": "1"}
+        ]
+    });
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    let reply = sim
+        .post(
+            "/rest/httpsessions/callnotify/v2.0",
+            &headers,
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    sim.advance("2s").await;
+    assert_eq!(handset.text().await["type"], "ringing");
+    handset.send(json!({"action": "answer"})).await;
+    assert_eq!(handset.text().await["type"], "answered");
+    // As a scripted callee would: 6 s after the answer, the collection after bye.wav waits.
+    sim.advance("6s").await;
+    sim.wait_for(&session, "collecting").await;
+    handset.send(json!({"action": "dtmf", "digits": "1"})).await;
+    // bye.wav again, then its collection again: 2 ends it.
+    sim.advance("4s").await;
+    let timeline = sim.call(&session).await["timeline"].clone();
+    let collections = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "collecting")
+        .count();
+    assert_eq!(collections, 2, "{timeline}");
+    handset.send(json!({"action": "dtmf", "digits": "2"})).await;
+    sim.advance("60s").await;
+    let (heard, ended) = listen_to_the_end(&mut handset).await;
+    assert_eq!(ended["state_code"], 0, "{ended}");
+    let wav = wav_samples(&sim, &session).await;
+    assert_eq!(wav.len() as u64, ended["heard_ms"].as_u64().unwrap() * 8);
+    assert!(heard.len() >= wav.len() && heard.len() - wav.len() < 160);
+    assert!(
+        heard[..wav.len()] == wav[..],
+        "the frames differ from audio.wav"
+    );
+    let timeline = sim.call(&session).await["timeline"].to_string();
+    assert!(
+        timeline.contains("segment 2 again"),
+        "the key replayed: {timeline}"
+    );
+}
