@@ -291,6 +291,7 @@ async fn detaching_returns_the_number_to_its_rules() {
     sim.wait_for(&session, "disconnect").await;
     let call = sim.call(&session).await;
     assert_eq!(call["state_code"], 8017, "{call}");
+    assert_eq!(sim.get("/sim/v1/phones").await.body["handsets"], json!([]));
     // Back to its rule: busy.
     let after = sim.place_call(&verify_body("2222")).await;
     sim.advance("2s").await;
@@ -318,6 +319,27 @@ async fn bad_messages_get_an_error_and_the_handset_stays_attached() {
             .unwrap()
             .starts_with("unknown action `dial`"),
         "{unknown}"
+    );
+    // Over plain HTTP: a bad number, then not a WebSocket request. Both 400, in JSON.
+    let bad = sim.get("/sim/v1/phones/13900001234/handset").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.body["error"],
+        "`13900001234` is not `+` followed by 7-15 digits"
+    );
+    let plain = sim.get("/sim/v1/phones/%2B8613900001234/handset").await;
+    assert_eq!(plain.status, 400);
+    assert!(
+        plain.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("this is a WebSocket endpoint"),
+        "{}",
+        plain.body
+    );
+    assert_eq!(
+        sim.get("/sim/v1/phones").await.body["handsets"],
+        json!([CALLEE])
     );
     let session = ring(&sim, &mut handset).await;
     handset.send(json!({"action": "hangup"})).await;
