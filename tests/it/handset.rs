@@ -592,3 +592,16 @@ async fn a_notification_heard_to_its_end_with_a_replay_is_audio_wav_frame_for_fr
         "the key replayed: {timeline}"
     );
 }
+
+#[tokio::test]
+async fn a_reset_forgets_the_call_on_the_handset_but_not_the_handset() {
+    let sim = spawn_sim().await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    let _forgotten = ring(&sim, &mut handset).await;
+    sim.reset().await;
+    // Still attached, and free: the next call rings it, not busy.
+    let session = ring(&sim, &mut handset).await;
+    handset.send(json!({"action": "reject"})).await;
+    assert_eq!(handset.text().await["state_code"], 8105);
+    assert_eq!(disconnect_code(&sim, &session).await, 8105);
+}
