@@ -93,6 +93,11 @@ export function render(root) {
         ? { number: r[0], does: outcomeName(r[1]), behaviour: r[1] }
         : { number: r.match, does: outcomeName(r.behaviour), behaviour: r.behaviour, calls: r.calls };
       fill(phoneRules,
+        h("h2", {}, "Virtual handsets attached"),
+        (p.handsets || []).length
+          ? h("p", { id: "handsets" }, p.handsets.map((n) => h("span", { class: "badge in-call mono", dataset: { number: n } }, n)), " ",
+              h("span", { class: "muted" }, "Calls to these numbers ring a person, whatever the rules below say."))
+          : h("p", { class: "muted" }, "None. Attach one on the Phone page, or run `dialtone phone NUMBER`."),
         ruleTable("Set here (API)", (p.api || []).map(norm), true),
         ruleTable("From the config file", (p.config || []).map(norm), false),
         ruleTable("Magic numbers (any number ending so)", (p.magic || []).map(norm), false));
@@ -113,7 +118,7 @@ export function render(root) {
 
   const reloadPhones = debounce(loadPhones, 150);
   const off = stream.on((e) => {
-    if (e.kind === "phone" || e.kind === "accepted" || RELOAD_KINDS.has(e.kind)) reloadPhones();
+    if (["phone", "handset", "accepted"].includes(e.kind) || RELOAD_KINDS.has(e.kind)) reloadPhones();
     if ((e.kind === "faults" || RELOAD_KINDS.has(e.kind)) && document.activeElement !== faults) loadFaults();
   });
   loadPhones();

@@ -375,6 +375,8 @@ pub struct PhonesView {
     pub config: Vec<PhoneRuleView>,
     /// The built-in magic numbers (suffix → outcome).
     pub magic: Vec<(String, String)>,
+    /// Numbers a virtual handset is attached to (they come before every rule), sorted.
+    pub handsets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -466,6 +468,7 @@ impl Callees {
                 .iter()
                 .map(|(s, n)| (format!("*{s}"), (*n).to_owned()))
                 .collect(),
+            handsets: Vec::new(),
         }
     }
 }

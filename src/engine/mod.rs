@@ -809,9 +809,13 @@ impl Engine {
         removed
     }
 
-    /// Every callee rule: API, config, magic.
+    /// Every callee rule: API, config, magic; and the numbers with a handset attached.
     pub fn phones(&self) -> PhonesView {
-        self.lock().callees.view()
+        let st = self.lock();
+        let mut view = st.callees.view();
+        view.handsets = st.handsets.keys().cloned().collect();
+        view.handsets.sort();
+        view
     }
 }
 

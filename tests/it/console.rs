@@ -364,6 +364,7 @@ async fn the_console_shows_a_call_live_and_its_phone_answers_it() {
         "#phone-rules tr[data-number='+8613900005555'][data-does='busy']",
     )
     .await;
+    wait_for(&browser, &format!("#handsets [data-number='{CALLEE}']")).await;
     let phones = sim.get("/sim/v1/phones").await.body;
     assert_eq!(phones["api"][0]["match"], "+8613900005555", "{phones}");
     let faults = wait_for(&browser, "#faults-json").await;

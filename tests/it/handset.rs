@@ -291,6 +291,7 @@ async fn detaching_returns_the_number_to_its_rules() {
     sim.wait_for(&session, "disconnect").await;
     let call = sim.call(&session).await;
     assert_eq!(call["state_code"], 8017, "{call}");
+    assert_eq!(sim.get("/sim/v1/phones").await.body["handsets"], json!([]));
     // Back to its rule: busy.
     let after = sim.place_call(&verify_body("2222")).await;
     sim.advance("2s").await;
@@ -319,6 +320,27 @@ async fn bad_messages_get_an_error_and_the_handset_stays_attached() {
             .starts_with("unknown action `dial`"),
         "{unknown}"
     );
+    // Over plain HTTP: a bad number, then not a WebSocket request. Both 400, in JSON.
+    let bad = sim.get("/sim/v1/phones/13900001234/handset").await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.body["error"],
+        "`13900001234` is not `+` followed by 7-15 digits"
+    );
+    let plain = sim.get("/sim/v1/phones/%2B8613900001234/handset").await;
+    assert_eq!(plain.status, 400);
+    assert!(
+        plain.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("this is a WebSocket endpoint"),
+        "{}",
+        plain.body
+    );
+    assert_eq!(
+        sim.get("/sim/v1/phones").await.body["handsets"],
+        json!([CALLEE])
+    );
     let session = ring(&sim, &mut handset).await;
     handset.send(json!({"action": "hangup"})).await;
     assert_eq!(handset.text().await["state_code"], 8105);
@@ -326,4 +348,260 @@ async fn bad_messages_get_an_error_and_the_handset_stays_attached() {
         .send(json!({"action": "answer", "session_id": session}))
         .await;
     assert_eq!(handset.text().await["error"], "the call has ended");
+}
+
+/// `dialtone phone ARGS…` (the real binary), its stdout as lines.
+struct PhoneCli {
+    child: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl PhoneCli {
+    fn start(sim: &TestSim, args: &[&str]) -> PhoneCli {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .arg("phone")
+            .args(args)
+            .args(["--url", &sim.base])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the dialtone binary runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        PhoneCli { child, lines }
+    }
+
+    /// The next line, within [`PATIENCE`].
+    async fn line(&mut self) -> String {
+        tokio::time::timeout(PATIENCE, self.lines.recv())
+            .await
+            .expect("a line in time")
+            .expect("the handset is still running")
+    }
+
+    /// Waits for the exit; whether it succeeded, and stderr.
+    async fn exit(mut self) -> (bool, String) {
+        let mut child = self.child;
+        let waited = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let status = child.wait().expect("exit");
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            (status.success(), err)
+        });
+        self.lines.close();
+        tokio::time::timeout(PATIENCE, waited)
+            .await
+            .expect("the handset exits in time")
+            .expect("joined")
+    }
+}
+
+#[tokio::test]
+async fn dialtone_phone_answers_hangs_up_after_4_s_and_writes_what_it_heard() {
+    let sim = spawn_sim().await;
+    let wav = std::env::temp_dir().join(format!("dialtone-phone-{}.wav", std::process::id()));
+    let wav_arg = wav.to_string_lossy().into_owned();
+    let mut phone = PhoneCli::start(
+        &sim,
+        &[
+            CALLEE,
+            "--answer-after",
+            "0",
+            "--hangup-after",
+            "4s",
+            "--wav",
+            &wav_arg,
+        ],
+    );
+    assert!(phone.line().await.starts_with("attached as +8613900001234"));
+    let session = sim.place_call(&verify_body("4815")).await;
+    sim.advance("2s").await;
+    assert_eq!(
+        phone.line().await,
+        format!("ringing: verify call {session} from {DISPLAY}")
+    );
+    assert_eq!(phone.line().await, format!("answered {session}"));
+    sim.advance("4s").await;
+    assert_eq!(
+        phone.line().await,
+        "ended: stateCode 8017 (The user hung up.), heard 4000 ms"
+    );
+    assert_eq!(phone.line().await, format!("wrote {wav_arg}"));
+    let (ok, err) = phone.exit().await;
+    assert!(ok, "{err}");
+
+    let written: Vec<i16> = hound::WavReader::open(&wav)
+        .expect("a WAV")
+        .into_samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    let _ = std::fs::remove_file(&wav);
+    let served = wav_samples(&sim, &session).await;
+    assert_eq!(served.len(), 4000 * 8);
+    assert!(written == served, "the CLI's WAV differs from audio.wav");
+}
+
+#[tokio::test]
+async fn dialtone_phone_rejects_and_a_second_one_on_the_number_is_refused() {
+    let sim = spawn_sim().await;
+    let mut phone = PhoneCli::start(&sim, &[CALLEE, "--reject"]);
+    assert!(phone.line().await.starts_with("attached as"));
+    let refused = PhoneCli::start(&sim, &[CALLEE, "--reject"]);
+    let (ok, err) = refused.exit().await;
+    assert!(!ok);
+    assert!(
+        err.contains("the handset failed: a handset is already attached to +8613900001234"),
+        "{err}"
+    );
+    let session = sim.place_call(&verify_body("4815")).await;
+    sim.advance("2s").await;
+    assert!(phone.line().await.starts_with("ringing: verify call"));
+    assert_eq!(
+        phone.line().await,
+        "ended: stateCode 8105 (The callee rejected the call or the line is suspended.), heard nothing"
+    );
+    let (ok, err) = phone.exit().await;
+    assert!(ok, "{err}");
+    assert_eq!(disconnect_code(&sim, &session).await, 8105);
+}
+
+/// Every message until `ended` (included): the frames joined, and the `ended` message.
+async fn listen_to_the_end(handset: &mut Handset) -> (Vec<i16>, Value) {
+    let mut samples = Vec::new();
+    loop {
+        match handset.next().await {
+            Some(Heard::Frame(f)) => samples.extend(f),
+            Some(Heard::Text(v)) if v["type"] == "ended" => return (samples, v),
+            Some(Heard::Text(_)) => {}
+            None => panic!("the handset closed before the call ended"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn on_a_running_clock_frames_come_in_simulated_time_and_are_audio_wav() {
+    let sim = spawn_sim_with(|c, _| {
+        c.clock.mode = dialtone::clock::ClockMode::Scaled;
+        c.clock.speed = 20.0;
+    })
+    .await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    let session = sim.place_call(&verify_body("4815")).await;
+    assert_eq!(handset.text().await["type"], "ringing");
+    handset.send(json!({"action": "answer"})).await;
+    assert_eq!(handset.text().await["type"], "answered");
+    let answered_ms = sim.call(&session).await["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "answer")
+        .expect("answered")["at_ms"]
+        .as_u64()
+        .unwrap();
+    let mut heard = handset.frames(100).await;
+    // 100 frames are 2 s of the call: the simulated clock is there already, not behind.
+    let now_ms = sim.get("/sim/v1/clock").await.body["now_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        now_ms >= answered_ms + 2000,
+        "{now_ms} < {answered_ms} + 2000"
+    );
+    handset.send(json!({"action": "hangup"})).await;
+    let (rest, ended) = listen_to_the_end(&mut handset).await;
+    heard.extend(rest);
+    assert_eq!(ended["state_code"], 8017);
+    let heard_ms = ended["heard_ms"].as_u64().unwrap();
+    assert!(heard_ms >= 2000, "{ended}");
+    let wav = wav_samples(&sim, &session).await;
+    assert_eq!(wav.len() as u64, heard_ms * 8);
+    // Whole frames: the last one padded with silence.
+    assert_eq!(heard.len(), wav.len().div_ceil(160) * 160);
+    assert!(
+        heard[..wav.len()] == wav[..],
+        "the frames differ from audio.wav"
+    );
+    assert!(heard[wav.len()..].iter().all(|s| *s == 0));
+}
+
+#[tokio::test]
+async fn a_notification_heard_to_its_end_with_a_replay_is_audio_wav_frame_for_frame() {
+    let sim = spawn_sim().await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    let body = json!({
+        "displayNbr": DISPLAY,
+        "calleeNbr": CALLEE,
+        "playInfoList": [
+            {"notifyVoice": "welcome.wav"},
+            {"notifyVoice": "bye.wav", "collectInd": 1,
+             "replayAfterCollection": "true", "collectContentTriggerReplaying": "1"}
+        ]
+    });
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    let reply = sim
+        .post(
+            "/rest/httpsessions/callnotify/v2.0",
+            &headers,
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    sim.advance("2s").await;
+    assert_eq!(handset.text().await["type"], "ringing");
+    handset.send(json!({"action": "answer"})).await;
+    assert_eq!(handset.text().await["type"], "answered");
+    // As a scripted callee would: 6 s after the answer, the collection after bye.wav waits.
+    sim.advance("6s").await;
+    sim.wait_for(&session, "collecting").await;
+    handset.send(json!({"action": "dtmf", "digits": "1"})).await;
+    // bye.wav again, then its collection again: 2 ends it.
+    sim.advance("4s").await;
+    let timeline = sim.call(&session).await["timeline"].clone();
+    let collections = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "collecting")
+        .count();
+    assert_eq!(collections, 2, "{timeline}");
+    handset.send(json!({"action": "dtmf", "digits": "2"})).await;
+    sim.advance("60s").await;
+    let (heard, ended) = listen_to_the_end(&mut handset).await;
+    assert_eq!(ended["state_code"], 0, "{ended}");
+    let wav = wav_samples(&sim, &session).await;
+    assert_eq!(wav.len() as u64, ended["heard_ms"].as_u64().unwrap() * 8);
+    assert!(heard.len() >= wav.len() && heard.len() - wav.len() < 160);
+    assert!(
+        heard[..wav.len()] == wav[..],
+        "the frames differ from audio.wav"
+    );
+    let timeline = sim.call(&session).await["timeline"].to_string();
+    assert!(
+        timeline.contains("segment 2 again"),
+        "the key replayed: {timeline}"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_forgets_the_call_on_the_handset_but_not_the_handset() {
+    let sim = spawn_sim().await;
+    let mut handset = Handset::attach(&sim, "+8613900001234").await;
+    let _forgotten = ring(&sim, &mut handset).await;
+    sim.reset().await;
+    // Still attached, and free: the next call rings it, not busy.
+    let session = ring(&sim, &mut handset).await;
+    handset.send(json!({"action": "reject"})).await;
+    assert_eq!(handset.text().await["state_code"], 8105);
+    assert_eq!(disconnect_code(&sim, &session).await, 8105);
 }
