@@ -108,7 +108,7 @@ export function render(root) {
   function showFaults(rules) {
     faults.value = JSON.stringify(rules.map(({ used, ...rule }) => rule), null, 2);
     fill(faultUse, rules.length
-      ? rules.map((r, i) => h("div", {}, `rule ${i} (${r.fault}${r.push ? `, ${r.push}` : ""}): used ${r.used ?? 0}${r.times ? ` of ${r.times}` : ""} time${r.used === 1 ? "" : "s"}`))
+      ? rules.map((r, i) => h("div", {}, `rule ${i} (${r.fault}${r.push ? `, ${r.push}` : ""}): used ${r.used ?? 0} ${r.times ? `of ${r.times}` : `time${r.used === 1 ? "" : "s"}`}`))
       : "No faults: every push goes out as it should.");
   }
 

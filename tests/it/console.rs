@@ -7,10 +7,12 @@
 //! missing browser fails instead. Screenshots go to `target/console-screenshots/`.
 
 use std::io::{BufRead, BufReader};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use futures_util::FutureExt;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -222,36 +224,45 @@ async fn the_console_shows_a_call_live_and_its_phone_answers_it() {
     let sim = TestSim::start().await;
     let chromedriver = start_chromedriver(&driver).await;
     let browser = open_browser(&chromedriver).await;
+    // The browser session is closed however the story ends, so a failure leaves no chromium
+    // behind; then the failure is raised as it was.
+    let story = AssertUnwindSafe(story(&sim, &browser)).catch_unwind().await;
+    let _ = browser.close().await;
+    if let Err(failure) = story {
+        std::panic::resume_unwind(failure);
+    }
+}
 
+async fn story(sim: &TestSim, browser: &Client) {
     // The console loads, and its stream is live.
     browser
         .goto(&format!("{}/#/phone", sim.base))
         .await
         .expect("the console loads");
-    wait_for(&browser, "#conn.live").await;
+    wait_for(browser, "#conn.live").await;
 
     // The phone in the browser becomes the callee.
-    let number = wait_for(&browser, "#phone-number").await;
+    let number = wait_for(browser, "#phone-number").await;
     number.clear().await.expect("clear");
     number.send_keys(CALLEE).await.expect("type the number");
-    click(&browser, "#phone-attach").await;
-    wait_for(&browser, "#phone-screen[data-state='idle']").await;
+    click(browser, "#phone-attach").await;
+    wait_for(browser, "#phone-screen[data-state='idle']").await;
 
     // A call placed through the platform API appears in the list, live.
-    click(&browser, "nav a[data-view='calls']").await;
-    wait_for(&browser, "#calls-body").await;
+    click(browser, "nav a[data-view='calls']").await;
+    wait_for(browser, "#calls-body").await;
     let session = sim.place_call(&verify_body("4815")).await;
     let row = format!("#calls-body tr[data-session='{session}']");
-    wait_for(&browser, &row).await;
+    wait_for(browser, &row).await;
 
     // The console's clock button rings it.
-    click(&browser, "button[data-advance='5s']").await;
-    wait_for(&browser, &format!("{row}[data-state='alerting']")).await;
-    screenshot(&browser, "01-calls").await;
+    click(browser, "button[data-advance='5s']").await;
+    wait_for(browser, &format!("{row}[data-state='alerting']")).await;
+    screenshot(browser, "01-calls").await;
 
     // Open it.
-    click(&browser, &row).await;
-    wait_for(&browser, "#call-id").await;
+    click(browser, &row).await;
+    wait_for(browser, "#call-id").await;
     let shown = browser
         .execute(
             "return document.getElementById('call-id').textContent",
@@ -262,16 +273,16 @@ async fn the_console_shows_a_call_live_and_its_phone_answers_it() {
     assert_eq!(shown, session.as_str());
 
     // Answer it with the browser phone and listen to the whole announcement.
-    click(&browser, "nav a[data-view='phone']").await;
-    wait_for(&browser, "#phone-screen[data-state='ringing']").await;
-    click(&browser, "#phone-answer").await;
-    wait_for(&browser, "#phone-screen[data-state='in-call']").await;
-    click(&browser, "button[data-advance='5s']").await;
-    wait_for(&browser, "#phone-heard").await;
-    screenshot(&browser, "02-phone").await;
+    click(browser, "nav a[data-view='phone']").await;
+    wait_for(browser, "#phone-screen[data-state='ringing']").await;
+    click(browser, "#phone-answer").await;
+    wait_for(browser, "#phone-screen[data-state='in-call']").await;
+    click(browser, "button[data-advance='5s']").await;
+    wait_for(browser, "#phone-heard").await;
+    screenshot(browser, "02-phone").await;
     sim.advance("60s").await;
     wait_for(
-        &browser,
+        browser,
         "#phone-screen[data-state='ended'][data-state-code='0']",
     )
     .await;
@@ -309,7 +320,7 @@ async fn the_console_shows_a_call_live_and_its_phone_answers_it() {
         .await
         .expect("the call page");
     wait_for(
-        &browser,
+        browser,
         &format!("audio#call-audio[data-heard-ms='{heard_ms}']"),
     )
     .await;
@@ -345,48 +356,47 @@ async fn the_console_shows_a_call_live_and_its_phone_answers_it() {
             .map(Vec::len)
             .unwrap_or(0)
     );
-    screenshot(&browser, "03-call").await;
+    screenshot(browser, "03-call").await;
 
     // The phone heard the whole WAV, in 20 ms frames (the last one padded with silence).
     let heard = phone_samples.as_u64().expect("the phone counted samples") as usize;
     assert_eq!(heard, samples.div_ceil(160) * 160, "the WAV has {samples}");
 
     // The editors change what Dialtone does, through the control API.
-    click(&browser, "nav a[data-view='rules']").await;
-    let number = wait_for(&browser, "#rule-number").await;
+    click(browser, "nav a[data-view='rules']").await;
+    let number = wait_for(browser, "#rule-number").await;
     number
         .send_keys("+8613900005555")
         .await
         .expect("type a number");
-    click(&browser, "#rule-set").await;
+    click(browser, "#rule-set").await;
     wait_for(
-        &browser,
+        browser,
         "#phone-rules tr[data-number='+8613900005555'][data-does='busy']",
     )
     .await;
-    wait_for(&browser, &format!("#handsets [data-number='{CALLEE}']")).await;
+    wait_for(browser, &format!("#handsets [data-number='{CALLEE}']")).await;
     let phones = sim.get("/sim/v1/phones").await.body;
     assert_eq!(phones["api"][0]["match"], "+8613900005555", "{phones}");
-    let faults = wait_for(&browser, "#faults-json").await;
+    let faults = wait_for(browser, "#faults-json").await;
     faults.clear().await.expect("clear");
     faults
         .send_keys(r#"[{"fault":"drop","push":"fee","times":1}]"#)
         .await
         .expect("type a rule");
-    click(&browser, "#faults-save").await;
-    wait_for(&browser, "#faults-use div").await;
+    click(browser, "#faults-save").await;
+    wait_for(browser, "#faults-use div").await;
     let rules = sim.get("/sim/v1/faults").await.body;
     assert_eq!(rules[0]["fault"], "drop", "{rules}");
-    screenshot(&browser, "04-rules").await;
+    screenshot(browser, "04-rules").await;
 
     // The reconciliation table counts the call and its CDR.
-    click(&browser, "nav a[data-view='reconciliation']").await;
+    click(browser, "nav a[data-view='reconciliation']").await;
     wait_for(
-        &browser,
+        browser,
         &format!("#reconciliation tr[data-app='{APP_KEY}'][data-accepted='1'][data-cdrs='1']"),
     )
     .await;
-    browser.close().await.expect("the session ends");
 }
 
 fn urlencode(s: &str) -> String {
