@@ -192,6 +192,7 @@ export function render(root) {
     screen.dataset.state = state;
     screen.dataset.samples = phone.samples;
     if (c) screen.dataset.session = c.session_id || "";
+    screen.dataset.digits = c && c.digits ? c.digits : "";
     if (c && c.state_code !== undefined) screen.dataset.stateCode = c.state_code;
     else delete screen.dataset.stateCode;
     const label = { off: "Not attached", connecting: "Connecting…", idle: "Waiting for calls", ringing: "Incoming call", "in-call": "In call", ended: "Call ended" }[state];

@@ -279,6 +279,9 @@ async fn story(sim: &TestSim, browser: &Client) {
     wait_for(browser, "#phone-screen[data-state='in-call']").await;
     click(browser, "button[data-advance='5s']").await;
     wait_for(browser, "#phone-heard").await;
+    // A key pressed on the browser's keypad reaches the call.
+    click(browser, ".keypad button[data-key='1']").await;
+    wait_for(browser, "#phone-screen[data-digits='1']").await;
     screenshot(browser, "02-phone").await;
     sim.advance("60s").await;
     wait_for(
