@@ -48,6 +48,9 @@ pub enum ClientError {
     Unexpected(String),
     #[error("the event stream failed: {0}")]
     Stream(String),
+    /// `dialtone phone`: the handset socket could not be opened or failed.
+    #[error("the handset failed: {0}")]
+    Handset(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }

@@ -74,6 +74,8 @@ pub enum SimEvent {
     Faults(FaultsChanged),
     /// `reset`: `POST /sim/v1/reset`.
     Reset(ResetDone),
+    /// `handset`: a virtual handset attached to a number or left it.
+    Handset(HandsetChanged),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -180,6 +182,13 @@ pub struct FaultsChanged {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ResetDone {}
 
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HandsetChanged {
+    pub number: String,
+    /// `attached` or `detached`.
+    pub action: &'static str,
+}
+
 impl SimEvent {
     /// The message's `kind`: a timeline entry's is its event's name (`callout`, …).
     pub fn kind(&self) -> &'static str {
@@ -192,6 +201,7 @@ impl SimEvent {
             SimEvent::Phone(_) => "phone",
             SimEvent::Faults(_) => "faults",
             SimEvent::Reset(_) => "reset",
+            SimEvent::Handset(_) => "handset",
         }
     }
 
@@ -221,7 +231,9 @@ impl SimEvent {
 pub fn kinds() -> Vec<&'static str> {
     let mut all = vec!["accepted", "refused"];
     all.extend(TimelineEvent::ALL.iter().map(|e| e.name()));
-    all.extend(["push", "clock", "phone", "faults", "reset", "gap", "lagged"]);
+    all.extend([
+        "push", "clock", "phone", "faults", "reset", "handset", "gap", "lagged",
+    ]);
     all
 }
 
@@ -455,6 +467,12 @@ impl Events {
             pending,
             closed: self.shared.closed.subscribe(),
         })
+    }
+
+    /// Resolves-to-`true` watch of the bus closing (at shutdown): for sockets that are not
+    /// subscriptions (the handset) to end with the stream.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.shared.closed.subscribe()
     }
 
     /// Ends every subscription (at shutdown): their `next` returns `None`.

@@ -25,13 +25,17 @@
 //!   nothing is lost across a restart; batched writes off the engine's path.
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection), with its own
 //!   extractors ([`sim::extract`]) and `{"error": …}` answers; [`sim::stream`] serves the event
-//!   stream over a WebSocket and publishes the platform API's refusals.
+//!   stream over a WebSocket and publishes the platform API's refusals; [`sim::handset`] serves
+//!   the virtual handset (a person who is a callee, hearing the call as PCM frames).
+//! - [`console`]: the browser console at `/`, its files embedded in the binary; a client of
+//!   `/sim/v1`, the event stream and the handset WebSocket like any other.
 //! - [`events`]: the event stream's bus: one typed event per thing that happens, numbered under
 //!   its own lock as the engine publishes, buffered for `since` replays, broadcast without ever
 //!   blocking the engine.
 //! - [`client`]: `dialtone call`, a signed callVerify client that follows the call on the stream;
 //!   [`tail`]: `dialtone tail` and the stream client; [`control`]: the CLI's control verbs
-//!   (`advance`, `reset`, `phone`, `calls`, `deliveries`).
+//!   (`advance`, `reset`, `phone set|rm|list`, `calls`, `deliveries`); [`phone`]: `dialtone
+//!   phone NUMBER`, a virtual handset in the terminal ([`sim::handset`] serves it).
 //! - [`testing`]: an in-process Dialtone, a recording receiver and assertions for Rust tests.
 //!
 //! Foundations: [`config`] (the file, with the embedded default: raw TOML converted into
@@ -48,12 +52,14 @@ pub mod call;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod engine;
 pub mod error;
 pub mod events;
 pub mod frequency;
 pub mod ids;
+pub mod phone;
 pub mod push;
 pub mod server;
 pub mod shutdown;

@@ -55,7 +55,9 @@ enum Command {
     Advance(AdvanceArgs),
     /// Forget calls, journal, phone rules; a manual clock goes back to its start.
     Reset(UrlArg),
-    /// Set, remove or list callee behaviours: `dialtone phone set +8613900001234 busy,answer`.
+    /// Be the callee NUMBER on a virtual handset (`dialtone phone +8613900001234`: answer,
+    /// reject, keys, hang up, hear the call), or set, remove or list callee behaviours
+    /// (`dialtone phone set +8613900001234 busy,answer`).
     Phone(PhoneArgs),
     /// List calls, one line each.
     Calls(CallsArgs),
@@ -84,7 +86,7 @@ struct TailArgs {
     #[arg(long)]
     session_id: Option<String>,
     /// Only these kinds, comma-separated (accepted, refused, callout, alerting, answer, playing,
-    /// disconnect, note, push, clock, phone, faults, reset).
+    /// disconnect, note, push, clock, phone, faults, reset, handset).
     #[arg(long)]
     kinds: Option<String>,
     /// First replay what is still buffered after this seq.
@@ -104,9 +106,51 @@ struct AdvanceArgs {
 }
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct PhoneArgs {
     #[command(subcommand)]
-    action: PhoneAction,
+    action: Option<PhoneAction>,
+    #[command(flatten)]
+    handset: HandsetArgs,
+}
+
+/// `dialtone phone NUMBER`: a virtual handset. Keys (then Enter): a answer, r reject, h hang up,
+/// 0-9 # * DTMF, q leave.
+#[derive(clap::Args)]
+struct HandsetArgs {
+    /// The callee number to be, e.g. +8613900001234.
+    #[arg(required = true)]
+    number: Option<String>,
+    #[command(flatten)]
+    url: UrlArg,
+    /// Answer this long after it rings (real time: a person's reaction), e.g. 3s or 0.
+    /// Scripted: takes one call, then leaves.
+    #[arg(long, value_parser = duration_ms, conflicts_with = "reject")]
+    answer_after: Option<u64>,
+    /// Hang up once this much of the call has been heard (simulated time), e.g. 4s.
+    #[arg(long, value_parser = duration_ms, requires = "answer_after")]
+    hangup_after: Option<u64>,
+    /// Reject as soon as it rings. Scripted: takes one call, then leaves.
+    #[arg(long)]
+    reject: bool,
+    /// Keys to press once answered (0-9, *, #), after --digits-after of the call was heard.
+    #[arg(long, requires = "answer_after")]
+    digits: Option<String>,
+    /// When to press --digits: after this much of the call was heard (default 0: on answer).
+    #[arg(long, value_parser = duration_ms, default_value = "0", requires = "digits")]
+    digits_after: u64,
+    /// Write what was heard, from the answer to the end, to this WAV file (8 kHz mono).
+    #[arg(long)]
+    wav: Option<PathBuf>,
+    /// Play what is heard through the speakers (needs a build with `--features play`).
+    #[arg(long)]
+    play: bool,
+}
+
+/// `500ms`, `3s`, `2m`, or milliseconds.
+fn duration_ms(text: &str) -> Result<u64, String> {
+    dialtone::sim::parse_duration_ms(text)
+        .ok_or_else(|| format!("`{text}` is not a duration: 500ms, 3s, 2m, or milliseconds"))
 }
 
 #[derive(Subcommand)]
@@ -449,7 +493,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Phone(args)) => control(async move {
             let out = &mut std::io::stdout();
-            match args.action {
+            let Some(action) = args.action else {
+                return handset(args.handset, out).await;
+            };
+            match action {
                 PhoneAction::Set {
                     number,
                     behaviour,
@@ -495,6 +542,33 @@ fn control(
     verb: impl std::future::Future<Output = Result<(), client::ClientError>>,
 ) -> anyhow::Result<()> {
     Ok(runtime()?.block_on(verb)?)
+}
+
+/// `dialtone phone NUMBER`.
+async fn handset(args: HandsetArgs, out: &mut impl Write) -> Result<(), client::ClientError> {
+    // clap requires NUMBER without a subcommand.
+    let number = args.number.unwrap_or_default();
+    if let Some(bad) = args
+        .digits
+        .as_deref()
+        .filter(|d| !dialtone::call::scenario::is_keys(d))
+    {
+        return Err(client::ClientError::Unexpected(format!(
+            "--digits {bad:?}: 0-9, * and # only, at most 32"
+        )));
+    }
+    let opts = dialtone::phone::PhoneOptions {
+        url: args.url.url,
+        number,
+        answer_after: args.answer_after.map(std::time::Duration::from_millis),
+        reject: args.reject,
+        hangup_after_ms: args.hangup_after,
+        digits: args.digits,
+        digits_after_ms: args.digits_after,
+        wav: args.wav,
+        play: args.play,
+    };
+    dialtone::phone::run(&opts, out).await
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -29,7 +29,7 @@ use crate::config::ServerConfig;
 use crate::engine;
 use crate::error::InternalFault;
 use crate::shutdown::Shutdown;
-use crate::{api, sim};
+use crate::{api, console, sim};
 
 /// Why Dialtone could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +69,7 @@ pub fn build_router(state: AppState) -> Router {
     api::router()
         .layer(refusals)
         .merge(sim::router())
+        .merge(console::router())
         .fallback(api::not_found)
         .layer(middleware::from_fn(log_internal_faults))
         .layer(trace)

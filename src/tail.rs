@@ -183,6 +183,7 @@ pub fn line(m: &Value, colour: bool) -> String {
         },
         "faults" => format!("now {}", m["rules"]),
         "reset" => "calls, journal, rules forgotten".to_owned(),
+        "handset" => format!("{} {}", s("number"), s("action")),
         "gap" | "lagged" => format!(
             "missed {} events ({}..={}): no longer buffered",
             n("missed"),
@@ -214,7 +215,7 @@ fn paint(kind: &str, m: &Value, text: &str) -> String {
         "push" if m["outcome"] == "delivered" => "36",
         "push" => "31",
         "gap" | "lagged" => "33;1",
-        "clock" | "reset" | "phone" | "faults" => "35",
+        "clock" | "reset" | "phone" | "faults" | "handset" => "35",
         _ => "2",
     };
     format!("\x1b[{code}m{text}\x1b[0m")
@@ -240,6 +241,12 @@ mod tests {
         assert_eq!(
             line(&push, false),
             "     8 10:15:37.000 push       f1#2 fee fee -> connect failed_will_retry 3ms next 2026-03-14 11:15:37"
+        );
+        let handset = json!({"seq": 9, "kind": "handset", "time": "2026-03-14 10:15:37.000",
+            "number": "+8613900001234", "action": "attached"});
+        assert_eq!(
+            line(&handset, false),
+            "     9 10:15:37.000 handset    +8613900001234 attached"
         );
         let lagged = json!({"seq": 40, "kind": "lagged", "from": 11, "to": 40, "missed": 30});
         assert_eq!(

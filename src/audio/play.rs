@@ -46,3 +46,38 @@ pub async fn fetch_call_audio(base: &str, session_id: &str) -> Result<Vec<u8>, A
     }
     Ok(body.to_vec())
 }
+
+/// Plays PCM as it arrives (a handset's 20 ms frames), each piece queued behind the last on the
+/// default output device.
+pub struct LivePlayer {
+    // Kept open for as long as the player plays into it.
+    _sink: rodio::MixerDeviceSink,
+    player: rodio::Player,
+}
+
+impl LivePlayer {
+    pub fn open() -> Result<LivePlayer, AudioError> {
+        let mut sink = rodio::DeviceSinkBuilder::open_default_sink()
+            .map_err(|e| AudioError::Playback(e.to_string()))?;
+        sink.log_on_drop(false);
+        let player = rodio::Player::connect_new(sink.mixer());
+        Ok(LivePlayer {
+            _sink: sink,
+            player,
+        })
+    }
+
+    /// Queues 8 kHz mono samples.
+    pub fn push(&self, samples: &[i16]) {
+        let data: Vec<rodio::Sample> = samples
+            .iter()
+            .map(|s| rodio::Sample::from(*s) / 32768.0)
+            .collect();
+        let rate = rodio::SampleRate::new(super::SAMPLE_RATE).expect("8000 is not zero");
+        self.player.append(rodio::buffer::SamplesBuffer::new(
+            rodio::ChannelCount::MIN,
+            rate,
+            data,
+        ));
+    }
+}

@@ -29,17 +29,44 @@ pub fn render_playbacks(playbacks: &[(&Playback, u64)], total_ms: u64) -> Vec<i1
     out
 }
 
+/// Samples `from..to` (indices from answer, 8 per ms) of what [`render`] gives a call heard
+/// at least up to `to`, without rendering what comes before: a handset's audio, frame by frame.
+pub fn render_window(manifest: &Manifest, from: usize, to: usize) -> Vec<i16> {
+    let mut out = vec![0i16; to.saturating_sub(from)];
+    place_window(&mut out, from, &manifest.segments, 0);
+    out
+}
+
+/// Samples `from..to` of what [`render_playbacks`] gives for `playbacks` heard at least up to
+/// `to`.
+pub fn render_playbacks_window(playbacks: &[(&Playback, u64)], from: usize, to: usize) -> Vec<i16> {
+    let mut out = vec![0i16; to.saturating_sub(from)];
+    for &(playback, start_ms) in playbacks {
+        place_window(&mut out, from, &playback.pieces, start_ms);
+    }
+    out
+}
+
 /// Copies each segment's samples to `offset_ms` + its start, as far as `out` reaches.
 fn place(out: &mut [i16], segments: &[ManifestSegment], offset_ms: u64) {
-    let len = out.len();
+    place_window(out, 0, segments, offset_ms);
+}
+
+/// As [`place`], for `out` holding the samples from index `from` on: the whole rendering and
+/// any window of it are the same code, so they agree sample for sample.
+fn place_window(out: &mut [i16], from: usize, segments: &[ManifestSegment], offset_ms: u64) {
+    let to = from.saturating_add(out.len());
     for segment in segments {
         let start = sample_index(offset_ms.saturating_add(segment.start_ms));
-        if start >= len {
+        if start >= to {
             break;
         }
         let samples = &segment.clip.samples;
-        let n = samples.len().min(len - start);
-        out[start..start + n].copy_from_slice(&samples[..n]);
+        let lo = start.max(from);
+        let hi = start.saturating_add(samples.len()).min(to);
+        if lo < hi {
+            out[lo - from..hi - from].copy_from_slice(&samples[lo - start..hi - start]);
+        }
     }
 }
 
@@ -187,6 +214,33 @@ mod tests {
         // A hang-up after the release changes nothing.
         assert_eq!(render(&m, Some(m.release_ms.unwrap() + 5000)), full);
         assert!(render(&m, Some(0)).is_empty());
+    }
+
+    #[test]
+    fn any_window_is_the_same_samples_as_the_whole_rendering() {
+        let lib = AudioLibrary::bundled().unwrap();
+        let t = CallTimings::default();
+        let r = AnnouncementRequest {
+            language: "zh",
+            app_key: None,
+            pre_tone: "welcome.wav",
+            code: "4815",
+            times: 2,
+            pos_tone: Some("bye.wav"),
+        };
+        let m = compose(&lib, &r, &t).unwrap();
+        let full = render(&m, None);
+        let mut joined = Vec::new();
+        for from in (0..full.len()).step_by(160) {
+            let to = (from + 160).min(full.len());
+            joined.extend(render_window(&m, from, to));
+        }
+        assert!(
+            joined == full,
+            "20 ms windows joined differ from the rendering"
+        );
+        assert_eq!(render_window(&m, 1000, 1003), full[1000..1003]);
+        assert!(render_window(&m, 5, 5).is_empty());
     }
 
     #[test]

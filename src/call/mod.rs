@@ -86,6 +86,10 @@ pub enum Outcome {
     },
     /// Refused before callout: no platform voice port was free (spec §5.4).
     PortsExhausted,
+    /// A person at a virtual handset (`/sim/v1/phones/{number}/handset`) is this callee: the
+    /// phone rings until they answer ([`Call::pick_up`]), reject ([`Call::reject`]) or the
+    /// platform's ring timeout; once answered, only their hang-up (or the call's own end) ends it.
+    Handset,
 }
 
 impl Outcome {
@@ -245,6 +249,11 @@ pub enum Effect {
         at: SimInstant,
     },
 }
+
+/// The person at a handset answered or rejected a call that is not ringing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the call is not ringing")]
+pub struct NotRinging;
 
 /// Why a hang-up could not happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -570,6 +579,28 @@ impl Call {
             }
         }
         Ok(())
+    }
+
+    /// The person at a handset answers at `now` (outcome [`Outcome::Handset`]): what a
+    /// scripted callee does at its ring deadline, on the person's time. Only while ringing.
+    pub fn pick_up(&mut self, now: SimInstant) -> Result<(), NotRinging> {
+        if !matches!(self.phase, Phase::Ringing) {
+            return Err(NotRinging);
+        }
+        self.deadline = None;
+        self.answer(now);
+        Ok(())
+    }
+
+    /// The person at a handset declines while it rings: a hang-up of a ringing phone (8105; A
+    /// of a click-to-call 8111). Only while ringing, so a late "reject" never ends a
+    /// conversation.
+    pub fn reject(&mut self, now: SimInstant) -> Result<(), NotRinging> {
+        if !matches!(self.phase, Phase::Ringing) {
+            return Err(NotRinging);
+        }
+        self.hangup(click2call::Party::A, now)
+            .map_err(|_| NotRinging)
     }
 
     /// The callee pressed `key` at `now`: collected if a notification is collecting digits,

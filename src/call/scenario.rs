@@ -353,6 +353,8 @@ pub enum Source {
     Magic,
     /// A platform control (ports, frequency rule, blacklist).
     Platform,
+    /// A person at a virtual handset attached to the number (`/sim/v1/phones/{number}/handset`).
+    Handset,
     Default,
 }
 
@@ -373,6 +375,8 @@ pub struct PhonesView {
     pub config: Vec<PhoneRuleView>,
     /// The built-in magic numbers (suffix → outcome).
     pub magic: Vec<(String, String)>,
+    /// Numbers a virtual handset is attached to (they come before every rule), sorted.
+    pub handsets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -464,6 +468,7 @@ impl Callees {
                 .iter()
                 .map(|(s, n)| (format!("*{s}"), (*n).to_owned()))
                 .collect(),
+            handsets: Vec::new(),
         }
     }
 }

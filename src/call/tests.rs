@@ -281,3 +281,65 @@ fn a_late_wake_up_stamps_events_with_the_deadline() {
         })
     );
 }
+
+/// Drains the status events a call emitted so far.
+fn statuses(call: &mut Call) -> Vec<(&'static str, u64)> {
+    let mut seen = Vec::new();
+    while let Some(effect) = call.poll_effect() {
+        if let Effect::Status { event, at, .. } = effect {
+            seen.push((event.name(), at.ms()));
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_handset_left_ringing_times_out() {
+    let (call, events) = run(Outcome::Handset, 3);
+    assert_eq!(
+        events,
+        vec![("callout", 0), ("alerting", 2000), ("disconnect", 62_000)]
+    );
+    assert_eq!(code_of(&call), 8003);
+}
+
+#[test]
+fn a_handset_answers_when_the_person_does_and_hangs_up_mid_code() {
+    let mut call = Call::accept(
+        Outcome::Handset,
+        spec_announcement(3),
+        &timings(),
+        SimInstant(0),
+    );
+    assert_eq!(call.pick_up(SimInstant(1000)), Err(NotRinging));
+    call.on_deadline(SimInstant(2000));
+    call.pick_up(SimInstant(5000)).unwrap();
+    assert_eq!(call.pick_up(SimInstant(5000)), Err(NotRinging));
+    assert_eq!(call.reject(SimInstant(6000)), Err(NotRinging));
+    call.hangup(click2call::Party::A, SimInstant(9000)).unwrap();
+    assert_eq!(
+        statuses(&mut call),
+        vec![
+            ("callout", 0),
+            ("alerting", 2000),
+            ("answer", 5000),
+            ("disconnect", 9000)
+        ]
+    );
+    assert_eq!(code_of(&call), 8017);
+}
+
+#[test]
+fn a_handset_rejects_while_ringing() {
+    let mut call = Call::accept(
+        Outcome::Handset,
+        spec_announcement(3),
+        &timings(),
+        SimInstant(0),
+    );
+    call.on_deadline(SimInstant(2000));
+    call.reject(SimInstant(2500)).unwrap();
+    assert_eq!(statuses(&mut call).last(), Some(&("disconnect", 2500)));
+    assert_eq!(code_of(&call), 8105);
+    assert_eq!(call.next_deadline(), None);
+}

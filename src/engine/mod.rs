@@ -17,6 +17,8 @@
 //! - `publish`: the hooks that publish each thing as it happens to the event stream
 //!   ([`crate::events`]), one call at each place;
 //! - `actions`: callStop, keys and hang-ups on a call in progress;
+//! - `handset`: a person attached to a callee number, who answers, rejects, keys and hangs
+//!   up, and the pacing of the audio they hear;
 //! - `recordings`: what a recorded click-to-call keeps, and its download.
 //!
 //! The calls themselves are pure state machines ([`crate::call`]); admission consults
@@ -26,6 +28,7 @@
 mod actions;
 mod delivery;
 mod driver;
+mod handset;
 mod publish;
 mod recordings;
 mod recovery;
@@ -60,6 +63,7 @@ use crate::store::{FeeState, Store, StoreError, Write};
 pub use actions::{PressError, StopError};
 use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
+pub use handset::{Attached, HandsetAction, HandsetError, HandsetEvent, FRAME_MS};
 pub use recordings::Recording;
 pub use report::ReportError;
 pub use view::{CallAudio, CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
@@ -152,12 +156,18 @@ struct State {
     faults: Faults,
     /// Bumped by a reset: pushes still on the wire from before it are ignored when they finish.
     epoch: u64,
+    /// Attached virtual handsets by number (`handset`); they outlive a reset.
+    handsets: HashMap<String, handset::HandsetLine>,
+    handset_seq: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKey {
     /// The call's own next deadline.
     Call(u64),
+    /// The next audio frame of a call on a handset is due. After `Call`: a call that ends at
+    /// this instant has ended before its frame.
+    HandsetFrame(u64),
     /// A CDR batch's window closed: send it.
     FeeBatchDue(String),
     /// A failed push is due for another attempt.
@@ -187,6 +197,8 @@ struct CallEntry {
     recording: Option<Recording>,
     /// A notification's segments as they started playing: (index, when).
     plays: Vec<(usize, SimInstant)>,
+    /// The virtual handset this call rings (number, line id); `None` for a scripted callee.
+    handset: Option<handset::HandsetTie>,
 }
 
 impl CallEntry {
@@ -324,8 +336,19 @@ impl Engine {
                 .any(|p| p.matches(req.callee_nbr.as_str()))
             {
                 (Outcome::Blacklisted, Source::Platform)
+            } else if let Some(free) = Engine::handset_for(&st, req.callee_nbr.as_str()) {
+                // A person holds this phone: its rules wait. Dialtone decision: a handset already
+                // in a call is busy (no call waiting).
+                match free {
+                    Some(_) => (Outcome::Handset, Source::Handset),
+                    None => (Outcome::Busy, Source::Handset),
+                }
             } else {
                 st.callees.choose(req.callee_nbr.as_str())
+            };
+            let handset = match outcome {
+                Outcome::Handset => Engine::handset_for(&st, req.callee_nbr.as_str()).flatten(),
+                _ => None,
             };
             if !outcome.is_precall() {
                 st.frequency.record(&keys, now);
@@ -390,7 +413,11 @@ impl Engine {
                 fee_state: FeeState::Pending,
                 recording: None,
                 plays: Vec::new(),
+                handset,
             };
+            if let Some(tie) = &entry.handset {
+                Engine::ring_handset(&mut st, seq, tie);
+            }
             let written = self.persist_acked(Write::CallAccepted {
                 seq,
                 session_id: session_id.clone(),
@@ -507,6 +534,7 @@ impl Engine {
                             self.drain_call(&mut st, call, at, &mut out);
                         }
                     }
+                    TimerKey::HandsetFrame(call) => self.handset_frame(&mut st, call, at),
                     TimerKey::FeeBatchDue(key) => self.send_fee_batch(&mut st, &key, &mut out),
                     TimerKey::PushRetry(id) => self.start_attempt(&mut st, &id, &mut out),
                     TimerKey::DelayedSend(id) => self.send_delayed(&mut st, &id, &mut out),
@@ -526,6 +554,7 @@ impl Engine {
         let clock = &self.shared.clock;
         let cfg = &self.shared.config;
         let mut disconnected = false;
+        let mut told = Vec::new();
         {
             let Some(entry) = st.calls.get_mut(&seq) else {
                 return;
@@ -589,6 +618,7 @@ impl Engine {
                         );
                     }
                     Effect::Status { event, leg, at } => {
+                        told.extend(handset::told(entry, &event, leg));
                         let detail = match &event {
                             StatusEvent::Disconnect { state_code } => Some(format!(
                                 "stateCode {}: {}",
@@ -634,6 +664,9 @@ impl Engine {
             if let Some(deadline) = entry.call.next_deadline() {
                 self.arm(st, deadline, TimerKey::Call(seq));
             }
+        }
+        if !told.is_empty() {
+            self.tell_handset(st, seq, told);
         }
         if disconnected {
             let app_key = st.calls[&seq].request.app_key.clone();
@@ -722,9 +755,16 @@ impl Engine {
             };
             let mut frequency = std::mem::take(&mut st.frequency);
             frequency.reset();
+            // The people holding handsets are still there; their calls are forgotten.
+            let mut handsets = std::mem::take(&mut st.handsets);
+            for line in handsets.values_mut() {
+                line.call = None;
+            }
             *st = State {
                 callees,
                 frequency,
+                handsets,
+                handset_seq: st.handset_seq,
                 faults: Faults::new(self.shared.config.faults.clone()),
                 epoch,
                 ..State::default()
@@ -769,9 +809,13 @@ impl Engine {
         removed
     }
 
-    /// Every callee rule: API, config, magic.
+    /// Every callee rule: API, config, magic; and the numbers with a handset attached.
     pub fn phones(&self) -> PhonesView {
-        self.lock().callees.view()
+        let st = self.lock();
+        let mut view = st.callees.view();
+        view.handsets = st.handsets.keys().cloned().collect();
+        view.handsets.sort();
+        view
     }
 }
 

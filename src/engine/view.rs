@@ -207,7 +207,10 @@ impl CallView {
 pub struct CallSummary {
     pub session_id: String,
     pub app_key: String,
+    pub caller: String,
     pub callee: String,
+    /// What the callee does (the console's call list shows it).
+    pub outcome: Outcome,
     pub state: CallState,
     pub state_code: Option<u32>,
     pub accepted_at: String,
@@ -219,7 +222,9 @@ impl CallSummary {
         CallSummary {
             session_id: e.session_id.clone(),
             app_key: e.request.app_key.clone(),
+            caller: e.request.display_nbr.to_string(),
             callee: e.request.callee_nbr.to_string(),
+            outcome: e.call.outcome().clone(),
             state: e.call.state(),
             state_code: e.call.ending().map(|x| x.state_code.code()),
             accepted_at: super::wall_string(clock, e.call.times().accepted),

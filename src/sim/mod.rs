@@ -7,6 +7,7 @@
 //! shape (only paths outside it get the platform's `1010006`).
 
 pub mod extract;
+pub mod handset;
 pub mod stream;
 
 use std::time::Duration;
@@ -74,6 +75,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sim/v1/reset", only(post(reset), "POST"))
         .route("/sim/v1/stream", only(get(stream::stream), "GET"))
+        .route(
+            "/sim/v1/phones/{number}/handset",
+            only(get(handset::handset), "GET"),
+        )
         .route("/sim/v1/health", only(get(health), "GET"))
         .route("/health", only(get(health), "GET"))
         .route(

@@ -66,6 +66,9 @@ async fn calls_can_be_listed_and_filtered_by_state_app_and_callee() {
     assert_eq!(sim.call_count().await, 2);
     let by_callee = sim.get("/sim/v1/calls?callee=%2B8613900009999").await.body;
     assert_eq!(by_callee.as_array().unwrap().len(), 1);
+    // What the console's list shows: who calls, and what the callee will do.
+    assert_eq!(by_callee[0]["caller"], DISPLAY);
+    assert_eq!(by_callee[0]["outcome"]["outcome"], "answer");
     assert_eq!(
         sim.get(&format!("/sim/v1/calls?app={APP_KEY}&state=callout"))
             .await

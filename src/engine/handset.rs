@@ -1,0 +1,348 @@
+//! The virtual handset, engine side: a person attached to a callee number *is* that callee
+//! while attached (`GET /sim/v1/phones/{number}/handset`, [`crate::sim::handset`] owns the
+//! socket). Calls to the number wait for them instead of following its rules: the call machine
+//! stays pure, the person's answer, reject, hang-up and keys are inputs like a deadline.
+//!
+//! Each attached number has a line: an id (so a stale socket can never act on a newer one's
+//! calls), the sender of what the engine tells the handset, and the call on it. What it is told
+//! is sent under the engine's lock, where it happens, through an unbounded channel: the engine
+//! never waits for a socket, and the order is the order of state changes. Audio is paced by a
+//! timer in the engine's one queue ([`FRAME_MS`] of simulated time apart), so frames flow as the
+//! simulated clock moves, on a manual clock as it is advanced.
+
+use tokio::sync::mpsc;
+
+use super::{CallEntry, Engine, Outbound, State, TimerKey};
+use crate::call::click2call::Party;
+use crate::call::request::CallKind;
+use crate::call::{CallState, HangupError, Leg, StatusEvent};
+use crate::clock::SimInstant;
+use crate::events::{HandsetChanged, SimEvent};
+
+/// Simulated time between two audio frames (160 samples at 8 kHz).
+pub const FRAME_MS: u64 = 20;
+
+/// An attached handset, as the engine keeps it.
+pub(super) struct HandsetLine {
+    id: u64,
+    tx: mpsc::UnboundedSender<HandsetEvent>,
+    /// The call on this handset (ringing or in progress), by its sequence number.
+    pub(super) call: Option<u64>,
+}
+
+/// Which handset a call rings: the number and the line's id.
+pub(super) type HandsetTie = (String, u64);
+
+/// What the engine tells a handset, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandsetEvent {
+    /// A call rings the handset (its `alerting`).
+    Ringing {
+        session_id: String,
+        /// The number shown to the callee (`displayNbr`).
+        caller: String,
+        app_key: String,
+        /// `verify`, `notify` or `callback`.
+        kind: &'static str,
+    },
+    /// The person answered; audio follows.
+    Answered { session_id: String },
+    /// The callee has now heard `heard_ms` of the call since the answer: send what is new.
+    /// `last` at the end of the call (a partial last frame is padded).
+    Heard {
+        session_id: String,
+        heard_ms: u64,
+        last: bool,
+    },
+    /// Keys the engine took from the person.
+    Digits { session_id: String, digits: String },
+    /// The call left the handset.
+    Ended {
+        session_id: String,
+        state_code: u32,
+        /// From answer to the end; `None` if never answered.
+        heard_ms: Option<u64>,
+        reason: &'static str,
+    },
+}
+
+/// A handset just attached: its id to act and detach with, and what the engine tells it.
+pub struct Attached {
+    pub id: u64,
+    pub events: mpsc::UnboundedReceiver<HandsetEvent>,
+}
+
+/// What the person does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandsetAction {
+    Answer,
+    Reject,
+    Hangup,
+    /// Keys, already checked (`0`-`9`, `*`, `#`).
+    Dtmf(String),
+}
+
+/// Why a handset could not attach or act.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandsetError {
+    #[error("a handset is already attached to {0}: one at a time")]
+    Taken(String),
+    #[error("no call is on this handset")]
+    NoCall,
+    #[error("call `{0}` is not on this handset")]
+    NotHere(String),
+    #[error("the call is not ringing")]
+    NotRinging,
+    #[error("the call has not been answered: answer first")]
+    NotAnswered,
+    #[error("the call has ended")]
+    Ended,
+    #[error("this handset is no longer attached")]
+    Detached,
+}
+
+impl Engine {
+    /// Attaches a handset to `number`: from now on calls to it ring the handset. Fails if one is
+    /// attached already. Detach with [`Engine::detach_handset`] when the person leaves.
+    pub fn attach_handset(&self, number: &str) -> Result<Attached, HandsetError> {
+        let mut st = self.lock();
+        if st.handsets.contains_key(number) {
+            return Err(HandsetError::Taken(number.to_owned()));
+        }
+        st.handset_seq += 1;
+        let id = st.handset_seq;
+        let (tx, events) = mpsc::unbounded_channel();
+        st.handsets
+            .insert(number.to_owned(), HandsetLine { id, tx, call: None });
+        self.publish_handset(number, "attached");
+        Ok(Attached { id, events })
+    }
+
+    /// The handset `id` left `number`, which returns to its rules. A call ringing it rings on
+    /// unanswered (to the ring timeout); one in progress ends as the callee's hang-up, now.
+    pub fn detach_handset(&self, number: &str, id: u64) {
+        let now = self.shared.clock.now();
+        self.fire_due(now);
+        let mut out = Outbound::default();
+        {
+            let mut st = self.lock();
+            let Some(line) = st.handsets.get(number).filter(|l| l.id == id) else {
+                return;
+            };
+            if let Some(seq) = line.call {
+                if let Some(entry) = st.calls.get_mut(&seq) {
+                    if entry.call.state() == CallState::Answered
+                        && entry.call.hangup(Party::A, now).is_ok()
+                    {
+                        self.drain_call(&mut st, seq, now, &mut out);
+                    }
+                }
+            }
+            st.handsets.remove(number);
+            self.publish_handset(number, "detached");
+        }
+        self.send(out);
+    }
+
+    /// The person at handset `id` of `number` acts now on `session_id`, or on the call on the
+    /// handset if `None`. Whatever was due first happens first.
+    pub fn handset_act(
+        &self,
+        number: &str,
+        id: u64,
+        session_id: Option<&str>,
+        action: HandsetAction,
+    ) -> Result<(), HandsetError> {
+        let now = self.shared.clock.now();
+        self.fire_due(now);
+        let mut out = Outbound::default();
+        {
+            let mut st = self.lock();
+            let line = st
+                .handsets
+                .get(number)
+                .filter(|l| l.id == id)
+                .ok_or(HandsetError::Detached)?;
+            let tx = line.tx.clone();
+            let seq = match session_id {
+                None => line.call.ok_or(HandsetError::NoCall)?,
+                Some(s) => {
+                    let not_here = || HandsetError::NotHere(s.to_owned());
+                    let seq = *st.by_session.get(s).ok_or_else(not_here)?;
+                    let tie = st.calls.get(&seq).and_then(|e| e.handset.as_ref());
+                    if tie.is_none_or(|(n, i)| n != number || *i != id) {
+                        return Err(not_here());
+                    }
+                    seq
+                }
+            };
+            let entry = st.calls.get_mut(&seq).ok_or(HandsetError::NoCall)?;
+            if entry.call.ending().is_some() {
+                return Err(HandsetError::Ended);
+            }
+            match &action {
+                HandsetAction::Answer => entry
+                    .call
+                    .pick_up(now)
+                    .map_err(|_| HandsetError::NotRinging)?,
+                HandsetAction::Reject => entry
+                    .call
+                    .reject(now)
+                    .map_err(|_| HandsetError::NotRinging)?,
+                HandsetAction::Hangup => entry.call.hangup(Party::A, now).map_err(|e| match e {
+                    HangupError::Ended => HandsetError::Ended,
+                    HangupError::NotPlaced | HangupError::NoSuchLeg => HandsetError::NoCall,
+                })?,
+                HandsetAction::Dtmf(keys) => {
+                    if entry.call.state() != CallState::Answered {
+                        return Err(HandsetError::NotAnswered);
+                    }
+                    for key in keys.chars() {
+                        entry.call.key(key, now);
+                    }
+                    // The echo comes before whatever the keys cause (a collection ending).
+                    let _ = tx.send(HandsetEvent::Digits {
+                        session_id: entry.session_id.clone(),
+                        digits: keys.clone(),
+                    });
+                }
+            }
+            self.drain_call(&mut st, seq, now, &mut out);
+        }
+        self.send(out);
+        Ok(())
+    }
+
+    /// A frame timer of call `seq` fired at `at`: tells its handset how much has been heard and
+    /// re-arms, while the call is answered and the handset attached.
+    pub(super) fn handset_frame(&self, st: &mut State, seq: u64, at: SimInstant) {
+        let Some(entry) = st.calls.get(&seq) else {
+            return;
+        };
+        let Some(answer) = entry.call.times().answer else {
+            return;
+        };
+        if entry.call.ending().is_some() {
+            return;
+        }
+        let Some(line) = line_of(st, entry) else {
+            return;
+        };
+        let _ = line.tx.send(HandsetEvent::Heard {
+            session_id: entry.session_id.clone(),
+            heard_ms: at.since(answer),
+            last: false,
+        });
+        self.arm(st, at.plus_ms(FRAME_MS), TimerKey::HandsetFrame(seq));
+    }
+
+    /// Tells call `seq`'s handset what its status events meant (collected by `drain_call`):
+    /// starts the audio on the answer, frees the handset on the disconnect.
+    pub(super) fn tell_handset(&self, st: &mut State, seq: u64, told: Vec<HandsetEvent>) {
+        let Some(entry) = st.calls.get(&seq) else {
+            return;
+        };
+        let Some((number, id)) = entry.handset.clone() else {
+            return;
+        };
+        let callback = entry.call.is_callback();
+        let mut frames_from = None;
+        let mut ended = false;
+        if let Some(line) = line_of(st, entry) {
+            for event in told {
+                match &event {
+                    HandsetEvent::Answered { .. } => frames_from = entry.call.times().answer,
+                    HandsetEvent::Ended { .. } => ended = true,
+                    _ => {}
+                }
+                let _ = line.tx.send(event);
+            }
+        }
+        if ended {
+            if let Some(line) = st.handsets.get_mut(&number).filter(|l| l.id == id) {
+                if line.call == Some(seq) {
+                    line.call = None;
+                }
+            }
+        } else if let Some(answer) = frames_from.filter(|_| !callback) {
+            // A click-to-call plays nothing to one callee (its audio is the recording).
+            self.arm(st, answer.plus_ms(FRAME_MS), TimerKey::HandsetFrame(seq));
+        }
+    }
+
+    /// The handset attached to `number` and free, if any: a new call to it rings it; `Some(None)`
+    /// means the handset is in a call (the caller hears busy).
+    pub(super) fn handset_for(st: &State, number: &str) -> Option<Option<HandsetTie>> {
+        let line = st.handsets.get(number)?;
+        Some(match line.call {
+            Some(_) => None,
+            None => Some((number.to_owned(), line.id)),
+        })
+    }
+
+    /// Puts call `seq` on the handset `tie`.
+    pub(super) fn ring_handset(st: &mut State, seq: u64, tie: &HandsetTie) {
+        if let Some(line) = st.handsets.get_mut(&tie.0).filter(|l| l.id == tie.1) {
+            line.call = Some(seq);
+        }
+    }
+
+    /// A handset attached (`attached`) or left (`detached`).
+    fn publish_handset(&self, number: &str, action: &'static str) {
+        let changed = HandsetChanged {
+            number: number.to_owned(),
+            action,
+        };
+        self.publish(self.shared.clock.now(), SimEvent::Handset(changed));
+    }
+}
+
+/// The line of the handset `entry` rings, if that handset is still attached.
+fn line_of<'a>(st: &'a State, entry: &CallEntry) -> Option<&'a HandsetLine> {
+    let (number, id) = entry.handset.as_ref()?;
+    st.handsets.get(number).filter(|l| l.id == *id)
+}
+
+/// What status `event` of leg `leg` at `at` tells the handset of `entry` (none without one).
+pub(super) fn told(entry: &CallEntry, event: &StatusEvent, leg: Leg) -> Vec<HandsetEvent> {
+    if entry.handset.is_none() || leg != Leg::A {
+        return Vec::new();
+    }
+    let session_id = entry.session_id.clone();
+    let times = entry.call.times();
+    match event {
+        StatusEvent::Alerting => vec![HandsetEvent::Ringing {
+            session_id,
+            caller: entry.request.display_nbr.to_string(),
+            app_key: entry.request.app_key.clone(),
+            kind: match entry.request.kind {
+                CallKind::Verify(_) => "verify",
+                CallKind::Notify(_) => "notify",
+                CallKind::Callback(_) => "callback",
+            },
+        }],
+        StatusEvent::Answer => vec![HandsetEvent::Answered { session_id }],
+        StatusEvent::Disconnect { state_code } => {
+            let heard_ms = times
+                .answer
+                .zip(times.end)
+                .map(|(answer, end)| end.since(answer));
+            let mut told = Vec::new();
+            if let Some(heard_ms) = heard_ms.filter(|_| !entry.call.is_callback()) {
+                told.push(HandsetEvent::Heard {
+                    session_id: session_id.clone(),
+                    heard_ms,
+                    last: true,
+                });
+            }
+            told.push(HandsetEvent::Ended {
+                session_id,
+                state_code: state_code.code(),
+                heard_ms,
+                reason: state_code.desc(),
+            });
+            told
+        }
+        StatusEvent::Callout | StatusEvent::CollectInfo { .. } => Vec::new(),
+    }
+}
