@@ -43,7 +43,7 @@ use tokio::sync::Notify;
 use crate::audio::compose::Manifest;
 use crate::audio::Playback;
 use crate::call::announcement::SegmentKind;
-use crate::call::click2call::{Callback, CallbackMedia};
+use crate::call::click2call::{Callback, CallbackMedia, Party};
 use crate::call::request::CallRequest;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::timeline::TimelineEvent;
@@ -197,8 +197,9 @@ struct CallEntry {
     recording: Option<Recording>,
     /// A notification's segments as they started playing: (index, when).
     plays: Vec<(usize, SimInstant)>,
-    /// The virtual handset this call rings (number, line id); `None` for a scripted callee.
-    handset: Option<handset::HandsetTie>,
+    /// The virtual handsets this call rings (A's, and a click-to-call's B's); empty when the
+    /// callees are scripted.
+    handsets: handset::HandsetTies,
 }
 
 impl CallEntry {
@@ -346,10 +347,12 @@ impl Engine {
             } else {
                 st.callees.choose(req.callee_nbr.as_str())
             };
-            let handset = match outcome {
-                Outcome::Handset => Engine::handset_for(&st, req.callee_nbr.as_str()).flatten(),
-                _ => None,
-            };
+            let mut handsets = Vec::new();
+            if outcome == Outcome::Handset {
+                if let Some(Some(tie)) = Engine::handset_for(&st, req.callee_nbr.as_str()) {
+                    handsets.push((Party::A, tie));
+                }
+            }
             if !outcome.is_precall() {
                 st.frequency.record(&keys, now);
             }
@@ -378,7 +381,19 @@ impl Engine {
                 CallMedia::Callback(m) => {
                     // Spec §12.3: A follows the rule for callerNbr, B the rule for calleeNbr.
                     let b_nbr = req.callback().map_or("", |c| c.b_nbr.as_str());
-                    let (b_outcome, _) = st.callees.choose(b_nbr);
+                    // B's handset, like A's, comes before B's rules; B is held from now.
+                    let b_handset = match outcome.is_precall() {
+                        true => None,
+                        false => Engine::handset_for(&st, b_nbr),
+                    };
+                    let b_outcome = match b_handset {
+                        Some(Some(tie)) => {
+                            handsets.push((Party::B, tie));
+                            Outcome::Handset
+                        }
+                        Some(None) => Outcome::Busy,
+                        None => st.callees.choose(b_nbr).0,
+                    };
                     let callback = Callback {
                         b_outcome,
                         media: m.clone(),
@@ -413,9 +428,9 @@ impl Engine {
                 fee_state: FeeState::Pending,
                 recording: None,
                 plays: Vec::new(),
-                handset,
+                handsets,
             };
-            if let Some(tie) = &entry.handset {
+            for (_, tie) in &entry.handsets {
                 Engine::ring_handset(&mut st, seq, tie);
             }
             let written = self.persist_acked(Write::CallAccepted {
@@ -665,7 +680,7 @@ impl Engine {
                 self.arm(st, deadline, TimerKey::Call(seq));
             }
         }
-        if !told.is_empty() {
+        if !told.is_empty() || disconnected {
             self.tell_handset(st, seq, told);
         }
         if disconnected {
