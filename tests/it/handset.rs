@@ -694,3 +694,57 @@ async fn b_rejecting_a_click_to_call_on_its_handset_is_8105() {
     b.send(json!({"action": "reject"})).await;
     assert_eq!(b.text().await["state_code"], 8105);
 }
+
+#[tokio::test]
+async fn dialtone_phone_keys_its_digits_into_a_notification_once_it_has_heard_6_s() {
+    let sim = spawn_sim().await;
+    let mut phone = PhoneCli::start(
+        &sim,
+        &[
+            CALLEE,
+            "--answer-after",
+            "0",
+            "--digits",
+            "7",
+            "--digits-after",
+            "6s",
+        ],
+    );
+    assert!(phone.line().await.starts_with("attached as"));
+    let body = json!({
+        "displayNbr": DISPLAY,
+        "calleeNbr": CALLEE,
+        "playInfoList": [{"notifyVoice": "welcome.wav", "collectInd": 1}]
+    });
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    let reply = sim
+        .post(
+            "/rest/httpsessions/callnotify/v2.0",
+            &headers,
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    sim.advance("2s").await;
+    assert!(phone.line().await.starts_with("ringing: notify call"));
+    assert_eq!(phone.line().await, format!("answered {session}"));
+    sim.advance("6s").await;
+    assert_eq!(phone.line().await, "keyed 7");
+    sim.advance("30s").await;
+    assert!(
+        phone.line().await.starts_with("ended: stateCode 0 "),
+        "the collection took the key and the call ended normally"
+    );
+    let (ok, err) = phone.exit().await;
+    assert!(ok, "{err}");
+    let collected: Vec<Value> = sim
+        .receiver
+        .pushes_of(&session)
+        .await
+        .iter()
+        .filter(|p| p.event_type() == "collectInfo")
+        .map(|p| p.info("digitInfo").clone())
+        .collect();
+    assert_eq!(collected, [json!("7")]);
+}
