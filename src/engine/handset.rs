@@ -33,6 +33,12 @@ pub(super) struct HandsetLine {
 /// Which handset a call rings: the number and the line's id.
 pub(super) type HandsetTie = (String, u64);
 
+/// A handset a new call finds: free (the call rings it), or in a call (the caller hears busy).
+pub(super) enum Found {
+    Free(HandsetTie),
+    InCall,
+}
+
 /// The handsets a call rings, by the phone they are: A (the callee, or a click-to-call's first
 /// leg) and, for a click-to-call, B.
 pub(super) type HandsetTies = Vec<(Party, HandsetTie)>;
@@ -270,13 +276,12 @@ impl Engine {
         }
     }
 
-    /// The handset attached to `number` and free, if any: a new call to it rings it; `Some(None)`
-    /// means the handset is in a call (the caller hears busy).
-    pub(super) fn handset_for(st: &State, number: &str) -> Option<Option<HandsetTie>> {
+    /// The handset attached to `number`, if any, as a new call finds it.
+    pub(super) fn handset_at(st: &State, number: &str) -> Option<Found> {
         let line = st.handsets.get(number)?;
         Some(match line.call {
-            Some(_) => None,
-            None => Some((number.to_owned(), line.id)),
+            Some(_) => Found::InCall,
+            None => Found::Free((number.to_owned(), line.id)),
         })
     }
 

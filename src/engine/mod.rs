@@ -63,6 +63,7 @@ use crate::store::{FeeState, Store, StoreError, Write};
 pub use actions::{PressError, StopError};
 use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
+use handset::Found;
 pub use handset::{Attached, HandsetAction, HandsetError, HandsetEvent, FRAME_MS};
 pub use recordings::Recording;
 pub use report::ReportError;
@@ -337,19 +338,19 @@ impl Engine {
                 .any(|p| p.matches(req.callee_nbr.as_str()))
             {
                 (Outcome::Blacklisted, Source::Platform)
-            } else if let Some(free) = Engine::handset_for(&st, req.callee_nbr.as_str()) {
+            } else if let Some(found) = Engine::handset_at(&st, req.callee_nbr.as_str()) {
                 // A person holds this phone: its rules wait. Dialtone decision: a handset already
                 // in a call is busy (no call waiting).
-                match free {
-                    Some(_) => (Outcome::Handset, Source::Handset),
-                    None => (Outcome::Busy, Source::Handset),
+                match found {
+                    Found::Free(_) => (Outcome::Handset, Source::Handset),
+                    Found::InCall => (Outcome::Busy, Source::Handset),
                 }
             } else {
                 st.callees.choose(req.callee_nbr.as_str())
             };
             let mut handsets = Vec::new();
             if outcome == Outcome::Handset {
-                if let Some(Some(tie)) = Engine::handset_for(&st, req.callee_nbr.as_str()) {
+                if let Some(Found::Free(tie)) = Engine::handset_at(&st, req.callee_nbr.as_str()) {
                     handsets.push((Party::A, tie));
                 }
             }
@@ -384,14 +385,14 @@ impl Engine {
                     // B's handset, like A's, comes before B's rules; B is held from now.
                     let b_handset = match outcome.is_precall() {
                         true => None,
-                        false => Engine::handset_for(&st, b_nbr),
+                        false => Engine::handset_at(&st, b_nbr),
                     };
                     let b_outcome = match b_handset {
-                        Some(Some(tie)) => {
+                        Some(Found::Free(tie)) => {
                             handsets.push((Party::B, tie));
                             Outcome::Handset
                         }
-                        Some(None) => Outcome::Busy,
+                        Some(Found::InCall) => Outcome::Busy,
                         None => st.callees.choose(b_nbr).0,
                     };
                     let callback = Callback {
