@@ -298,6 +298,8 @@ impl Bridge {
                 talk_s.unwrap_or(self.plan.timings.talk_s),
                 hangup_by.unwrap_or(Party::B),
             ),
+            // A person at B's handset talks until someone hangs up, or the limit below.
+            Outcome::Handset => (self.timings.max_duration_s, Party::B),
             _ => (self.plan.timings.talk_s, Party::B),
         };
         self.stage = Stage::Talking {
@@ -310,7 +312,24 @@ impl Bridge {
             self.limit = Some(limit);
             // Spec §12.3: a minute before the limit (at once when the limit is one minute).
             self.last_minute = Some(at.plus_s(u64::from(max_min - 1) * 60));
+        } else if self.plan.b_outcome == Outcome::Handset {
+            // No `maxDuration`: the platform's own maximum ends a person's call (8010).
+            self.limit = Some(talk_from.plus_s(self.timings.max_duration_s));
         }
+    }
+
+    /// The person at B's handset answers at `at`; false unless B is ringing.
+    pub fn pick_up_b(&mut self, at: SimInstant) -> bool {
+        if !self.b_ringing() {
+            return false;
+        }
+        self.b_answered(at);
+        true
+    }
+
+    /// Whether B's phone is ringing.
+    pub fn b_ringing(&self) -> bool {
+        matches!(self.stage, Stage::BRinging { .. })
     }
 
     fn emit(&mut self, event: BEvent, at: SimInstant) {

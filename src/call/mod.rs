@@ -581,26 +581,42 @@ impl Call {
         Ok(())
     }
 
-    /// The person at a handset answers at `now` (outcome [`Outcome::Handset`]): what a
-    /// scripted callee does at its ring deadline, on the person's time. Only while ringing.
-    pub fn pick_up(&mut self, now: SimInstant) -> Result<(), NotRinging> {
-        if !matches!(self.phase, Phase::Ringing) {
-            return Err(NotRinging);
+    /// The person at `party`'s handset answers at `now` (outcome [`Outcome::Handset`]): what a
+    /// scripted callee does at its ring deadline, on the person's time. Only while that phone
+    /// rings (B: a click-to-call's second leg).
+    pub fn pick_up(&mut self, party: click2call::Party, now: SimInstant) -> Result<(), NotRinging> {
+        use click2call::Party;
+        match (std::mem::replace(&mut self.phase, Phase::Released), party) {
+            (Phase::Ringing, Party::A) => {
+                self.deadline = None;
+                self.answer(now);
+                Ok(())
+            }
+            (Phase::Bridged { mut bridge }, Party::B) => {
+                let answered = bridge.pick_up_b(now);
+                self.drain_bridge(bridge);
+                answered.then_some(()).ok_or(NotRinging)
+            }
+            (phase, _) => {
+                self.phase = phase;
+                Err(NotRinging)
+            }
         }
-        self.deadline = None;
-        self.answer(now);
-        Ok(())
     }
 
-    /// The person at a handset declines while it rings: a hang-up of a ringing phone (8105; A
-    /// of a click-to-call 8111). Only while ringing, so a late "reject" never ends a
+    /// The person at `party`'s handset declines while it rings: a hang-up of a ringing phone
+    /// (8105; A of a click-to-call 8111). Only while ringing, so a late "reject" never ends a
     /// conversation.
-    pub fn reject(&mut self, now: SimInstant) -> Result<(), NotRinging> {
-        if !matches!(self.phase, Phase::Ringing) {
+    pub fn reject(&mut self, party: click2call::Party, now: SimInstant) -> Result<(), NotRinging> {
+        let ringing = match (&self.phase, party) {
+            (Phase::Ringing, click2call::Party::A) => true,
+            (Phase::Bridged { bridge }, click2call::Party::B) => bridge.b_ringing(),
+            _ => false,
+        };
+        if !ringing {
             return Err(NotRinging);
         }
-        self.hangup(click2call::Party::A, now)
-            .map_err(|_| NotRinging)
+        self.hangup(party, now).map_err(|_| NotRinging)
     }
 
     /// The callee pressed `key` at `now`: collected if a notification is collecting digits,

@@ -311,11 +311,21 @@ fn a_handset_answers_when_the_person_does_and_hangs_up_mid_code() {
         &timings(),
         SimInstant(0),
     );
-    assert_eq!(call.pick_up(SimInstant(1000)), Err(NotRinging));
+    assert_eq!(
+        call.pick_up(click2call::Party::A, SimInstant(1000)),
+        Err(NotRinging)
+    );
     call.on_deadline(SimInstant(2000));
-    call.pick_up(SimInstant(5000)).unwrap();
-    assert_eq!(call.pick_up(SimInstant(5000)), Err(NotRinging));
-    assert_eq!(call.reject(SimInstant(6000)), Err(NotRinging));
+    call.pick_up(click2call::Party::A, SimInstant(5000))
+        .unwrap();
+    assert_eq!(
+        call.pick_up(click2call::Party::A, SimInstant(5000)),
+        Err(NotRinging)
+    );
+    assert_eq!(
+        call.reject(click2call::Party::A, SimInstant(6000)),
+        Err(NotRinging)
+    );
     call.hangup(click2call::Party::A, SimInstant(9000)).unwrap();
     assert_eq!(
         statuses(&mut call),
@@ -338,7 +348,7 @@ fn a_handset_rejects_while_ringing() {
         SimInstant(0),
     );
     call.on_deadline(SimInstant(2000));
-    call.reject(SimInstant(2500)).unwrap();
+    call.reject(click2call::Party::A, SimInstant(2500)).unwrap();
     assert_eq!(statuses(&mut call).last(), Some(&("disconnect", 2500)));
     assert_eq!(code_of(&call), 8105);
     assert_eq!(call.next_deadline(), None);

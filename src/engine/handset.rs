@@ -33,6 +33,16 @@ pub(super) struct HandsetLine {
 /// Which handset a call rings: the number and the line's id.
 pub(super) type HandsetTie = (String, u64);
 
+/// A handset a new call finds: free (the call rings it), or in a call (the caller hears busy).
+pub(super) enum Found {
+    Free(HandsetTie),
+    InCall,
+}
+
+/// The handsets a call rings, by the phone they are: A (the callee, or a click-to-call's first
+/// leg) and, for a click-to-call, B.
+pub(super) type HandsetTies = Vec<(Party, HandsetTie)>;
+
 /// What the engine tells a handset, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandsetEvent {
@@ -131,10 +141,11 @@ impl Engine {
             };
             if let Some(seq) = line.call {
                 if let Some(entry) = st.calls.get_mut(&seq) {
-                    if entry.call.state() == CallState::Answered
-                        && entry.call.hangup(Party::A, now).is_ok()
-                    {
-                        self.drain_call(&mut st, seq, now, &mut out);
+                    let party = party_of(entry, number, id);
+                    if let Some(party) = party.filter(|p| answered(entry, *p)) {
+                        if entry.call.hangup(party, now).is_ok() {
+                            self.drain_call(&mut st, seq, now, &mut out);
+                        }
                     }
                 }
             }
@@ -166,35 +177,32 @@ impl Engine {
             let tx = line.tx.clone();
             let seq = match session_id {
                 None => line.call.ok_or(HandsetError::NoCall)?,
-                Some(s) => {
-                    let not_here = || HandsetError::NotHere(s.to_owned());
-                    let seq = *st.by_session.get(s).ok_or_else(not_here)?;
-                    let tie = st.calls.get(&seq).and_then(|e| e.handset.as_ref());
-                    if tie.is_none_or(|(n, i)| n != number || *i != id) {
-                        return Err(not_here());
-                    }
-                    seq
-                }
+                Some(s) => *st
+                    .by_session
+                    .get(s)
+                    .ok_or_else(|| HandsetError::NotHere(s.to_owned()))?,
             };
             let entry = st.calls.get_mut(&seq).ok_or(HandsetError::NoCall)?;
+            let party = party_of(entry, number, id)
+                .ok_or_else(|| HandsetError::NotHere(session_id.unwrap_or_default().to_owned()))?;
             if entry.call.ending().is_some() {
                 return Err(HandsetError::Ended);
             }
             match &action {
                 HandsetAction::Answer => entry
                     .call
-                    .pick_up(now)
+                    .pick_up(party, now)
                     .map_err(|_| HandsetError::NotRinging)?,
                 HandsetAction::Reject => entry
                     .call
-                    .reject(now)
+                    .reject(party, now)
                     .map_err(|_| HandsetError::NotRinging)?,
-                HandsetAction::Hangup => entry.call.hangup(Party::A, now).map_err(|e| match e {
+                HandsetAction::Hangup => entry.call.hangup(party, now).map_err(|e| match e {
                     HangupError::Ended => HandsetError::Ended,
                     HangupError::NotPlaced | HangupError::NoSuchLeg => HandsetError::NoCall,
                 })?,
                 HandsetAction::Dtmf(keys) => {
-                    if entry.call.state() != CallState::Answered {
+                    if !answered(entry, party) {
                         return Err(HandsetError::NotAnswered);
                     }
                     for key in keys.chars() {
@@ -225,7 +233,7 @@ impl Engine {
         if entry.call.ending().is_some() {
             return;
         }
-        let Some(line) = line_of(st, entry) else {
+        let Some(line) = line_of(st, entry, Party::A) else {
             return;
         };
         let _ = line.tx.send(HandsetEvent::Heard {
@@ -236,32 +244,30 @@ impl Engine {
         self.arm(st, at.plus_ms(FRAME_MS), TimerKey::HandsetFrame(seq));
     }
 
-    /// Tells call `seq`'s handset what its status events meant (collected by `drain_call`):
-    /// starts the audio on the answer, frees the handset on the disconnect.
-    pub(super) fn tell_handset(&self, st: &mut State, seq: u64, told: Vec<HandsetEvent>) {
+    /// Tells call `seq`'s handsets what its status events meant (collected by `drain_call`):
+    /// starts A's audio on A's answer, frees each handset on the disconnect.
+    pub(super) fn tell_handset(&self, st: &mut State, seq: u64, told: Vec<(Party, HandsetEvent)>) {
         let Some(entry) = st.calls.get(&seq) else {
             return;
         };
-        let Some((number, id)) = entry.handset.clone() else {
-            return;
-        };
+        let ties = entry.handsets.clone();
         let callback = entry.call.is_callback();
+        let ended = entry.call.ending().is_some();
         let mut frames_from = None;
-        let mut ended = false;
-        if let Some(line) = line_of(st, entry) {
-            for event in told {
-                match &event {
-                    HandsetEvent::Answered { .. } => frames_from = entry.call.times().answer,
-                    HandsetEvent::Ended { .. } => ended = true,
-                    _ => {}
-                }
+        for (party, event) in told {
+            if let (HandsetEvent::Answered { .. }, Party::A) = (&event, party) {
+                frames_from = entry.call.times().answer;
+            }
+            if let Some(line) = line_of(st, entry, party) {
                 let _ = line.tx.send(event);
             }
         }
         if ended {
-            if let Some(line) = st.handsets.get_mut(&number).filter(|l| l.id == id) {
-                if line.call == Some(seq) {
-                    line.call = None;
+            for (_, (number, id)) in ties {
+                if let Some(line) = st.handsets.get_mut(&number).filter(|l| l.id == id) {
+                    if line.call == Some(seq) {
+                        line.call = None;
+                    }
                 }
             }
         } else if let Some(answer) = frames_from.filter(|_| !callback) {
@@ -270,13 +276,12 @@ impl Engine {
         }
     }
 
-    /// The handset attached to `number` and free, if any: a new call to it rings it; `Some(None)`
-    /// means the handset is in a call (the caller hears busy).
-    pub(super) fn handset_for(st: &State, number: &str) -> Option<Option<HandsetTie>> {
+    /// The handset attached to `number`, if any, as a new call finds it.
+    pub(super) fn handset_at(st: &State, number: &str) -> Option<Found> {
         let line = st.handsets.get(number)?;
         Some(match line.call {
-            Some(_) => None,
-            None => Some((number.to_owned(), line.id)),
+            Some(_) => Found::InCall,
+            None => Found::Free((number.to_owned(), line.id)),
         })
     }
 
@@ -297,52 +302,94 @@ impl Engine {
     }
 }
 
-/// The line of the handset `entry` rings, if that handset is still attached.
-fn line_of<'a>(st: &'a State, entry: &CallEntry) -> Option<&'a HandsetLine> {
-    let (number, id) = entry.handset.as_ref()?;
+/// The line of `party`'s handset on `entry`, if that handset is still attached.
+fn line_of<'a>(st: &'a State, entry: &CallEntry, party: Party) -> Option<&'a HandsetLine> {
+    let (_, (number, id)) = entry.handsets.iter().find(|(p, _)| *p == party)?;
     st.handsets.get(number).filter(|l| l.id == *id)
 }
 
-/// What status `event` of leg `leg` at `at` tells the handset of `entry` (none without one).
-pub(super) fn told(entry: &CallEntry, event: &StatusEvent, leg: Leg) -> Vec<HandsetEvent> {
-    if entry.handset.is_none() || leg != Leg::A {
-        return Vec::new();
+/// Which phone of `entry` the handset `id` of `number` is.
+fn party_of(entry: &CallEntry, number: &str, id: u64) -> Option<Party> {
+    entry
+        .handsets
+        .iter()
+        .find(|(_, (n, i))| n == number && *i == id)
+        .map(|(p, _)| *p)
+}
+
+/// Whether `party`'s phone has rung.
+fn rang(entry: &CallEntry, party: Party) -> bool {
+    match party {
+        Party::A => entry.call.times().alerting.is_some(),
+        Party::B => entry.call.b_times().alerting.is_some(),
     }
-    let session_id = entry.session_id.clone();
-    let times = entry.call.times();
-    match event {
-        StatusEvent::Alerting => vec![HandsetEvent::Ringing {
-            session_id,
-            caller: entry.request.display_nbr.to_string(),
-            app_key: entry.request.app_key.clone(),
-            kind: match entry.request.kind {
-                CallKind::Verify(_) => "verify",
-                CallKind::Notify(_) => "notify",
-                CallKind::Callback(_) => "callback",
-            },
-        }],
-        StatusEvent::Answer => vec![HandsetEvent::Answered { session_id }],
-        StatusEvent::Disconnect { state_code } => {
-            let heard_ms = times
-                .answer
-                .zip(times.end)
-                .map(|(answer, end)| end.since(answer));
-            let mut told = Vec::new();
-            if let Some(heard_ms) = heard_ms.filter(|_| !entry.call.is_callback()) {
-                told.push(HandsetEvent::Heard {
-                    session_id: session_id.clone(),
-                    heard_ms,
-                    last: true,
-                });
+}
+
+/// Whether `party`'s phone was answered, and the call goes on.
+fn answered(entry: &CallEntry, party: Party) -> bool {
+    let call = &entry.call;
+    let answer = match party {
+        Party::A => call.times().answer,
+        Party::B => call.b_times().answer,
+    };
+    answer.is_some() && call.ending().is_none() && call.state() == CallState::Answered
+}
+
+/// What status `event` of leg `leg` tells the handsets of `entry` (none without one), each
+/// with the phone it is for.
+pub(super) fn told(entry: &CallEntry, event: &StatusEvent, leg: Leg) -> Vec<(Party, HandsetEvent)> {
+    let mut told = Vec::new();
+    for (party, _) in &entry.handsets {
+        let session_id = entry.session_id.clone();
+        let mine = matches!((party, leg), (Party::A, Leg::A) | (Party::B, Leg::B));
+        match event {
+            StatusEvent::Alerting if mine => {
+                let caller = match (party, entry.request.callback()) {
+                    (Party::B, Some(c)) => c.display_callee_nbr.to_string(),
+                    _ => entry.request.display_nbr.to_string(),
+                };
+                let kind = match entry.request.kind {
+                    CallKind::Verify(_) => "verify",
+                    CallKind::Notify(_) => "notify",
+                    CallKind::Callback(_) => "callback",
+                };
+                let ringing = HandsetEvent::Ringing {
+                    session_id,
+                    caller,
+                    app_key: entry.request.app_key.clone(),
+                    kind,
+                };
+                told.push((*party, ringing));
             }
-            told.push(HandsetEvent::Ended {
-                session_id,
-                state_code: state_code.code(),
-                heard_ms,
-                reason: state_code.desc(),
-            });
-            told
+            StatusEvent::Answer if mine => {
+                told.push((*party, HandsetEvent::Answered { session_id }));
+            }
+            // The one release ends both legs; a phone that never rang is not told.
+            StatusEvent::Disconnect { state_code } if rang(entry, *party) => {
+                let answer = match party {
+                    Party::A => entry.call.times().answer,
+                    Party::B => entry.call.b_times().answer,
+                };
+                let end = entry.call.times().end;
+                let heard_ms = answer.zip(end).map(|(answer, end)| end.since(answer));
+                if let Some(heard_ms) = heard_ms.filter(|_| !entry.call.is_callback()) {
+                    let last = HandsetEvent::Heard {
+                        session_id: session_id.clone(),
+                        heard_ms,
+                        last: true,
+                    };
+                    told.push((*party, last));
+                }
+                let ended = HandsetEvent::Ended {
+                    session_id,
+                    state_code: state_code.code(),
+                    heard_ms,
+                    reason: state_code.desc(),
+                };
+                told.push((*party, ended));
+            }
+            _ => {}
         }
-        StatusEvent::Callout | StatusEvent::CollectInfo { .. } => Vec::new(),
     }
+    told
 }

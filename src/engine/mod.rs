@@ -43,7 +43,7 @@ use tokio::sync::Notify;
 use crate::audio::compose::Manifest;
 use crate::audio::Playback;
 use crate::call::announcement::SegmentKind;
-use crate::call::click2call::{Callback, CallbackMedia};
+use crate::call::click2call::{Callback, CallbackMedia, Party};
 use crate::call::request::CallRequest;
 use crate::call::scenario::{Behaviour, Callees, Pattern, PhonesView, Source};
 use crate::call::timeline::TimelineEvent;
@@ -63,6 +63,7 @@ use crate::store::{FeeState, Store, StoreError, Write};
 pub use actions::{PressError, StopError};
 use delivery::Deliveries;
 pub use driver::{spawn_driver, ClockNotManual};
+use handset::Found;
 pub use handset::{Attached, HandsetAction, HandsetError, HandsetEvent, FRAME_MS};
 pub use recordings::Recording;
 pub use report::ReportError;
@@ -197,8 +198,9 @@ struct CallEntry {
     recording: Option<Recording>,
     /// A notification's segments as they started playing: (index, when).
     plays: Vec<(usize, SimInstant)>,
-    /// The virtual handset this call rings (number, line id); `None` for a scripted callee.
-    handset: Option<handset::HandsetTie>,
+    /// The virtual handsets this call rings (A's, and a click-to-call's B's); empty when the
+    /// callees are scripted.
+    handsets: handset::HandsetTies,
 }
 
 impl CallEntry {
@@ -336,20 +338,22 @@ impl Engine {
                 .any(|p| p.matches(req.callee_nbr.as_str()))
             {
                 (Outcome::Blacklisted, Source::Platform)
-            } else if let Some(free) = Engine::handset_for(&st, req.callee_nbr.as_str()) {
+            } else if let Some(found) = Engine::handset_at(&st, req.callee_nbr.as_str()) {
                 // A person holds this phone: its rules wait. Dialtone decision: a handset already
                 // in a call is busy (no call waiting).
-                match free {
-                    Some(_) => (Outcome::Handset, Source::Handset),
-                    None => (Outcome::Busy, Source::Handset),
+                match found {
+                    Found::Free(_) => (Outcome::Handset, Source::Handset),
+                    Found::InCall => (Outcome::Busy, Source::Handset),
                 }
             } else {
                 st.callees.choose(req.callee_nbr.as_str())
             };
-            let handset = match outcome {
-                Outcome::Handset => Engine::handset_for(&st, req.callee_nbr.as_str()).flatten(),
-                _ => None,
-            };
+            let mut handsets = Vec::new();
+            if outcome == Outcome::Handset {
+                if let Some(Found::Free(tie)) = Engine::handset_at(&st, req.callee_nbr.as_str()) {
+                    handsets.push((Party::A, tie));
+                }
+            }
             if !outcome.is_precall() {
                 st.frequency.record(&keys, now);
             }
@@ -378,7 +382,19 @@ impl Engine {
                 CallMedia::Callback(m) => {
                     // Spec §12.3: A follows the rule for callerNbr, B the rule for calleeNbr.
                     let b_nbr = req.callback().map_or("", |c| c.b_nbr.as_str());
-                    let (b_outcome, _) = st.callees.choose(b_nbr);
+                    // B's handset, like A's, comes before B's rules; B is held from now.
+                    let b_handset = match outcome.is_precall() {
+                        true => None,
+                        false => Engine::handset_at(&st, b_nbr),
+                    };
+                    let b_outcome = match b_handset {
+                        Some(Found::Free(tie)) => {
+                            handsets.push((Party::B, tie));
+                            Outcome::Handset
+                        }
+                        Some(Found::InCall) => Outcome::Busy,
+                        None => st.callees.choose(b_nbr).0,
+                    };
                     let callback = Callback {
                         b_outcome,
                         media: m.clone(),
@@ -413,9 +429,9 @@ impl Engine {
                 fee_state: FeeState::Pending,
                 recording: None,
                 plays: Vec::new(),
-                handset,
+                handsets,
             };
-            if let Some(tie) = &entry.handset {
+            for (_, tie) in &entry.handsets {
                 Engine::ring_handset(&mut st, seq, tie);
             }
             let written = self.persist_acked(Write::CallAccepted {
@@ -665,7 +681,7 @@ impl Engine {
                 self.arm(st, deadline, TimerKey::Call(seq));
             }
         }
-        if !told.is_empty() {
+        if !told.is_empty() || disconnected {
             self.tell_handset(st, seq, told);
         }
         if disconnected {

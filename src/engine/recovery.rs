@@ -239,7 +239,7 @@ impl Engine {
             fee,
             recording: None,
             plays: Vec::new(),
-            handset: None,
+            handsets: Vec::new(),
         };
         st.by_session.insert(c.session_id.clone(), c.seq);
         st.calls.insert(c.seq, entry);

@@ -42,7 +42,8 @@ impl Handset {
     async fn attach(sim: &TestSim, number: &str) -> Handset {
         let mut handset = Handset::connect(sim, number).await;
         let attached = handset.text().await;
-        assert_eq!(attached, json!({"type": "attached", "number": CALLEE}));
+        let number = number.replace("%2B", "+");
+        assert_eq!(attached, json!({"type": "attached", "number": number}));
         handset
     }
 
@@ -492,7 +493,9 @@ async fn listen_to_the_end(handset: &mut Handset) -> (Vec<i16>, Value) {
 async fn on_a_running_clock_frames_come_in_simulated_time_and_are_audio_wav() {
     let sim = spawn_sim_with(|c, _| {
         c.clock.mode = dialtone::clock::ClockMode::Scaled;
-        c.clock.speed = 20.0;
+        // Fast enough for a short test, slow enough that the hang-up comes long before the
+        // announcement ends (17 s of simulated time after the answer) on a busy machine.
+        c.clock.speed = 5.0;
     })
     .await;
     let mut handset = Handset::attach(&sim, "+8613900001234").await;
@@ -604,4 +607,144 @@ async fn a_reset_forgets_the_call_on_the_handset_but_not_the_handset() {
     handset.send(json!({"action": "reject"})).await;
     assert_eq!(handset.text().await["state_code"], 8105);
     assert_eq!(disconnect_code(&sim, &session).await, 8105);
+}
+
+#[tokio::test]
+async fn two_people_on_a_click_to_call_answer_talk_and_b_hangs_up() {
+    const B: &str = "+8613700005678";
+    const B_DISPLAY: &str = "+862087654322";
+    let sim = spawn_sim().await;
+    let mut a = Handset::attach(&sim, CALLEE).await;
+    let mut b = Handset::attach(&sim, B).await;
+    let body = json!({
+        "displayNbr": DISPLAY, "callerNbr": CALLEE,
+        "displayCalleeNbr": B_DISPLAY, "calleeNbr": B,
+        "partyTypeRequiredInDisconnect": "true"
+    });
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    let reply = sim
+        .post(
+            "/rest/httpsessions/click2Call/v2.0",
+            &headers,
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    sim.advance("2s").await;
+    assert_eq!(
+        a.text().await,
+        json!({"type": "ringing", "session_id": session, "caller": DISPLAY,
+               "app_key": APP_KEY, "kind": "callback"})
+    );
+    a.send(json!({"action": "answer"})).await;
+    assert_eq!(a.text().await["type"], "answered");
+    // B is called half a second after A answers, and rings 2 s later.
+    sim.advance("2500ms").await;
+    assert_eq!(
+        b.text().await,
+        json!({"type": "ringing", "session_id": session, "caller": B_DISPLAY,
+               "app_key": APP_KEY, "kind": "callback"})
+    );
+    b.send(json!({"action": "answer"})).await;
+    assert_eq!(b.text().await["type"], "answered");
+    sim.advance("10s").await;
+    b.send(json!({"action": "hangup"})).await;
+    let b_ended = b.text().await;
+    assert_eq!(
+        (&b_ended["state_code"], &b_ended["heard_ms"]),
+        (&json!(0), &json!(10_000))
+    );
+    let a_ended = a.text().await;
+    assert_eq!(
+        (&a_ended["state_code"], &a_ended["heard_ms"]),
+        (&json!(0), &json!(12_500))
+    );
+    sim.advance("0s").await;
+    let disconnect = sim
+        .receiver
+        .pushes_of(&session)
+        .await
+        .into_iter()
+        .find(|p| p.event_type() == "disconnect")
+        .expect("a disconnect push");
+    assert_eq!(disconnect.info("partyType"), 1);
+}
+
+#[tokio::test]
+async fn b_rejecting_a_click_to_call_on_its_handset_is_8105() {
+    let sim = spawn_sim().await;
+    let mut b = Handset::attach(&sim, "+8613700005678").await;
+    let body = json!({
+        "displayNbr": DISPLAY, "callerNbr": CALLEE,
+        "displayCalleeNbr": "+862087654322", "calleeNbr": "+8613700005678"
+    });
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    let reply = sim
+        .post(
+            "/rest/httpsessions/click2Call/v2.0",
+            &headers,
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    // A (scripted) answers at 6 s; B is called at 6.5 s and rings at 8.5 s.
+    sim.advance("9s").await;
+    assert_eq!(b.text().await["type"], "ringing");
+    b.send(json!({"action": "reject"})).await;
+    assert_eq!(b.text().await["state_code"], 8105);
+}
+
+#[tokio::test]
+async fn dialtone_phone_keys_its_digits_into_a_notification_once_it_has_heard_6_s() {
+    let sim = spawn_sim().await;
+    let mut phone = PhoneCli::start(
+        &sim,
+        &[
+            CALLEE,
+            "--answer-after",
+            "0",
+            "--digits",
+            "7",
+            "--digits-after",
+            "6s",
+        ],
+    );
+    assert!(phone.line().await.starts_with("attached as"));
+    let body = json!({
+        "displayNbr": DISPLAY,
+        "calleeNbr": CALLEE,
+        "playInfoList": [{"notifyVoice": "welcome.wav", "collectInd": 1}]
+    });
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    let reply = sim
+        .post(
+            "/rest/httpsessions/callnotify/v2.0",
+            &headers,
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    sim.advance("2s").await;
+    assert!(phone.line().await.starts_with("ringing: notify call"));
+    assert_eq!(phone.line().await, format!("answered {session}"));
+    sim.advance("6s").await;
+    assert_eq!(phone.line().await, "keyed 7");
+    sim.advance("30s").await;
+    assert!(
+        phone.line().await.starts_with("ended: stateCode 0 "),
+        "the collection took the key and the call ended normally"
+    );
+    let (ok, err) = phone.exit().await;
+    assert!(ok, "{err}");
+    let collected: Vec<Value> = sim
+        .receiver
+        .pushes_of(&session)
+        .await
+        .iter()
+        .filter(|p| p.event_type() == "collectInfo")
+        .map(|p| p.info("digitInfo").clone())
+        .collect();
+    assert_eq!(collected, [json!("7")]);
 }
