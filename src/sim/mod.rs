@@ -7,6 +7,7 @@
 //! shape (only paths outside it get the platform's `1010006`).
 
 pub mod extract;
+pub mod openapi;
 pub mod stream;
 
 use std::time::Duration;
@@ -76,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/sim/v1/stream", only(get(stream::stream), "GET"))
         .route("/sim/v1/health", only(get(health), "GET"))
         .route("/health", only(get(health), "GET"))
+        .route("/openapi.json", only(get(openapi::openapi), "GET"))
         .route(
             "/sim/v1/faults",
             only(
@@ -104,7 +106,7 @@ async fn no_such_path(method: Method, uri: Uri) -> SimError {
     SimError(
         StatusCode::NOT_FOUND,
         format!(
-            "no control endpoint {method} {} (the /sim/v1 routes are listed in the README)",
+            "no control endpoint {method} {} (the /sim/v1 routes are listed in docs/control-api.md)",
             uri.path()
         ),
     )
