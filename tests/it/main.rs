@@ -9,6 +9,7 @@ mod callees;
 mod cli;
 mod click_to_call;
 mod connections;
+mod doc_links;
 mod durable;
 mod examples;
 mod faults;
