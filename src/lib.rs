@@ -25,7 +25,8 @@
 //!   nothing is lost across a restart; batched writes off the engine's path.
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection), with its own
 //!   extractors ([`sim::extract`]) and `{"error": …}` answers; [`sim::stream`] serves the event
-//!   stream over a WebSocket and publishes the platform API's refusals.
+//!   stream over a WebSocket and publishes the platform API's refusals; [`sim::openapi`] serves
+//!   `docs/openapi.json`, the contract of both surfaces.
 //! - [`events`]: the event stream's bus: one typed event per thing that happens, numbered under
 //!   its own lock as the engine publishes, buffered for `since` replays, broadcast without ever
 //!   blocking the engine.
