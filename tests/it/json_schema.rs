@@ -4,10 +4,11 @@
 //! `maxItems`, `minLength`, `maxLength` (in characters), `minimum`, `maximum`, `oneOf`, `anyOf`,
 //! `allOf`. Annotations (`description`, `pattern`, …) are not checked.
 //!
-//! Why not the `jsonschema` crate: it brings a regex engine, an HTTP resolver and some 40 crates
-//! into a test build on a 2-core machine, for the dozen keywords this document uses. Any
-//! keyword outside the subset is an error ([`Schemas::lint`]), so the document cannot lean on
-//! a rule this validator would silently skip.
+//! Why not the `jsonschema` crate: `cargo tree` resolves version 0.33 to 116 crates (79 without
+//! default features), `regex`, `fancy-regex`, `num-bigint` and `idna` among them, plus by default
+//! a second `reqwest` (0.12) beside ours, all to be built on a 2-core machine for the dozen
+//! keywords this document uses. Any keyword outside the subset is an error
+//! ([`Schemas::lint`]), so the document cannot lean on a rule this validator would skip.
 
 use serde_json::Value;
 
