@@ -1,5 +1,6 @@
-//! Configuration (spec §12): a TOML file read into its raw form, [`RawConfig`], then converted
-//! (`TryFrom`) into the validated, typed [`Config`] the rest of Dialtone runs on.
+//! Configuration (documented key by key in `fixtures/dialtone.example.toml`): a TOML file read
+//! into its raw form, [`RawConfig`], then converted (`TryFrom`) into the validated, typed
+//! [`Config`] the rest of Dialtone runs on.
 //!
 //! Each section's settings belong to the module that uses them: [`CallTimings`] to `call`,
 //! [`ClockSettings`] to `clock`, [`PushSettings`] and [`RetrySchedule`] to `push`,
@@ -80,15 +81,15 @@ pub struct Config {
     pub apps: Vec<App>,
     pub auth: AuthConfig,
     pub api: ApiConfig,
-    /// `languageType` → language tag of the clip set (spec §4.1).
+    /// `languageType` → language tag of the clip set (docs/api.md, callVerify).
     pub languages: BTreeMap<String, String>,
     pub platform: PlatformConfig,
     pub call: CallTimings,
-    /// Digit collection on notifications (spec §11.4).
+    /// Digit collection on notifications (docs/api.md, callnotify: collecting keys).
     pub notify: NotifyTimings,
-    /// Click-to-call timing (spec §12.3).
+    /// Click-to-call timing (docs/api.md, click2Call).
     pub c2c: C2cTimings,
-    /// Click-to-call recordings (spec §12.5, §14).
+    /// Click-to-call recordings (docs/api.md, click2Call and Recording download).
     pub recording: RecordingSettings,
     pub clock: ClockSettings,
     pub push: PushSettings,
@@ -100,13 +101,14 @@ pub struct Config {
     pub store: StoreConfig,
     /// Webhook faults injected from start-up (`push::faults`; also `PUT /sim/v1/faults`).
     pub faults: Vec<FaultRule>,
-    /// Callee behaviour rules, tried in order (spec §5.1; see `call::scenario`).
+    /// Callee behaviour rules, tried in order (docs/control-api.md, Phones; see
+    /// `call::scenario`).
     pub scenarios: Vec<Rule>,
     pub frequency: FrequencySettings,
     /// Callee numbers (or patterns) the platform refuses to call: stateCode 7004.
     pub blacklist: Vec<Pattern>,
     pub tones: TonesConfig,
-    /// Template TTS (spec §11.2).
+    /// Template TTS (docs/api.md, callnotify: templates).
     pub tts: TtsSettings,
     /// Seed for every random choice (ids, nonces). Absent: ids are unique per run, as on the platform.
     pub seed: Option<u64>,
@@ -201,8 +203,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
 }
 
-/// A developer account (spec §1): owns apps, holds the legacy login credentials and the
-/// templates all its apps share (spec §11.2).
+/// A developer account (docs/api.md, Legacy tokens): owns apps, holds the legacy login
+/// credentials and the templates all its apps share (docs/api.md, callnotify).
 #[derive(Debug, Clone)]
 pub struct Developer {
     pub sp_id: String,
@@ -292,7 +294,7 @@ pub struct App {
     #[serde(default)]
     pub numbers: Vec<String>,
     /// Further approved tones: name (`promo.wav`) → WAV file path. `welcome.wav` and `bye.wav` are
-    /// approved for every app without configuration (spec §4.1, "Tones").
+    /// approved for every app without configuration (docs/api.md, callVerify `preTone`).
     #[serde(default)]
     pub tones: BTreeMap<String, PathBuf>,
     /// Default status push URL, plain (not Base64).
@@ -301,7 +303,7 @@ pub struct App {
     /// Default CDR push URL, plain (not Base64).
     #[serde(default)]
     pub fee_url: Option<String>,
-    /// Click-to-call recording allowed (`recordFlag`; otherwise 1012012, spec §12.2).
+    /// Click-to-call recording allowed (`recordFlag`; otherwise 1012012, docs/api.md, click2Call).
     #[serde(default)]
     pub recording: bool,
 }
@@ -366,7 +368,7 @@ impl Default for LockoutConfig {
     }
 }
 
-/// `[recording]`: click-to-call recordings (spec §12.5, §14).
+/// `[recording]`: click-to-call recordings (docs/api.md, click2Call and Recording download).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecordingSettings {
@@ -394,8 +396,8 @@ impl Default for RecordingSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
-    /// Accept strings of digits for integer fields (spec §4.1, "Types"). On by default: Huawei's
-    /// own Python sample sends `"languageType": "2"`.
+    /// Accept strings of digits for integer fields (docs/api.md, Conventions). On by default:
+    /// Huawei's own Python sample sends `"languageType": "2"`.
     pub lenient_types: bool,
 }
 
@@ -483,7 +485,7 @@ impl Default for RawStatusPush {
     }
 }
 
-/// Status pushes (spec §6).
+/// Status pushes (docs/api.md, Status pushes).
 #[derive(Debug, Clone)]
 pub struct StatusPushConfig {
     pub retry: RetrySchedule,
@@ -510,7 +512,7 @@ impl Default for RawFeePush {
     }
 }
 
-/// CDR pushes (spec §7).
+/// CDR pushes (docs/api.md, CDR pushes).
 #[derive(Debug, Clone)]
 pub struct FeePushConfig {
     pub retry: RetrySchedule,
@@ -728,8 +730,8 @@ impl TryFrom<RawConfig> for Config {
     }
 }
 
-/// `developers[i]`: its templates parsed (spec §11.2 Dialtone decision: a malformed one is a
-/// start-up error naming its key).
+/// `developers[i]`: its templates parsed (docs/api.md, callnotify; Dialtone decision: a
+/// malformed one is a start-up error naming its key).
 fn developer(i: usize, raw: RawDeveloper) -> Result<Developer, InvalidKey> {
     let mut templates = BTreeMap::new();
     for (id, t) in raw.templates {
@@ -927,9 +929,9 @@ impl Config {
         self.apps.iter().find(|a| a.app_key == app_key)
     }
 
-    /// The approved template `id` as the app `app_key` may use it: its developer's (spec §11.2:
-    /// all apps of an account share its templates). `None` for an unknown app or template
-    /// (`1012003`).
+    /// The approved template `id` as the app `app_key` may use it: its developer's (docs/api.md,
+    /// callnotify: all apps of an account share its templates). `None` for an unknown app or
+    /// template (`1012003`).
     pub fn template(&self, app_key: &str, id: &str) -> Option<&Template> {
         let app = self.app(app_key)?;
         self.developer_of(app).templates.get(id)

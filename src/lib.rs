@@ -26,7 +26,8 @@
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection), with its own
 //!   extractors ([`sim::extract`]) and `{"error": …}` answers; [`sim::stream`] serves the event
 //!   stream over a WebSocket and publishes the platform API's refusals; [`sim::handset`] serves
-//!   the virtual handset (a person who is a callee, hearing the call as PCM frames).
+//!   the virtual handset (a person who is a callee, hearing the call as PCM frames);
+//!   [`sim::openapi`] serves `docs/openapi.json`, the contract of both surfaces.
 //! - [`console`]: the browser console at `/`, its files embedded in the binary; a client of
 //!   `/sim/v1`, the event stream and the handset WebSocket like any other.
 //! - [`events`]: the event stream's bus: one typed event per thing that happens, numbered under

@@ -8,6 +8,7 @@
 
 pub mod extract;
 pub mod handset;
+pub mod openapi;
 pub mod stream;
 
 use std::time::Duration;
@@ -81,6 +82,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sim/v1/health", only(get(health), "GET"))
         .route("/health", only(get(health), "GET"))
+        .route("/openapi.json", only(get(openapi::openapi), "GET"))
         .route(
             "/sim/v1/faults",
             only(
@@ -109,7 +111,7 @@ async fn no_such_path(method: Method, uri: Uri) -> SimError {
     SimError(
         StatusCode::NOT_FOUND,
         format!(
-            "no control endpoint {method} {} (the /sim/v1 routes are listed in the README)",
+            "no control endpoint {method} {} (the /sim/v1 routes are listed in docs/control-api.md)",
             uri.path()
         ),
     )

@@ -1,0 +1,746 @@
+//! `docs/openapi.json` against the real thing: every route the code serves is in the document
+//! and every documented path is served; real requests to every documented operation, successes
+//! and errors, get a documented status and a body that validates against the documented schema;
+//! the pushes a real receiver gets validate against the document's webhooks; and the stream's
+//! messages against `StreamMessage`. A change to an answer's shape fails here until the document
+//! says the same.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::json_schema::Schemas;
+
+/// The keys of a path item that are operations (others: `servers`, `parameters`, …).
+const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
+
+fn document() -> Value {
+    serde_json::from_str(dialtone::sim::openapi::DOCUMENT).expect("docs/openapi.json is JSON")
+}
+
+/// Path templates in the document that match `path` (the query left out; `/sandbox` is the
+/// platform API again, the same document paths).
+fn template_for(doc: &Value, path: &str) -> Option<String> {
+    let path = path.split('?').next().unwrap_or_default();
+    let path = match path.strip_prefix("/sandbox") {
+        Some(rest) if rest.starts_with("/rest/") || rest.starts_with("/omp/") => rest,
+        _ => path,
+    };
+    let concrete: Vec<&str> = path.split('/').collect();
+    doc["paths"]
+        .as_object()?
+        .keys()
+        .find(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == concrete.len()
+                && parts.iter().zip(&concrete).all(|(t, c)| {
+                    (t.starts_with('{') && t.ends_with('}') && !c.is_empty()) || t == c
+                })
+        })
+        .cloned()
+}
+
+/// An answer as it came off the wire.
+struct Answer {
+    status: u16,
+    content_type: String,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "HTTP {} body is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+/// A running Dialtone, the document, and which operations the test has exercised.
+struct Contract {
+    sim: TestSim,
+    doc: Value,
+    http: reqwest::Client,
+    exercised: Mutex<BTreeSet<(String, String)>>,
+}
+
+impl Contract {
+    async fn start() -> Contract {
+        Contract {
+            sim: TestSim::start().await,
+            doc: document(),
+            // The download API answers 301: read it, do not follow it.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a client"),
+            exercised: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn schemas(&self) -> Schemas<'_> {
+        Schemas { root: &self.doc }
+    }
+
+    /// Sends the request and checks the answer against the document: `status` must be what
+    /// came back, documented for the operation, with a body of the documented schema.
+    async fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &str,
+        status: u16,
+    ) -> Answer {
+        let method_ = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self
+            .http
+            .request(method_, format!("{}{path}", self.sim.base))
+            .body(body.to_owned());
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        let response = request.send().await.expect("Dialtone answers");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (content_type, location) = (
+            header("content-type").unwrap_or_default(),
+            header("location"),
+        );
+        let status_got = response.status().as_u16();
+        let answer = Answer {
+            status: status_got,
+            content_type,
+            location,
+            body: response.bytes().await.expect("a body").to_vec(),
+        };
+        assert_eq!(
+            answer.status,
+            status,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        self.conforms(method, path, body, &answer);
+        answer
+    }
+
+    fn conforms(&self, method: &str, path: &str, request_body: &str, answer: &Answer) {
+        let what = format!("{method} {path} → {}", answer.status);
+        let control = path.starts_with("/sim/v1");
+        let error_schema = json!({ "$ref": format!("#/components/schemas/{}",
+            if control { "SimError" } else { "PlatformError" }) });
+        let Some(template) = template_for(&self.doc, path) else {
+            assert_eq!(
+                answer.status, 404,
+                "{what}: an undocumented path must be a 404"
+            );
+            return self.valid(&error_schema, &answer.json(), &what);
+        };
+        let Some(operation) = self.doc["paths"][&template].get(method.to_lowercase()) else {
+            assert_eq!(
+                answer.status, 405,
+                "{what}: an undocumented method must be a 405"
+            );
+            return self.valid(&error_schema, &answer.json(), &what);
+        };
+        self.exercised
+            .lock()
+            .expect("not poisoned")
+            .insert((template.clone(), method.to_owned()));
+        let documented = &operation["responses"][answer.status.to_string()];
+        assert!(
+            documented.is_object(),
+            "{what}: status {} is not documented for {method} {template}",
+            answer.status
+        );
+        match documented["content"].as_object() {
+            None => assert!(
+                answer.body.is_empty(),
+                "{what}: documented without a body, got {}",
+                String::from_utf8_lossy(&answer.body)
+            ),
+            Some(content) => {
+                let (media, spec) = content.iter().next().expect("one media type");
+                assert!(
+                    answer.content_type.starts_with(media.as_str()),
+                    "{what}: content type {} is not the documented {media}",
+                    answer.content_type
+                );
+                if media == "application/json" {
+                    self.valid(&spec["schema"], &answer.json(), &what);
+                }
+            }
+        }
+        for (name, header) in documented["headers"].as_object().into_iter().flatten() {
+            if name == "Location" && header["required"] == true {
+                assert!(answer.location.is_some(), "{what}: no Location header");
+            }
+        }
+        // What the test sent for a success is what the document asks for.
+        let sent = operation["requestBody"]["content"]["application/json"]["schema"].clone();
+        if (200..300).contains(&answer.status) && !sent.is_null() {
+            let value: Value = serde_json::from_str(request_body).expect("a JSON request body");
+            self.valid(&sent, &value, &format!("request body of {what}"));
+        }
+    }
+
+    #[track_caller]
+    fn valid(&self, schema: &Value, value: &Value, what: &str) {
+        if let Err(e) = self.schemas().validate(schema, value) {
+            panic!("{what}: the answer does not match docs/openapi.json: {e}\nbody: {value:#}");
+        }
+    }
+
+    fn signed(&self) -> Vec<(String, String)> {
+        signed_headers(APP_KEY, APP_SECRET, &nonce())
+    }
+
+    async fn signed_post(&self, path: &str, body: &Value, status: u16) -> Value {
+        self.expect("POST", path, &self.signed(), &body.to_string(), status)
+            .await
+            .json()
+    }
+
+    async fn get(&self, path: &str, status: u16) -> Answer {
+        self.expect("GET", path, &[], "", status).await
+    }
+
+    async fn control(&self, method: &str, path: &str, body: &str, status: u16) -> Answer {
+        self.expect(method, path, &[], body, status).await
+    }
+}
+
+#[test]
+fn the_document_uses_only_what_the_validator_checks_and_every_ref_resolves() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemas = Schemas { root: &doc };
+    for (name, schema) in doc["components"]["schemas"].as_object().expect("schemas") {
+        schemas
+            .lint(schema, &format!("#/components/schemas/{name}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Inline schemas: of parameters, request bodies and responses.
+    fn walk(v: &Value, at: &str, schemas: &Schemas) {
+        match v {
+            Value::Object(map) => {
+                for (k, sub) in map {
+                    let here = format!("{at}/{k}");
+                    if k == "schema" {
+                        schemas.lint(sub, &here).unwrap_or_else(|e| panic!("{e}"));
+                    } else {
+                        walk(sub, &here, schemas);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (n, item) in items.iter().enumerate() {
+                    walk(item, &format!("{at}/{n}"), schemas);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&doc["paths"], "#/paths", &schemas);
+    walk(&doc["webhooks"], "#/webhooks", &schemas);
+    // Every operation has an id of its own and documents at least one answer.
+    let mut ids = BTreeSet::new();
+    let operations = ["paths", "webhooks"].into_iter().flat_map(|section| {
+        doc[section]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| METHODS.contains(&k.as_str()))
+                    .map(move |(m, op)| (format!("{m} {path}"), op))
+            })
+    });
+    for (name, op) in operations {
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no operationId"));
+        assert!(
+            ids.insert(id.to_owned()),
+            "{name}: operationId {id} is used twice"
+        );
+        assert!(
+            op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+            "{name}: no documented response"
+        );
+    }
+}
+
+/// The paths of every `.route("…")` in the sources: what the router serves.
+fn routes_in_the_code() -> BTreeSet<String> {
+    let mut routes = BTreeSet::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src"
+    ))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src is readable") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            for (at, _) in text.match_indices(".route(") {
+                let rest = text[at + ".route(".len()..].trim_start();
+                if let Some(quoted) = rest.strip_prefix('"') {
+                    let end = quoted.find('"').expect("a closing quote");
+                    routes.insert(quoted[..end].to_owned());
+                }
+            }
+        }
+    }
+    routes
+}
+
+#[test]
+fn every_route_is_documented_and_every_documented_path_is_routed() {
+    // The control plane's own 404 for any other path under /sim/v1 is no endpoint.
+    let catch_alls = ["/sim/v1", "/sim/v1/", "/sim/v1/{*rest}"];
+    let code: BTreeSet<String> = routes_in_the_code()
+        .into_iter()
+        .filter(|r| !catch_alls.contains(&r.as_str()))
+        // Path parameters are named for the reader in the document (`{sessionId}`), for the
+        // handler in the code (`{session_id}`): compare shapes.
+        .map(|r| shape(&r))
+        .collect();
+    let doc = document();
+    let documented: BTreeSet<String> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(|p| shape(p))
+        .collect();
+    let undocumented: Vec<_> = code.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&code).collect();
+    assert!(
+        undocumented.is_empty() && unrouted.is_empty(),
+        "routes missing from docs/openapi.json: {undocumented:?}; documented but not routed: {unrouted:?}"
+    );
+}
+
+fn shape(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with('{') { "{}" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_one_in_the_repository() {
+    let sim = TestSim::start().await;
+    let served = reqwest::get(format!("{}/openapi.json", sim.base))
+        .await
+        .expect("Dialtone answers");
+    assert_eq!(served.status().as_u16(), 200);
+    assert_eq!(
+        served.headers()["content-type"].to_str().ok(),
+        Some("application/json")
+    );
+    let text = served.text().await.expect("a body");
+    let on_disk =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"))
+            .expect("docs/openapi.json");
+    assert_eq!(text, on_disk);
+}
+
+#[tokio::test]
+async fn every_documented_operation_answers_as_documented() {
+    let c = Contract::start().await;
+    let mut stream = StreamClient::connect(&c.sim, "").await;
+    let (verify, notify, callback, call_stop) = (
+        "/rest/httpsessions/callVerify/v1.0",
+        "/rest/httpsessions/callnotify/v2.0",
+        "/rest/httpsessions/click2Call/v2.0",
+        "/rest/httpsessions/callStop/v2.0",
+    );
+
+    // The platform API: each call API, accepted and refused.
+    let accepted = c.signed_post(verify, &verify_body("4815"), 200).await;
+    let verify_id = accepted["sessionId"]
+        .as_str()
+        .expect("a sessionId")
+        .to_owned();
+    let sandboxed = c
+        .signed_post(&format!("/sandbox{verify}"), &verify_body("4816"), 200)
+        .await;
+    let mut bad = verify_body("48a7");
+    bad["returnIdlePort"] = json!(true);
+    c.signed_post(verify, &bad, 403).await;
+    c.expect("POST", verify, &[], &verify_body("4815").to_string(), 400)
+        .await;
+    let forged = signed_headers(APP_KEY, "not-the-secret", &nonce());
+    c.expect(
+        "POST",
+        verify,
+        &forged,
+        &verify_body("4815").to_string(),
+        401,
+    )
+    .await;
+
+    c.control(
+        "PUT",
+        &format!("/sim/v1/phones/{CALLEE}"),
+        r#"{"outcome":"answer","digits":["1","2"]}"#,
+        200,
+    )
+    .await;
+    let notification = json!({
+        "displayNbr": DISPLAY, "calleeNbr": CALLEE, "userData": "bill-2291",
+        "playInfoList": [{"templateId": "tpl_bill", "templateParas": ["张先生", "128.50"],
+                          "collectInd": 1, "replayAfterCollection": "true",
+                          "collectContentTriggerReplaying": "1"}],
+    });
+    let notify_id = c.signed_post(notify, &notification, 200).await["sessionId"]
+        .as_str()
+        .expect("a sessionId")
+        .to_owned();
+    let voice_only = json!({"displayNbr": DISPLAY, "calleeNbr": "+8613900002222",
+                            "playInfoList": [{"notifyVoice": "welcome.wav"}]});
+    c.signed_post("/rest/httpsessions/callnotify/v1.0", &voice_only, 200)
+        .await;
+    let mut unknown_template = notification.clone();
+    unknown_template["playInfoList"][0]["templateId"] = json!("no_such_template");
+    c.signed_post(notify, &unknown_template, 403).await;
+
+    let click = json!({
+        "displayNbr": DISPLAY, "callerNbr": "+8613900003333", "displayCalleeNbr": "+862087654322",
+        "calleeNbr": "+8613700005678", "recordFlag": "true", "partyTypeRequiredInDisconnect": "true",
+        "returnIdlePort": "true", "userData": "ticket-4410",
+    });
+    let callback_id = c.signed_post(callback, &click, 200).await["sessionId"]
+        .as_str()
+        .expect("a sessionId")
+        .to_owned();
+    let mut bad_caller = click.clone();
+    bad_caller["callerNbr"] = json!("13900003333");
+    c.signed_post(callback, &bad_caller, 403).await;
+
+    // callStop ends the sandboxed call; an unknown one is 1020001.
+    let sandboxed_id = sandboxed["sessionId"].as_str().expect("a sessionId");
+    c.signed_post(
+        call_stop,
+        &json!({"sessionid": sandboxed_id, "signal": "call_stop"}),
+        200,
+    )
+    .await;
+    c.signed_post(
+        call_stop,
+        &json!({"sessionid": "nobody", "signal": "call_stop"}),
+        403,
+    )
+    .await;
+
+    // A person acts on a live call: keys on the verification call, B hangs up later.
+    let keys = format!("/sim/v1/calls/{verify_id}/dtmf");
+    c.control("POST", &keys, r#"{"digits":"1#"}"#, 200).await;
+    c.control("POST", &keys, r#"{"digits":"x"}"#, 400).await;
+    c.control(
+        "POST",
+        "/sim/v1/calls/nobody/dtmf",
+        r#"{"digits":"1"}"#,
+        404,
+    )
+    .await;
+
+    // The clock, and the calls as the control plane shows them.
+    c.get("/sim/v1/clock", 200).await;
+    c.control("POST", "/sim/v1/clock/advance", r#"{"by":"40s"}"#, 200)
+        .await;
+    c.control(
+        "POST",
+        &format!("/sim/v1/calls/{callback_id}/hangup"),
+        r#"{"party":"b"}"#,
+        200,
+    )
+    .await;
+    c.control("POST", "/sim/v1/clock/advance", r#"{"by":"soon"}"#, 400)
+        .await;
+    c.control("POST", "/sim/v1/clock/advance", r#"{"by":"10m"}"#, 200)
+        .await;
+    c.control(
+        "POST",
+        &format!("/sim/v1/calls/{callback_id}/hangup"),
+        r#"{"party":"a"}"#,
+        409,
+    )
+    .await;
+    c.control("POST", &keys, r#"{"digits":"1"}"#, 409).await;
+
+    c.get("/sim/v1/calls", 200).await;
+    c.get(
+        "/sim/v1/calls?state=released&app=k3VdT9wQx2LpR7mN4sB8cY1fHj6Z",
+        200,
+    )
+    .await;
+    c.get("/sim/v1/calls?state=ringing", 400).await;
+    for id in [&verify_id, &notify_id, &callback_id] {
+        c.get(&format!("/sim/v1/calls/{id}"), 200).await;
+        c.get(&format!("/sim/v1/calls/{id}/announcement"), 200)
+            .await;
+    }
+    c.get("/sim/v1/calls/nobody", 404).await;
+    c.get("/sim/v1/calls/nobody/announcement", 404).await;
+    c.get(
+        &format!("/sim/v1/calls/{verify_id}/events?after=1&wait_for=disconnect&timeout_ms=1000"),
+        200,
+    )
+    .await;
+    c.get("/sim/v1/calls/nobody/events", 404).await;
+    c.get("/sim/v1/calls/x/events?after=many", 400).await;
+    c.get(&format!("/sim/v1/calls/{verify_id}/audio.wav"), 200)
+        .await;
+    c.get(&format!("/sim/v1/calls/{callback_id}/audio.wav"), 404)
+        .await;
+
+    // The recording: the download API points at the file.
+    let cdr = c.sim.receiver.cdr(&callback_id);
+    let object = cdr["recordObjectName"].as_str().expect("a recording");
+    let domain = cdr["recordDomain"].as_str().expect("a record domain");
+    let download = c
+        .expect(
+            "GET",
+            &format!("/rest/provision/voice/record/v1.0?fileName={object}&recordDomain={domain}"),
+            &c.signed(),
+            "",
+            301,
+        )
+        .await;
+    let location = download.location.expect("a Location");
+    let file = location.split_once("/dialtone/").expect("a Dialtone URL").1;
+    c.get(&format!("/dialtone/{file}"), 200).await;
+    c.get("/dialtone/recordings/bucket/nothing.wav", 404).await;
+    c.expect(
+        "GET",
+        &format!("/rest/provision/voice/record/v1.0?fileName=nothing.wav&recordDomain={domain}"),
+        &c.signed(),
+        "",
+        404,
+    )
+    .await;
+
+    // Deliveries and reports.
+    let journal = c.get("/sim/v1/deliveries", 200).await.json();
+    c.get("/sim/v1/deliveries?kind=fee&outcome=delivered&limit=2", 200)
+        .await;
+    c.get("/sim/v1/deliveries?state=failed", 200).await;
+    c.get("/sim/v1/deliveries?kind=email", 400).await;
+    let delivery = journal[0]["delivery_id"].as_str().expect("a delivery");
+    c.control(
+        "POST",
+        &format!("/sim/v1/deliveries/{delivery}/redeliver"),
+        "",
+        202,
+    )
+    .await;
+    c.control("POST", "/sim/v1/deliveries/nothing/redeliver", "", 404)
+        .await;
+    c.get("/sim/v1/reports/reconciliation", 200).await;
+    c.get(
+        "/sim/v1/reports/reconciliation?from=2026-03-14%2000:00:00&to=2026-03-15%2000:00:00",
+        200,
+    )
+    .await;
+    c.get("/sim/v1/reports/reconciliation?from=yesterday", 400)
+        .await;
+
+    // Phones and faults.
+    c.get("/sim/v1/phones", 200).await;
+    c.control(
+        "PUT",
+        "/sim/v1/phones/+8613900004444",
+        r#"{"outcome":"busy"}"#,
+        200,
+    )
+    .await;
+    c.control(
+        "PUT",
+        "/sim/v1/phones/+8613900004444",
+        r#"{"outcome":"asleep"}"#,
+        400,
+    )
+    .await;
+    c.control("PUT", "/sim/v1/phones/12345", r#"{"outcome":"busy"}"#, 400)
+        .await;
+    c.control("DELETE", "/sim/v1/phones/+8613900004444", "", 204)
+        .await;
+    c.control("DELETE", "/sim/v1/phones/+8613900004444", "", 404)
+        .await;
+    c.get("/sim/v1/faults", 200).await;
+    c.control(
+        "PUT",
+        "/sim/v1/faults",
+        r#"[{"fault":"drop","push":"fee","times":1},{"fault":"delay","delay_ms":3000,"probability":0.5}]"#,
+        200,
+    )
+    .await;
+    c.get("/sim/v1/faults", 200).await;
+    c.control(
+        "PUT",
+        "/sim/v1/faults",
+        r#"[{"fault":"drop","probability":2}]"#,
+        400,
+    )
+    .await;
+    c.control("DELETE", "/sim/v1/faults", "", 204).await;
+
+    // The legacy token endpoints.
+    let login = format!("/rest/fastlogin/v1.0?app_key={APP_KEY}&username=dialtone_dev01");
+    let pair = c
+        .expect(
+            "POST",
+            &login,
+            &[("Authorization".into(), "Dev#Pass2026".into())],
+            "",
+            200,
+        )
+        .await
+        .json();
+    c.expect("POST", &login, &[], "", 400).await;
+    c.expect(
+        "POST",
+        &login,
+        &[("Authorization".into(), "Dev#Pass2026".into())],
+        "",
+        403,
+    )
+    .await;
+    let refresh = format!(
+        "app_key={APP_KEY}&app_secret={APP_SECRET}&grant_type=refresh_token&refresh_token={}",
+        pair["refresh_token"].as_str().expect("a refresh token")
+    );
+    let pair = c
+        .expect("POST", "/omp/oauth/refresh", &[], &refresh, 200)
+        .await
+        .json();
+    c.expect("POST", "/omp/oauth/refresh", &[], &refresh, 401)
+        .await;
+    c.expect("POST", "/omp/oauth/refresh", &[], "app_key=x", 403)
+        .await;
+    let logout = format!(
+        "/rest/logout/v1.0?app_key={APP_KEY}&access_token={}",
+        pair["access_token"].as_str().expect("an access token")
+    );
+    c.expect("POST", &logout, &[], "", 200).await;
+    c.expect("POST", &logout, &[], "", 401).await;
+
+    // Wrong methods and unknown paths, on both surfaces.
+    c.get(verify, 405).await;
+    c.get("/rest/nowhere/v1.0", 404).await;
+    c.control("PATCH", "/sim/v1/clock", "", 405).await;
+    c.get("/sim/v1/nowhere", 404).await;
+    c.get("/sim/v1/stream", 400).await;
+
+    // Readiness and this document.
+    c.get("/health", 200).await;
+    c.get("/sim/v1/health", 200).await;
+    c.get("/openapi.json", 200).await;
+    c.control("POST", "/sim/v1/reset", "", 200).await;
+
+    // The stream: every message up to the reset matches StreamMessage.
+    let messages = stream.until(|m| m["kind"] == "reset").await;
+    let message_schema = json!({"$ref": "#/components/schemas/StreamMessage"});
+    for m in &messages {
+        c.valid(&message_schema, m, "a stream message");
+    }
+    let kinds: BTreeSet<String> = kinds(&messages).into_iter().collect();
+    for kind in [
+        "accepted",
+        "refused",
+        "callout",
+        "disconnect",
+        "push",
+        "clock",
+        "phone",
+        "faults",
+        "reset",
+    ] {
+        assert!(kinds.contains(kind), "no `{kind}` message among {kinds:?}");
+    }
+    c.exercised
+        .lock()
+        .expect("not poisoned")
+        .insert(("/sim/v1/stream".into(), "GET".into()));
+
+    // The pushes the receiver got: the document's webhooks.
+    let status_push = &c.doc["webhooks"]["statusPush"]["post"];
+    let fee_push = &c.doc["webhooks"]["feePush"]["post"];
+    let mut event_types = BTreeSet::new();
+    for push in c.sim.receiver.log() {
+        let webhook = if push.event_type() == "fee" {
+            fee_push
+        } else {
+            status_push
+        };
+        let schema = &webhook["requestBody"]["content"]["application/json"]["schema"];
+        c.valid(schema, &push.body, &format!("a {} push", push.event_type()));
+        for (name, header) in webhook["parameters"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .map(|h| (h["name"].as_str().unwrap_or_default(), h))
+        {
+            if header["required"] == true {
+                assert!(
+                    push.headers.contains_key(name),
+                    "a {} push without {name}",
+                    push.event_type()
+                );
+            }
+        }
+        event_types.insert(push.event_type().to_owned());
+    }
+    let all: BTreeSet<String> = [
+        "callout",
+        "alerting",
+        "answer",
+        "collectInfo",
+        "disconnect",
+        "fee",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(event_types, all, "every kind of push was seen and checked");
+
+    // Every documented operation was exercised.
+    let exercised = c.exercised.lock().expect("not poisoned").clone();
+    let missing: Vec<String> = c.doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flat_map(|ops| ops.keys())
+                .filter(|k| METHODS.contains(&k.as_str()))
+                .map(move |m| (path.clone(), m.to_uppercase()))
+        })
+        .filter(|op| !exercised.contains(op))
+        .map(|(p, m)| format!("{m} {p}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented operations no request exercised: {missing:?}"
+    );
+}
