@@ -26,6 +26,8 @@
 //! - [`sim`]: Dialtone's own control plane under `/sim/v1` (clock, inspection), with its own
 //!   extractors ([`sim::extract`]) and `{"error": …}` answers; [`sim::stream`] serves the event
 //!   stream over a WebSocket and publishes the platform API's refusals.
+//! - [`logs`]: the log lines that tell a run's story (requests, call events, pushes, locks,
+//!   frequency hits), written where the stream publishes, and the binary's subscriber.
 //! - [`events`]: the event stream's bus: one typed event per thing that happens, numbered under
 //!   its own lock as the engine publishes, buffered for `since` replays, broadcast without ever
 //!   blocking the engine.
@@ -54,6 +56,7 @@ pub mod error;
 pub mod events;
 pub mod frequency;
 pub mod ids;
+pub mod logs;
 pub mod push;
 pub mod server;
 pub mod shutdown;

@@ -298,7 +298,7 @@ mod tests {
     use super::*;
 
     fn parse(body: &str) -> Result<CallNotifyIn, ApiError> {
-        CallNotifyIn::parse(body.as_bytes(), "k3Vd", true)
+        CallNotifyIn::parse(body.as_bytes(), "k3Vd", true).map_err(|e| e.plain().clone())
     }
 
     const SPEC_BODY: &str = r#"{"displayNbr":"+862087654321","calleeNbr":"+8613900001234","userData":"bill-2291",
@@ -388,7 +388,8 @@ mod tests {
         assert_eq!(n.play_info_list[0].template_paras, ["张先生", "128.5"]);
         assert_eq!(n.play_info_list[0].replay_on.as_deref(), Some("1"));
         // Strict types refuse the string form.
-        let strict = CallNotifyIn::parse(body.as_bytes(), "k3Vd", false);
+        let strict =
+            CallNotifyIn::parse(body.as_bytes(), "k3Vd", false).map_err(|e| e.plain().clone());
         assert_eq!(strict, Err(ApiError::invalid("templateParas")));
     }
 

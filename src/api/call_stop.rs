@@ -50,6 +50,10 @@ fn parse(bytes: &[u8]) -> Result<String, ApiError> {
 mod tests {
     use super::*;
 
+    fn parse(body: &[u8]) -> Result<String, ApiError> {
+        super::parse(body).map_err(|e| e.plain().clone())
+    }
+
     #[test]
     fn the_session_id_is_lower_case_and_the_signal_exact() {
         assert_eq!(

@@ -249,7 +249,7 @@ mod tests {
         "partyTypeRequiredInDisconnect":"true","userData":"ticket-4410"}"#;
 
     fn parse(body: &str) -> Result<ClickToCallIn, ApiError> {
-        ClickToCallIn::parse(body.as_bytes(), "k3Vd", true)
+        ClickToCallIn::parse(body.as_bytes(), "k3Vd", true).map_err(|e| e.plain().clone())
     }
 
     #[test]

@@ -26,8 +26,8 @@ use axum::http::StatusCode;
 use crate::call::request::CallRequest;
 use crate::config::App;
 use crate::engine::{Accepted, CallMedia};
-use crate::error::platform_json;
 use crate::error::ApiError;
+use crate::error::{platform_json, set_hint};
 
 /// The answer to an accepted call request, any kind (spec §4.3).
 #[derive(Debug, Serialize)]
@@ -51,6 +51,13 @@ impl CallAccepted {
     }
 }
 
+/// The call an accepted request started, on its response for the request's log line
+/// ([`crate::logs::request`]).
+#[derive(Debug, Clone)]
+pub struct AcceptedCall {
+    pub session_id: String,
+}
+
 /// The configured app an authenticated request came from.
 fn app_of<'a>(state: &'a AppState, app_key: &str) -> Result<&'a App, ApiError> {
     state
@@ -69,10 +76,19 @@ async fn place(
 ) -> Result<Response, ApiError> {
     let pending = state.engine.accept(call, media)?;
     let accepted = state.engine.confirm(pending).await?;
-    Ok(platform_json(
+    let hint = accepted.hint.clone();
+    let session_id = accepted.session_id.clone();
+    let mut response = platform_json(
         StatusCode::OK,
         &CallAccepted::new(accepted, return_idle_port),
-    ))
+    );
+    if let Some(hint) = hint {
+        set_hint(&mut response, &hint);
+    }
+    response
+        .extensions_mut()
+        .insert(AcceptedCall { session_id });
+    Ok(response)
 }
 
 /// The platform routes, also mounted under `/sandbox`.
