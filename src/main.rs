@@ -582,6 +582,16 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if args.ephemeral || (args.seed.is_some() && args.data_dir.is_none()) {
         config.store.ephemeral = true;
     }
+    // Likewise a seeded manual clock starts at a fixed epoch unless told otherwise: sessionIds
+    // and every pushed time carry the simulated date.
+    if args.seed.is_some() && config.clock.mode == ClockMode::Manual && config.clock.start.is_none()
+    {
+        config.clock.start = Some(
+            dialtone::clock::SEEDED_START
+                .parse()
+                .expect("a literal calendar time"),
+        );
+    }
     // The flags are checked as the file's keys are: `--speed` and `--start` by the same bounds.
     if let Err((key, message)) = config.clock.check() {
         let flag = key.replace("clock.", "--");
@@ -674,6 +684,12 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
     }
     if let Some(seed) = config.seed {
         println!("  seed         {seed} (ids and nonces are reproducible)");
+    }
+    if let (ClockMode::Manual, Some(start)) = (config.clock.mode, config.clock.start) {
+        println!(
+            "  clock start  {}",
+            start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
     }
     println!("Try:  dialtone call +8613900001234 --code 4815 --url http://{addr}");
 }
@@ -1018,5 +1034,36 @@ mod tests {
         assert!(!load_config(&kept.serve).expect("valid").store.ephemeral);
         let unseeded = Cli::try_parse_from(["dialtone"]).expect("parses");
         assert!(!load_config(&unseeded.serve).expect("valid").store.ephemeral);
+    }
+
+    #[test]
+    fn a_seeded_manual_clock_starts_at_a_fixed_epoch_unless_one_is_given() {
+        let start = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            load_config(&cli.serve).expect("valid").clock.start
+        };
+        let fixed = Some(dialtone::clock::SEEDED_START.parse().expect("a time"));
+        assert_eq!(
+            start(&["dialtone", "--clock", "manual", "--seed", "7"]),
+            fixed
+        );
+        assert_eq!(start(&["dialtone", "--clock", "manual"]), None);
+        assert_eq!(
+            start(&["dialtone", "--seed", "7"]),
+            None,
+            "a real clock runs from now"
+        );
+        assert_eq!(
+            start(&[
+                "dialtone",
+                "--clock",
+                "manual",
+                "--seed",
+                "7",
+                "--start",
+                "2027-01-01T00:00:00Z"
+            ]),
+            Some("2027-01-01T00:00:00Z".parse().expect("a time"))
+        );
     }
 }

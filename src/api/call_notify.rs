@@ -144,13 +144,7 @@ impl CallNotifyIn {
     /// parameters. Returns what each segment sounds like, composed from its clips (the
     /// template read by Dialtone's TTS).
     pub fn check_against(&self, app: &App, state: &AppState) -> Result<Vec<Playback>, ApiError> {
-        if !app
-            .numbers
-            .iter()
-            .any(|n| self.call.display_nbr == n.as_str())
-        {
-            return Err(ApiError::DisplayNumberInvalid);
-        }
+        super::ensure_display(app, "displayNbr", self.call.display_nbr.as_str())?;
         self.segments()
             .iter()
             .map(|p| {

@@ -148,18 +148,7 @@ impl CallVerifyIn {
     /// Spec §4.2 steps 3-4: the display number and tones must be the app's: the bundled and
     /// shared tones, or the app's own `tones`.
     pub fn check_against(&self, app: &App, tones: &ToneLibrary) -> Result<(), ApiError> {
-        if !app
-            .numbers
-            .iter()
-            .any(|n| self.call.display_nbr == n.as_str())
-        {
-            return Err(ApiError::DisplayNumberInvalid.hint(format!(
-                "displayNbr {} is not a number of app {}: use one of {}",
-                self.call.display_nbr,
-                app.app_key,
-                app.numbers.join(", ")
-            )));
-        }
+        super::ensure_display(app, "displayNbr", self.call.display_nbr.as_str())?;
         let verify = self.verify();
         let approved = |t: &ToneName| tones.is_approved(&app.app_key, t.as_str());
         let unapproved = |field: &str, t: &ToneName| {

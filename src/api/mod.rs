@@ -58,6 +58,20 @@ pub struct AcceptedCall {
     pub session_id: String,
 }
 
+/// Checks that `number` (the field `field`) is one of the app's display numbers (spec §4.2
+/// step 3): 1010023 otherwise, with a hint listing the app's numbers.
+fn ensure_display(app: &App, field: &str, number: &str) -> Result<(), ApiError> {
+    if app.numbers.iter().any(|n| n == number) {
+        return Ok(());
+    }
+    Err(ApiError::DisplayNumberInvalid.hint(format!(
+        "{field} {number} is not a number of app {}: use one of {} (apps[].numbers in the \
+         configuration)",
+        app.app_key,
+        app.numbers.join(", ")
+    )))
+}
+
 /// The configured app an authenticated request came from.
 fn app_of<'a>(state: &'a AppState, app_key: &str) -> Result<&'a App, ApiError> {
     state

@@ -6,6 +6,12 @@ use chrono::{DateTime, Utc};
 
 use super::aksk::{Created, UsernameToken};
 
+/// 1023xxx: what the two headers look like (the resultdesc names the part that is wrong).
+pub(super) const HEADERS: &str = "expected two headers: Authorization: AKSK realm=\"SDP\",\
+    profile=\"UsernameToken\",type=\"Appkey\" and X-AKSK: UsernameToken Username=\"<app_key>\",\
+    PasswordDigest=\"<Base64(HMAC-SHA256(app_secret, Nonce + Created))>\",Nonce=\"<1-128 letters \
+    and digits, fresh each time>\",Created=\"<yyyy-MM-ddTHH:mm:ssZ>\"";
+
 /// 1010010, digest mismatch: the exact string that should have been signed.
 pub(super) fn digest_mismatch(token: &UsernameToken) -> String {
     format!(

@@ -121,9 +121,10 @@ impl Auth {
         wall_now: DateTime<Utc>,
     ) -> Result<String, ApiError> {
         // Checks 1–7: malformed headers (400 1023xxx).
+        let header = |fault| ApiError::Header(fault).hint(hints::HEADERS);
         aksk::check_authorization(header_text(headers, AUTHORIZATION.as_str()).as_deref())
-            .map_err(ApiError::Header)?;
-        let token = aksk::parse_x_aksk(x_aksk).map_err(ApiError::Header)?;
+            .map_err(header)?;
+        let token = aksk::parse_x_aksk(x_aksk).map_err(header)?;
         self.ensure_key_unlocked(peer, &token.username, now)?; // check 8
         let app = self.config.app(&token.username).ok_or_else(|| {
             ApiError::InvalidAppKey.hint(format!(

@@ -198,3 +198,33 @@ async fn an_accepted_call_carries_no_hint() {
     let reply = sim.call_verify(&verify_body("4815")).await;
     assert_eq!((reply.status, reply.hint), (200, None));
 }
+
+#[tokio::test]
+async fn missing_headers_are_1023xxx_and_the_hint_shows_both_headers() {
+    let sim = spawn_sim().await;
+    let reply = sim.post(VERIFY, &[], verify_body("4815").to_string()).await;
+    reply.assert_error(
+        400,
+        "1023006",
+        "Authorization not contained in the HTTP header.",
+    );
+    let hint = hint(&reply);
+    assert!(
+        hint.starts_with(r#"expected two headers: Authorization: AKSK realm="SDP",profile="UsernameToken",type="Appkey" and X-AKSK: UsernameToken Username="<app_key>","#),
+        "{hint}"
+    );
+}
+
+#[tokio::test]
+async fn a_display_number_not_of_the_app_is_1010023_and_the_hint_lists_the_apps_numbers() {
+    let sim = spawn_sim().await;
+    let mut body = verify_body("4815");
+    body["displayNbr"] = json!("+861000000000");
+    let reply = sim.call_verify(&body).await;
+    reply.assert_error(403, "1010023", "Display number invalid.");
+    assert_eq!(
+        hint(&reply),
+        "displayNbr +861000000000 is not a number of app k3VdT9wQx2LpR7mN4sB8cY1fHj6Z: use one of \
+         +862087654321, +862087654322 (apps[].numbers in the configuration)"
+    );
+}
