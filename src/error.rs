@@ -4,6 +4,10 @@
 //! callVerify adds `"sessionId":""` to every error (spec §4.2) through [`CallVerifyError`].
 //! Rendering has no side effects: an internal fault's detail rides on the response as an
 //! [`InternalFault`] extension, and the server's middleware logs it once.
+//!
+//! Any error can carry Dialtone's explanation ([`ApiError::hint`]): it goes out in the
+//! [`HINT_HEADER`] response header and on the [`Refusal`] the stream and the log read, never in
+//! the body, which stays exactly the platform's.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -639,3 +639,81 @@ async fn a_toml_error_points_at_the_line_and_column_with_a_caret() {
     );
     assert!(err.contains("2 | listen = \n  |          ^"), "{err}");
 }
+
+#[tokio::test]
+async fn the_server_logs_each_request_and_call_event_by_default_and_as_json_on_request() {
+    for format in ["human", "json"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .args(["--clock", "manual", "--seed", "7", "--log-format", format])
+            .env("DIALTONE_LISTEN", "127.0.0.1:0")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the dialtone binary runs");
+        let forward = |pipe: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            rx
+        };
+        let mut out = forward(Box::new(child.stdout.take().expect("stdout")));
+        let mut err = forward(Box::new(child.stderr.take().expect("stderr")));
+        let banner = lines_until(&mut out, "Dialtone listening on ").await;
+        let url = banner
+            .last()
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+            .expect("the banner names the URL")
+            .to_owned();
+        let placed = dialtone_ok(&[
+            "call",
+            CALLEE,
+            "--code",
+            "4815",
+            "--no-follow",
+            "--url",
+            &url,
+        ])
+        .await;
+        let session = session_of(&placed);
+        let logged = lines_until(&mut err, "resultcode").await;
+        let _ = child.kill();
+        let _ = child.wait();
+        let request = logged.last().expect("a request line");
+        match format {
+            "json" => {
+                let line: serde_json::Value =
+                    serde_json::from_str(request).unwrap_or_else(|e| panic!("{e}: {request}"));
+                assert_eq!(line["level"], "INFO", "{line}");
+                assert_eq!(line["target"], "dialtone::request", "{line}");
+                assert_eq!(line["message"], "accepted", "{line}");
+                assert_eq!(line["resultcode"], "0", "{line}");
+                assert_eq!(line["path"], "/rest/httpsessions/callVerify/v1.0", "{line}");
+                assert_eq!(line["session_id"], session.as_str(), "{line}");
+            }
+            _ => {
+                assert!(
+                    request.contains("INFO dialtone::request: accepted"),
+                    "{request}"
+                );
+                assert!(
+                    request.contains(&format!("session_id={session}")),
+                    "{request}"
+                );
+                assert!(
+                    !request.contains('\u{1b}'),
+                    "no colours off a terminal: {request:?}"
+                );
+            }
+        }
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.contains("dialtone::call") && l.contains("callout")),
+            "{logged:#?}"
+        );
+    }
+}

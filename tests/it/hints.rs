@@ -228,3 +228,29 @@ async fn a_display_number_not_of_the_app_is_1010023_and_the_hint_lists_the_apps_
          +862087654321, +862087654322 (apps[].numbers in the configuration)"
     );
 }
+
+#[tokio::test]
+async fn legacy_logins_explain_a_wrong_password_and_a_login_too_soon() {
+    let sim = spawn_sim().await;
+    let login = |password: &'static str| {
+        let path = format!("/rest/fastlogin/v1.0?app_key={APP_KEY}&username=dialtone_dev01");
+        let sim = &sim;
+        async move {
+            sim.post(&path, &[("Authorization".into(), password.into())], "")
+                .await
+        }
+    };
+    let wrong = login("guess").await;
+    assert_eq!(wrong.body["resultcode"], "1010010");
+    assert!(
+        hint(&wrong).starts_with("username and password (the Authorization header) are not those"),
+        "{wrong:?}"
+    );
+    assert_eq!(login("Dev#Pass2026").await.status, 200);
+    let soon = login("Dev#Pass2026").await;
+    assert_eq!(soon.body["resultcode"], "1010009");
+    assert!(
+        hint(&soon).contains("logged in less than 60 s ago (auth.legacy.login_interval_s)"),
+        "{soon:?}"
+    );
+}
