@@ -147,17 +147,26 @@ pub fn router() -> Router<AppState> {
 }
 
 fn only_post(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    route.fallback(|| async {
+    route.fallback(|method: axum::http::Method| async move {
         ApiError::InvalidRestApi {
             method_not_allowed: true,
         }
+        .hint(format!("this platform API takes POST, not {method}"))
     })
 }
 
 /// Any path nobody serves.
-pub async fn not_found() -> Response {
+pub async fn not_found(uri: axum::http::Uri) -> Response {
     ApiError::InvalidRestApi {
         method_not_allowed: false,
     }
+    .hint(format!(
+        "nothing is served at {}: the platform paths are /rest/httpsessions/callVerify/v1.0, \
+         /rest/httpsessions/callnotify/v2.0, /rest/httpsessions/click2Call/v2.0, \
+         /rest/httpsessions/callStop/v2.0, /rest/provision/voice/record/v1.0, \
+         /rest/fastlogin/v1.0, /omp/oauth/refresh and /rest/logout/v1.0 (each also under \
+         /sandbox); Dialtone's own API is under /sim/v1",
+        uri.path()
+    ))
     .into_response()
 }

@@ -254,3 +254,22 @@ async fn legacy_logins_explain_a_wrong_password_and_a_login_too_soon() {
         "{soon:?}"
     );
 }
+
+#[tokio::test]
+async fn a_wrong_path_or_method_is_1010006_and_the_hint_lists_the_paths_or_the_method() {
+    let sim = spawn_sim().await;
+    let typo = sim
+        .post("/rest/httpsessions/callVerify/v2.0", &[], "{}")
+        .await;
+    typo.assert_error(404, "1010006", "Invalid Rest API.");
+    assert!(
+        hint(&typo).starts_with(
+            "nothing is served at /rest/httpsessions/callVerify/v2.0: the platform paths are \
+             /rest/httpsessions/callVerify/v1.0,"
+        ),
+        "{typo:?}"
+    );
+    let get = sim.get(VERIFY).await;
+    get.assert_error(405, "1010006", "Invalid Rest API.");
+    assert_eq!(hint(&get), "this platform API takes POST, not GET");
+}
