@@ -73,9 +73,9 @@ impl FrequencyHit {
             })
             .unwrap_or_default();
         format!(
-            "frequency rule `{scope}` (at most {} calls per {scope} in {} s, [frequency] rules) \
-             exceeded for {}: {} calls in the window{frees}; `dialtone reset` (POST /sim/v1/reset) \
-             clears the counts, or call another number",
+            "frequency rule `{scope}` (max_calls {} per {scope} in window_s {}, [frequency] \
+             rules) exceeded for {}: {} placed in the window{frees}; `dialtone reset` (POST \
+             /sim/v1/reset) clears the counts, or call another number",
             self.rule.max_calls, self.rule.window_s, self.key, self.counted
         )
     }
@@ -240,8 +240,8 @@ mod tests {
         );
         assert_eq!(
             hit.explain(|t| format!("{}ms", t.ms())),
-            "frequency rule `callee` (at most 2 calls per callee in 60 s, [frequency] rules) \
-             exceeded for sp/+8613900001234: 2 calls in the window; the next call is allowed \
+            "frequency rule `callee` (max_calls 2 per callee in window_s 60, [frequency] rules) \
+             exceeded for sp/+8613900001234: 2 placed in the window; the next call is allowed \
              from 60000ms (simulated time); `dialtone reset` (POST /sim/v1/reset) clears the \
              counts, or call another number"
         );

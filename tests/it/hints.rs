@@ -148,8 +148,8 @@ async fn a_frequency_release_is_accepted_with_a_hint_naming_the_rule_and_the_way
     assert_eq!(
         hint(&second),
         "accepted, then released with stateCode 7001 \"Developer call frequency restricted.\": \
-         frequency rule `callee` (at most 1 calls per callee in 86400 s, [frequency] rules) \
-         exceeded for dialtone_sp01/+8613900001234: 1 calls in the window; the next call is allowed \
+         frequency rule `callee` (max_calls 1 per callee in window_s 86400, [frequency] rules) \
+         exceeded for dialtone_sp01/+8613900001234: 1 placed in the window; the next call is allowed \
          from 2026-03-15 10:15:31 (simulated time); `dialtone reset` (POST /sim/v1/reset) \
          clears the counts, or call another number"
     );
@@ -166,7 +166,7 @@ async fn a_sync_frequency_refusal_is_1013118_with_the_same_explanation() {
     let refused = sim.call_verify(&verify_body("4815")).await;
     refused.assert_error(403, "1013118", "Service number call frequency restricted.");
     assert!(
-        hint(&refused).starts_with("frequency rule `callee` (at most 1 calls per callee"),
+        hint(&refused).starts_with("frequency rule `callee` (max_calls 1 per callee"),
         "{refused:?}"
     );
 }
