@@ -195,13 +195,23 @@ fn fill(
     id: &str,
     paras: &[String],
 ) -> Result<FilledTemplate, ApiError> {
-    let template = state
-        .config
-        .template(app_key, id)
-        .ok_or(ApiError::TemplateNotFound)?;
+    let template = state.config.template(app_key, id).ok_or_else(|| {
+        ApiError::TemplateNotFound.hint(format!(
+            "no template `{id}` for app {app_key}: templates are configuration \
+                 (developers[].templates); the embedded default has tpl_bill"
+        ))
+    })?;
+    let content = template.content().to_owned();
     template.fill(paras).map_err(|e| match e {
-        TemplateError::ParamCount { .. } => ApiError::TemplateParaCount,
-        TemplateError::Param { variable } => ApiError::TemplateParaInvalid { variable },
+        TemplateError::ParamCount { .. } => ApiError::TemplateParaCount.hint(format!(
+            "template `{id}` ({content}) takes one templateParas value per variable; {} given",
+            paras.len()
+        )),
+        TemplateError::Param { variable } => {
+            let hint =
+                format!("a templateParas value does not fit {variable} of `{id}` ({content})");
+            ApiError::TemplateParaInvalid { variable }.hint(hint)
+        }
     })
 }
 

@@ -17,10 +17,12 @@ pub async fn call_stop(
     Authenticated { app_key, body }: Authenticated,
 ) -> Result<Response, ApiError> {
     let session_id = parse(&body)?;
-    state
-        .engine
-        .stop(&app_key, &session_id)
-        .map_err(|_| ApiError::ParameterError)?;
+    state.engine.stop(&app_key, &session_id).map_err(|_| {
+        ApiError::ParameterError.hint(format!(
+            "no call {session_id} of app {app_key} is in progress: unknown, another app's, \
+                 or already ended (GET /sim/v1/calls/{session_id} shows which)"
+        ))
+    })?;
     Ok(platform_json(
         StatusCode::OK,
         &json!({"resultcode": "0", "resultdesc": "Success"}),

@@ -169,7 +169,10 @@ impl Auth {
             }
         }
         if !app.enabled {
-            return Err(ApiError::AppUnavailable);
+            return Err(ApiError::AppUnavailable.hint(format!(
+                "app {} is disabled in the configuration (apps[].enabled = false)",
+                app.app_key
+            )));
         }
         Ok(app.app_key.clone())
     }

@@ -303,7 +303,11 @@ impl Engine {
                 .copied()
                 .unwrap_or(0);
             if app_calls >= app.max_concurrent_calls {
-                return Err(ApiError::TooManyCalls);
+                return Err(ApiError::TooManyCalls.hint(format!(
+                    "app {} has {app_calls} calls in progress, its max_concurrent_calls \
+                     (apps[].max_concurrent_calls): wait for one to end, or stop one (callStop)",
+                    req.app_key
+                )));
             }
             let sp_id = cfg.developer_of(app).sp_id.clone();
             let keys = Keys {

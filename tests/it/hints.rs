@@ -273,3 +273,44 @@ async fn a_wrong_path_or_method_is_1010006_and_the_hint_lists_the_paths_or_the_m
     get.assert_error(405, "1010006", "Invalid Rest API.");
     assert_eq!(hint(&get), "this platform API takes POST, not GET");
 }
+
+#[tokio::test]
+async fn business_refusals_say_what_to_change() {
+    let sim = spawn_sim_with(|c, _| c.apps[0].max_concurrent_calls = 1).await;
+    let signed = || signed_headers(APP_KEY, APP_SECRET, &nonce());
+
+    let stop = sim
+        .post(
+            "/rest/httpsessions/callStop/v2.0",
+            &signed(),
+            r#"{"sessionid":"nope","signal":"call_stop"}"#,
+        )
+        .await;
+    stop.assert_error(403, "1020001", "Parameter error.");
+    assert!(
+        hint(&stop).starts_with("no call nope of app k3VdT9wQx2LpR7mN4sB8cY1fHj6Z is in progress")
+    );
+
+    let notify = json!({"displayNbr": DISPLAY, "calleeNbr": CALLEE,
+        "playInfoList": [{"templateId": "tpl_nope", "templateParas": []}]});
+    let reply = sim
+        .post(
+            "/rest/httpsessions/callnotify/v2.0",
+            &signed(),
+            notify.to_string(),
+        )
+        .await;
+    assert_eq!(reply.body["resultcode"], "1012003");
+    assert!(
+        hint(&reply).starts_with("no template `tpl_nope` for app"),
+        "{reply:?}"
+    );
+
+    sim.place_call(&verify_body("4815")).await;
+    let busy = sim.call_verify(&verify_body("4815")).await;
+    assert_eq!(busy.body["resultcode"], "1020165");
+    assert!(
+        hint(&busy).contains("has 1 calls in progress, its max_concurrent_calls"),
+        "{busy:?}"
+    );
+}
