@@ -12,7 +12,9 @@
 //! `dialtone::sim`: the default filter `dialtone=info` shows them all.
 //!
 //! It also installs the binary's subscriber ([`init`]): human-readable text (colours only on a
-//! terminal) or JSON, one object per line.
+//! terminal) or JSON, one object per line, handed to a thread that writes stderr, so a line
+//! logged under the engine's lock never waits for a slow or paused reader (lines beyond
+//! [`QUEUE_LINES`] are dropped and counted instead).
 
 use crate::events::{PushAttempt, SimEvent, Stamp, TimelineItem};
 use crate::push::journal::{DeliveryOutcome, PushKind};
@@ -39,13 +41,15 @@ impl std::str::FromStr for LogFormat {
 }
 
 /// Installs the process's subscriber, writing to stderr: `RUST_LOG` if set, else `dialtone=info`.
-/// Call once, from the binary (tests capture their own).
-pub fn init(format: LogFormat) {
+/// Call once, from the binary (tests capture their own), and keep the guard: dropping it waits
+/// (a second at most) until every line queued so far is written.
+pub fn init(format: LogFormat) -> FlushGuard {
+    let (writer, guard) = queued(std::io::stderr(), QUEUE_LINES);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "dialtone=info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Human => builder
             // Colours only on a terminal: redirected logs stay plain text.
@@ -53,6 +57,95 @@ pub fn init(format: LogFormat) {
             .init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    guard
+}
+
+/// Lines waiting for stderr before new ones are dropped.
+pub const QUEUE_LINES: usize = 16_384;
+
+enum Queued {
+    Line(Vec<u8>),
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// A writer that hands each line to a thread writing stderr. Dialtone logs where things happen,
+/// some under the engine's lock, and a full pipe (`dialtone 2>&1 | less`, paused) must not stall
+/// the simulation: past [`QUEUE_LINES`] waiting, lines are dropped, and the writer says how many
+/// once it catches up.
+#[derive(Clone)]
+struct QueuedStderr {
+    tx: std::sync::mpsc::SyncSender<Queued>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::io::Write for QueuedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The fmt layer writes each event as one buffer, so a line is never split.
+        if self.tx.try_send(Queued::Line(buf.to_vec())).is_err() {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for QueuedStderr {
+    type Writer = QueuedStderr;
+    fn make_writer(&'a self) -> QueuedStderr {
+        self.clone()
+    }
+}
+
+/// Waits, when dropped, for the lines queued before it to reach stderr.
+pub struct FlushGuard(std::sync::mpsc::SyncSender<Queued>);
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        let (ack, acked) = std::sync::mpsc::sync_channel(1);
+        if self.0.send(Queued::Flush(ack)).is_ok() {
+            let _ = acked.recv_timeout(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
+/// A [`QueuedStderr`] over `sink` holding up to `capacity` lines, and its guard.
+fn queued(
+    mut sink: impl std::io::Write + Send + 'static,
+    capacity: usize,
+) -> (QueuedStderr, FlushGuard) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = dropped.clone();
+    std::thread::spawn(move || {
+        for queued in rx {
+            let lost = counted.swap(0, std::sync::atomic::Ordering::Relaxed);
+            if lost > 0 {
+                let _ = writeln!(
+                    sink,
+                    "(dialtone: {lost} log lines dropped: stderr was not read)"
+                );
+            }
+            match queued {
+                Queued::Line(line) => {
+                    let _ = sink.write_all(&line);
+                }
+                Queued::Flush(ack) => {
+                    let _ = sink.flush();
+                    let _ = ack.send(());
+                }
+            }
+        }
+    });
+    (
+        QueuedStderr {
+            tx: tx.clone(),
+            dropped,
+        },
+        FlushGuard(tx),
+    )
 }
 
 /// A platform request answered: `0` (with the call's sessionId, if one was accepted) or a refusal
@@ -195,7 +288,72 @@ fn push(at: At, p: &PushAttempt) {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// A sink that writes nothing until the gate opens, like a paused pipe.
+    struct Gated {
+        gate: std::sync::mpsc::Receiver<()>,
+        open: bool,
+        out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if !self.open {
+                let _ = self.gate.recv();
+                self.open = true;
+            }
+            self.out
+                .lock()
+                .expect("not poisoned")
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_stderr_never_blocks_a_log_line_and_the_dropped_ones_are_counted() {
+        let (open, gate) = std::sync::mpsc::channel();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = Gated {
+            gate,
+            open: false,
+            out: out.clone(),
+        };
+        let (mut writer, guard) = queued(sink, 2);
+        // The thread takes the first line and stalls on it; two more fill the queue; the rest
+        // are dropped. None of these writes waits.
+        for i in 0..10 {
+            writer
+                .write_all(format!("line {i}\n").as_bytes())
+                .expect("never fails");
+        }
+        open.send(()).expect("the writer thread waits");
+        writer.write_all(b"after\n").expect("never fails");
+        drop(guard);
+        let text = String::from_utf8(out.lock().expect("not poisoned").clone()).expect("UTF-8");
+        let dropped: u64 = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("(dialtone: "))
+            .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
+            .sum();
+        let kept = text
+            .lines()
+            .filter(|l| l.starts_with("line ") || *l == "after")
+            .count() as u64;
+        assert!(dropped > 0, "{text}");
+        assert_eq!(kept + dropped, 11, "every line written or counted: {text}");
+        assert!(
+            (1..=4).contains(&kept),
+            "at most the queue and the line in hand: {text}"
+        );
+    }
 
     #[test]
     fn log_formats_parse_by_name_and_refuse_others_saying_which_exist() {

@@ -601,7 +601,8 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    dialtone::logs::init(args.log_format.parse().map_err(anyhow::Error::msg)?);
+    // Held to the end: dropping it waits for the queued log lines to be written.
+    let _logs = dialtone::logs::init(args.log_format.parse().map_err(anyhow::Error::msg)?);
     let config = load_config(&args)?;
     let addr = config.server.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
