@@ -38,11 +38,14 @@ pub struct ClientCall {
 pub enum ClientError {
     #[error("cannot reach Dialtone at {url}: {source}")]
     Unreachable { url: String, source: reqwest::Error },
-    #[error("Dialtone refused the call: HTTP {status}, resultcode {resultcode}, {resultdesc}")]
+    #[error("Dialtone refused the call: HTTP {status}, resultcode {resultcode}, {resultdesc}{}",
+        hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
     Refused {
         status: u16,
         resultcode: String,
         resultdesc: String,
+        /// Dialtone's `X-Dialtone-Hint`: how to fix it.
+        hint: Option<String>,
     },
     #[error("unexpected answer from Dialtone: {0}")]
     Unexpected(String),
@@ -169,6 +172,11 @@ async fn signed_post(
             source,
         })?;
     let status = response.status().as_u16();
+    let hint = response
+        .headers()
+        .get(crate::error::HINT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let answer: Value = read_json(response).await?;
     let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
     if text("resultcode") != "0" {
@@ -176,6 +184,7 @@ async fn signed_post(
             status,
             resultcode: text("resultcode"),
             resultdesc: text("resultdesc"),
+            hint,
         });
     }
     Ok(answer)

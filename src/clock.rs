@@ -41,6 +41,11 @@ pub struct ClockSettings {
     pub start: Option<DateTime<Utc>>,
 }
 
+/// Where a seeded manual clock starts when no `clock.start` is given (`dialtone --clock manual
+/// --seed N`): a fixed epoch, so that ids and timestamps repeat run after run. The spec's
+/// example time.
+pub const SEEDED_START: &str = "2026-03-14T10:15:31Z";
+
 /// How far simulated time may run past `clock.start`: 100 years of 365.25 days. An advance past
 /// it is refused, and `clock.start` must leave room for it. Dialtone decision: far past any
 /// test's need, and every timestamp keeps a four-digit year.

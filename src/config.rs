@@ -589,9 +589,9 @@ impl RawConfig {
     /// Reads TOML text into the raw form: syntax, types and unknown keys are checked here.
     pub fn from_toml(text: &str) -> Result<RawConfig, InvalidKey> {
         let de = toml::Deserializer::parse(text)
-            .map_err(|e| InvalidKey::new("(syntax)", one_line(&e.to_string())))?;
+            .map_err(|e| InvalidKey::new("(syntax)", snippet(&e.to_string())))?;
         serde_path_to_error::deserialize(de)
-            .map_err(|e| InvalidKey::new(e.path().to_string(), one_line(&e.inner().to_string())))
+            .map_err(|e| InvalidKey::new(e.path().to_string(), snippet(&e.inner().to_string())))
     }
 }
 
@@ -963,8 +963,15 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
         })
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// toml's message as toml writes it: the line and column, then the offending line with a caret
+/// under the spot. Multi-line messages start on their own line, so the snippet's columns line up.
+fn snippet(s: &str) -> String {
+    let s = s.trim_end();
+    if s.contains('\n') {
+        format!("\n{s}")
+    } else {
+        s.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -1088,6 +1095,24 @@ mod tests {
             Config::parse(&bad_match, "x").unwrap_err().key,
             "scenarios[0].match"
         );
+    }
+
+    #[test]
+    fn a_toml_error_keeps_its_line_column_and_caret() {
+        let e = Config::parse("[server]\nlisten = \n", "bad.toml").unwrap_err();
+        assert_eq!(e.key, "(syntax)");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "config error in bad.toml: (syntax): \nTOML parse error at line 2, column 10\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("2 | listen = \n  |          ^"), "{text}");
+        let e = Config::parse("[server]\nlisten = 12\n", "bad.toml").unwrap_err();
+        assert_eq!(e.key, "server.listen");
+        assert!(e.message.contains("2 | listen = 12"), "{e}");
+        assert!(e.message.contains("^^"), "{e}");
     }
 
     #[test]

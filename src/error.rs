@@ -4,6 +4,10 @@
 //! callVerify adds `"sessionId":""` to every error (spec §4.2) through [`CallVerifyError`].
 //! Rendering has no side effects: an internal fault's detail rides on the response as an
 //! [`InternalFault`] extension, and the server's middleware logs it once.
+//!
+//! Any error can carry Dialtone's explanation ([`ApiError::hint`]): it goes out in the
+//! [`HINT_HEADER`] response header and on the [`Refusal`] the stream and the log read, never in
+//! the body, which stays exactly the platform's.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -75,7 +79,17 @@ pub enum ApiError {
     /// 1023xxx: a malformed `Authorization` / `X-AKSK` header.
     #[error("malformed auth header: {0:?}")]
     Header(HeaderFault),
+    /// Any of the above with Dialtone's explanation of how to fix it ([`ApiError::hint`]). The
+    /// platform's answer is unchanged: the explanation travels in the [`HINT_HEADER`] response
+    /// header and the log line, never in the body.
+    #[error("{0} ({1})")]
+    Hinted(Box<ApiError>, String),
 }
+
+/// Dialtone's own response header explaining a refusal (and a call accepted only to be released):
+/// what was wrong, in plain words, and how to fix or clear it. Not a platform header; platform
+/// bodies stay exactly the platform's.
+pub const HINT_HEADER: &str = "x-dialtone-hint";
 
 /// The `1023xxx` family: which part of the X-AKSK headers is missing or wrong (spec §3.1, checks 1–7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,9 +153,31 @@ impl ApiError {
         ApiError::InvalidRequest { param: None }
     }
 
+    /// The same error with Dialtone's explanation attached (replacing any earlier one).
+    pub fn hint(self, hint: impl Into<String>) -> Self {
+        ApiError::Hinted(Box::new(self.plain().clone()), hint.into())
+    }
+
+    /// The error without any explanation: what the platform itself would answer.
+    pub fn plain(&self) -> &ApiError {
+        match self {
+            ApiError::Hinted(e, _) => e.plain(),
+            e => e,
+        }
+    }
+
+    /// Dialtone's explanation, if the error carries one.
+    pub fn explanation(&self) -> Option<&str> {
+        match self {
+            ApiError::Hinted(_, hint) => Some(hint),
+            _ => None,
+        }
+    }
+
     /// The platform's `resultcode`, always a JSON string.
     pub fn resultcode(&self) -> &'static str {
         match self {
+            ApiError::Hinted(e, _) => e.resultcode(),
             ApiError::Internal(_) => "1010001",
             ApiError::InvalidRequest { .. } => "1010002",
             ApiError::InvalidAppKey => "1010003",
@@ -169,6 +205,7 @@ impl ApiError {
     /// The platform's `resultdesc`, exactly as documented.
     pub fn resultdesc(&self) -> String {
         match self {
+            ApiError::Hinted(e, _) => e.resultdesc(),
             ApiError::Internal(_) => "Internal system error.".into(),
             ApiError::InvalidRequest { param: Some(p) } => format!("Invalid request. {p}"),
             ApiError::InvalidRequest { param: None } => "Invalid request.".into(),
@@ -202,6 +239,7 @@ impl ApiError {
     /// HTTP status per spec §10.1: 400 header errors, 401 authentication, 403 refusals, 404/405 paths.
     pub fn http_status(&self) -> StatusCode {
         match self {
+            ApiError::Hinted(e, _) => e.http_status(),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Header(_) => StatusCode::BAD_REQUEST,
             ApiError::InvalidAppKey
@@ -235,7 +273,7 @@ impl ApiError {
     /// 1010010, 1010013; not 1010002, 1010009 or business errors).
     pub fn counts_as_auth_failure(&self) -> bool {
         matches!(
-            self,
+            self.plain(),
             ApiError::Header(_)
                 | ApiError::InvalidAppKey
                 | ApiError::InvalidAccessToken
@@ -295,24 +333,61 @@ impl IntoResponse for CallVerifyError {
 pub struct InternalFault(pub String);
 
 /// The code and text an error answer carried, on the response for the event stream's middleware
-/// ([`crate::sim::stream::publish_refusals`]), which publishes it with the path: rendering
+/// ([`crate::sim::stream::publish_answers`]), which publishes it with the path: rendering
 /// itself stays free of side effects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub resultcode: &'static str,
     pub resultdesc: String,
+    /// Dialtone's explanation, also sent as [`HINT_HEADER`].
+    pub hint: Option<String>,
 }
 
-/// Attaches what the stream reports of `error`, and its detail if it is an internal fault.
+/// Attaches what the stream reports of `error`, its explanation as [`HINT_HEADER`], and its
+/// detail if it is an internal fault.
 fn with_fault(mut response: Response, error: ApiError) -> Response {
+    let hint = error.explanation().map(str::to_owned);
+    if let Some(hint) = &hint {
+        set_hint(&mut response, hint);
+    }
     response.extensions_mut().insert(Refusal {
         resultcode: error.resultcode(),
         resultdesc: error.resultdesc(),
+        hint,
     });
-    if let ApiError::Internal(detail) = error {
-        response.extensions_mut().insert(InternalFault(detail));
+    if let ApiError::Internal(detail) = error.plain() {
+        response
+            .extensions_mut()
+            .insert(InternalFault(detail.clone()));
     }
     response
+}
+
+/// Sets [`HINT_HEADER`] to `hint`, made a valid header value: one line of printable ASCII
+/// (anything else becomes `?`, runs of whitespace one space), at most [`MAX_HINT_LEN`] bytes.
+pub fn set_hint(response: &mut Response, hint: &str) {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&header_safe(hint)) {
+        response.headers_mut().insert(HINT_HEADER, value);
+    }
+}
+
+/// Header values stay well under common proxy limits (8 KiB for all headers).
+pub const MAX_HINT_LEN: usize = 1024;
+
+fn header_safe(hint: &str) -> String {
+    let mut out = String::with_capacity(hint.len().min(MAX_HINT_LEN));
+    for c in hint.split_whitespace().flat_map(|w| w.chars().chain([' '])) {
+        if out.len() >= MAX_HINT_LEN {
+            break;
+        }
+        out.push(if c == ' ' || c.is_ascii_graphic() {
+            c
+        } else {
+            '?'
+        });
+    }
+    out.truncate(out.trim_end().len());
+    out
 }
 
 /// The platform's content type on every response (spec §1).
@@ -385,6 +460,30 @@ mod tests {
             &body[..],
             br#"{"resultcode":"1020165","resultdesc":"The number of app_key voice call ports exceeds the upper limit.","sessionId":""}"#
         );
+    }
+
+    #[test]
+    fn a_hint_rides_in_its_header_and_leaves_the_body_as_the_platform_has_it() {
+        let response = ApiError::InvalidDigest
+            .hint("signed: `N1 2026`\nnext line, caf\u{e9}")
+            .into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[HINT_HEADER],
+            "signed: `N1 2026` next line, caf?"
+        );
+        assert_eq!(
+            response.extensions().get::<Refusal>().map(|r| r.resultcode),
+            Some("1010010")
+        );
+        assert!(ApiError::InvalidDigest
+            .hint("x")
+            .hint("y")
+            .eq(&ApiError::InvalidDigest.hint("y")));
+        assert!(ApiError::TimeOutLimit.hint("x").counts_as_auth_failure());
+        let long = "a".repeat(5000);
+        let response = ApiError::TimeOutLimit.hint(long).into_response();
+        assert_eq!(response.headers()[HINT_HEADER].len(), MAX_HINT_LEN);
     }
 
     #[test]

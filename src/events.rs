@@ -96,6 +96,9 @@ pub struct Refused {
     pub http_status: u16,
     pub resultcode: String,
     pub resultdesc: String,
+    /// Dialtone's explanation (the `X-Dialtone-Hint` header), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -411,6 +414,8 @@ impl Events {
     /// call it where the thing happens (under the engine's lock for engine events), so `seq`
     /// follows the order of events.
     pub fn publish(&self, stamp: Stamp, event: SimEvent) -> u64 {
+        // The log tells the story the stream tells, from the same point.
+        crate::logs::event(&stamp, &event);
         let mut ring = self.ring();
         let seq = ring.next;
         ring.next += 1;

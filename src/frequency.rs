@@ -43,6 +43,44 @@ pub struct FrequencyRule {
     pub window_s: u64,
 }
 
+/// A rule a call exceeded: which, for which key, and when it lets a call through again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrequencyHit {
+    pub rule: FrequencyRule,
+    /// What the rule counts by: a sp_id, app_key, display number, or `sp_id/callee`.
+    pub key: String,
+    /// Calls counted in the window (at least `max_calls`).
+    pub counted: usize,
+    /// When the oldest counted call leaves the window.
+    pub frees_at: Option<SimInstant>,
+}
+
+impl FrequencyHit {
+    /// Which rule, the counts, when it frees, and how to clear it: the hint of a release with
+    /// 7001-7003 or a 1013118, and the hit's log line. `wall` turns simulated time into UTC.
+    pub fn explain(&self, wall: impl Fn(SimInstant) -> String) -> String {
+        let scope = serde_json::to_value(self.rule.scope)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let frees = self
+            .frees_at
+            .map(|t| {
+                format!(
+                    "; the next call is allowed from {} (simulated time)",
+                    wall(t)
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "frequency rule `{scope}` (max_calls {} per {scope} in window_s {}, [frequency] \
+             rules) exceeded for {}: {} placed in the window{frees}; `dialtone reset` (POST \
+             /sim/v1/reset) clears the counts, or call another number",
+            self.rule.max_calls, self.rule.window_s, self.key, self.counted
+        )
+    }
+}
+
 /// What a call is counted under.
 pub struct Keys<'a> {
     pub sp_id: &'a str,
@@ -87,16 +125,22 @@ impl Frequency {
         }
     }
 
-    /// The scope of the first rule a new call at `now` would exceed.
-    pub fn exceeded(&mut self, keys: &Keys, now: SimInstant) -> Option<FrequencyScope> {
+    /// The first rule a new call at `now` would exceed, and by what.
+    pub fn exceeded(&mut self, keys: &Keys, now: SimInstant) -> Option<FrequencyHit> {
         for (i, rule) in self.rules.iter().enumerate() {
             let window_ms = rule.window_s * 1000;
-            if let Some(times) = self.placed.get_mut(&(i, keys.of(rule.scope))) {
+            let key = keys.of(rule.scope);
+            if let Some(times) = self.placed.get_mut(&(i, key.clone())) {
                 while times.front().is_some_and(|t| now.since(*t) >= window_ms) {
                     times.pop_front();
                 }
                 if times.len() >= rule.max_calls as usize {
-                    return Some(rule.scope);
+                    return Some(FrequencyHit {
+                        rule: rule.clone(),
+                        key,
+                        counted: times.len(),
+                        frees_at: times.front().map(|t| t.plus_ms(window_ms)),
+                    });
                 }
             }
         }
@@ -165,7 +209,7 @@ mod tests {
             max_calls: 2,
             window_s: 60,
         };
-        let mut f = Frequency::new(vec![rule]);
+        let mut f = Frequency::new(vec![rule.clone()]);
         let k = Keys {
             sp_id: "sp",
             app_key: "a",
@@ -182,9 +226,24 @@ mod tests {
             assert_eq!(f.exceeded(&k, SimInstant(t)), None);
             f.record(&k, SimInstant(t));
         }
+        let hit = f
+            .exceeded(&k, SimInstant(2000))
+            .expect("the third call exceeds");
         assert_eq!(
-            f.exceeded(&k, SimInstant(2000)),
-            Some(FrequencyScope::Callee)
+            hit,
+            FrequencyHit {
+                rule,
+                key: "sp/+8613900001234".into(),
+                counted: 2,
+                frees_at: Some(SimInstant(60_000)),
+            }
+        );
+        assert_eq!(
+            hit.explain(|t| format!("{}ms", t.ms())),
+            "frequency rule `callee` (max_calls 2 per callee in window_s 60, [frequency] rules) \
+             exceeded for sp/+8613900001234: 2 placed in the window; the next call is allowed \
+             from 60000ms (simulated time); `dialtone reset` (POST /sim/v1/reset) clears the \
+             counts, or call another number"
         );
         assert_eq!(f.exceeded(&other, SimInstant(2000)), None);
         assert_eq!(

@@ -30,6 +30,8 @@
 //!   [`sim::openapi`] serves `docs/openapi.json`, the contract of both surfaces.
 //! - [`console`]: the browser console at `/`, its files embedded in the binary; a client of
 //!   `/sim/v1`, the event stream and the handset WebSocket like any other.
+//! - [`logs`]: the log lines that tell a run's story (requests, call events, pushes, locks,
+//!   frequency hits), written where the stream publishes, and the binary's subscriber.
 //! - [`events`]: the event stream's bus: one typed event per thing that happens, numbered under
 //!   its own lock as the engine publishes, buffered for `since` replays, broadcast without ever
 //!   blocking the engine.
@@ -60,6 +62,7 @@ pub mod error;
 pub mod events;
 pub mod frequency;
 pub mod ids;
+pub mod logs;
 pub mod phone;
 pub mod push;
 pub mod server;

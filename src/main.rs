@@ -63,6 +63,14 @@ enum Command {
     Calls(CallsArgs),
     /// List push attempts (the delivery journal), one line each.
     Deliveries(DeliveriesArgs),
+    /// Print a shell completion script: `dialtone completions bash > ~/.local/share/bash-completion/completions/dialtone`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(clap::Args)]
+struct CompletionsArgs {
+    /// The shell: bash, zsh, fish (also elvish, powershell).
+    shell: clap_complete::Shell,
 }
 
 #[derive(clap::Args)]
@@ -77,20 +85,20 @@ struct TailArgs {
     #[command(flatten)]
     url: UrlArg,
     /// Print each message as JSON, one per line (NDJSON).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_JSON")]
     json: bool,
     /// Only events about this app.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_TAIL_APP_KEY")]
     app_key: Option<String>,
     /// Only events about this call.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_TAIL_SESSION_ID")]
     session_id: Option<String>,
     /// Only these kinds, comma-separated (accepted, refused, callout, alerting, answer, playing,
     /// disconnect, note, push, clock, phone, faults, reset, handset).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_TAIL_KINDS")]
     kinds: Option<String>,
     /// First replay what is still buffered after this seq.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_TAIL_SINCE")]
     since: Option<u64>,
 }
 
@@ -101,7 +109,7 @@ struct AdvanceArgs {
     #[command(flatten)]
     url: UrlArg,
     /// Do not wait at each step for the pushes it caused.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_ADVANCE_NO_SETTLE")]
     no_settle: bool,
 }
 
@@ -125,25 +133,25 @@ struct HandsetArgs {
     url: UrlArg,
     /// Answer this long after it rings (real time: a person's reaction), e.g. 3s or 0.
     /// Scripted: takes one call, then leaves.
-    #[arg(long, value_parser = duration_ms, conflicts_with = "reject")]
+    #[arg(long, env = "DIALTONE_PHONE_ANSWER_AFTER", value_parser = duration_ms, conflicts_with = "reject")]
     answer_after: Option<u64>,
     /// Hang up once this much of the call has been heard (simulated time), e.g. 4s.
-    #[arg(long, value_parser = duration_ms, requires = "answer_after")]
+    #[arg(long, env = "DIALTONE_PHONE_HANGUP_AFTER", value_parser = duration_ms, requires = "answer_after")]
     hangup_after: Option<u64>,
     /// Reject as soon as it rings. Scripted: takes one call, then leaves.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_PHONE_REJECT")]
     reject: bool,
     /// Keys to press once answered (0-9, *, #), after --digits-after of the call was heard.
-    #[arg(long, requires = "answer_after")]
+    #[arg(long, env = "DIALTONE_PHONE_DIGITS", requires = "answer_after")]
     digits: Option<String>,
     /// When to press --digits: after this much of the call was heard (default 0: on answer).
-    #[arg(long, value_parser = duration_ms, default_value = "0", requires = "digits")]
+    #[arg(long, env = "DIALTONE_PHONE_DIGITS_AFTER", value_parser = duration_ms, default_value = "0", requires = "digits")]
     digits_after: u64,
     /// Write what was heard, from the answer to the end, to this WAV file (8 kHz mono).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_PHONE_WAV")]
     wav: Option<PathBuf>,
     /// Play what is heard through the speakers (needs a build with `--features play`).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_PHONE_PLAY")]
     play: bool,
 }
 
@@ -158,13 +166,16 @@ enum PhoneAction {
     /// What calls to NUMBER do: an outcome (busy), a sequence for successive calls
     /// (busy,answer; the last repeats), or a JSON behaviour.
     Set {
+        /// The callee number, e.g. +8613900001234.
         number: String,
+        /// An outcome (busy), a sequence (busy,answer) or a JSON behaviour.
         behaviour: String,
         #[command(flatten)]
         url: UrlArg,
     },
     /// Remove the rule for NUMBER.
     Rm {
+        /// The callee number whose rule goes.
         number: String,
         #[command(flatten)]
         url: UrlArg,
@@ -178,14 +189,16 @@ struct CallsArgs {
     #[command(flatten)]
     url: UrlArg,
     /// accepted, callout, alerting, answered or released.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_CALLS_STATE")]
     state: Option<String>,
-    #[arg(long)]
+    /// Only calls of this app.
+    #[arg(long, env = "DIALTONE_CALLS_APP_KEY")]
     app_key: Option<String>,
-    #[arg(long)]
+    /// Only calls to this number.
+    #[arg(long, env = "DIALTONE_CALLS_CALLEE")]
     callee: Option<String>,
     /// The JSON list instead of lines.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_JSON")]
     json: bool,
 }
 
@@ -193,23 +206,24 @@ struct CallsArgs {
 struct DeliveriesArgs {
     #[command(flatten)]
     url: UrlArg,
-    #[arg(long)]
+    /// Only pushes about this call.
+    #[arg(long, env = "DIALTONE_DELIVERIES_SESSION_ID")]
     session_id: Option<String>,
     /// `failed`: the latest attempt of every push not delivered; `delivered`: the opposite.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_DELIVERIES_STATE")]
     state: Option<String>,
     /// status or fee.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_DELIVERIES_KIND")]
     kind: Option<String>,
     /// At most this many, the most recent.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_DELIVERIES_LIMIT")]
     limit: Option<usize>,
     /// The JSON list instead of lines.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_JSON")]
     json: bool,
 }
 
-#[derive(clap::Args, Clone, Default)]
+#[derive(clap::Args, Clone)]
 struct ServeArgs {
     /// Configuration file (TOML); without it the embedded default runs.
     #[arg(long, env = "DIALTONE_CONFIG")]
@@ -218,22 +232,25 @@ struct ServeArgs {
     #[arg(long, env = "DIALTONE_LISTEN")]
     listen: Option<String>,
     /// Clock mode, overriding clock.mode: real, scaled or manual.
-    #[arg(long, value_parser = ["real", "scaled", "manual"])]
+    #[arg(long, value_parser = ["real", "scaled", "manual"], env = "DIALTONE_CLOCK")]
     clock: Option<String>,
     /// Speed factor; implies --clock scaled unless --clock is given.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_SPEED")]
     speed: Option<f64>,
     /// Seed for ids and nonces, overriding `seed`.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_SEED")]
     seed: Option<u64>,
     /// Folder for the database (calls, CDRs, deliveries), overriding store.data_dir.
     #[arg(long, env = "DIALTONE_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Keep everything in memory: nothing survives a restart.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_EPHEMERAL")]
     ephemeral: bool,
+    /// Log format on stderr: human (text, colours on a terminal) or json (one object per line).
+    #[arg(long, env = "DIALTONE_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    log_format: String,
     /// Simulated epoch, e.g. 2026-03-14T10:15:31Z, overriding clock.start.
-    #[arg(long, value_parser = parse_start)]
+    #[arg(long, value_parser = parse_start, env = "DIALTONE_START")]
     start: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -248,10 +265,10 @@ struct ReportArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
     url: String,
     /// Calls accepted from this time on (UTC), e.g. "2026-03-14 10:00:00".
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_REPORT_FROM")]
     from: Option<String>,
     /// Calls accepted before this time (UTC).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_REPORT_TO")]
     to: Option<String>,
 }
 
@@ -260,19 +277,19 @@ struct CallArgs {
     /// The number to call, e.g. +8613900001234.
     callee: String,
     /// The verification code to read out.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_CALL_CODE")]
     code: String,
     /// The voice: a languageType (2) or its tag in the default mapping (en, zh, es, fr, it, ru).
-    #[arg(long, default_value = "2")]
+    #[arg(long, default_value = "2", env = "DIALTONE_CALL_LANG")]
     lang: String,
     /// How many times the code is read (0-9; 0 repeats until hang-up).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, env = "DIALTONE_CALL_TIMES")]
     times: u8,
     /// The tone played before the code (preTone: an approved tone).
-    #[arg(long, default_value = "welcome.wav")]
+    #[arg(long, default_value = "welcome.wav", env = "DIALTONE_CALL_PRE_TONE")]
     pre_tone: String,
     /// The tone played after the last reading (posTone), e.g. bye.wav.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_CALL_POS_TONE")]
     pos_tone: Option<String>,
     #[command(flatten)]
     placement: Placement,
@@ -285,28 +302,29 @@ struct Placement {
     #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
     url: String,
     /// App key (default: the demo app's).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_APP_KEY")]
     app_key: Option<String>,
     /// App secret (default: the demo app's).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_APP_SECRET")]
     app_secret: Option<String>,
     /// Display number (default: the app's first, for the demo app).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_DISPLAY")]
     display: Option<String>,
     /// Status push URL (plain; sent Base64-encoded).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_STATUS_URL")]
     status_url: Option<String>,
     /// CDR push URL (plain; sent Base64-encoded).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_FEE_URL")]
     fee_url: Option<String>,
-    /// Echoed in every push and the CDR.
-    #[arg(long)]
+    /// Your own reference for the call (userData, up to 256 characters), echoed back in every
+    /// status push and in the CDR: e.g. an order id, to match pushes to your records.
+    #[arg(long, env = "DIALTONE_USER_DATA")]
     user_data: Option<String>,
     /// Print the sessionId and return without following the call.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_NO_FOLLOW")]
     no_follow: bool,
     /// Seconds without an event before saying that a manual clock needs advancing.
-    #[arg(long, default_value_t = 5.0, hide = true)]
+    #[arg(long, default_value_t = 5.0, hide = true, env = "DIALTONE_IDLE_HINT_S")]
     idle_hint_s: f64,
 }
 
@@ -315,19 +333,23 @@ struct NotifyArgs {
     /// The number to call, e.g. +8613900001234.
     callee: String,
     /// A voice file to play (notifyVoice: an approved tone, e.g. welcome.wav).
-    #[arg(long, required_unless_present = "template")]
+    #[arg(
+        long,
+        required_unless_present = "template",
+        env = "DIALTONE_NOTIFY_VOICE"
+    )]
     voice: Option<String>,
     /// A template to read (templateId; the embedded default has tpl_bill).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_NOTIFY_TEMPLATE")]
     template: Option<String>,
     /// A value for the template's next variable (templateParas, in order); once per variable.
-    #[arg(long = "param", requires = "template")]
+    #[arg(long = "param", requires = "template", env = "DIALTONE_NOTIFY_PARAM")]
     params: Vec<String>,
     /// Collect up to this many keys after the segment (collectInd, 0-32).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "DIALTONE_NOTIFY_COLLECT")]
     collect: u8,
     /// Play the segment again when the keys collected are these (e.g. 1).
-    #[arg(long, requires = "collect")]
+    #[arg(long, requires = "collect", env = "DIALTONE_NOTIFY_REPLAY_ON")]
     replay_on: Option<String>,
     #[command(flatten)]
     placement: Placement,
@@ -340,19 +362,19 @@ struct CallbackArgs {
     /// B: called once A answers (calleeNbr), e.g. +8613700005678.
     callee: String,
     /// The number B sees (displayCalleeNbr; default: the display number).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_CALLBACK_DISPLAY_CALLEE")]
     display_callee: Option<String>,
     /// Talk time limit in minutes from B's answer (maxDuration; 0: none).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, env = "DIALTONE_CALLBACK_MAX_DURATION")]
     max_duration: u32,
     /// Play this tone to A before B is called (playPreVoice + preVoice).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_CALLBACK_PRE_VOICE")]
     pre_voice: Option<String>,
     /// Record the conversation (recordFlag; the app must allow recording).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_CALLBACK_RECORD")]
     record: bool,
     /// Ask for partyType in the disconnect push.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_CALLBACK_PARTY_TYPE")]
     party_type: bool,
     #[command(flatten)]
     placement: Placement,
@@ -366,10 +388,10 @@ struct StopArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
     url: String,
     /// App key (default: the demo app's).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_APP_KEY")]
     app_key: Option<String>,
     /// App secret (default: the demo app's).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_APP_SECRET")]
     app_secret: Option<String>,
 }
 
@@ -379,45 +401,48 @@ struct RenderArgs {
     #[arg(
         long,
         required_unless_present = "template",
-        conflicts_with = "template"
+        conflicts_with = "template",
+        env = "DIALTONE_RENDER_CODE"
     )]
     code: Option<String>,
     /// Render this voice-notification template instead: an id of the app's developer's
     /// `templates` in the config (the embedded default has tpl_bill).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_RENDER_TEMPLATE")]
     template: Option<String>,
     /// A value for the template's next variable (templateParas, in order); once per variable.
-    #[arg(long = "param", requires = "template")]
+    #[arg(long = "param", requires = "template", env = "DIALTONE_RENDER_PARAM")]
     params: Vec<String>,
     /// A voice file (notifyVoice: an approved tone) played before the template.
-    #[arg(long, requires = "template")]
+    #[arg(long, requires = "template", env = "DIALTONE_RENDER_VOICE")]
     voice: Option<String>,
     /// Voice: a tag (en, zh, …) or a languageType of the config's `languages` (2 = en); default
     /// en. With --template: the TTS language, zh or en (default: the config's tts.language).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_RENDER_LANG")]
     lang: Option<String>,
     /// How many times the code is read (0-9; 0 repeats up to call.max_duration_s).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=9))]
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=9), env = "DIALTONE_RENDER_TIMES")]
     times: u8,
-    #[arg(long, default_value = "welcome.wav")]
+    /// The tone played before the code (preTone).
+    #[arg(long, default_value = "welcome.wav", env = "DIALTONE_RENDER_PRE_TONE")]
     pre_tone: String,
-    #[arg(long)]
+    /// The tone played after the last reading (posTone), e.g. bye.wav.
+    #[arg(long, env = "DIALTONE_RENDER_POS_TONE")]
     pos_tone: Option<String>,
     /// Configuration file for timings, `languages`, tones and templates (default: the embedded one).
     #[arg(long, env = "DIALTONE_CONFIG")]
     config: Option<PathBuf>,
     /// Also allow this app's own tones (apps[].tones); with --template, the app whose developer's
     /// templates are used (default: the config's first app).
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_APP_KEY")]
     app_key: Option<String>,
     /// Cut the audio here (ms from answer, or from the template's start), as if the callee hung up.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_RENDER_UNTIL_MS")]
     until_ms: Option<u64>,
     /// Print the manifest as JSON instead of the summary.
-    #[arg(long)]
+    #[arg(long, env = "DIALTONE_JSON")]
     json: bool,
     /// The WAV file to write.
-    #[arg(short, long)]
+    #[arg(short, long, env = "DIALTONE_RENDER_OUTPUT")]
     output: PathBuf,
 }
 
@@ -533,6 +558,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .deliveries(&query, args.json, &mut std::io::stdout())
                 .await
         }),
+        Some(Command::Completions(args)) => {
+            use clap::CommandFactory;
+            // Into a buffer first: the generator panics on a write error, and `| head` is one.
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "dialtone", &mut script);
+            std::io::stdout().write_all(&script)?;
+            Ok(())
+        }
         None => runtime()?.block_on(serve(cli.serve)),
     }
 }
@@ -590,6 +623,14 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
             .map_err(|e| anyhow::anyhow!("config error in {text}: --listen: {e}"))?;
     }
     if let Some(speed) = args.speed {
+        // Dialtone decision: only the scaled clock has a speed; saying it with another clock is
+        // a mistake worth stopping for, not a setting to ignore.
+        if let Some(mode) = args.clock.as_deref().filter(|m| *m != "scaled") {
+            anyhow::bail!(
+                "--speed {speed} applies to the scaled clock only, and --clock is {mode}: drop \
+                 --speed (or DIALTONE_SPEED), or use --clock scaled"
+            );
+        }
         config.clock.speed = speed;
         config.clock.mode = ClockMode::Scaled;
     }
@@ -609,8 +650,21 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(dir) = &args.data_dir {
         config.store.data_dir = dir.clone();
     }
-    if args.ephemeral {
+    // Dialtone decision (docs/decisions.md): `--seed` promises the same ids and pushes on every
+    // run, which an earlier run's database would break (its calls and clock carry on), so a seed
+    // given on the command line keeps the store in memory unless --data-dir says where to keep it.
+    if args.ephemeral || (args.seed.is_some() && args.data_dir.is_none()) {
         config.store.ephemeral = true;
+    }
+    // Likewise a seeded manual clock starts at a fixed epoch unless told otherwise: sessionIds
+    // and every pushed time carry the simulated date.
+    if args.seed.is_some() && config.clock.mode == ClockMode::Manual && config.clock.start.is_none()
+    {
+        config.clock.start = Some(
+            dialtone::clock::SEEDED_START
+                .parse()
+                .expect("a literal calendar time"),
+        );
     }
     // The flags are checked as the file's keys are: `--speed` and `--start` by the same bounds.
     if let Err((key, message)) = config.clock.check() {
@@ -621,15 +675,8 @@ fn load_config(args: &ServeArgs) -> anyhow::Result<Config> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "dialtone=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: redirected logs stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Held to the end: dropping it waits for the queued log lines to be written.
+    let _logs = dialtone::logs::init(args.log_format.parse().map_err(anyhow::Error::msg)?);
     let config = load_config(&args)?;
     let addr = config.server.listen;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -712,6 +759,12 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
     }
     if let Some(seed) = config.seed {
         println!("  seed         {seed} (ids and nonces are reproducible)");
+    }
+    if let (ClockMode::Manual, Some(start)) = (config.clock.mode, config.clock.start) {
+        println!(
+            "  clock start  {}",
+            start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
     }
     println!("Try:  dialtone call +8613900001234 --code 4815 --url http://{addr}");
 }
@@ -991,4 +1044,101 @@ fn play(_: PlayArgs) -> anyhow::Result<()> {
          (`cargo run --release --features play -- play FILE.wav`; on Linux it needs \
          libasound2-dev). `dialtone render` writes WAV files any player can open."
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every command and subcommand, depth first.
+    fn commands(command: &clap::Command) -> Vec<&clap::Command> {
+        let mut all = vec![command];
+        for sub in command.get_subcommands() {
+            all.extend(commands(sub));
+        }
+        all
+    }
+
+    #[test]
+    fn every_flag_has_help_text_and_an_environment_variable() {
+        let cli = Cli::command();
+        let mut missing = Vec::new();
+        for command in commands(&cli) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let name = format!("{} {id}", command.get_name());
+                if arg.get_help().is_none() {
+                    missing.push(format!("{name}: no help text"));
+                }
+                let positional = arg.get_long().is_none() && arg.get_short().is_none();
+                let env = arg.get_env().and_then(|e| e.to_str());
+                if !positional && !env.is_some_and(|e| e.starts_with("DIALTONE_")) {
+                    missing.push(format!("{name}: no DIALTONE_ environment variable"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{missing:#?}");
+    }
+
+    #[test]
+    fn a_manual_clock_with_a_speed_is_refused_saying_why() {
+        let cli = Cli::try_parse_from(["dialtone", "--clock", "manual", "--speed", "5"])
+            .expect("both flags parse");
+        let err = load_config(&cli.serve).expect_err("speed needs the scaled clock");
+        assert_eq!(
+            err.to_string(),
+            "--speed 5 applies to the scaled clock only, and --clock is manual: drop --speed \
+             (or DIALTONE_SPEED), or use --clock scaled"
+        );
+        let scaled = Cli::try_parse_from(["dialtone", "--clock", "scaled", "--speed", "5"])
+            .expect("both flags parse");
+        assert_eq!(load_config(&scaled.serve).expect("valid").clock.speed, 5.0);
+    }
+
+    #[test]
+    fn a_seed_on_the_command_line_keeps_the_store_in_memory_unless_a_data_dir_is_given() {
+        let seeded = Cli::try_parse_from(["dialtone", "--seed", "7"]).expect("parses");
+        assert!(load_config(&seeded.serve).expect("valid").store.ephemeral);
+        let kept =
+            Cli::try_parse_from(["dialtone", "--seed", "7", "--data-dir", "d"]).expect("parses");
+        assert!(!load_config(&kept.serve).expect("valid").store.ephemeral);
+        let unseeded = Cli::try_parse_from(["dialtone"]).expect("parses");
+        assert!(!load_config(&unseeded.serve).expect("valid").store.ephemeral);
+    }
+
+    #[test]
+    fn a_seeded_manual_clock_starts_at_a_fixed_epoch_unless_one_is_given() {
+        let start = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            load_config(&cli.serve).expect("valid").clock.start
+        };
+        let fixed = Some(dialtone::clock::SEEDED_START.parse().expect("a time"));
+        assert_eq!(
+            start(&["dialtone", "--clock", "manual", "--seed", "7"]),
+            fixed
+        );
+        assert_eq!(start(&["dialtone", "--clock", "manual"]), None);
+        assert_eq!(
+            start(&["dialtone", "--seed", "7"]),
+            None,
+            "a real clock runs from now"
+        );
+        assert_eq!(
+            start(&[
+                "dialtone",
+                "--clock",
+                "manual",
+                "--seed",
+                "7",
+                "--start",
+                "2027-01-01T00:00:00Z"
+            ]),
+            Some("2027-01-01T00:00:00Z".parse().expect("a time"))
+        );
+    }
 }

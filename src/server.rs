@@ -65,7 +65,7 @@ pub fn build_router(state: AppState) -> Router {
         .on_eos(())
         // 5xx answers are logged, with their cause, by `log_internal_faults`.
         .on_failure(());
-    let refusals = middleware::from_fn_with_state(state.clone(), sim::stream::publish_refusals);
+    let refusals = middleware::from_fn_with_state(state.clone(), sim::stream::publish_answers);
     api::router()
         .layer(refusals)
         .merge(sim::router())

@@ -144,6 +144,8 @@ fn uuid_like() -> String {
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// Dialtone's explanation, the `X-Dialtone-Hint` header, if the answer carried one.
+    pub hint: Option<String>,
 }
 
 impl Reply {
@@ -285,6 +287,10 @@ impl TestSim {
 
     async fn reply(resp: reqwest::Response) -> Reply {
         let status = resp.status().as_u16();
+        let hint = resp
+            .headers()
+            .get(crate::error::HINT_HEADER)
+            .map(|v| v.to_str().expect("hints are ASCII").to_owned());
         let bytes = resp.bytes().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             panic!(
@@ -292,7 +298,7 @@ impl TestSim {
                 String::from_utf8_lossy(&bytes)
             )
         });
-        Reply { status, body }
+        Reply { status, body, hint }
     }
 
     /// Advances the manual clock (settling pushes at each step).

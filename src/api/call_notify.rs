@@ -144,13 +144,7 @@ impl CallNotifyIn {
     /// parameters. Returns what each segment sounds like, composed from its clips (the
     /// template read by Dialtone's TTS).
     pub fn check_against(&self, app: &App, state: &AppState) -> Result<Vec<Playback>, ApiError> {
-        if !app
-            .numbers
-            .iter()
-            .any(|n| self.call.display_nbr == n.as_str())
-        {
-            return Err(ApiError::DisplayNumberInvalid);
-        }
+        super::ensure_display(app, "displayNbr", self.call.display_nbr.as_str())?;
         self.segments()
             .iter()
             .map(|p| {
@@ -201,13 +195,23 @@ fn fill(
     id: &str,
     paras: &[String],
 ) -> Result<FilledTemplate, ApiError> {
-    let template = state
-        .config
-        .template(app_key, id)
-        .ok_or(ApiError::TemplateNotFound)?;
+    let template = state.config.template(app_key, id).ok_or_else(|| {
+        ApiError::TemplateNotFound.hint(format!(
+            "no template `{id}` for app {app_key}: templates are configuration \
+                 (developers[].templates); the embedded default has tpl_bill"
+        ))
+    })?;
+    let content = template.content().to_owned();
     template.fill(paras).map_err(|e| match e {
-        TemplateError::ParamCount { .. } => ApiError::TemplateParaCount,
-        TemplateError::Param { variable } => ApiError::TemplateParaInvalid { variable },
+        TemplateError::ParamCount { .. } => ApiError::TemplateParaCount.hint(format!(
+            "template `{id}` ({content}) takes one templateParas value per variable; {} given",
+            paras.len()
+        )),
+        TemplateError::Param { variable } => {
+            let hint =
+                format!("a templateParas value does not fit {variable} of `{id}` ({content})");
+            ApiError::TemplateParaInvalid { variable }.hint(hint)
+        }
     })
 }
 
@@ -298,7 +302,7 @@ mod tests {
     use super::*;
 
     fn parse(body: &str) -> Result<CallNotifyIn, ApiError> {
-        CallNotifyIn::parse(body.as_bytes(), "k3Vd", true)
+        CallNotifyIn::parse(body.as_bytes(), "k3Vd", true).map_err(|e| e.plain().clone())
     }
 
     const SPEC_BODY: &str = r#"{"displayNbr":"+862087654321","calleeNbr":"+8613900001234","userData":"bill-2291",
@@ -388,7 +392,8 @@ mod tests {
         assert_eq!(n.play_info_list[0].template_paras, ["张先生", "128.5"]);
         assert_eq!(n.play_info_list[0].replay_on.as_deref(), Some("1"));
         // Strict types refuse the string form.
-        let strict = CallNotifyIn::parse(body.as_bytes(), "k3Vd", false);
+        let strict =
+            CallNotifyIn::parse(body.as_bytes(), "k3Vd", false).map_err(|e| e.plain().clone());
         assert_eq!(strict, Err(ApiError::invalid("templateParas")));
     }
 

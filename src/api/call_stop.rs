@@ -17,10 +17,12 @@ pub async fn call_stop(
     Authenticated { app_key, body }: Authenticated,
 ) -> Result<Response, ApiError> {
     let session_id = parse(&body)?;
-    state
-        .engine
-        .stop(&app_key, &session_id)
-        .map_err(|_| ApiError::ParameterError)?;
+    state.engine.stop(&app_key, &session_id).map_err(|_| {
+        ApiError::ParameterError.hint(format!(
+            "no call {session_id} of app {app_key} is in progress: unknown, another app's, \
+                 or already ended (GET /sim/v1/calls/{session_id} shows which)"
+        ))
+    })?;
     Ok(platform_json(
         StatusCode::OK,
         &json!({"resultcode": "0", "resultdesc": "Success"}),
@@ -49,6 +51,10 @@ fn parse(bytes: &[u8]) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(body: &[u8]) -> Result<String, ApiError> {
+        super::parse(body).map_err(|e| e.plain().clone())
+    }
 
     #[test]
     fn the_session_id_is_lower_case_and_the_signal_exact() {

@@ -74,7 +74,14 @@ impl CallVerifyIn {
         let callee_nbr = f.required("calleeNbr", domain)?;
         let language_type = f.required("languageType", |v| integer(v, lenient))?;
         if !languages.contains_key(&language_type.to_string()) {
-            return Err(ApiError::invalid("languageType"));
+            let known: Vec<String> = languages
+                .iter()
+                .map(|(k, v)| format!("{k} ({v})"))
+                .collect();
+            return Err(ApiError::invalid("languageType").hint(format!(
+                "languageType {language_type} is not in the configuration's `languages`: expected one of {}",
+                known.join(", ")
+            )));
         }
         let pre_tone = f.required("preTone", domain)?;
         let verify_code = f.required("verifyCode", domain)?;
@@ -141,20 +148,21 @@ impl CallVerifyIn {
     /// Spec §4.2 steps 3-4: the display number and tones must be the app's: the bundled and
     /// shared tones, or the app's own `tones`.
     pub fn check_against(&self, app: &App, tones: &ToneLibrary) -> Result<(), ApiError> {
-        if !app
-            .numbers
-            .iter()
-            .any(|n| self.call.display_nbr == n.as_str())
-        {
-            return Err(ApiError::DisplayNumberInvalid);
-        }
+        super::ensure_display(app, "displayNbr", self.call.display_nbr.as_str())?;
         let verify = self.verify();
         let approved = |t: &ToneName| tones.is_approved(&app.app_key, t.as_str());
+        let unapproved = |field: &str, t: &ToneName| {
+            ApiError::invalid(field).hint(format!(
+                "{field} `{t}` is not an approved tone of app {}: the bundled welcome.wav and \
+                 bye.wav, [tones] dir, or the app's own `tones` in the configuration",
+                app.app_key
+            ))
+        };
         if !approved(&verify.pre_tone) {
-            return Err(ApiError::invalid("preTone"));
+            return Err(unapproved("preTone", &verify.pre_tone));
         }
-        if verify.pos_tone.as_ref().is_some_and(|t| !approved(t)) {
-            return Err(ApiError::invalid("posTone"));
+        if let Some(t) = verify.pos_tone.as_ref().filter(|t| !approved(t)) {
+            return Err(unapproved("posTone", t));
         }
         Ok(())
     }
@@ -195,6 +203,7 @@ mod tests {
             &Config::embedded().languages,
             false,
         )
+        .map_err(|e| e.plain().clone())
     }
 
     const SPEC_BODY: &str = r#"{"displayNbr":"+862087654321","calleeNbr":"+8613900001234","languageType":2,"preTone":"welcome.wav",

@@ -181,10 +181,8 @@ impl ClickToCallIn {
                 "a click2Call request of another kind".into(),
             ));
         };
-        let configured = |n: &PhoneNumber| app.numbers.iter().any(|x| n == x.as_str());
-        if !configured(&self.call.display_nbr) || !configured(&c.display_callee_nbr) {
-            return Err(ApiError::DisplayNumberInvalid);
-        }
+        super::ensure_display(app, "displayNbr", self.call.display_nbr.as_str())?;
+        super::ensure_display(app, "displayCalleeNbr", c.display_callee_nbr.as_str())?;
         let tones = [
             ("lastMinVoice", &c.last_min_voice),
             ("preVoice", &c.pre_voice),
@@ -249,7 +247,7 @@ mod tests {
         "partyTypeRequiredInDisconnect":"true","userData":"ticket-4410"}"#;
 
     fn parse(body: &str) -> Result<ClickToCallIn, ApiError> {
-        ClickToCallIn::parse(body.as_bytes(), "k3Vd", true)
+        ClickToCallIn::parse(body.as_bytes(), "k3Vd", true).map_err(|e| e.plain().clone())
     }
 
     #[test]

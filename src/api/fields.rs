@@ -47,7 +47,13 @@ impl Fields<'_> {
     ) -> Result<Option<T>, ApiError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => parse(v).map(Some).ok_or_else(|| ApiError::invalid(name)),
+            Some(v) => parse(v).map(Some).ok_or_else(|| {
+                ApiError::invalid(name).hint(format!(
+                    "{name} is {}: expected {}",
+                    shown(v),
+                    expected(name)
+                ))
+            }),
         }
     }
 
@@ -70,8 +76,50 @@ impl Fields<'_> {
         name: &str,
         parse: impl Fn(&Value) -> Option<T>,
     ) -> Result<T, ApiError> {
-        self.optional(name, parse)?
-            .ok_or_else(|| ApiError::invalid(name))
+        self.optional(name, parse)?.ok_or_else(|| {
+            ApiError::invalid(name).hint(format!("{name} is missing: expected {}", expected(name)))
+        })
+    }
+}
+
+/// A value as the hint quotes it: JSON, cut short.
+fn shown(v: &Value) -> String {
+    let json = v.to_string();
+    match json.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &json[..cut]),
+        None => json,
+    }
+}
+
+/// What a field must look like, in the words of the platform's field tables (spec §4.1, §11.1,
+/// §12.1, §13): the second half of a 1010002 hint.
+pub(super) fn expected(name: &str) -> &'static str {
+    match name {
+        "displayNbr" | "calleeNbr" | "callerNbr" | "displayCalleeNbr" => {
+            "a string in global format, `+` then the country code and number (7 to 15 digits), \
+             e.g. \"+8613900001234\" rather than \"13900001234\""
+        }
+        "verifyCode" => "a string of 2 to 8 digits, e.g. \"4815\" (a string keeps leading zeros)",
+        "languageType" => "an integer languageType of the configuration's `languages`, e.g. 2 (en)",
+        "preTone" | "posTone" | "notifyVoice" | "preVoice" | "waitVoice" | "lastMinVoice"
+        | "recordHintTone" => {
+            "the file name of an approved tone, 5 to 128 characters ending in .wav, e.g. \"welcome.wav\""
+        }
+        "times" => "an integer 0 to 9 (0: repeat until the callee hangs up)",
+        "statusUrl" | "feeUrl" => {
+            "the standard Base64 of an absolute http(s) URL, at most 128 characters \
+             (`printf http://host/status | base64`)"
+        }
+        "returnIdlePort" | "recordFlag" | "partyTypeRequiredInDisconnect" | "playPreVoice"
+        | "replayAfterCollection" => "\"true\" or \"false\"",
+        "userData" => "a string of at most 256 characters",
+        "maxDuration" => "an integer number of minutes, 0 to 1440 (0: no limit)",
+        "collectInd" => "an integer 0 to 32: how many keys to collect",
+        "templateParas" => "an array of strings, one per variable of the template",
+        "playInfoList" => "an array of 1 to 5 segments, each with notifyVoice and/or templateId",
+        "sessionid" => "the sessionId of a call of this app in progress",
+        "signal" => "\"call_stop\"",
+        _ => "a value as the platform's field table describes it",
     }
 }
 

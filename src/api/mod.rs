@@ -26,8 +26,8 @@ use axum::http::StatusCode;
 use crate::call::request::CallRequest;
 use crate::config::App;
 use crate::engine::{Accepted, CallMedia};
-use crate::error::platform_json;
 use crate::error::ApiError;
+use crate::error::{platform_json, set_hint};
 
 /// The answer to an accepted call request, any kind (spec §4.3).
 #[derive(Debug, Serialize)]
@@ -51,6 +51,27 @@ impl CallAccepted {
     }
 }
 
+/// The call an accepted request started, on its response for the request's log line
+/// ([`crate::logs::request`]).
+#[derive(Debug, Clone)]
+pub struct AcceptedCall {
+    pub session_id: String,
+}
+
+/// Checks that `number` (the field `field`) is one of the app's display numbers (spec §4.2
+/// step 3): 1010023 otherwise, with a hint listing the app's numbers.
+fn ensure_display(app: &App, field: &str, number: &str) -> Result<(), ApiError> {
+    if app.numbers.iter().any(|n| n == number) {
+        return Ok(());
+    }
+    Err(ApiError::DisplayNumberInvalid.hint(format!(
+        "{field} {number} is not a number of app {}: use one of {} (apps[].numbers in the \
+         configuration)",
+        app.app_key,
+        app.numbers.join(", ")
+    )))
+}
+
 /// The configured app an authenticated request came from.
 fn app_of<'a>(state: &'a AppState, app_key: &str) -> Result<&'a App, ApiError> {
     state
@@ -69,10 +90,19 @@ async fn place(
 ) -> Result<Response, ApiError> {
     let pending = state.engine.accept(call, media)?;
     let accepted = state.engine.confirm(pending).await?;
-    Ok(platform_json(
+    let hint = accepted.hint.clone();
+    let session_id = accepted.session_id.clone();
+    let mut response = platform_json(
         StatusCode::OK,
         &CallAccepted::new(accepted, return_idle_port),
-    ))
+    );
+    if let Some(hint) = hint {
+        set_hint(&mut response, &hint);
+    }
+    response
+        .extensions_mut()
+        .insert(AcceptedCall { session_id });
+    Ok(response)
 }
 
 /// The platform routes, also mounted under `/sandbox`.
@@ -117,17 +147,26 @@ pub fn router() -> Router<AppState> {
 }
 
 fn only_post(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    route.fallback(|| async {
+    route.fallback(|method: axum::http::Method| async move {
         ApiError::InvalidRestApi {
             method_not_allowed: true,
         }
+        .hint(format!("this platform API takes POST, not {method}"))
     })
 }
 
 /// Any path nobody serves.
-pub async fn not_found() -> Response {
+pub async fn not_found(uri: axum::http::Uri) -> Response {
     ApiError::InvalidRestApi {
         method_not_allowed: false,
     }
+    .hint(format!(
+        "nothing is served at {}: the platform paths are /rest/httpsessions/callVerify/v1.0, \
+         /rest/httpsessions/callnotify/v2.0, /rest/httpsessions/click2Call/v2.0, \
+         /rest/httpsessions/callStop/v2.0, /rest/provision/voice/record/v1.0, \
+         /rest/fastlogin/v1.0, /omp/oauth/refresh and /rest/logout/v1.0 (each also under \
+         /sandbox); Dialtone's own API is under /sim/v1",
+        uri.path()
+    ))
     .into_response()
 }

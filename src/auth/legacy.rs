@@ -142,7 +142,11 @@ impl Auth {
             let matches = secret_eq(username.as_bytes(), developer.username.as_bytes())
                 & secret_eq(password.as_bytes(), developer.password.as_bytes());
             if !matches {
-                return Err(ApiError::InvalidDigest);
+                return Err(ApiError::InvalidDigest.hint(format!(
+                    "username and password (the Authorization header) are not those of app \
+                     {app_key}'s developer: the sp username and password Dialtone prints at \
+                     start-up (developers[].username/password)"
+                )));
             }
             let cfg = &self.config.auth.legacy;
             let mut state = self.lock();
@@ -151,7 +155,11 @@ impl Auth {
                 .tokens
                 .login_too_soon(app_key, now, cfg.login_interval_s)
             {
-                return Err(ApiError::FlowControl);
+                return Err(ApiError::FlowControl.hint(format!(
+                    "app {app_key} logged in less than {} s ago (auth.legacy.login_interval_s): \
+                     keep using its tokens, or refresh them at /omp/oauth/refresh",
+                    cfg.login_interval_s
+                )));
             }
             Ok(state
                 .tokens

@@ -27,20 +27,27 @@ pub(super) struct Lockout {
 }
 
 impl Lockout {
-    /// Whether `addr` is locked at `now`.
-    pub(super) fn addr_locked(&self, cfg: &LockoutConfig, addr: IpAddr, now: SimInstant) -> bool {
-        cfg.enabled && self.addrs.locked(&addr, now)
+    /// Until when `addr` is locked, if it is at `now`.
+    pub(super) fn addr_locked(
+        &self,
+        cfg: &LockoutConfig,
+        addr: IpAddr,
+        now: SimInstant,
+    ) -> Option<SimInstant> {
+        self.addrs.locked(&addr, now).filter(|_| cfg.enabled)
     }
 
-    /// Whether `app_key` is locked for requests from `addr` at `now`.
+    /// Until when `app_key` is locked for requests from `addr`, if it is at `now`.
     pub(super) fn key_locked(
         &self,
         cfg: &LockoutConfig,
         addr: IpAddr,
         app_key: &str,
         now: SimInstant,
-    ) -> bool {
-        cfg.enabled && self.pairs.locked(&(addr, app_key.to_owned()), now)
+    ) -> Option<SimInstant> {
+        self.pairs
+            .locked(&(addr, app_key.to_owned()), now)
+            .filter(|_| cfg.enabled)
     }
 
     /// Counts one authentication failure from `addr` claiming `app_key`. Returns whether it locked
@@ -106,7 +113,7 @@ struct Entry {
 }
 
 impl<K: Hash + Eq> Counters<K> {
-    fn locked<Q>(&self, key: &Q, now: SimInstant) -> bool
+    fn locked<Q>(&self, key: &Q, now: SimInstant) -> Option<SimInstant>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -114,7 +121,7 @@ impl<K: Hash + Eq> Counters<K> {
         self.entries
             .get(key)
             .and_then(|e| e.locked_until)
-            .is_some_and(|until| now < until)
+            .filter(|until| now < *until)
     }
 
     /// Whether `key` has a failure still inside the window (or is locked).
@@ -207,10 +214,16 @@ mod tests {
             (false, true),
             "that address for that key, not the address for every key"
         );
-        assert!(!l.addr_locked(&cfg(), peer(1), t.plus_s(4 + 1799)));
-        assert!(l.key_locked(&cfg(), peer(1), "k", t.plus_s(4 + 1799)));
-        assert!(!l.key_locked(&cfg(), peer(2), "k", t.plus_s(4 + 1799)));
-        assert!(!l.key_locked(&cfg(), peer(1), "k", t.plus_s(4 + 1800)));
+        assert!(l.addr_locked(&cfg(), peer(1), t.plus_s(4 + 1799)).is_none());
+        assert!(l
+            .key_locked(&cfg(), peer(1), "k", t.plus_s(4 + 1799))
+            .is_some());
+        assert!(l
+            .key_locked(&cfg(), peer(2), "k", t.plus_s(4 + 1799))
+            .is_none());
+        assert!(l
+            .key_locked(&cfg(), peer(1), "k", t.plus_s(4 + 1800))
+            .is_none());
     }
 
     #[test]
@@ -254,8 +267,8 @@ mod tests {
         for _ in 0..10 {
             l.record_failure(&cfg, peer(1), Some("k"), SimInstant(5));
         }
-        assert!(!l.addr_locked(&cfg, peer(1), SimInstant(5)));
-        assert!(!l.key_locked(&cfg, peer(1), "k", SimInstant(5)));
+        assert!(l.addr_locked(&cfg, peer(1), SimInstant(5)).is_none());
+        assert!(l.key_locked(&cfg, peer(1), "k", SimInstant(5)).is_none());
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! `Created` window and the nonce cache run on real transport time, like the client's own clock.
 
 pub mod aksk;
+mod hints;
 pub mod legacy;
 mod lockout;
 
@@ -120,23 +121,36 @@ impl Auth {
         wall_now: DateTime<Utc>,
     ) -> Result<String, ApiError> {
         // Checks 1–7: malformed headers (400 1023xxx).
+        let header = |fault| ApiError::Header(fault).hint(hints::HEADERS);
         aksk::check_authorization(header_text(headers, AUTHORIZATION.as_str()).as_deref())
-            .map_err(ApiError::Header)?;
-        let token = aksk::parse_x_aksk(x_aksk).map_err(ApiError::Header)?;
+            .map_err(header)?;
+        let token = aksk::parse_x_aksk(x_aksk).map_err(header)?;
         self.ensure_key_unlocked(peer, &token.username, now)?; // check 8
-        let app = self
-            .config
-            .app(&token.username)
-            .ok_or(ApiError::InvalidAppKey)?;
+        let app = self.config.app(&token.username).ok_or_else(|| {
+            ApiError::InvalidAppKey.hint(format!(
+                "no app `{}` in Dialtone's configuration (X-AKSK Username is the app_key)",
+                token.username
+            ))
+        })?;
         // Check 10, against real transport time: the client's clock is real too.
         let window_s = self.config.auth.created_window_s;
-        let created = aksk::Created::parse(&token.created).ok_or(ApiError::TimeOutLimit)?;
+        let created = aksk::Created::parse(&token.created).ok_or_else(|| {
+            ApiError::TimeOutLimit.hint(format!(
+                "Created `{}` is not a time like 2026-03-14T10:15:30Z (yyyy-MM-ddTHH:mm:ssZ)",
+                token.created
+            ))
+        })?;
         if !created.within_window(wall_now, window_s) {
-            return Err(ApiError::TimeOutLimit);
+            return Err(ApiError::TimeOutLimit.hint(hints::created_off(
+                &token.created,
+                created,
+                wall_now,
+                window_s,
+            )));
         }
         // Check 11: digest first, so that a forged request cannot burn a genuine nonce.
         if !token.digest_matches(&app.app_secret) {
-            return Err(ApiError::InvalidDigest);
+            return Err(ApiError::InvalidDigest.hint(hints::digest_mismatch(&token)));
         }
         if self.config.auth.reject_nonce_replay {
             let until = created.accepted_until(window_s);
@@ -145,11 +159,20 @@ impl Auth {
                 .nonces
                 .admit(&app.app_key, &token.nonce, until, wall_now)
             {
-                return Err(ApiError::InvalidDigest);
+                return Err(ApiError::InvalidDigest.hint(format!(
+                    "Nonce `{}` was already used by app {} and is remembered until {} \
+                     (Created + auth.created_window_s): send a fresh random Nonce with every request",
+                    token.nonce,
+                    app.app_key,
+                    until.format("%Y-%m-%dT%H:%M:%SZ")
+                )));
             }
         }
         if !app.enabled {
-            return Err(ApiError::AppUnavailable);
+            return Err(ApiError::AppUnavailable.hint(format!(
+                "app {} is disabled in the configuration (apps[].enabled = false)",
+                app.app_key
+            )));
         }
         Ok(app.app_key.clone())
     }
@@ -185,8 +208,8 @@ impl Auth {
         let cfg = &self.config.auth.lockout;
         // An IPv4 client on a dual-stack socket is one address, however it arrived.
         let peer = peer.to_canonical();
-        if self.lock().lockout.addr_locked(cfg, peer, now) {
-            return Err(ApiError::LockedOut);
+        if let Some(until) = self.lock().lockout.addr_locked(cfg, peer, now) {
+            return Err(ApiError::LockedOut.hint(self.lock_hint(peer, None, until)));
         }
         let result = checks();
         match &result {
@@ -195,13 +218,13 @@ impl Auth {
                 let locked = self.lock().lockout.record_failure(cfg, peer, claimed, now);
                 tracing::debug!(%peer, app_key = claimed, code = e.resultcode(), "authentication failed");
                 if locked.0 || locked.1 {
-                    tracing::info!(
+                    let until = now.plus_s(cfg.lock_s);
+                    let key = claimed.filter(|_| locked.1 && !locked.0);
+                    tracing::warn!(
                         %peer,
                         app_key = claimed,
-                        address_locked = locked.0,
-                        address_locked_for_app_key = locked.1,
-                        until = %now.plus_s(cfg.lock_s).ms(),
-                        "locked after repeated authentication failures (spec §3.3)"
+                        "locked: {}",
+                        self.lock_hint(peer, key, until)
                     );
                 }
             }
@@ -217,14 +240,27 @@ impl Auth {
         now: SimInstant,
     ) -> Result<(), ApiError> {
         let cfg = &self.config.auth.lockout;
-        if self
-            .lock()
-            .lockout
-            .key_locked(cfg, peer.to_canonical(), app_key, now)
-        {
-            return Err(ApiError::LockedOut);
+        let peer = peer.to_canonical();
+        if let Some(until) = self.lock().lockout.key_locked(cfg, peer, app_key, now) {
+            return Err(ApiError::LockedOut.hint(self.lock_hint(peer, Some(app_key), until)));
         }
         Ok(())
+    }
+
+    /// What a lock is, until when, and how to clear it: the 1020176 hint and the lock's log line.
+    fn lock_hint(&self, peer: IpAddr, app_key: Option<&str>, until: SimInstant) -> String {
+        let cfg = &self.config.auth.lockout;
+        let what = match app_key {
+            Some(key) => format!("app_key {key} is locked for requests from {peer}"),
+            None => format!("address {peer} is locked for every app_key"),
+        };
+        format!(
+            "{what} until {} (simulated time) after {} authentication failures within {} s \
+             (auth.lockout); `dialtone reset` (POST /sim/v1/reset) clears it",
+            self.clock.wall(until).format("%Y-%m-%dT%H:%M:%SZ"),
+            cfg.max_failures.max(1),
+            cfg.window_s
+        )
     }
 }
 
@@ -384,6 +420,17 @@ pub(crate) mod test_support {
             h: &HeaderMap,
             q: Option<&str>,
         ) -> Result<String, ApiError> {
+            self.authenticate_hinted(peer, h, q)
+                .map_err(|e| e.plain().clone())
+        }
+
+        /// [`Sim::authenticate`] with Dialtone's explanation left on the error.
+        pub(crate) fn authenticate_hinted(
+            &self,
+            peer: IpAddr,
+            h: &HeaderMap,
+            q: Option<&str>,
+        ) -> Result<String, ApiError> {
             let wall = WALL.parse().expect("a valid time");
             self.auth.authenticate_at(&meta(peer, h, q), wall)
         }
@@ -413,7 +460,9 @@ pub(crate) mod test_support {
             if let Some(p) = password {
                 h.insert(AUTHORIZATION, HeaderValue::from_str(p).expect("ascii"));
             }
-            self.auth.fastlogin(&meta(peer(1), &h, Some(q)))
+            self.auth
+                .fastlogin(&meta(peer(1), &h, Some(q)))
+                .map_err(|e| e.plain().clone())
         }
 
         /// Logs the demo developer into the demo app.
@@ -424,10 +473,13 @@ pub(crate) mod test_support {
         pub(crate) fn refresh(&self, q: Option<&str>, body: &str) -> Result<TokenPair, ApiError> {
             self.auth
                 .refresh(&meta(peer(1), &HeaderMap::new(), q), body.as_bytes())
+                .map_err(|e| e.plain().clone())
         }
 
         pub(crate) fn logout(&self, q: &str) -> Result<(), ApiError> {
-            self.auth.logout(&meta(peer(1), &HeaderMap::new(), Some(q)))
+            self.auth
+                .logout(&meta(peer(1), &HeaderMap::new(), Some(q)))
+                .map_err(|e| e.plain().clone())
         }
     }
 }

@@ -93,6 +93,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The code of a call the platform releases before callout (blacklist, frequency, ports).
+    pub fn precall_state_code(&self) -> Option<StateCode> {
+        match self {
+            Outcome::Blacklisted => Some(StateCode::Blacklisted),
+            Outcome::FrequencyControlled { scope } => Some(match scope {
+                FrequencyScope::Developer | FrequencyScope::Callee => StateCode::DeveloperFrequency,
+                FrequencyScope::App => StateCode::AppFrequency,
+                FrequencyScope::DisplayNumber => StateCode::DisplayNumberFrequency,
+            }),
+            Outcome::PortsExhausted => Some(StateCode::NoPorts),
+            _ => None,
+        }
+    }
+
     /// The default: the callee answers after the configured ring time and listens to the end.
     pub const ANSWER: Outcome = Outcome::Answer {
         ring_ms: None,
@@ -712,16 +726,7 @@ impl Call {
     }
 
     fn precall_code(&self) -> Option<StateCode> {
-        match self.outcome {
-            Outcome::Blacklisted => Some(StateCode::Blacklisted),
-            Outcome::FrequencyControlled { scope } => Some(match scope {
-                FrequencyScope::Developer | FrequencyScope::Callee => StateCode::DeveloperFrequency,
-                FrequencyScope::App => StateCode::AppFrequency,
-                FrequencyScope::DisplayNumber => StateCode::DisplayNumberFrequency,
-            }),
-            Outcome::PortsExhausted => Some(StateCode::NoPorts),
-            _ => None,
-        }
+        self.outcome.precall_state_code()
     }
 
     fn failure_without_ringing(&self) -> Option<StateCode> {

@@ -87,6 +87,9 @@ pub struct Accepted {
     pub session_id: String,
     /// `platform.ports` minus all calls in progress, counting this one (spec §4.3).
     pub idle_port: u32,
+    /// Dialtone's explanation when the call is accepted only to be released before callout
+    /// (a frequency rule): sent as `X-Dialtone-Hint` with the "0".
+    pub hint: Option<String>,
 }
 
 /// A call admitted by [`Engine::accept`] whose first pushes wait for its commit: hand it to
@@ -314,7 +317,11 @@ impl Engine {
                 .copied()
                 .unwrap_or(0);
             if app_calls >= app.max_concurrent_calls {
-                return Err(ApiError::TooManyCalls);
+                return Err(ApiError::TooManyCalls.hint(format!(
+                    "app {} has {app_calls} calls in progress, its max_concurrent_calls \
+                     (apps[].max_concurrent_calls): wait for one to end, or stop one (callStop)",
+                    req.app_key
+                )));
             }
             let sp_id = cfg.developer_of(app).sp_id.clone();
             let keys = Keys {
@@ -324,12 +331,23 @@ impl Engine {
                 callee: req.callee_nbr.as_str(),
             };
             // Spec §5.4: with no port free the call is still accepted, then released with 7109.
+            let mut hint = None;
             let (outcome, source) = if st.in_progress >= cfg.platform.ports {
                 (Outcome::PortsExhausted, Source::Platform)
-            } else if let Some(scope) = st.frequency.exceeded(&keys, now) {
+            } else if let Some(hit) = st.frequency.exceeded(&keys, now) {
+                let explained = hit.explain(|t| wall_string(&self.shared.clock, t));
                 if cfg.frequency.mode == FrequencyMode::Sync {
-                    return Err(ApiError::FrequencyRestricted);
+                    tracing::warn!(app_key = %req.app_key, "frequency hit, refused with 1013118: {explained}");
+                    return Err(ApiError::FrequencyRestricted.hint(explained));
                 }
+                let scope = hit.rule.scope;
+                let released = Outcome::FrequencyControlled { scope }
+                    .precall_state_code()
+                    .map(|c| format!("stateCode {} \"{}\"", c.code(), c.desc()))
+                    .unwrap_or_default();
+                let explained = format!("accepted, then released with {released}: {explained}");
+                tracing::warn!(app_key = %req.app_key, callee = %req.callee_nbr, "frequency hit: {explained}");
+                hint = Some(explained);
                 (Outcome::FrequencyControlled { scope }, Source::Platform)
             } else if self
                 .shared
@@ -469,6 +487,7 @@ impl Engine {
                 Accepted {
                     session_id,
                     idle_port,
+                    hint,
                 },
             )
         };

@@ -21,10 +21,12 @@ use serde::Deserialize;
 
 use super::extract::ControlQuery;
 use super::{bad_request, SimError};
+use crate::api::AcceptedCall;
 use crate::app::AppState;
 use crate::auth::aksk;
 use crate::error::Refusal;
 use crate::events::{self, Item, Refused, SimEvent, Stamp, Subscription};
+use crate::logs;
 
 /// The query of `GET /sim/v1/stream`.
 #[derive(Debug, Default, Deserialize)]
@@ -179,23 +181,43 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Middleware on the platform API: publishes each error answer (a [`Refusal`] on the response)
-/// as a `refused` event with the path and the app the request named, authenticated or not.
-pub async fn publish_refusals(
+/// Middleware on the platform API: logs every answer, one line ([`logs::request`]), and
+/// publishes each error answer (a [`Refusal`] on the response) as a `refused` event with the
+/// path and the app the request named, authenticated or not.
+pub async fn publish_answers(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let path = request.uri().path().to_owned();
+    let method = request.method().clone();
     let claimed = claimed_app_key(&request);
     let response = next.run(request).await;
-    if let Some(refusal) = response.extensions().get::<Refusal>() {
+    let refusal = response.extensions().get::<Refusal>();
+    logs::request(&logs::Answered {
+        method: method.as_str(),
+        path: &path,
+        app_key: claimed.as_deref(),
+        http_status: response.status().as_u16(),
+        resultcode: match refusal {
+            Some(r) => Some(r.resultcode),
+            None => response.status().is_success().then_some("0"),
+        },
+        resultdesc: refusal.map(|r| r.resultdesc.as_str()),
+        hint: refusal.and_then(|r| r.hint.as_deref()),
+        session_id: response
+            .extensions()
+            .get::<AcceptedCall>()
+            .map(|a| a.session_id.as_str()),
+    });
+    if let Some(refusal) = refusal {
         let refused = Refused {
             app_key: claimed,
             path,
             http_status: response.status().as_u16(),
             resultcode: refusal.resultcode.to_owned(),
             resultdesc: refusal.resultdesc.clone(),
+            hint: refusal.hint.clone(),
         };
         let engine = &state.engine;
         let stamp = Stamp::new(engine.clock(), engine.clock().now());

@@ -74,6 +74,10 @@ async fn dialtone_call_reports_a_refusal_and_exits_non_zero() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1010002") && err.contains("preTone"), "{err}");
+    assert!(
+        err.contains("\n  hint: preTone `nope.wav` is not an approved tone of app"),
+        "the client passes Dialtone's hint on: {err}"
+    );
     // What cannot be a verification code at all is refused before anything is sent.
     let out = run(args(&["--code", "48a7"])).await.unwrap();
     assert!(!out.status.success());
@@ -464,5 +468,252 @@ async fn serve_refuses_a_speed_or_start_out_of_bounds() {
         assert!(!out.status.success(), "{flag} {value}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{flag} {value}: {err}");
+    }
+}
+
+/// A `dialtone` server process, killed when dropped.
+struct Served {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `dialtone args…` in `dir` on a free port, as a user would from that folder, and waits
+/// for its banner.
+async fn serve_in(dir: &std::path::Path, args: &[&str]) -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+        .args(args)
+        .current_dir(dir)
+        .env("DIALTONE_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the dialtone binary runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let banner = lines_until(&mut rx, "Dialtone listening on ").await;
+    let url = banner
+        .last()
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+        .expect("the banner names the URL")
+        .to_owned();
+    // Keep draining, so the server never blocks on a full pipe.
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    Served { child, url }
+}
+
+/// The README's testing recipe, as written: a manual clock and a seed on the default data
+/// directory; a busy callee, then an answered one; what the app received.
+async fn testing_recipe(
+    dir: &std::path::Path,
+    receiver: &PushReceiver,
+) -> (Vec<String>, Vec<String>) {
+    let served = serve_in(dir, &["--clock", "manual", "--seed", "7"]).await;
+    let url = served.url.as_str();
+    dialtone_ok(&["phone", "set", CALLEE, "busy,answer", "--url", url]).await;
+    let status = receiver.url("/status");
+    let fee = receiver.url("/fee");
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let placed = dialtone_ok(&[
+            "call",
+            CALLEE,
+            "--code",
+            "4815",
+            "--no-follow",
+            "--url",
+            url,
+            "--status-url",
+            &status,
+            "--fee-url",
+            &fee,
+        ])
+        .await;
+        sessions.push(session_of(&placed));
+        dialtone_ok(&["advance", "10m", "--url", url]).await;
+    }
+    // busy: callout, disconnect, fee; answered: callout, alerting, answer, disconnect, fee.
+    let pushes = receiver.take(8).await.into_iter().map(|p| p.raw).collect();
+    (sessions, pushes)
+}
+
+#[tokio::test]
+async fn the_readme_testing_recipe_gives_the_same_ids_and_pushes_on_every_run() {
+    let dir = std::env::temp_dir().join(format!("dialtone-recipe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    let receiver = PushReceiver::start().await;
+    let first = testing_recipe(&dir, &receiver).await;
+    let second = testing_recipe(&dir, &receiver).await;
+    assert!(first.0[0].starts_with("1200_1_"), "{:?}", first.0);
+    assert_eq!(first.0, second.0, "the same sessionIds");
+    assert_eq!(first.1, second.1, "the same pushes, byte for byte");
+    assert!(
+        !dir.join(".dialtone").exists(),
+        "a seeded run leaves no database behind"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn completions_are_printed_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "complete -F _dialtone"),
+        ("zsh", "#compdef dialtone"),
+        ("fish", "complete -c dialtone"),
+    ] {
+        let script = dialtone_ok(&["completions", shell]).await;
+        assert!(script.contains(marker), "{shell}: {script}");
+        for verb in ["call", "advance", "deliveries", "completions"] {
+            assert!(script.contains(verb), "{shell} completes {verb}");
+        }
+        assert!(
+            script.contains("log-format"),
+            "{shell} completes --log-format"
+        );
+    }
+    let (ok, _, err) = run_cli(args(&["completions", "tcsh"])).await;
+    assert!(!ok && err.contains("invalid value 'tcsh'"), "{err}");
+}
+
+#[tokio::test]
+async fn help_shows_each_flags_environment_variable_and_the_variables_work() {
+    let help = dialtone_ok(&["call", "--help"]).await;
+    for var in [
+        "[env: DIALTONE_URL=",
+        "[env: DIALTONE_APP_KEY=",
+        "[env: DIALTONE_CALL_CODE=",
+    ] {
+        assert!(help.contains(var), "{var} in {help}");
+    }
+    // --clock manual --speed 5, said through the environment, is refused like the flags.
+    let out = tokio::task::spawn_blocking(|| {
+        Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .env("DIALTONE_CLOCK", "manual")
+            .env("DIALTONE_SPEED", "5")
+            .env("DIALTONE_EPHEMERAL", "true")
+            .env("DIALTONE_LISTEN", "127.0.0.1:0")
+            .output()
+            .expect("runs")
+    });
+    let out = tokio::time::timeout(PATIENCE, out)
+        .await
+        .expect("refused at once, not served")
+        .expect("joined");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--speed 5 applies to the scaled clock only, and --clock is manual"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_toml_error_points_at_the_line_and_column_with_a_caret() {
+    let file = std::env::temp_dir().join(format!("dialtone-bad-{}.toml", std::process::id()));
+    std::fs::write(&file, "[server]\nlisten = \n").expect("writable");
+    let path = file.display().to_string();
+    let out = tokio::time::timeout(
+        PATIENCE,
+        dialtone(&["--config", &path, "--listen", "127.0.0.1:0"]),
+    )
+    .await
+    .expect("refused at once");
+    let _ = std::fs::remove_file(&file);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TOML parse error at line 2, column 10\n"),
+        "{err}"
+    );
+    assert!(err.contains("2 | listen = \n  |          ^"), "{err}");
+}
+
+#[tokio::test]
+async fn the_server_logs_each_request_and_call_event_by_default_and_as_json_on_request() {
+    for format in ["human", "json"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
+            .args(["--clock", "manual", "--seed", "7", "--log-format", format])
+            .env("DIALTONE_LISTEN", "127.0.0.1:0")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the dialtone binary runs");
+        let forward = |pipe: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            rx
+        };
+        let mut out = forward(Box::new(child.stdout.take().expect("stdout")));
+        let mut err = forward(Box::new(child.stderr.take().expect("stderr")));
+        let banner = lines_until(&mut out, "Dialtone listening on ").await;
+        let url = banner
+            .last()
+            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+            .expect("the banner names the URL")
+            .to_owned();
+        let placed = dialtone_ok(&[
+            "call",
+            CALLEE,
+            "--code",
+            "4815",
+            "--no-follow",
+            "--url",
+            &url,
+        ])
+        .await;
+        let session = session_of(&placed);
+        let logged = lines_until(&mut err, "resultcode").await;
+        let _ = child.kill();
+        let _ = child.wait();
+        let request = logged.last().expect("a request line");
+        match format {
+            "json" => {
+                let line: serde_json::Value =
+                    serde_json::from_str(request).unwrap_or_else(|e| panic!("{e}: {request}"));
+                assert_eq!(line["level"], "INFO", "{line}");
+                assert_eq!(line["target"], "dialtone::request", "{line}");
+                assert_eq!(line["message"], "accepted", "{line}");
+                assert_eq!(line["resultcode"], "0", "{line}");
+                assert_eq!(line["path"], "/rest/httpsessions/callVerify/v1.0", "{line}");
+                assert_eq!(line["session_id"], session.as_str(), "{line}");
+            }
+            _ => {
+                assert!(
+                    request.contains("INFO dialtone::request: accepted"),
+                    "{request}"
+                );
+                assert!(
+                    request.contains(&format!("session_id={session}")),
+                    "{request}"
+                );
+                assert!(
+                    !request.contains('\u{1b}'),
+                    "no colours off a terminal: {request:?}"
+                );
+            }
+        }
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.contains("dialtone::call") && l.contains("callout")),
+            "{logged:#?}"
+        );
     }
 }

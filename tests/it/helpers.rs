@@ -97,3 +97,59 @@ pub fn kinds(messages: &[Value]) -> Vec<String> {
 pub fn is_fee_push(m: &Value) -> bool {
     m["kind"] == "push" && m["event_type"] == "fee"
 }
+
+/// The log lines written on this thread while it lives: what `dialtone` prints on stderr (human
+/// format, no colours, no timestamps), for tests on the default current-thread runtime, where the
+/// spawned Dialtone runs on the test's thread.
+pub struct LogCapture {
+    buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogCapture {
+    /// Captures what the binary's default filter (`dialtone=info`) lets through.
+    pub fn start() -> LogCapture {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("dialtone=info"))
+            .with_writer(move || Sink(sink.clone()))
+            .with_ansi(false)
+            .without_time()
+            .finish();
+        LogCapture {
+            buffer,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.buffer.lock().expect("not poisoned").clone();
+        String::from_utf8(bytes)
+            .expect("UTF-8 logs")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The lines containing every one of `needles`.
+    pub fn matching(&self, needles: &[&str]) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .collect()
+    }
+}
+
+struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -239,6 +239,9 @@ async fn a_refused_call_appears_with_its_resultcode() {
             "http_status": 403,
             "resultcode": "1010002",
             "resultdesc": "Invalid request. preTone",
+            "hint": "preTone `nope.wav` is not an approved tone of app k3VdT9wQx2LpR7mN4sB8cY1fHj6Z: \
+                     the bundled welcome.wav and bye.wav, [tones] dir, or the app's own `tones` \
+                     in the configuration",
         }))
     );
     // Unsigned: no app named.

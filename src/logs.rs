@@ -1,0 +1,378 @@
+//! The log lines that tell the story of a run: one line per platform request answered (app, path,
+//! resultcode; for a refusal the reason and Dialtone's hint), per call event (with the stateCode
+//! of a disconnect), per push attempt (url, status, latency, outcome, and what happens next), and,
+//! logged where they are decided, per lock ([`crate::auth`]) and per frequency hit
+//! ([`crate::engine`]).
+//!
+//! Each line is written at one point: requests by the platform API's middleware
+//! ([`crate::sim::stream::publish_answers`], [`request`]), everything else as it is published on
+//! the event bus ([`crate::events::Events::publish`] calls [`event`]), so the log and the event
+//! stream cannot tell different stories. Lines are `info` (refusals, locks and frequency hits
+//! `warn`) under the targets `dialtone::request`, `dialtone::call`, `dialtone::push` and
+//! `dialtone::sim`: the default filter `dialtone=info` shows them all.
+//!
+//! It also installs the binary's subscriber ([`init`]): human-readable text (colours only on a
+//! terminal) or JSON, one object per line, handed to a thread that writes stderr, so a line
+//! logged under the engine's lock never waits for a slow or paused reader (lines beyond
+//! [`QUEUE_LINES`] are dropped and counted instead).
+
+use crate::events::{PushAttempt, SimEvent, Stamp, TimelineItem};
+use crate::push::journal::{DeliveryOutcome, PushKind};
+
+/// How the binary writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One line of text per event; colours when stderr is a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line (fields as keys), for log collectors.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LogFormat, String> {
+        match s {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("`{other}` is no log format: human or json")),
+        }
+    }
+}
+
+/// Installs the process's subscriber, writing to stderr: `RUST_LOG` if set, else `dialtone=info`.
+/// Call once, from the binary (tests capture their own), and keep the guard: dropping it waits
+/// (a second at most) until every line queued so far is written.
+pub fn init(format: LogFormat) -> FlushGuard {
+    let (writer, guard) = queued(std::io::stderr(), QUEUE_LINES);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "dialtone=info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match format {
+        LogFormat::Human => builder
+            // Colours only on a terminal: redirected logs stay plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+    guard
+}
+
+/// Lines waiting for stderr before new ones are dropped.
+pub const QUEUE_LINES: usize = 16_384;
+
+enum Queued {
+    Line(Vec<u8>),
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// A writer that hands each line to a thread writing stderr. Dialtone logs where things happen,
+/// some under the engine's lock, and a full pipe (`dialtone 2>&1 | less`, paused) must not stall
+/// the simulation: past [`QUEUE_LINES`] waiting, lines are dropped, and the writer says how many
+/// once it catches up.
+#[derive(Clone)]
+struct QueuedStderr {
+    tx: std::sync::mpsc::SyncSender<Queued>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::io::Write for QueuedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The fmt layer writes each event as one buffer, so a line is never split.
+        if self.tx.try_send(Queued::Line(buf.to_vec())).is_err() {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for QueuedStderr {
+    type Writer = QueuedStderr;
+    fn make_writer(&'a self) -> QueuedStderr {
+        self.clone()
+    }
+}
+
+/// Waits, when dropped, for the lines queued before it to reach stderr.
+pub struct FlushGuard(std::sync::mpsc::SyncSender<Queued>);
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        let (ack, acked) = std::sync::mpsc::sync_channel(1);
+        if self.0.send(Queued::Flush(ack)).is_ok() {
+            let _ = acked.recv_timeout(std::time::Duration::from_secs(1));
+        }
+    }
+}
+
+/// A [`QueuedStderr`] over `sink` holding up to `capacity` lines, and its guard.
+fn queued(
+    mut sink: impl std::io::Write + Send + 'static,
+    capacity: usize,
+) -> (QueuedStderr, FlushGuard) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = dropped.clone();
+    std::thread::spawn(move || {
+        for queued in rx {
+            let lost = counted.swap(0, std::sync::atomic::Ordering::Relaxed);
+            if lost > 0 {
+                let _ = writeln!(
+                    sink,
+                    "(dialtone: {lost} log lines dropped: stderr was not read)"
+                );
+            }
+            match queued {
+                Queued::Line(line) => {
+                    let _ = sink.write_all(&line);
+                }
+                Queued::Flush(ack) => {
+                    let _ = sink.flush();
+                    let _ = ack.send(());
+                }
+            }
+        }
+    });
+    (
+        QueuedStderr {
+            tx: tx.clone(),
+            dropped,
+        },
+        FlushGuard(tx),
+    )
+}
+
+/// A platform request answered: `0` (with the call's sessionId, if one was accepted) or a refusal
+/// with the platform's text and Dialtone's hint.
+pub struct Answered<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The app the request named (authenticated or not).
+    pub app_key: Option<&'a str>,
+    pub http_status: u16,
+    /// `None` for an answer that is no platform JSON (a recording's redirect).
+    pub resultcode: Option<&'a str>,
+    pub resultdesc: Option<&'a str>,
+    pub hint: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+}
+
+/// Logs one platform request: `accepted` or `refused`.
+pub fn request(a: &Answered) {
+    let app = a.app_key.unwrap_or("-");
+    let code = a.resultcode.unwrap_or("-");
+    if a.http_status < 400 {
+        tracing::info!(
+            target: "dialtone::request",
+            app_key = %app,
+            method = %a.method,
+            path = %a.path,
+            status = a.http_status,
+            resultcode = %code,
+            session_id = a.session_id.map(tracing::field::display),
+            "accepted",
+        );
+    } else {
+        tracing::warn!(
+            target: "dialtone::request",
+            app_key = %app,
+            method = %a.method,
+            path = %a.path,
+            status = a.http_status,
+            resultcode = %code,
+            hint = a.hint,
+            "refused: {}",
+            a.resultdesc.unwrap_or("no platform answer"),
+        );
+    }
+}
+
+/// Logs a published event (requests excepted: [`request`] has them, with their path).
+pub fn event(stamp: &Stamp, event: &SimEvent) {
+    let at = tracing::field::display(&stamp.time);
+    match event {
+        SimEvent::Accepted(_) | SimEvent::Refused(_) => {}
+        SimEvent::Timeline(t) => call_event(at, t),
+        SimEvent::Push(p) => push(at, p),
+        SimEvent::Clock(c) => {
+            tracing::info!(target: "dialtone::sim", at, "clock advanced to {}", c.to)
+        }
+        SimEvent::Phone(p) => tracing::info!(
+            target: "dialtone::sim",
+            at,
+            number = %p.number,
+            behaviour = p.behaviour.as_ref().map(|b| b.to_string()),
+            "phone rule {}", p.action,
+        ),
+        SimEvent::Faults(f) => tracing::info!(
+            target: "dialtone::sim",
+            at,
+            "push faults replaced: {} rule(s)",
+            f.rules.len()
+        ),
+        SimEvent::Reset(_) => tracing::info!(
+            target: "dialtone::sim",
+            at,
+            "reset: calls, journal, phone rules, locks and frequency counts forgotten"
+        ),
+        SimEvent::Handset(h) => tracing::info!(
+            target: "dialtone::sim",
+            at,
+            number = %h.number,
+            "handset {}",
+            h.action,
+        ),
+    }
+}
+
+/// The simulated time of the event, as the stream's `time`.
+type At<'a> = tracing::field::DisplayValue<&'a String>;
+
+fn call_event(at: At, t: &TimelineItem) {
+    tracing::info!(
+        target: "dialtone::call",
+        at,
+        session_id = %t.session_id,
+        app_key = %t.app_key,
+        state_code = t.state_code,
+        state_desc = t.state_desc,
+        detail = t.detail.as_deref(),
+        "{}",
+        t.event.name(),
+    );
+}
+
+fn push(at: At, p: &PushAttempt) {
+    // The line is put together by hand: skip that when nobody would read it.
+    if !tracing::enabled!(target: "dialtone::push", tracing::Level::WARN) {
+        return;
+    }
+    let what = match p.push {
+        PushKind::Status => format!("status push {}", p.event_type.name()),
+        PushKind::Fee => "CDR push (fee)".to_owned(),
+    };
+    let answer = match (p.status, p.error) {
+        (Some(status), _) => format!("HTTP {status}"),
+        (None, Some(error)) => format!("{error:?} error").to_lowercase(),
+        (None, None) => "no answer".to_owned(),
+    };
+    let next = match (p.outcome, &p.next_attempt_at) {
+        (DeliveryOutcome::Delivered, _) => "delivered".to_owned(),
+        (DeliveryOutcome::FailedWillRetry, Some(when)) => format!("failed, will retry at {when}"),
+        (DeliveryOutcome::FailedWillRetry, None) => "failed, will retry".to_owned(),
+        (DeliveryOutcome::Dropped, _) => "failed, not retried: fidelity policy".to_owned(),
+        (DeliveryOutcome::Abandoned, _) => {
+            format!("failed, abandoned after attempt {}", p.attempt)
+        }
+    };
+    let sessions = p.session_ids.join(",");
+    let message = format!(
+        "{what} to {}: {answer} in {} ms, {next}",
+        p.url, p.latency_ms
+    );
+    if p.outcome == DeliveryOutcome::Delivered {
+        tracing::info!(
+            target: "dialtone::push",
+            at,
+            session_id = %sessions,
+            attempt = p.attempt,
+            fault = p.fault.as_deref(),
+            "{message}"
+        );
+    } else {
+        tracing::warn!(
+            target: "dialtone::push",
+            at,
+            session_id = %sessions,
+            attempt = p.attempt,
+            fault = p.fault.as_deref(),
+            "{message}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A sink that writes nothing until the gate opens, like a paused pipe.
+    struct Gated {
+        gate: std::sync::mpsc::Receiver<()>,
+        open: bool,
+        out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if !self.open {
+                let _ = self.gate.recv();
+                self.open = true;
+            }
+            self.out
+                .lock()
+                .expect("not poisoned")
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_stderr_never_blocks_a_log_line_and_the_dropped_ones_are_counted() {
+        let (open, gate) = std::sync::mpsc::channel();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = Gated {
+            gate,
+            open: false,
+            out: out.clone(),
+        };
+        let (mut writer, guard) = queued(sink, 2);
+        // The thread takes the first line and stalls on it; two more fill the queue; the rest
+        // are dropped. None of these writes waits.
+        for i in 0..10 {
+            writer
+                .write_all(format!("line {i}\n").as_bytes())
+                .expect("never fails");
+        }
+        open.send(()).expect("the writer thread waits");
+        writer.write_all(b"after\n").expect("never fails");
+        drop(guard);
+        let text = String::from_utf8(out.lock().expect("not poisoned").clone()).expect("UTF-8");
+        let dropped: u64 = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("(dialtone: "))
+            .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
+            .sum();
+        let kept = text
+            .lines()
+            .filter(|l| l.starts_with("line ") || *l == "after")
+            .count() as u64;
+        assert!(dropped > 0, "{text}");
+        assert_eq!(kept + dropped, 11, "every line written or counted: {text}");
+        assert!(
+            (1..=4).contains(&kept),
+            "at most the queue and the line in hand: {text}"
+        );
+    }
+
+    #[test]
+    fn log_formats_parse_by_name_and_refuse_others_saying_which_exist() {
+        assert_eq!("json".parse(), Ok(LogFormat::Json));
+        assert_eq!("human".parse(), Ok(LogFormat::Human));
+        assert_eq!(
+            "xml".parse::<LogFormat>(),
+            Err("`xml` is no log format: human or json".to_owned())
+        );
+    }
+}
