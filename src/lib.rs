@@ -11,7 +11,9 @@
 //!   ([`api::extract`]) authenticate and read the body, so [`api::call_verify`] only parses the
 //!   body into typed values and hands the call to the engine.
 //! - [`auth`]: X-AKSK signatures, legacy tokens and lockout (spec §3).
-//! - [`engine`]: every call, one timer queue, push ordering, CDR batching and retries.
+//! - [`engine`]: every call, one timer queue, push ordering, CDR batching and retries; the
+//!   virtual handsets' engine side (`engine/handset.rs`: who is attached, the calls ringing
+//!   them, the audio-frame timer).
 //! - [`frequency`]: frequency control (spec §5.4), the sliding windows admission consults.
 //! - [`call`]: one call as a pure state machine (spec §5), with its announcement plan, codes and
 //!   timings ([`call::timings`]), and the voice-notification templates ([`call::template`]).

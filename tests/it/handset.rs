@@ -10,21 +10,21 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::helpers::*;
 
-/// A person holding the handset of a number.
-struct Handset {
+/// A person holding the handset of a number (the contract test holds one too).
+pub(crate) struct Handset {
     ws: WebSocketStream<TcpStream>,
 }
 
 /// What the server said: a JSON message, or one audio frame's samples.
 #[derive(Debug)]
-enum Heard {
+pub(crate) enum Heard {
     Text(Value),
     Frame(Vec<i16>),
 }
 
 impl Handset {
     /// Connects to `/sim/v1/phones/{path_number}/handset` (the number as it goes in the path).
-    async fn connect(sim: &TestSim, path_number: &str) -> Handset {
+    pub(crate) async fn connect(sim: &TestSim, path_number: &str) -> Handset {
         let addr = sim.base.trim_start_matches("http://");
         let tcp = TcpStream::connect(addr).await.expect("Dialtone listens");
         let url = format!(
@@ -48,7 +48,7 @@ impl Handset {
     }
 
     /// The next message within [`PATIENCE`]; `None` once the server closed the socket.
-    async fn next(&mut self) -> Option<Heard> {
+    pub(crate) async fn next(&mut self) -> Option<Heard> {
         loop {
             let msg = tokio::time::timeout(PATIENCE, self.ws.next())
                 .await
@@ -91,14 +91,14 @@ impl Handset {
         samples
     }
 
-    async fn send(&mut self, msg: Value) {
+    pub(crate) async fn send(&mut self, msg: Value) {
         self.ws
             .send(Message::Text(msg.to_string().into()))
             .await
             .expect("the handset socket is open");
     }
 
-    async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         let _ = self.ws.close(None).await;
         // Drain until the server's close arrives: the detach has happened by then.
         while self.ws.next().await.is_some_and(|m| m.is_ok()) {}

@@ -1,8 +1,8 @@
 //! `docs/openapi.json` against the real thing: every route the code serves is in the document
 //! and every documented path is served; real requests to every documented operation, successes
 //! and errors, get a documented status and a body that validates against the documented schema;
-//! the pushes a real receiver gets validate against the document's webhooks; and the stream's
-//! messages against `StreamMessage`. A change to an answer's shape fails here until the document
+//! the pushes a real receiver gets validate against the document's webhooks; the stream's
+//! messages against `StreamMessage`; and a virtual handset's against `HandsetServerMessage`. A change to an answer's shape fails here until the document
 //! says the same.
 
 use std::collections::BTreeSet;
@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
+use crate::handset::{Handset, Heard};
 use crate::helpers::*;
 use crate::json_schema::Schemas;
 
@@ -21,7 +22,9 @@ fn document() -> Value {
 }
 
 /// Path templates in the document that match `path` (the query left out; `/sandbox` is the
-/// platform API again, the same document paths).
+/// platform API again, the same document paths). A last parameter marked
+/// `x-dialtone-rest-of-path` (a console file, `js/main.js`) takes the rest of the path, slashes
+/// and all; a template of the exact length wins over it.
 fn template_for(doc: &Value, path: &str) -> Option<String> {
     let path = path.split('?').next().unwrap_or_default();
     let path = match path.strip_prefix("/sandbox") {
@@ -29,28 +32,49 @@ fn template_for(doc: &Value, path: &str) -> Option<String> {
         _ => path,
     };
     let concrete: Vec<&str> = path.split('/').collect();
-    doc["paths"]
-        .as_object()?
-        .keys()
-        .find(|template| {
+    let fits =
+        |t: &&str, c: &&str| (t.starts_with('{') && t.ends_with('}') && !c.is_empty()) || t == c;
+    let templates = doc["paths"].as_object()?;
+    let exact = templates.keys().find(|template| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == concrete.len() && parts.iter().zip(&concrete).all(|(t, c)| fits(t, c))
+    });
+    let rest_of_path = || {
+        templates.keys().find(|template| {
             let parts: Vec<&str> = template.split('/').collect();
-            parts.len() == concrete.len()
-                && parts.iter().zip(&concrete).all(|(t, c)| {
-                    (t.starts_with('{') && t.ends_with('}') && !c.is_empty()) || t == c
+            let (Some(last), Some(item)) = (parts.last(), templates.get(*template)) else {
+                return false;
+            };
+            let greedy = item.as_object().into_iter().flatten().any(|(_, op)| {
+                op["parameters"].as_array().into_iter().flatten().any(|p| {
+                    p["x-dialtone-rest-of-path"] == true
+                        && format!("{{{}}}", p["name"].as_str().unwrap_or_default()) == *last
                 })
+            });
+            greedy
+                && concrete.len() > parts.len()
+                && parts.iter().zip(&concrete).all(|(t, c)| fits(t, c))
         })
-        .cloned()
+    };
+    exact.or_else(rest_of_path).cloned()
 }
 
 /// An answer as it came off the wire.
 struct Answer {
     status: u16,
     content_type: String,
-    location: Option<String>,
+    headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
 }
 
 impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
     fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
@@ -107,22 +131,16 @@ impl Contract {
             request = request.header(k, v);
         }
         let response = request.send().await.expect("Dialtone answers");
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let (content_type, location) = (
-            header("content-type").unwrap_or_default(),
-            header("location"),
-        );
-        let status_got = response.status().as_u16();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let answer = Answer {
-            status: status_got,
+            status: response.status().as_u16(),
             content_type,
-            location,
+            headers,
             body: response.bytes().await.expect("a body").to_vec(),
         };
         assert_eq!(
@@ -148,10 +166,21 @@ impl Contract {
             return self.valid(&error_schema, &answer.json(), &what);
         };
         let Some(operation) = self.doc["paths"][&template].get(method.to_lowercase()) else {
+            // As `info.description` says: the console's paths are no API; another method on `/`
+            // is the platform's 404, on `/console…` a bare 405.
+            if template == "/" {
+                assert_eq!(answer.status, 404, "{what}: another method on / is a 404");
+                return self.valid(&error_schema, &answer.json(), &what);
+            }
             assert_eq!(
                 answer.status, 405,
                 "{what}: an undocumented method must be a 405"
             );
+            if template.starts_with("/console") {
+                assert!(answer.body.is_empty(), "{what}: a console 405 has no body");
+                assert!(answer.header("allow").is_some(), "{what}: no Allow header");
+                return;
+            }
             return self.valid(&error_schema, &answer.json(), &what);
         };
         self.exercised
@@ -171,20 +200,24 @@ impl Contract {
                 String::from_utf8_lossy(&answer.body)
             ),
             Some(content) => {
-                let (media, spec) = content.iter().next().expect("one media type");
-                assert!(
-                    answer.content_type.starts_with(media.as_str()),
-                    "{what}: content type {} is not the documented {media}",
-                    answer.content_type
-                );
+                let media = content
+                    .keys()
+                    .find(|m| answer.content_type.starts_with(m.as_str()));
+                let Some(media) = media else {
+                    panic!(
+                        "{what}: content type {} is none of the documented {:?}",
+                        answer.content_type,
+                        content.keys().collect::<Vec<_>>()
+                    )
+                };
                 if media == "application/json" {
-                    self.valid(&spec["schema"], &answer.json(), &what);
+                    self.valid(&content[media]["schema"], &answer.json(), &what);
                 }
             }
         }
         for (name, header) in documented["headers"].as_object().into_iter().flatten() {
-            if name == "Location" && header["required"] == true {
-                assert!(answer.location.is_some(), "{what}: no Location header");
+            if header["required"] == true {
+                assert!(answer.header(name).is_some(), "{what}: no {name} header");
             }
         }
         // What the test sent for a success is what the document asks for.
@@ -200,6 +233,51 @@ impl Contract {
         if let Err(e) = self.schemas().validate(schema, value) {
             panic!("{what}: the answer does not match docs/openapi.json: {e}\nbody: {value:#}");
         }
+    }
+
+    /// Attaches a virtual handset to `number` over a real WebSocket: the upgrade is the
+    /// documented 101 and the first message a documented `attached`.
+    async fn handset(&self, number: &str) -> Handset {
+        let template = "/sim/v1/phones/{number}/handset";
+        assert!(
+            self.doc["paths"][template]["get"]["responses"]["101"].is_object(),
+            "the upgrade is documented"
+        );
+        self.exercised
+            .lock()
+            .expect("not poisoned")
+            .insert((template.into(), "GET".into()));
+        // `connect` checks the 101.
+        let mut handset = Handset::connect(&self.sim, number).await;
+        let (attached, _) = self.hear(&mut handset, "attached").await;
+        assert_eq!(attached["number"], number);
+        handset
+    }
+
+    /// What the handset is told up to its next text message, which must be of `kind`: that
+    /// message (a documented `HandsetServerMessage`) and the audio frames before it (each 160
+    /// samples, as `Handset::next` checks).
+    async fn hear(&self, handset: &mut Handset, kind: &str) -> (Value, usize) {
+        let schema = json!({"$ref": "#/components/schemas/HandsetServerMessage"});
+        let mut frames = 0;
+        loop {
+            match handset.next().await {
+                Some(Heard::Frame(_)) => frames += 1,
+                Some(Heard::Text(message)) => {
+                    self.valid(&schema, &message, "a handset message");
+                    assert_eq!(message["type"], kind, "{message}");
+                    return (message, frames);
+                }
+                None => panic!("the handset closed before `{kind}`"),
+            }
+        }
+    }
+
+    /// The person does something, as a documented `HandsetClientMessage`.
+    async fn act(&self, handset: &mut Handset, action: Value) {
+        let schema = json!({"$ref": "#/components/schemas/HandsetClientMessage"});
+        self.valid(&schema, &action, "a handset action");
+        handset.send(action).await;
     }
 
     fn signed(&self) -> Vec<(String, String)> {
@@ -527,7 +605,7 @@ async fn every_documented_operation_answers_as_documented() {
             301,
         )
         .await;
-    let location = download.location.expect("a Location");
+    let location = download.header("location").expect("a Location");
     let file = location.split_once("/dialtone/").expect("a Dialtone URL").1;
     c.get(&format!("/dialtone/{file}"), 200).await;
     c.get("/dialtone/recordings/bucket/nothing.wav", 404).await;
@@ -652,6 +730,73 @@ async fn every_documented_operation_answers_as_documented() {
     c.get("/sim/v1/nowhere", 404).await;
     c.get("/sim/v1/stream", 400).await;
 
+    // The browser console: its page and files, revalidated, and a file it does not have.
+    let page = c.get("/", 200).await;
+    let tag = page.header("etag").expect("an ETag");
+    c.expect("GET", "/", &[("If-None-Match".into(), tag)], "", 304)
+        .await;
+    c.get("/console", 200).await;
+    c.get("/console/", 200).await;
+    for file in ["js/main.js", "console.css", "favicon.svg"] {
+        c.get(&format!("/console/{file}"), 200).await;
+    }
+    let script = c.get("/console/js/phone.js", 200).await;
+    let tag = script.header("etag").expect("an ETag");
+    let revalidate = [("If-None-Match".to_owned(), tag)];
+    c.expect("GET", "/console/js/phone.js", &revalidate, "", 304)
+        .await;
+    c.get("/console/js/nope.js", 404).await;
+    c.control("POST", "/console/js/main.js", "", 405).await;
+    c.control("POST", "/", "", 404).await;
+
+    // A person on a virtual handset: over plain HTTP a 400; over a WebSocket the documented
+    // messages both ways, and audio frames paced by the simulated clock.
+    let person = "+8613900005555";
+    c.get(&format!("/sim/v1/phones/{person}/handset"), 400)
+        .await;
+    c.get("/sim/v1/phones/5555/handset", 400).await;
+    let mut handset = c.handset(person).await;
+    let mut second = Handset::connect(&c.sim, person).await;
+    c.hear(&mut second, "error").await;
+    assert!(second.next().await.is_none(), "a second handset is closed");
+    let phones = c.get("/sim/v1/phones", 200).await.json();
+    assert_eq!(phones["handsets"], json!([person]));
+    let mut call = verify_body("5555");
+    call["calleeNbr"] = json!(person);
+    let handset_call = c.signed_post(verify, &call, 200).await["sessionId"]
+        .as_str()
+        .expect("a sessionId")
+        .to_owned();
+    c.control("POST", "/sim/v1/clock/advance", r#"{"by":"2s"}"#, 200)
+        .await;
+    let (ringing, _) = c.hear(&mut handset, "ringing").await;
+    assert_eq!(ringing["session_id"], handset_call.as_str());
+    c.act(&mut handset, json!({"action": "answer"})).await;
+    c.hear(&mut handset, "answered").await;
+    c.control("POST", "/sim/v1/clock/advance", r#"{"by":"1s"}"#, 200)
+        .await;
+    let keys = json!({"action": "dtmf", "digits": "1", "session_id": handset_call});
+    c.act(&mut handset, keys).await;
+    let (_, frames) = c.hear(&mut handset, "digits").await;
+    assert_eq!(frames, 50, "1 s of simulated time is 50 frames of 20 ms");
+    let unknown = json!({"action": "pickup"});
+    let client_schema = json!({"$ref": "#/components/schemas/HandsetClientMessage"});
+    assert!(
+        c.schemas().validate(&client_schema, &unknown).is_err(),
+        "the document refuses what Dialtone refuses"
+    );
+    handset.send(unknown).await;
+    c.hear(&mut handset, "error").await;
+    c.act(&mut handset, json!({"action": "hangup"})).await;
+    let (ended, _) = c.hear(&mut handset, "ended").await;
+    assert_eq!(
+        (&ended["state_code"], &ended["heard_ms"]),
+        (&json!(8017), &json!(1000))
+    );
+    handset.close().await;
+    c.get("/sim/v1/calls?callee=%2B8613900005555", 200).await;
+    c.get(&format!("/sim/v1/calls/{handset_call}"), 200).await;
+
     // Readiness and this document.
     c.get("/health", 200).await;
     c.get("/sim/v1/health", 200).await;
@@ -675,6 +820,7 @@ async fn every_documented_operation_answers_as_documented() {
         "phone",
         "faults",
         "reset",
+        "handset",
     ] {
         assert!(kinds.contains(kind), "no `{kind}` message among {kinds:?}");
     }
