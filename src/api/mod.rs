@@ -131,3 +131,6 @@ pub async fn not_found() -> Response {
     }
     .into_response()
 }
+
+#[cfg(test)]
+mod props;

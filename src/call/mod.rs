@@ -921,4 +921,6 @@ impl Call {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
