@@ -108,7 +108,7 @@ fn documented(result: Result<(), ApiError>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // proptest's default of 256 cases each; PROPTEST_CASES raises it.
 
     #[test]
     fn call_bodies_never_panic_and_refusals_carry_a_documented_code(

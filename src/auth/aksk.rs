@@ -296,7 +296,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        // proptest's default of 256 cases each; PROPTEST_CASES raises it.
 
         #[test]
         fn no_header_value_makes_the_parsers_panic(value in header_like()) {

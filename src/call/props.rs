@@ -107,7 +107,7 @@ fn fire_until(call: &mut Call, seen: &mut Seen, until: SimInstant) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // proptest's default of 256 cases each; PROPTEST_CASES raises it.
 
     #[test]
     fn any_call_ends_once_with_one_disconnect_and_ordered_times(
