@@ -76,15 +76,21 @@ fn announcement(times: u8, pre_tone_ms: u64, reading_ms: u64) -> Announcement {
 /// What the owner saw: every status event of leg A, and the ending the first time it appeared.
 #[derive(Default)]
 struct Seen {
+    /// Leg A's status events.
     statuses: Vec<(&'static str, SimInstant)>,
+    /// A click-to-call's B-leg status events.
+    b_statuses: Vec<(&'static str, SimInstant)>,
     ending: Option<Ending>,
 }
 
 impl Seen {
     fn drain(&mut self, call: &mut Call) {
         while let Some(effect) = call.poll_effect() {
-            if let Effect::Status { event, at, .. } = effect {
-                self.statuses.push((event.name(), at));
+            if let Effect::Status { event, at, leg } = effect {
+                match leg {
+                    Leg::A => self.statuses.push((event.name(), at)),
+                    Leg::B => self.b_statuses.push((event.name(), at)),
+                }
             }
         }
         match (&self.ending, call.ending()) {
@@ -112,18 +118,38 @@ proptest! {
     #[test]
     fn any_call_ends_once_with_one_disconnect_and_ordered_times(
         outcome in outcome(),
+        // Some: a click-to-call whose B leg does this, with a preVoice of this length.
+        callback in prop::option::of((outcome(), prop::option::of(0u64..20_000), any::<bool>(), 0u32..3)),
         times in 0u8..=3,
         pre_tone_ms in 0u64..10_000,
         reading_ms in 1u64..10_000,
         ops in prop::collection::vec(op(), 0..24),
     ) {
         let start = SimInstant(1_000);
-        let mut call = Call::accept(
-            outcome,
-            announcement(times, pre_tone_ms, reading_ms),
-            &CallTimings::default(),
-            start,
-        );
+        let is_callback = callback.is_some();
+        let mut call = match callback {
+            None => Call::accept(
+                outcome,
+                announcement(times, pre_tone_ms, reading_ms),
+                &CallTimings::default(),
+                start,
+            ),
+            Some((b_outcome, pre_voice_ms, record, max_duration_min)) => Call::accept_callback(
+                outcome,
+                click2call::Callback {
+                    b_outcome,
+                    media: click2call::CallbackMedia {
+                        pre_voice_ms,
+                        record_hint_ms: record.then_some(2_000),
+                        record,
+                        max_duration_min,
+                    },
+                    timings: click2call::C2cTimings::default(),
+                },
+                &CallTimings::default(),
+                start,
+            ),
+        };
         let mut seen = Seen::default();
         seen.drain(&mut call);
         let mut now = start;
@@ -164,5 +190,12 @@ proptest! {
             last = at;
         }
         prop_assert_eq!(seen.statuses.last().map(|s| s.1), Some(end));
+        if is_callback {
+            let b = &seen.b_statuses;
+            prop_assert!(b.windows(2).all(|w| w[0].1 <= w[1].1), "B out of order: {:?}", b);
+            prop_assert!(b.iter().all(|s| s.1 <= end), "B after the end: {:?}", b);
+        } else {
+            prop_assert!(seen.b_statuses.is_empty());
+        }
     }
 }
