@@ -339,6 +339,10 @@ def main():
             "two_keys": split_keys[:5],
         }
         figures["work_dir"] = work
+        # What the receiver got, for the diagnosis: one line per push.
+        with open(os.path.join(work, "received.jsonl"), "w", encoding="utf-8") as f:
+            for path, key, body in receiver.snapshot():
+                f.write(json.dumps({"path": path, "key": key, "body": body.decode("utf-8", "replace")}) + "\n")
     print(json.dumps(figures, sort_keys=True), flush=True)
     if ok and not args.keep:
         shutil.rmtree(work, ignore_errors=True)
