@@ -594,6 +594,17 @@ mod tests {
     }
 
     #[test]
+    fn the_replay_buffer_keeps_only_the_last_stream_buffer_events() {
+        let events = bus(100);
+        for _ in 0..1000 {
+            events.publish(stamp(), reset());
+        }
+        let ring = events.ring();
+        assert_eq!(ring.buffer.len(), 100);
+        assert_eq!(ring.buffer.front().map(|p| p.seq), Some(901));
+    }
+
+    #[test]
     fn a_message_is_the_envelope_and_the_fields_of_its_event() {
         let events = bus(10);
         events.publish(stamp(), reset());

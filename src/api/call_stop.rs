@@ -31,7 +31,7 @@ pub async fn call_stop(
 
 /// The `sessionid` to stop (lower-case `id`: a camel-case `sessionId` is not an alias, so that
 /// common client bug shows), after checking `signal` is `call_stop`.
-fn parse(bytes: &[u8]) -> Result<String, ApiError> {
+pub fn parse(bytes: &[u8]) -> Result<String, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_body())?;
     let Value::Object(body) = value else {
         return Err(ApiError::invalid_body());

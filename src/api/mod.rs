@@ -170,3 +170,6 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     ))
     .into_response()
 }
+
+#[cfg(test)]
+mod props;

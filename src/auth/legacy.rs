@@ -90,6 +90,12 @@ impl TokenStore {
         out
     }
 
+    /// Apps with an entry: only configured apps get one (a login is checked first).
+    #[cfg(test)]
+    pub(super) fn apps_held(&self) -> usize {
+        self.apps.len()
+    }
+
     fn pair(&self, app_key: &str) -> Option<&ActivePair> {
         self.apps.get(app_key).and_then(|a| a.pair.as_ref())
     }

@@ -576,6 +576,41 @@ mod tests {
     }
 
     #[test]
+    fn the_nonce_cache_holds_only_the_nonces_still_inside_their_window() {
+        // A day of one accepted request per second, each `Created` acceptable for 8 h 10 min
+        // (the UTC+8 reading plus the window): the cache never holds more than that span.
+        let mut cache = NonceCache::default();
+        let start = "2026-03-14T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let kept = chrono::Duration::seconds(8 * 3600 + 600);
+        for s in 0..86_400 {
+            let now = start + chrono::Duration::seconds(s);
+            assert!(cache.admit(APP_KEY, &format!("N{s}"), now + kept, now));
+            assert!(cache.until.len() as i64 <= kept.num_seconds() + 1);
+        }
+        assert_eq!(cache.until.len(), cache.by_expiry.len());
+    }
+
+    #[test]
+    fn logins_to_invented_app_keys_leave_no_token_entry() {
+        // Lockout off, so every attempt reaches the app_key check.
+        let sim = Sim::with(|c| c.auth.lockout.enabled = false);
+        for i in 0..1000 {
+            let q = format!("app_key=invented{i}&username=dialtone_dev01");
+            assert_eq!(
+                sim.fastlogin(&q, Some(PASSWORD)),
+                Err(ApiError::InvalidAppKey)
+            );
+        }
+        assert_eq!(sim.auth.lock().tokens.apps_held(), 0);
+        sim.login().unwrap();
+        assert_eq!(
+            sim.auth.lock().tokens.apps_held(),
+            1,
+            "one entry per real app"
+        );
+    }
+
+    #[test]
     fn a_stale_or_unparseable_created_gets_1010013() {
         let sim = Sim::new();
         for created in ["2026-03-14T10:10:30Z", "2026-03-14T14:15:30Z", "yesterday"] {

@@ -973,4 +973,6 @@ impl Call {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

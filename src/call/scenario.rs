@@ -12,7 +12,7 @@
 //! A behaviour is one outcome or a sequence of them: the n-th call to the number under that rule
 //! gets the n-th outcome, and the last one repeats (busy, then answer: retry logic can be tested).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
@@ -363,8 +363,22 @@ pub enum Source {
 pub struct Callees {
     api: BTreeMap<String, (Behaviour, usize)>,
     config: Vec<Rule>,
-    config_calls: HashMap<(usize, String), usize>,
+    /// Calls per config rule, for `GET /sim/v1/phones`.
+    config_totals: Vec<usize>,
+    /// Calls so far per (config rule, number), kept only for rules with a sequence: a single
+    /// outcome needs no position. At most [`SEQUENCE_NUMBERS_KEPT`] entries.
+    positions: HashMap<(usize, String), usize>,
+    /// The keys of `positions`, oldest first, for eviction at the cap.
+    first_seen: VecDeque<(usize, String)>,
 }
+
+/// How many (rule, number) positions in config sequences are remembered.
+///
+/// Dialtone decision: a pattern rule (`*`, a prefix) with a sequence would otherwise remember
+/// every number it ever matched. A sequence scripts a few numbers under test; past this many
+/// distinct numbers (a load test) the number first seen longest ago is forgotten, and its next
+/// call starts the sequence again. About 100 bytes each, so a few MB at most.
+pub const SEQUENCE_NUMBERS_KEPT: usize = 100_000;
 
 /// `GET /sim/v1/phones`.
 #[derive(Debug, Clone, Serialize)]
@@ -390,6 +404,7 @@ pub struct PhoneRuleView {
 impl Callees {
     pub fn new(config: Vec<Rule>) -> Callees {
         Callees {
+            config_totals: vec![0; config.len()],
             config,
             ..Callees::default()
         }
@@ -407,12 +422,26 @@ impl Callees {
             .enumerate()
             .find(|(_, r)| r.pattern.matches(number))
         {
-            let calls = self.config_calls.entry((i, number.to_owned())).or_default();
-            *calls += 1;
-            return (
-                rule.behaviour.nth(*calls - 1),
-                Source::Config(rule.text.clone()),
-            );
+            if let Some(total) = self.config_totals.get_mut(i) {
+                *total += 1;
+            }
+            let step = if rule.behaviour.steps.len() > 1 {
+                let key = (i, number.to_owned());
+                if !self.positions.contains_key(&key) {
+                    if self.first_seen.len() >= SEQUENCE_NUMBERS_KEPT {
+                        if let Some(oldest) = self.first_seen.pop_front() {
+                            self.positions.remove(&oldest);
+                        }
+                    }
+                    self.first_seen.push_back(key.clone());
+                }
+                let calls = self.positions.entry(key).or_default();
+                *calls += 1;
+                *calls - 1
+            } else {
+                0
+            };
+            return (rule.behaviour.nth(step), Source::Config(rule.text.clone()));
         }
         if let Some(outcome) = magic(number) {
             return (outcome, Source::Magic);
@@ -433,17 +462,13 @@ impl Callees {
     /// Forgets API rules and every call count (`POST /sim/v1/reset`).
     pub fn reset(&mut self) {
         self.api.clear();
-        self.config_calls.clear();
+        self.config_totals.iter_mut().for_each(|t| *t = 0);
+        self.positions.clear();
+        self.first_seen.clear();
     }
 
     pub fn view(&self) -> PhonesView {
-        let config_calls = |i: usize| -> usize {
-            self.config_calls
-                .iter()
-                .filter(|((r, _), _)| *r == i)
-                .map(|(_, n)| n)
-                .sum()
-        };
+        let config_calls = |i: usize| self.config_totals.get(i).copied().unwrap_or(0);
         PhonesView {
             api: self
                 .api
@@ -505,6 +530,43 @@ mod tests {
             c.choose("+8613900001234"),
             (Outcome::ANSWER, Source::Default)
         );
+    }
+
+    fn catch_all(behaviour: Behaviour) -> Callees {
+        Callees::new(vec![Rule {
+            pattern: Pattern::parse("*").unwrap(),
+            text: "*".into(),
+            behaviour,
+        }])
+    }
+
+    #[test]
+    fn a_catch_all_rule_remembers_no_number_and_still_counts_its_calls() {
+        let mut c = catch_all(Behaviour::single(Outcome::Busy));
+        for n in 0..10_000 {
+            assert_eq!(c.choose(&format!("+86139{n:08}")).0, Outcome::Busy);
+        }
+        assert_eq!(c.positions.len(), 0);
+        assert_eq!(c.view().config[0].calls, 10_000);
+    }
+
+    #[test]
+    fn a_catch_all_sequence_remembers_a_bounded_number_of_callees() {
+        let b = spec(r#"{"sequence":[{"outcome":"busy"},{"outcome":"answer"}]}"#).unwrap();
+        let mut c = catch_all(b);
+        let first = "+8613900000000";
+        assert_eq!(c.choose(first).0, Outcome::Busy);
+        assert_eq!(c.choose(first).0, Outcome::ANSWER);
+        for n in 1..=SEQUENCE_NUMBERS_KEPT + 10 {
+            assert_eq!(c.choose(&format!("+86139{n:08}")).0, Outcome::Busy);
+        }
+        assert_eq!(c.positions.len(), SEQUENCE_NUMBERS_KEPT);
+        assert_eq!(c.first_seen.len(), SEQUENCE_NUMBERS_KEPT);
+        // The number seen longest ago was forgotten: its script starts again.
+        assert_eq!(c.choose(first).0, Outcome::Busy);
+        // A recent one is still on its second step.
+        let recent = format!("+86139{:08}", SEQUENCE_NUMBERS_KEPT + 10);
+        assert_eq!(c.choose(&recent).0, Outcome::ANSWER);
     }
 
     #[test]

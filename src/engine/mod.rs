@@ -765,15 +765,38 @@ impl Engine {
         self.shared.timers_changed.notify_one();
     }
 
-    /// Hands jobs to the dispatcher; each result comes back through `push_finished`.
+    /// Hands jobs to the dispatcher once everything persisted so far (their outbox rows
+    /// included) is committed; each result comes back through `push_finished`.
+    ///
+    /// Why wait: a push sent before its outbox row is in the database can reach the receiver
+    /// and then be forgotten by a crash. A CDR batch is then formed again after the restart,
+    /// with other calls and so another idempotency key, and the receiver cannot tell it is a
+    /// repeat (found by `scripts/crash-test.sh`). If the commit fails (a full disk), the push
+    /// goes anyway: delivering it beats holding it for a database that may never recover.
     fn send(&self, out: Outbound) {
-        let epoch = out.epoch;
-        for job in out.jobs {
-            let engine = self.clone();
-            self.shared.dispatcher.dispatch(job, move |job, report| {
-                engine.push_finished(epoch, &job.delivery_id, report);
-            });
+        if out.jobs.is_empty() {
+            return;
         }
+        let epoch = out.epoch;
+        let engine = self.clone();
+        let dispatch = move || {
+            for job in out.jobs {
+                let finished = engine.clone();
+                engine.shared.dispatcher.dispatch(job, move |job, report| {
+                    finished.push_finished(epoch, &job.delivery_id, report);
+                });
+            }
+        };
+        if self.shared.store.is_none() {
+            return dispatch();
+        }
+        let committed = self.committed();
+        tokio::spawn(async move {
+            if let Err(e) = committed.await {
+                tracing::warn!(error = %e, "pushes sent although their outbox rows were not committed");
+            }
+            dispatch();
+        });
     }
 
     /// Forgets every call, delivery, phone rule and frequency count, puts a manual clock back to

@@ -87,20 +87,31 @@ const RESPONSE_BODY_KEPT: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
+    /// Never pools, so a resend after a reset (see [`discarded_unread`]) goes out on a new
+    /// connection rather than on another idle one the receiver may have closed too.
+    fresh: reqwest::Client,
     created_tz: CreatedTz,
 }
 
 impl HttpTransport {
     pub fn new(config: &PushSettings) -> HttpTransport {
-        let client = reqwest::Client::builder()
-            // Spec §6.2: redirects are not followed and count as failures.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_millis(config.timeout_ms))
+        let builder = || {
+            reqwest::Client::builder()
+                // Spec §6.2: redirects are not followed and count as failures.
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_millis(config.timeout_ms))
+        };
+        let client = builder()
             .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("a client with no TLS and no proxy settings always builds");
+        let fresh = builder()
+            .pool_max_idle_per_host(0)
             .build()
             .expect("a client with no TLS and no proxy settings always builds");
         HttpTransport {
             client,
+            fresh,
             created_tz: config.created_tz,
         }
     }
@@ -137,8 +148,8 @@ impl HttpTransport {
         if job.fault == Some(FaultKind::Drop) {
             return report;
         }
-        let send = || {
-            self.client
+        let send_on = |client: &reqwest::Client| {
+            client
                 .post(&job.url)
                 .header(CONTENT_TYPE, PLATFORM_CONTENT_TYPE)
                 .header(AUTHORIZATION, &authorization)
@@ -147,8 +158,18 @@ impl HttpTransport {
                 .body(job.body.clone())
                 .send()
         };
+        let send = || send_on(&self.client);
         let watch = Stopwatch::start();
-        let sent = send().await;
+        let mut sent = send().await;
+        if let Err(e) = &sent {
+            if discarded_unread(e) {
+                // The receiver's socket threw the request away unread (typically a kept-alive
+                // connection it was closing as we wrote): it cannot have acted on it, so the same
+                // request, byte for byte, goes once more on a new connection, within this attempt.
+                tracing::debug!(delivery = %job.delivery_id, error = %e, "push reset unread; resent");
+                sent = send_on(&self.fresh).await;
+            }
+        }
         if job.fault == Some(FaultKind::Duplicate) {
             // The receiver sees the push twice; the journal records the first answer.
             let _ = send().await;
@@ -214,9 +235,41 @@ fn classify(e: &reqwest::Error) -> PushError {
     }
 }
 
+/// Whether a send that got no answer failed because the receiver reset the connection before
+/// reading the request: a connection reset (or broken pipe) on the request's own connection,
+/// with no byte of an answer.
+///
+/// Dialtone decision (docs/decisions.md, "Push resends"): a socket closed with unread data
+/// answers with a reset, while a receiver that read the whole request and then closed (crashed,
+/// say) closes cleanly, which hyper reports as an incomplete message. Only the reset proves the
+/// request went unread, so only it is resent; a clean close, a timeout or any answer never is.
+/// A request hyper had not yet written when it saw the connection close is resent by hyper
+/// itself on a reused connection (hyper-util's `retry_canceled_requests`).
+fn discarded_unread(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() || e.status().is_some() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        source = inner.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     async fn send_error(client: &reqwest::Client, url: &str) -> reqwest::Error {
@@ -271,5 +324,85 @@ mod tests {
         });
         let e = send_error(&pushes(), &url).await;
         assert_eq!(classify(&e), PushError::Io, "{e:?}");
+    }
+
+    /// A receiver on raw TCP, so the test decides exactly when a kept-alive connection closes.
+    /// Its first connection answers one push and keeps alive; the second push on it is either
+    /// thrown away unread as it arrives (the close-while-writing race, made deterministic) or
+    /// read whole and then dropped without an answer (a receiver that crashed after reading).
+    /// Later connections answer every push with 200. `read` counts pushes read whole.
+    async fn closing_receiver(read_second: bool) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
+        let read = Arc::new(AtomicUsize::new(0));
+        let counted = read.clone();
+        tokio::spawn(async move {
+            let (mut first, _) = listener.accept().await.unwrap();
+            read_push(&mut first).await;
+            counted.fetch_add(1, Ordering::SeqCst);
+            first.write_all(OK).await.unwrap();
+            if read_second {
+                read_push(&mut first).await;
+                counted.fetch_add(1, Ordering::SeqCst);
+                drop(first);
+                return; // and accepts nothing more
+            }
+            first.readable().await.unwrap();
+            drop(first); // unread bytes pending: the kernel answers with a reset
+            while let Ok((mut next, _)) = listener.accept().await {
+                read_push(&mut next).await;
+                counted.fetch_add(1, Ordering::SeqCst);
+                next.write_all(OK).await.unwrap();
+            }
+        });
+        (url, read)
+    }
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+
+    /// Reads one request whose body is `{}`.
+    async fn read_push(socket: &mut tokio::net::TcpStream) {
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !(seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.ends_with(b"{}")) {
+            let n = socket.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the push ended early");
+            seen.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn job(url: &str, n: u32) -> PushJob {
+        PushJob {
+            delivery_id: format!("s1.{n}"),
+            app_key: "key".into(),
+            app_secret: "secret".into(),
+            url: url.into(),
+            body: b"{}".to_vec(),
+            nonce: format!("nonce{n}"),
+            fault: None,
+            idempotency_key: format!("s1.{n}"),
+            created_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_push_reset_unread_on_a_kept_alive_connection_is_resent_at_once() {
+        let (url, read) = closing_receiver(false).await;
+        let transport = HttpTransport::new(&PushSettings::default());
+        assert!(transport.attempt(&job(&url, 1)).await.delivered());
+        let second = transport.attempt(&job(&url, 2)).await;
+        assert!(second.delivered(), "{second:?}");
+        assert_eq!(read.load(Ordering::SeqCst), 2, "each push read once");
+    }
+
+    #[tokio::test]
+    async fn a_push_read_and_then_dropped_without_an_answer_is_not_resent() {
+        let (url, read) = closing_receiver(true).await;
+        let transport = HttpTransport::new(&PushSettings::default());
+        assert!(transport.attempt(&job(&url, 1)).await.delivered());
+        let second = transport.attempt(&job(&url, 2)).await;
+        // A resend would wait on a receiver that accepts nothing more and time out instead.
+        assert_eq!(second.error, Some(PushError::Io), "{second:?}");
+        assert_eq!(read.load(Ordering::SeqCst), 2);
     }
 }
