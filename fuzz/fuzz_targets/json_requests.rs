@@ -4,13 +4,19 @@
 
 use std::collections::BTreeMap;
 
-use dialtone::api::{call_notify::CallNotifyIn, call_stop, call_verify::CallVerifyIn, click_to_call::ClickToCallIn};
+use dialtone::api::{
+    call_notify::CallNotifyIn, call_stop, call_verify::CallVerifyIn, click_to_call::ClickToCallIn,
+};
 use dialtone::error::ApiError;
 use libfuzzer_sys::fuzz_target;
 
 fn documented<T>(r: Result<T, ApiError>) {
     if let Err(e) = r {
-        assert_ne!(e.resultcode(), "1010001", "internal error for a bad body: {e:?}");
+        assert_ne!(
+            e.resultcode(),
+            "1010001",
+            "internal error for a bad body: {e:?}"
+        );
         assert!(!e.resultdesc().is_empty());
     }
 }
