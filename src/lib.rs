@@ -62,6 +62,7 @@ pub mod error;
 pub mod events;
 pub mod frequency;
 pub mod ids;
+pub mod load;
 pub mod logs;
 pub mod phone;
 pub mod push;
