@@ -213,3 +213,44 @@ async fn load_refuses_a_dialtone_on_a_manual_clock_saying_how_to_fix_it() {
     );
     assert_eq!(sim.call_count().await, 0, "no call was placed");
 }
+
+#[tokio::test]
+async fn the_load_command_prints_one_json_summary() {
+    let (url, served) = receiver().await;
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_dialtone"))
+        .args(["load", "--embedded", "--speed", "100", "--rate", "40/s"])
+        .args(["--duration", "500ms", "--seed", "5", "--json"])
+        // A failed CDR is retried an hour later (36 s here): the drain does not wait that long.
+        .args(["--drain", "2s"])
+        .args(["--outcomes", "busy=50%,answer=50%"])
+        .args(["--status-url", &format!("{url}/status")])
+        .args(["--fee-url", &format!("{url}/fee")])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the command ends")
+        .expect("the command runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
+    assert!(out.stderr.is_empty(), "no progress line off a terminal");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let calls = &summary["calls"];
+    assert_eq!(calls["accepted"], 20, "{summary:#}");
+    let settled =
+        calls["completed"].as_u64().unwrap_or(0) + calls["unfinished"].as_u64().unwrap_or(0);
+    assert_eq!(settled, 20, "{summary:#}");
+    assert!(
+        calls["unfinished"].as_u64() > Some(0),
+        "a CDR awaits its retry: {summary:#}"
+    );
+    let busy = summary["calls"]["by_outcome"]["busy"].as_u64().unwrap_or(0);
+    assert_eq!(summary["calls"]["disconnects_by_state_code"]["8102"], busy);
+    let served = served.status.load(Ordering::SeqCst) + served.fee.load(Ordering::SeqCst);
+    assert_eq!(summary["pushes"]["attempts"], served, "{summary:#}");
+}
