@@ -74,11 +74,7 @@ enum Command {
 #[derive(clap::Args)]
 struct LoadArgs {
     /// The running Dialtone to load (ignored with --embedded).
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        env = "DIALTONE_LOAD_URL"
-    )]
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
     url: String,
     /// Start a Dialtone in this process instead, on a scaled clock (see --speed).
     #[arg(long, env = "DIALTONE_LOAD_EMBEDDED")]
@@ -93,7 +89,7 @@ struct LoadArgs {
     speed: f64,
     /// With --embedded: its configuration file, caps and all (default: the embedded one, with
     /// the app's call cap, the port pool and the frequency rules lifted to fit the load).
-    #[arg(long, requires = "embedded", env = "DIALTONE_LOAD_CONFIG")]
+    #[arg(long, requires = "embedded", env = "DIALTONE_CONFIG")]
     config: Option<PathBuf>,
     /// Calls per second: 500/s, 30/m, or a number (per second).
     #[arg(long, default_value = "10/s", value_parser = dialtone::load::parse_rate, env = "DIALTONE_LOAD_RATE")]
@@ -106,19 +102,19 @@ struct LoadArgs {
     #[arg(long, default_value = "answer=100%", value_parser = dialtone::load::OutcomeMix::parse, env = "DIALTONE_LOAD_OUTCOMES")]
     outcomes: dialtone::load::OutcomeMix,
     /// Your receiver's status push URL (statusUrl); default: the app's.
-    #[arg(long, env = "DIALTONE_LOAD_STATUS_URL")]
+    #[arg(long, env = "DIALTONE_STATUS_URL")]
     status_url: Option<String>,
     /// Your receiver's CDR push URL (feeUrl); default: the app's.
-    #[arg(long, env = "DIALTONE_LOAD_FEE_URL")]
+    #[arg(long, env = "DIALTONE_FEE_URL")]
     fee_url: Option<String>,
     /// App key (default: the demo app's).
-    #[arg(long, env = "DIALTONE_LOAD_APP_KEY")]
+    #[arg(long, env = "DIALTONE_APP_KEY")]
     app_key: Option<String>,
     /// App secret (default: the demo app's).
-    #[arg(long, env = "DIALTONE_LOAD_APP_SECRET")]
+    #[arg(long, env = "DIALTONE_APP_SECRET")]
     app_secret: Option<String>,
     /// Display number (default: the demo app's first).
-    #[arg(long, env = "DIALTONE_LOAD_DISPLAY")]
+    #[arg(long, env = "DIALTONE_DISPLAY")]
     display: Option<String>,
     /// Seed for the outcome draws and callee numbers: the same seed, the same calls.
     #[arg(long, env = "DIALTONE_LOAD_SEED")]
@@ -130,7 +126,7 @@ struct LoadArgs {
     #[arg(long, default_value = "30s", value_parser = duration_ms, env = "DIALTONE_LOAD_DRAIN")]
     drain: u64,
     /// Print one JSON summary instead of the table (and no progress line).
-    #[arg(long, env = "DIALTONE_LOAD_JSON")]
+    #[arg(long, env = "DIALTONE_JSON")]
     json: bool,
 }
 
