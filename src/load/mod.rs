@@ -183,7 +183,8 @@ pub async fn run(mut opts: LoadOptions) -> Result<Summary, LoadError> {
     let mut stream_open = true;
     loop {
         tokio::select! {
-            placed = rx.recv() => match placed {
+            // Guarded: a closed channel answers at once, and the drain must not spin on it.
+            placed = rx.recv(), if placing_ms.is_none() => match placed {
                 Some(p) => tally.placed(p),
                 None => {
                     if placing_ms.is_none() {
@@ -430,6 +431,9 @@ enum Completion {
     Disconnect,
 }
 
+/// Sessions not (yet) known to be this run's whose messages are kept for when they are.
+const EARLY_SESSIONS: usize = 100_000;
+
 /// The run's counts, fed by placement results and stream messages in one task.
 struct Tally {
     labels: Vec<String>,
@@ -522,9 +526,11 @@ impl Tally {
         .unwrap_or_default()
         .to_owned();
         if !self.ours.contains_key(&session) {
-            // Bounded: a session never accepted by this run (another client's) is dropped at
-            // the end.
-            self.early.entry(session).or_default().push(m.clone());
+            // The stream can beat the HTTP answer by a few milliseconds. Bounded, since another
+            // client's calls on the same app are never claimed: past the bound they are ignored.
+            if self.early.len() < EARLY_SESSIONS || self.early.contains_key(&session) {
+                self.early.entry(session).or_default().push(m.clone());
+            }
             return;
         }
         match kind {

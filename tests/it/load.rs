@@ -254,3 +254,54 @@ async fn the_load_command_prints_one_json_summary() {
     let served = served.status.load(Ordering::SeqCst) + served.fee.load(Ordering::SeqCst);
     assert_eq!(summary["pushes"]["attempts"], served, "{summary:#}");
 }
+
+/// A `Write` the test can read back: where the progress line goes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn load_drives_a_running_dialtone_and_shows_its_progress() {
+    let (url, served) = receiver().await;
+    let sim = spawn_sim_with(|c, _| {
+        c.clock.mode = dialtone::clock::ClockMode::Scaled;
+        c.clock.speed = 100.0;
+        c.frequency.rules.clear();
+        c.apps[0].max_concurrent_calls = 100;
+        c.fee_push = fast_retries().fee_push;
+    })
+    .await;
+    let progress = Captured::default();
+    let mut opts = options(
+        Target::Remote(sim.base.clone()),
+        &url,
+        60.0,
+        500,
+        "busy=20%,answer=80%",
+    );
+    opts.progress = Some(Box::new(progress.clone()));
+    let summary = load::run(opts).await.expect("the run works");
+    assert_eq!(summary.target, sim.base);
+    assert_eq!((summary.calls.accepted, summary.calls.completed), (30, 30));
+    assert_eq!(
+        sim.call_count().await,
+        30,
+        "every call is on the running Dialtone"
+    );
+    let served = served.status.load(Ordering::SeqCst) + served.fee.load(Ordering::SeqCst);
+    assert_eq!(summary.pushes.attempts, served);
+    let shown = String::from_utf8(progress.0.lock().expect("not poisoned").clone()).expect("UTF-8");
+    assert!(
+        shown.contains("\rplaced ") && shown.contains("/30  accepted"),
+        "{shown:?}"
+    );
+}
