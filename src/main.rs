@@ -671,6 +671,15 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         true => Some(Box::new(stderr)),
         false => None,
     };
+    // Ctrl-C ends the run early, and the summary still comes.
+    let (trigger, stop) = dialtone::shutdown::channel();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            trigger.fire();
+        }
+        // Kept until the process ends: dropping it would read as a stop.
+        std::future::pending::<()>().await
+    });
     let summary = load::run(LoadOptions {
         target,
         rate_per_s: args.rate,
@@ -685,6 +694,7 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency as usize,
         drain: std::time::Duration::from_millis(args.drain),
         progress,
+        stop: Some(stop),
     })
     .await?;
     let mut out = std::io::stdout().lock();

@@ -62,6 +62,8 @@ pub struct LoadOptions {
     pub drain: Duration,
     /// Where the live progress line goes (`None`: no progress line).
     pub progress: Option<Box<dyn Write + Send>>,
+    /// Ends the run early (Ctrl-C): no more calls, no drain, the summary of what was seen.
+    pub stop: Option<crate::Shutdown>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,8 +183,15 @@ pub async fn run(mut opts: LoadOptions) -> Result<Summary, LoadError> {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stream_open = true;
+    let mut interrupted = false;
     loop {
         tokio::select! {
+            _ = stop_requested(&opts.stop) => {
+                interrupted = true;
+                placer.abort();
+                placing_ms.get_or_insert(clock.elapsed_ms());
+                break;
+            }
             // Guarded: a closed channel answers at once, and the drain must not spin on it.
             placed = rx.recv(), if placing_ms.is_none() => match placed {
                 Some(p) => tally.placed(p),
@@ -218,12 +227,21 @@ pub async fn run(mut opts: LoadOptions) -> Result<Summary, LoadError> {
     let elapsed_ms = clock.elapsed_ms();
     let placing_s = placing_ms.unwrap_or(elapsed_ms).max(1) as f64 / 1000.0;
     let mut summary = tally.summary(elapsed_ms as f64 / 1000.0);
+    summary.interrupted = interrupted;
     summary.target = target;
     summary.rate_per_s = opts.rate_per_s;
     summary.duration_s = opts.duration.as_secs_f64();
     summary.calls.planned = planned;
     summary.achieved_rate_per_s = summary.calls.placed as f64 / placing_s;
     Ok(summary)
+}
+
+/// Resolves when `stop` fires; never without one.
+async fn stop_requested(stop: &Option<crate::Shutdown>) {
+    match stop {
+        Some(stop) => stop.wait().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// On a manual clock no call would ever end: say so before placing any.

@@ -101,6 +101,8 @@ pub struct Summary {
     pub receiver_latency_ms: Percentiles,
     /// The platform API's answer time per call request, as this client measured it.
     pub api_latency_ms: Percentiles,
+    /// Stopped early (Ctrl-C): calls not placed, no drain.
+    pub interrupted: bool,
     /// Stream messages Dialtone dropped because this client fell behind (`lagged`): when not
     /// zero, the push figures undercount.
     pub stream_missed: u64,
@@ -116,6 +118,12 @@ impl Summary {
             "dialtone load: {} at {}/s for {} s (took {:.1} s, placed at {:.1}/s)",
             self.target, self.rate_per_s, self.duration_s, self.elapsed_s, self.achieved_rate_per_s
         )?;
+        if self.interrupted {
+            writeln!(
+                out,
+                "interrupted: no more calls were placed and none was waited for"
+            )?;
+        }
         writeln!(out, "calls")?;
         writeln!(out, "  planned              {:>8}", c.planned)?;
         writeln!(out, "  placed               {:>8}", c.placed)?;

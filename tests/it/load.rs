@@ -83,6 +83,7 @@ fn options(target: Target, url: &str, rate: f64, duration_ms: u64, mix: &str) ->
         concurrency: 32,
         drain: Duration::from_secs(15),
         progress: None,
+        stop: None,
     }
 }
 
@@ -304,4 +305,30 @@ async fn load_drives_a_running_dialtone_and_shows_its_progress() {
         shown.contains("\rplaced ") && shown.contains("/30  accepted"),
         "{shown:?}"
     );
+}
+
+#[tokio::test]
+async fn a_stopped_run_ends_at_once_with_what_it_saw() {
+    let (url, _served) = receiver().await;
+    let config = load::embedded_config(fast_retries(), 100.0, true, 1000);
+    let mut opts = options(
+        Target::Embedded(Box::new(config)),
+        &url,
+        100.0,
+        10_000,
+        "answer=100%",
+    );
+    let (trigger, stop) = dialtone::shutdown::channel();
+    opts.stop = Some(stop);
+    trigger.fire();
+    let summary = tokio::time::timeout(Duration::from_secs(5), load::run(opts))
+        .await
+        .expect("a stop is prompt")
+        .expect("the run works");
+    assert!(summary.interrupted);
+    assert_eq!(summary.calls.planned, 1000);
+    assert!(summary.calls.placed < 1000, "{:?}", summary.calls);
+    let mut table = Vec::new();
+    summary.write_table(&mut table).expect("in memory");
+    assert!(String::from_utf8_lossy(&table).contains("interrupted"));
 }
