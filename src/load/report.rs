@@ -177,6 +177,14 @@ impl Summary {
         writeln!(out, "latency (ms)")?;
         writeln!(out, "{}", row("your receiver", &self.receiver_latency_ms))?;
         writeln!(out, "{}", row("platform API", &self.api_latency_ms))?;
+        if !self.interrupted && self.achieved_rate_per_s < 0.9 * self.rate_per_s {
+            writeln!(
+                out,
+                "note: calls were placed at {:.1}/s, below the {}/s asked: Dialtone answered \
+                 slower than --concurrency allows (raise it, or run a --release build)",
+                self.achieved_rate_per_s, self.rate_per_s
+            )?;
+        }
         if self.stream_missed > 0 {
             writeln!(
                 out,
