@@ -37,6 +37,7 @@
 //! - [`events`]: the event stream's bus: one typed event per thing that happens, numbered under
 //!   its own lock as the engine publishes, buffered for `since` replays, broadcast without ever
 //!   blocking the engine.
+//! - [`load`]: `dialtone load`, placing calls at a rate and measuring the receiver.
 //! - [`client`]: `dialtone call`, a signed callVerify client that follows the call on the stream;
 //!   [`tail`]: `dialtone tail` and the stream client; [`control`]: the CLI's control verbs
 //!   (`advance`, `reset`, `phone set|rm|list`, `calls`, `deliveries`); [`phone`]: `dialtone
@@ -64,6 +65,7 @@ pub mod error;
 pub mod events;
 pub mod frequency;
 pub mod ids;
+pub mod load;
 pub mod logs;
 pub mod phone;
 pub mod push;

@@ -63,8 +63,71 @@ enum Command {
     Calls(CallsArgs),
     /// List push attempts (the delivery journal), one line each.
     Deliveries(DeliveriesArgs),
+    /// Load-test your receiver through the whole platform path: place calls at a steady rate
+    /// (`--rate 500/s --duration 60s`) with an outcome mix, and report your receiver's latency
+    /// percentiles, errors, push failures and retries.
+    Load(LoadArgs),
     /// Print a shell completion script: `dialtone completions bash > ~/.local/share/bash-completion/completions/dialtone`.
     Completions(CompletionsArgs),
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The running Dialtone to load (ignored with --embedded).
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "DIALTONE_URL")]
+    url: String,
+    /// Start a Dialtone in this process instead, on a scaled clock (see --speed).
+    #[arg(long, env = "DIALTONE_LOAD_EMBEDDED")]
+    embedded: bool,
+    /// With --embedded: simulated seconds per real second (a code call lasts ~15 s simulated).
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        requires = "embedded",
+        env = "DIALTONE_LOAD_SPEED"
+    )]
+    speed: f64,
+    /// With --embedded: its configuration file, caps and all (default: the embedded one, with
+    /// the app's call cap, the port pool and the frequency rules lifted to fit the load).
+    #[arg(long, requires = "embedded", env = "DIALTONE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Calls per second: 500/s, 30/m, or a number (per second).
+    #[arg(long, default_value = "10/s", value_parser = dialtone::load::parse_rate, env = "DIALTONE_LOAD_RATE")]
+    rate: f64,
+    /// How long calls are placed: 500ms, 60s, 10m.
+    #[arg(long, default_value = "10s", value_parser = duration_ms, env = "DIALTONE_LOAD_DURATION")]
+    duration: u64,
+    /// The callees' outcomes, adding up to 100%: busy=10%,answer=80%,noanswer=5%,reject=5%
+    /// (any outcome of `dialtone phone list` works too).
+    #[arg(long, default_value = "answer=100%", value_parser = dialtone::load::OutcomeMix::parse, env = "DIALTONE_LOAD_OUTCOMES")]
+    outcomes: dialtone::load::OutcomeMix,
+    /// Your receiver's status push URL (statusUrl); default: the app's.
+    #[arg(long, env = "DIALTONE_STATUS_URL")]
+    status_url: Option<String>,
+    /// Your receiver's CDR push URL (feeUrl); default: the app's.
+    #[arg(long, env = "DIALTONE_FEE_URL")]
+    fee_url: Option<String>,
+    /// App key (default: the demo app's).
+    #[arg(long, env = "DIALTONE_APP_KEY")]
+    app_key: Option<String>,
+    /// App secret (default: the demo app's).
+    #[arg(long, env = "DIALTONE_APP_SECRET")]
+    app_secret: Option<String>,
+    /// Display number (default: the demo app's first).
+    #[arg(long, env = "DIALTONE_DISPLAY")]
+    display: Option<String>,
+    /// Seed for the outcome draws and callee numbers: the same seed, the same calls.
+    #[arg(long, env = "DIALTONE_LOAD_SEED")]
+    seed: Option<u64>,
+    /// Call requests in flight to the platform API at most.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096), env = "DIALTONE_LOAD_CONCURRENCY")]
+    concurrency: u32,
+    /// After the last call is placed, wait at most this long (real time) for calls to finish.
+    #[arg(long, default_value = "30s", value_parser = duration_ms, env = "DIALTONE_LOAD_DRAIN")]
+    drain: u64,
+    /// Print one JSON summary instead of the table (and no progress line).
+    #[arg(long, env = "DIALTONE_JSON")]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -558,6 +621,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .deliveries(&query, args.json, &mut std::io::stdout())
                 .await
         }),
+        Some(Command::Load(args)) => runtime()?.block_on(load(args)),
         Some(Command::Completions(args)) => {
             use clap::CommandFactory;
             // Into a buffer first: the generator panics on a write error, and `| head` is one.
@@ -568,6 +632,78 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         None => runtime()?.block_on(serve(cli.serve)),
     }
+}
+
+/// `dialtone load`.
+async fn load(args: LoadArgs) -> anyhow::Result<()> {
+    use dialtone::load::{self, LoadOptions, Target};
+    use std::io::IsTerminal;
+    let demo = Config::embedded();
+    let app = &demo.apps[0];
+    let duration = std::time::Duration::from_millis(args.duration);
+    let target = if args.embedded {
+        if args.status_url.is_none() && args.fee_url.is_none() {
+            anyhow::bail!(
+                "--embedded needs --status-url and/or --fee-url: where your receiver listens"
+            );
+        }
+        let config = match &args.config {
+            Some(path) => Config::load(path)?,
+            None => Config::embedded(),
+        };
+        let calls = load::planned_calls(args.rate, duration);
+        let mut config = load::embedded_config(config, args.speed, args.config.is_none(), calls);
+        if let Err((key, message)) = config.clock.check() {
+            anyhow::bail!("{} {message}", key.replace("clock.", "--"));
+        }
+        config.seed = args.seed;
+        Target::Embedded(Box::new(config))
+    } else {
+        Target::Remote(args.url)
+    };
+    let display = match (args.display, args.app_key.is_some()) {
+        (Some(d), _) => d,
+        (None, false) => app.numbers[0].clone(),
+        (None, true) => anyhow::bail!("--display is required with --app-key"),
+    };
+    let stderr = std::io::stderr();
+    let progress: Option<Box<dyn Write + Send>> = match !args.json && stderr.is_terminal() {
+        true => Some(Box::new(stderr)),
+        false => None,
+    };
+    // Ctrl-C ends the run early, and the summary still comes.
+    let (trigger, stop) = dialtone::shutdown::channel();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            trigger.fire();
+        }
+        // Kept until the process ends: dropping it would read as a stop.
+        std::future::pending::<()>().await
+    });
+    let summary = load::run(LoadOptions {
+        target,
+        rate_per_s: args.rate,
+        duration,
+        mix: args.outcomes,
+        status_url: args.status_url,
+        fee_url: args.fee_url,
+        app_key: args.app_key.unwrap_or_else(|| app.app_key.clone()),
+        app_secret: args.app_secret.unwrap_or_else(|| app.app_secret.clone()),
+        display,
+        seed: args.seed,
+        concurrency: args.concurrency as usize,
+        drain: std::time::Duration::from_millis(args.drain),
+        progress,
+        stop: Some(stop),
+    })
+    .await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&summary)?)?;
+    } else {
+        summary.write_table(&mut out)?;
+    }
+    Ok(())
 }
 
 /// Runs a control verb.

@@ -20,6 +20,7 @@ mod helpers;
 mod hints;
 mod json_schema;
 mod legacy_tokens;
+mod load;
 mod logs;
 mod openapi;
 mod outage;
