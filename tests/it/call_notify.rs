@@ -6,8 +6,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const NOTIFY: &str = "/rest/httpsessions/callnotify/v2.0";
-
 /// `welcome.wav` then `bye.wav`; the second collects one key and replays on `1`.
 fn notify_body() -> Value {
     json!({
@@ -22,23 +20,12 @@ fn notify_body() -> Value {
     })
 }
 
-async fn notify(sim: &TestSim, path: &str, body: &Value) -> Reply {
-    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
-    sim.post(path, &headers, body.to_string()).await
-}
-
-async fn place(sim: &TestSim, body: &Value) -> String {
-    let reply = notify(sim, NOTIFY, body).await;
-    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
-    reply.body["sessionId"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn a_callee_who_presses_1_then_2_hears_the_second_segment_twice_and_the_app_gets_both_keys() {
     let sim = spawn_sim().await;
     sim.set_phone(CALLEE, r#"{"outcome":"answer","digits":["1","2"]}"#)
         .await;
-    let session = place(&sim, &notify_body()).await;
+    let session = place_notify(&sim, &notify_body()).await;
     sim.advance("2m").await;
 
     let pushes = sim.receiver.pushes_of(&session).await;
@@ -117,7 +104,7 @@ async fn a_callee_who_presses_1_then_2_hears_the_second_segment_twice_and_the_ap
 #[tokio::test]
 async fn a_collection_that_gets_no_key_releases_the_call_with_8008_and_no_collect_info() {
     let sim = spawn_sim().await;
-    let session = place(&sim, &notify_body()).await;
+    let session = place_notify(&sim, &notify_body()).await;
     sim.advance("2m").await;
     let events = sim.receiver.events_of(&session).await;
     assert_sequence(
@@ -142,7 +129,7 @@ async fn a_collection_that_gets_no_key_releases_the_call_with_8008_and_no_collec
 #[tokio::test]
 async fn a_person_presses_keys_mid_call_through_the_control_api() {
     let sim = spawn_sim().await;
-    let session = place(&sim, &notify_body()).await;
+    let session = place_notify(&sim, &notify_body()).await;
     // Answer at 6 s, welcome from 6.5 s, bye after it; its collection then waits 5 s.
     sim.advance("12s").await;
     let timeline = sim.call(&session).await["timeline"].clone();
@@ -233,7 +220,7 @@ async fn v1_0_sandbox_and_legacy_tokens_reach_the_same_notification() {
         "/rest/httpsessions/callnotify/v1.0",
         "/sandbox/rest/httpsessions/callnotify/v2.0",
     ] {
-        let reply = notify(&sim, path, &notify_body()).await;
+        let reply = call_notify(&sim, path, &notify_body()).await;
         assert_eq!(reply.body["resultcode"], "0", "{path}: {}", reply.body);
     }
     let token = sim.legacy_token().await;
@@ -254,7 +241,7 @@ async fn v1_0_sandbox_and_legacy_tokens_reach_the_same_notification() {
 /// Sends `body` and asserts a 403 with `code`/`desc`, `sessionId` "", and no call created.
 async fn refused(body: Value, code: &str, desc: &str) {
     let sim = spawn_sim().await;
-    let reply = notify(&sim, NOTIFY, &body).await;
+    let reply = call_notify(&sim, NOTIFY, &body).await;
     reply.assert_error(403, code, desc);
     assert_eq!(reply.body["sessionId"], "");
     assert_eq!(
@@ -374,7 +361,7 @@ async fn the_spec_example_reads_the_bill_twice_and_counts_the_template_speech() 
     let sim = spawn_sim().await;
     sim.set_phone(CALLEE, r#"{"outcome":"answer","digits":["1","2"]}"#)
         .await;
-    let session = place(&sim, &bill_body()).await;
+    let session = place_notify(&sim, &bill_body()).await;
     sim.advance("2m").await;
     let events = sim.receiver.events_of(&session).await;
     assert_sequence(

@@ -80,14 +80,7 @@ async fn stopping_a_notification_mid_collection_pushes_no_collect_info() {
     .await;
     let body = json!({"displayNbr": DISPLAY, "calleeNbr": CALLEE,
         "playInfoList": [{"notifyVoice": "welcome.wav", "collectInd": 1}]});
-    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
-    let reply = sim
-        .post(
-            "/rest/httpsessions/callnotify/v2.0",
-            &headers,
-            body.to_string(),
-        )
-        .await;
+    let reply = call_notify(&sim, NOTIFY, &body).await;
     let session = reply.body["sessionId"].as_str().unwrap().to_owned();
     sim.advance("10s").await; // collecting; the scripted key would come later
     assert_eq!(stop(&sim, &session).await.status, 200);

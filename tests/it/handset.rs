@@ -212,16 +212,7 @@ async fn keys_on_the_handset_go_into_a_notification_digit_collection() {
             {"notifyVoice": "welcome.wav", "collectInd": 1}
         ]
     });
-    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
-    let reply = sim
-        .post(
-            "/rest/httpsessions/callnotify/v2.0",
-            &headers,
-            body.to_string(),
-        )
-        .await;
-    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
-    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    let session = place_notify(&sim, &body).await;
     sim.advance("2s").await;
     assert_eq!(handset.text().await["kind"], "notify");
     handset.send(json!({"action": "dtmf", "digits": "7"})).await;
@@ -550,16 +541,7 @@ async fn a_notification_heard_to_its_end_with_a_replay_is_audio_wav_frame_for_fr
              "replayAfterCollection": "true", "collectContentTriggerReplaying": "1"}
         ]
     });
-    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
-    let reply = sim
-        .post(
-            "/rest/httpsessions/callnotify/v2.0",
-            &headers,
-            body.to_string(),
-        )
-        .await;
-    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
-    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    let session = place_notify(&sim, &body).await;
     sim.advance("2s").await;
     assert_eq!(handset.text().await["type"], "ringing");
     handset.send(json!({"action": "answer"})).await;
@@ -716,16 +698,7 @@ async fn dialtone_phone_keys_its_digits_into_a_notification_once_it_has_heard_6_
         "calleeNbr": CALLEE,
         "playInfoList": [{"notifyVoice": "welcome.wav", "collectInd": 1}]
     });
-    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
-    let reply = sim
-        .post(
-            "/rest/httpsessions/callnotify/v2.0",
-            &headers,
-            body.to_string(),
-        )
-        .await;
-    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
-    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    let session = place_notify(&sim, &body).await;
     sim.advance("2s").await;
     assert!(phone.line().await.starts_with("ringing: notify call"));
     assert_eq!(phone.line().await, format!("answered {session}"));

@@ -9,6 +9,23 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+/// The voice notification API (spec §11).
+pub const NOTIFY: &str = "/rest/httpsessions/callnotify/v2.0";
+
+/// Sends a voice notification request to `path` (a version or sandbox variant of [`NOTIFY`]),
+/// signed for the demo app.
+pub async fn call_notify(sim: &TestSim, path: &str, body: &Value) -> Reply {
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    sim.post(path, &headers, body.to_string()).await
+}
+
+/// Places an accepted voice notification and returns its sessionId.
+pub async fn place_notify(sim: &TestSim, body: &Value) -> String {
+    let reply = call_notify(sim, NOTIFY, body).await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    reply.body["sessionId"].as_str().unwrap().to_owned()
+}
+
 /// A client of `GET /sim/v1/stream`: each message parsed as JSON, awaited under [`PATIENCE`].
 pub struct StreamClient {
     ws: WebSocketStream<TcpStream>,
