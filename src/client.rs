@@ -142,6 +142,24 @@ fn wire(req: &CallRequest) -> (&'static str, Option<Value>) {
     }
 }
 
+/// A POST of the JSON `body` to `url` as an app sends it: signed with X-AKSK for `app_key` now
+/// (spec §3.1). Shared with `dialtone load`, which keeps its own nonces and its own error handling.
+pub(crate) fn signed_request(
+    http: &reqwest::Client,
+    url: String,
+    app_key: &str,
+    app_secret: &str,
+    nonce: &str,
+    body: &Value,
+) -> reqwest::RequestBuilder {
+    let (authorization, x_aksk) = aksk::sign(app_key, app_secret, nonce, transport_now());
+    http.post(url)
+        .header("Content-Type", "application/json;charset=UTF-8")
+        .header("Authorization", authorization)
+        .header("X-AKSK", x_aksk)
+        .body(body.to_string())
+}
+
 /// POSTs `body` to `path`, signed with X-AKSK for `app_key`; the platform's answer, or
 /// [`ClientError::Refused`] with its resultcode.
 async fn signed_post(
@@ -156,21 +174,20 @@ async fn signed_post(
         .as_ref()
         .ok_or_else(|| ClientError::Unexpected(format!("no body for {path}")))?;
     let nonce = IdGen::new(None).nonce();
-    let created = aksk::format_created(transport_now());
-    let digest = aksk::request_digest(app_secret, &nonce, &created);
-    let (authorization, x_aksk) = aksk::client_headers(app_key, &digest, &nonce, &created);
-    let response = http
-        .post(format!("{base}{path}"))
-        .header("Content-Type", "application/json;charset=UTF-8")
-        .header("Authorization", authorization)
-        .header("X-AKSK", x_aksk)
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|source| ClientError::Unreachable {
-            url: base.to_owned(),
-            source,
-        })?;
+    let response = signed_request(
+        http,
+        format!("{base}{path}"),
+        app_key,
+        app_secret,
+        &nonce,
+        body,
+    )
+    .send()
+    .await
+    .map_err(|source| ClientError::Unreachable {
+        url: base.to_owned(),
+        source,
+    })?;
     let status = response.status().as_u16();
     let hint = response
         .headers()

@@ -118,9 +118,7 @@ pub fn verify_body(code: &str) -> Value {
 
 /// X-AKSK headers for the demo app, signed now.
 pub fn signed_headers(app_key: &str, secret: &str, nonce: &str) -> Vec<(String, String)> {
-    let created = aksk::format_created(crate::clock::transport_now());
-    let digest = aksk::request_digest(secret, nonce, &created);
-    let (authorization, x_aksk) = aksk::client_headers(app_key, &digest, nonce, &created);
+    let (authorization, x_aksk) = aksk::sign(app_key, secret, nonce, crate::clock::transport_now());
     vec![
         ("Authorization".into(), authorization),
         ("X-AKSK".into(), x_aksk),

@@ -41,6 +41,14 @@ pub fn client_headers(app_key: &str, digest: &str, nonce: &str, created: &str) -
     )
 }
 
+/// Signs a request made at `now` for `app_key`: the `(Authorization, X-AKSK)` pair of
+/// [`client_headers`], with `Created` = `now` and the digest of `nonce` under `app_secret`.
+pub fn sign(app_key: &str, app_secret: &str, nonce: &str, now: DateTime<Utc>) -> (String, String) {
+    let created = format_created(now);
+    let digest = request_digest(app_secret, nonce, &created);
+    client_headers(app_key, &digest, nonce, &created)
+}
+
 /// `yyyy-MM-ddTHH:mm:ssZ`, the `Created` format of spec §3.1.
 pub fn format_created(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()

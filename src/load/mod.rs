@@ -21,10 +21,9 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::api::call_verify::CallVerifyIn;
-use crate::auth::aksk;
 use crate::call::request::{CallKind, CallRequest, VerifyCall};
-use crate::client::ClientError;
-use crate::clock::{transport_now, ClockMode, Stopwatch};
+use crate::client::{self, ClientError};
+use crate::clock::{ClockMode, Stopwatch};
 use crate::config::Config;
 use crate::ids::IdGen;
 use crate::tail::EventStream;
@@ -371,20 +370,17 @@ impl OneCall {
             return failed("no callVerify body".into());
         };
         let nonce = self.nonces.nonce();
-        let created = aksk::format_created(transport_now());
-        let digest = aksk::request_digest(&self.app_secret, &nonce, &created);
-        let (authorization, x_aksk) =
-            aksk::client_headers(&self.request.app_key, &digest, &nonce, &created);
         let watch = Stopwatch::start();
-        let response = self
-            .http
-            .post(format!("{}/rest/httpsessions/callVerify/v1.0", self.base))
-            .header("Content-Type", "application/json;charset=UTF-8")
-            .header("Authorization", authorization)
-            .header("X-AKSK", x_aksk)
-            .body(body.to_string())
-            .send()
-            .await;
+        let response = client::signed_request(
+            &self.http,
+            format!("{}/rest/httpsessions/callVerify/v1.0", self.base),
+            &self.request.app_key,
+            &self.app_secret,
+            &nonce,
+            &body,
+        )
+        .send()
+        .await;
         let response = match response {
             Ok(r) => r,
             Err(e) => return failed(format!("callVerify: {e}")),
