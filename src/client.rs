@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::api::call_notify::CallNotifyIn;
 use crate::api::call_verify::CallVerifyIn;
@@ -139,6 +141,50 @@ fn wire(req: &CallRequest) -> (&'static str, Option<Value>) {
             "/rest/httpsessions/click2Call/v2.0",
             ClickToCallIn::body_for(req, true),
         ),
+    }
+}
+
+/// A WebSocket to a running Dialtone: the event stream ([`crate::tail`]), a handset
+/// ([`crate::phone`]).
+pub(crate) type DialtoneSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why a WebSocket to Dialtone did not open.
+pub(crate) enum SocketRefused {
+    /// Dialtone answered the upgrade with an HTTP error: its status and its `error` message (or
+    /// the body as it came, when it is not our JSON).
+    Http { status: u16, error: String },
+    /// No WebSocket at all: `cannot open {url}: {cause}`.
+    Unopened(String),
+}
+
+/// The WebSocket URL of `path` (with its query) on Dialtone at `base`: `wss://` for an
+/// `https://` base, `ws://` otherwise, also for a bare `host:port`.
+pub(crate) fn socket_url(base: &str, path: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let ws_base = match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some((_, rest)) => format!("ws://{rest}"),
+        None => format!("ws://{base}"),
+    };
+    format!("{ws_base}{path}")
+}
+
+/// Opens the WebSocket at `url` (from [`socket_url`]).
+pub(crate) async fn open_socket(url: &str) -> Result<DialtoneSocket, SocketRefused> {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().unwrap_or_default();
+            let error = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+            Err(SocketRefused::Http {
+                status: response.status().as_u16(),
+                error,
+            })
+        }
+        Err(e) => Err(SocketRefused::Unopened(format!("cannot open {url}: {e}"))),
     }
 }
 

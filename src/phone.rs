@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::ClientError;
+use crate::client::{self, ClientError, SocketRefused};
 
 /// What `dialtone phone NUMBER` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -98,20 +98,14 @@ struct OnCall {
 /// scripted handset's call ends. Refused attach and connection failures are errors.
 pub async fn run(opts: &PhoneOptions, out: &mut impl Write) -> Result<(), ClientError> {
     let url = handset_url(&opts.url, &opts.number);
-    let (mut ws, _) = match tokio_tungstenite::connect_async(url.as_str()).await {
-        Ok(ok) => ok,
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            let body = response.body().as_deref().unwrap_or_default();
-            let error = serde_json::from_slice::<Value>(body)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    let mut ws = match client::open_socket(&url).await {
+        Ok(ws) => ws,
+        Err(SocketRefused::Http { status, error }) => {
             return Err(ClientError::Handset(format!(
-                "refused: HTTP {}: {error}",
-                response.status().as_u16()
+                "refused: HTTP {status}: {error}"
             )));
         }
-        Err(e) => return Err(ClientError::Handset(format!("cannot open {url}: {e}"))),
+        Err(SocketRefused::Unopened(why)) => return Err(ClientError::Handset(why)),
     };
     let mut keys = read_keys();
     let mut speaker = Speaker::open(opts.play)?;
@@ -274,14 +268,8 @@ fn script_after_audio(opts: &PhoneOptions, c: &mut OnCall) -> Vec<Value> {
 
 /// `ws://…/sim/v1/phones/%2B86…/handset` from the base URL.
 fn handset_url(base: &str, number: &str) -> String {
-    let base = base.trim_end_matches('/');
-    let ws_base = match base.split_once("://") {
-        Some(("https", rest)) => format!("wss://{rest}"),
-        Some((_, rest)) => format!("ws://{rest}"),
-        None => format!("ws://{base}"),
-    };
     let number = number.replace('+', "%2B");
-    format!("{ws_base}/sim/v1/phones/{number}/handset")
+    client::socket_url(base, &format!("/sim/v1/phones/{number}/handset"))
 }
 
 /// Lines typed on stdin, from a thread (blocking reads), until the input ends.

@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::client::ClientError;
+use crate::client::{self, ClientError, DialtoneSocket, SocketRefused};
 
 /// An open stream connection.
 pub struct EventStream {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: DialtoneSocket,
 }
 
 /// What `dialtone tail` asks for.
@@ -59,27 +57,13 @@ impl EventStream {
     /// Connects to `base`'s stream with `query` (form-encoded, may be empty). A refusal (bad
     /// filter, `since` ahead) comes back with the server's message.
     pub async fn connect(base: &str, query: &str) -> Result<EventStream, ClientError> {
-        let base = base.trim_end_matches('/');
-        let ws_base = match base.split_once("://") {
-            Some(("https", rest)) => format!("wss://{rest}"),
-            Some((_, rest)) => format!("ws://{rest}"),
-            None => format!("ws://{base}"),
-        };
-        let url = format!("{ws_base}/sim/v1/stream?{query}");
-        match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok((ws, _)) => Ok(EventStream { ws }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                let body = response.body().as_deref().unwrap_or_default();
-                let error = serde_json::from_slice::<Value>(body)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned))
-                    .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-                Err(ClientError::Unexpected(format!(
-                    "the stream refused: HTTP {}: {error}",
-                    response.status().as_u16()
-                )))
-            }
-            Err(e) => Err(ClientError::Stream(format!("cannot open {url}: {e}"))),
+        let url = client::socket_url(base, &format!("/sim/v1/stream?{query}"));
+        match client::open_socket(&url).await {
+            Ok(ws) => Ok(EventStream { ws }),
+            Err(SocketRefused::Http { status, error }) => Err(ClientError::Unexpected(format!(
+                "the stream refused: HTTP {status}: {error}"
+            ))),
+            Err(SocketRefused::Unopened(why)) => Err(ClientError::Stream(why)),
         }
     }
 
