@@ -1,6 +1,5 @@
 //! The `dialtone call` client, run as the real binary against a spawned sim.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use crate::helpers::*;
@@ -16,13 +15,7 @@ async fn dialtone_call_prints_the_session_and_follows_the_call_to_its_end() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the dialtone binary runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let mut rx = forward_lines(child.stdout.take().expect("stdout"));
     let first = tokio::time::timeout(PATIENCE, rx.recv())
         .await
         .expect("a line in time")
@@ -126,18 +119,19 @@ fn spawn_lines(
         .stderr(Stdio::piped())
         .spawn()
         .expect("the dialtone binary runs");
-    let forward = |pipe: Box<dyn std::io::Read + Send>| {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        rx
-    };
-    let out = forward(Box::new(child.stdout.take().expect("stdout")));
-    let err = forward(Box::new(child.stderr.take().expect("stderr")));
+    let out = forward_lines(child.stdout.take().expect("stdout"));
+    let err = forward_lines(child.stderr.take().expect("stderr"));
     (child, out, err)
+}
+
+/// The URL a starting server prints in its banner, read from its stdout `rx`.
+async fn banner_url(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    let banner = lines_until(rx, "Dialtone listening on ").await;
+    banner
+        .last()
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
+        .expect("the banner names the URL")
+        .to_owned()
 }
 
 /// Lines from `rx` up to and including the first containing `needle`.
@@ -495,19 +489,8 @@ async fn serve_in(dir: &std::path::Path, args: &[&str]) -> Served {
         .stderr(Stdio::null())
         .spawn()
         .expect("the dialtone binary runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let banner = lines_until(&mut rx, "Dialtone listening on ").await;
-    let url = banner
-        .last()
-        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
-        .expect("the banner names the URL")
-        .to_owned();
+    let mut rx = forward_lines(child.stdout.take().expect("stdout"));
+    let url = banner_url(&mut rx).await;
     // Keep draining, so the server never blocks on a full pipe.
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
     Served { child, url }
@@ -651,23 +634,9 @@ async fn the_server_logs_each_request_and_call_event_by_default_and_as_json_on_r
             .stderr(Stdio::piped())
             .spawn()
             .expect("the dialtone binary runs");
-        let forward = |pipe: Box<dyn std::io::Read + Send>| {
-            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-            rx
-        };
-        let mut out = forward(Box::new(child.stdout.take().expect("stdout")));
-        let mut err = forward(Box::new(child.stderr.take().expect("stderr")));
-        let banner = lines_until(&mut out, "Dialtone listening on ").await;
-        let url = banner
-            .last()
-            .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
-            .expect("the banner names the URL")
-            .to_owned();
+        let mut out = forward_lines(child.stdout.take().expect("stdout"));
+        let mut err = forward_lines(child.stderr.take().expect("stderr"));
+        let url = banner_url(&mut out).await;
         let placed = dialtone_ok(&[
             "call",
             CALLEE,

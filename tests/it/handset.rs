@@ -350,7 +350,6 @@ struct PhoneCli {
 
 impl PhoneCli {
     fn start(sim: &TestSim, args: &[&str]) -> PhoneCli {
-        use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dialtone"))
             .arg("phone")
             .args(args)
@@ -360,13 +359,7 @@ impl PhoneCli {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("the dialtone binary runs");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let lines = forward_lines(child.stdout.take().expect("stdout"));
         PhoneCli { child, lines }
     }
 

@@ -26,6 +26,21 @@ pub async fn place_notify(sim: &TestSim, body: &Value) -> String {
     reply.body["sessionId"].as_str().unwrap().to_owned()
 }
 
+/// Forwards each line of a child's `pipe` to a channel, from a thread (blocking reads); the
+/// channel closes when the pipe does.
+pub fn forward_lines(
+    pipe: impl std::io::Read + Send + 'static,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    use std::io::BufRead;
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 /// A client of `GET /sim/v1/stream`: each message parsed as JSON, awaited under [`PATIENCE`].
 pub struct StreamClient {
     ws: WebSocketStream<TcpStream>,
