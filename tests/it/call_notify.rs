@@ -42,11 +42,7 @@ async fn a_callee_who_presses_1_then_2_hears_the_second_segment_twice_and_the_ap
         ],
         &events,
     );
-    let keys: Vec<&Value> = pushes
-        .iter()
-        .filter(|p| p.event_type() == "collectInfo")
-        .map(|p| p.info("digitInfo"))
-        .collect();
+    let keys = collected_digits(&pushes);
     assert_eq!(keys, [&json!("1"), &json!("2")]);
     // Spec §11.5: collectInfo names no parties, and echoes userData.
     let first = pushes
@@ -151,11 +147,7 @@ async fn a_person_presses_keys_mid_call_through_the_control_api() {
     assert_eq!(pressed.status, 200, "{}", pressed.body);
     sim.advance("10s").await;
     let pushes = sim.receiver.pushes_of(&session).await;
-    let collected: Vec<&Value> = pushes
-        .iter()
-        .filter(|p| p.event_type() == "collectInfo")
-        .map(|p| p.info("digitInfo"))
-        .collect();
+    let collected = collected_digits(&pushes);
     assert_eq!(collected, [&json!("2")]);
     let disconnect = pushes
         .iter()

@@ -244,11 +244,7 @@ async fn keys_on_the_handset_go_into_a_notification_digit_collection() {
     assert!(echoed);
     sim.advance("1s").await;
     let pushes = sim.receiver.pushes_of(&session).await;
-    let collected: Vec<&Value> = pushes
-        .iter()
-        .filter(|p| p.event_type() == "collectInfo")
-        .map(|p| p.info("digitInfo"))
-        .collect();
+    let collected = collected_digits(&pushes);
     assert_eq!(collected, [&json!("7")]);
 }
 
@@ -704,13 +700,6 @@ async fn dialtone_phone_keys_its_digits_into_a_notification_once_it_has_heard_6_
     );
     let (ok, err) = phone.exit().await;
     assert!(ok, "{err}");
-    let collected: Vec<Value> = sim
-        .receiver
-        .pushes_of(&session)
-        .await
-        .iter()
-        .filter(|p| p.event_type() == "collectInfo")
-        .map(|p| p.info("digitInfo").clone())
-        .collect();
-    assert_eq!(collected, [json!("7")]);
+    let pushes = sim.receiver.pushes_of(&session).await;
+    assert_eq!(collected_digits(&pushes), [&json!("7")]);
 }

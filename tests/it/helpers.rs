@@ -41,6 +41,15 @@ pub fn forward_lines(
     rx
 }
 
+/// The `digitInfo` of each collectInfo push among `pushes`, in order.
+pub fn collected_digits(pushes: &[Push]) -> Vec<&Value> {
+    pushes
+        .iter()
+        .filter(|p| p.event_type() == "collectInfo")
+        .map(|p| p.info("digitInfo"))
+        .collect()
+}
+
 /// A client of `GET /sim/v1/stream`: each message parsed as JSON, awaited under [`PATIENCE`].
 pub struct StreamClient {
     ws: WebSocketStream<TcpStream>,
