@@ -60,6 +60,16 @@ pub enum ClientError {
     Output(#[from] std::io::Error),
 }
 
+impl ClientError {
+    /// For `map_err` on a request to Dialtone at `base` that got no answer.
+    pub(crate) fn unreachable(base: &str) -> impl FnOnce(reqwest::Error) -> ClientError + '_ {
+        move |source| ClientError::Unreachable {
+            url: base.to_owned(),
+            source,
+        }
+    }
+}
+
 /// Places the call and (with `follow`) prints its events as they happen; hints go to `notes`.
 /// Returns the sessionId.
 pub async fn place_call(
@@ -230,10 +240,7 @@ async fn signed_post(
     )
     .send()
     .await
-    .map_err(|source| ClientError::Unreachable {
-        url: base.to_owned(),
-        source,
-    })?;
+    .map_err(ClientError::unreachable(base))?;
     let status = response.status().as_u16();
     let hint = response
         .headers()
@@ -295,10 +302,7 @@ pub async fn report(
         .get(report_url(base, from, to))
         .send()
         .await
-        .map_err(|source| ClientError::Unreachable {
-            url: base.to_owned(),
-            source,
-        })?;
+        .map_err(ClientError::unreachable(base))?;
     let ok = resp.status().is_success();
     let body: Value = read_json(resp).await?;
     if !ok {

@@ -28,10 +28,7 @@ impl Control {
         let response = req
             .send()
             .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
+            .map_err(ClientError::unreachable(&self.base))?;
         let status = response.status();
         let bytes = response
             .bytes()

@@ -232,10 +232,7 @@ async fn refuse_manual_clock(http: &reqwest::Client, base: &str) -> Result<(), L
         .get(format!("{base}/sim/v1/clock"))
         .send()
         .await
-        .map_err(|source| ClientError::Unreachable {
-            url: base.to_owned(),
-            source,
-        })?;
+        .map_err(ClientError::unreachable(base))?;
     let bytes = response.bytes().await.unwrap_or_default();
     let clock: Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if clock["mode"] == "manual" {
