@@ -154,7 +154,7 @@ impl LogCapture {
         let sink = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new("dialtone=info"))
-            .with_writer(move || Sink(sink.clone()))
+            .with_writer(move || Captured(sink.clone()))
             .with_ansi(false)
             .without_time()
             .finish();
@@ -183,9 +183,11 @@ impl LogCapture {
     }
 }
 
-struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+/// A `Write` into a buffer the test reads back: captured logs, a progress line.
+#[derive(Clone, Default)]
+pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
-impl std::io::Write for Sink {
+impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("not poisoned").extend_from_slice(buf);
         Ok(buf.len())

@@ -256,20 +256,6 @@ async fn the_load_command_prints_one_json_summary() {
     assert_eq!(summary["pushes"]["attempts"], served, "{summary:#}");
 }
 
-/// A `Write` the test can read back: where the progress line goes.
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("not poisoned").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn load_drives_a_running_dialtone_and_shows_its_progress() {
     let (url, served) = receiver().await;
