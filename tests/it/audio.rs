@@ -5,24 +5,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-async fn wav(sim: &TestSim, session: &str) -> (hound::WavSpec, Vec<i16>) {
-    let resp = sim
-        .http
-        .get(format!("{}/sim/v1/calls/{session}/audio.wav", sim.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "audio/wav");
-    let bytes = resp.bytes().await.unwrap();
-    let reader = hound::WavReader::new(std::io::Cursor::new(bytes.to_vec())).expect("a WAV file");
-    let spec = reader.spec();
-    (
-        spec,
-        reader.into_samples::<i16>().map(Result::unwrap).collect(),
-    )
-}
-
 fn clip(path: &str) -> Vec<i16> {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("voices")
@@ -105,7 +87,7 @@ async fn the_audio_is_silence_then_the_welcome_tone_sample_for_sample_and_lasts_
     let sim = TestSim::start().await;
     let session = sim.place_call(&verify_body("4827")).await;
     sim.advance("1m").await;
-    let (spec, samples) = wav(&sim, &session).await;
+    let (spec, samples) = audio_wav(&sim, &session).await;
     assert_eq!(
         (spec.sample_rate, spec.channels, spec.bits_per_sample),
         (8000, 1, 16)
@@ -143,8 +125,8 @@ async fn a_callee_who_hangs_up_mid_code_heard_the_audio_only_up_to_there() {
     .await;
     let cut = sim.place_call(&verify_body("4827")).await;
     sim.advance("1m").await;
-    let (_, whole) = wav(&sim, &full).await;
-    let (_, heard) = wav(&sim, &cut).await;
+    let (_, whole) = audio_wav(&sim, &full).await;
+    let (_, heard) = audio_wav(&sim, &cut).await;
     assert_eq!(heard.len(), 4000 * 8);
     assert_eq!(&heard[..], &whole[..heard.len()]);
     assert_eq!(manifest(&sim, &cut).await["heard_ms"], 4000);
@@ -160,7 +142,7 @@ async fn an_unanswered_call_has_no_audio_and_chinese_calls_speak_mandarin() {
     zh["calleeNbr"] = json!("+8613900002222");
     let mandarin = sim.place_call(&zh).await;
     sim.advance("1m").await;
-    assert!(wav(&sim, &busy).await.1.is_empty());
+    assert!(audio_wav(&sim, &busy).await.1.is_empty());
     let announcement = manifest(&sim, &mandarin).await;
     assert_eq!(announcement["manifest"]["language"], "zh");
     let clips: Vec<&str> = announcement["manifest"]["segments"]

@@ -105,19 +105,6 @@ impl Handset {
     }
 }
 
-async fn wav_samples(sim: &TestSim, session: &str) -> Vec<i16> {
-    let resp = sim
-        .http
-        .get(format!("{}/sim/v1/calls/{session}/audio.wav", sim.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let bytes = resp.bytes().await.unwrap();
-    let reader = hound::WavReader::new(std::io::Cursor::new(bytes.to_vec())).expect("a WAV");
-    reader.into_samples::<i16>().map(Result::unwrap).collect()
-}
-
 /// Places a verification call to [`CALLEE`] and lets it ring the handset (2 s to alerting).
 async fn ring(sim: &TestSim, handset: &mut Handset) -> String {
     let session = sim.place_call(&verify_body("4815")).await;
@@ -162,7 +149,7 @@ async fn a_person_who_answers_and_hangs_up_at_4_s_heard_exactly_the_first_4_s_of
                "heard_ms": 4000, "reason": "The user hung up."})
     );
 
-    let wav = wav_samples(&sim, &session).await;
+    let wav = audio_wav(&sim, &session).await.1;
     assert_eq!(wav.len(), 4000 * 8);
     assert!(heard == wav, "the frames differ from audio.wav");
     assert!(
@@ -427,7 +414,7 @@ async fn dialtone_phone_answers_hangs_up_after_4_s_and_writes_what_it_heard() {
         .map(Result::unwrap)
         .collect();
     let _ = std::fs::remove_file(&wav);
-    let served = wav_samples(&sim, &session).await;
+    let served = audio_wav(&sim, &session).await.1;
     assert_eq!(served.len(), 4000 * 8);
     assert!(written == served, "the CLI's WAV differs from audio.wav");
 }
@@ -506,7 +493,7 @@ async fn on_a_running_clock_frames_come_in_simulated_time_and_are_audio_wav() {
     assert_eq!(ended["state_code"], 8017);
     let heard_ms = ended["heard_ms"].as_u64().unwrap();
     assert!(heard_ms >= 2000, "{ended}");
-    let wav = wav_samples(&sim, &session).await;
+    let wav = audio_wav(&sim, &session).await.1;
     assert_eq!(wav.len() as u64, heard_ms * 8);
     // Whole frames: the last one padded with silence.
     assert_eq!(heard.len(), wav.len().div_ceil(160) * 160);
@@ -553,7 +540,7 @@ async fn a_notification_heard_to_its_end_with_a_replay_is_audio_wav_frame_for_fr
     sim.advance("60s").await;
     let (heard, ended) = listen_to_the_end(&mut handset).await;
     assert_eq!(ended["state_code"], 0, "{ended}");
-    let wav = wav_samples(&sim, &session).await;
+    let wav = audio_wav(&sim, &session).await.1;
     assert_eq!(wav.len() as u64, ended["heard_ms"].as_u64().unwrap() * 8);
     assert!(heard.len() >= wav.len() && heard.len() - wav.len() < 160);
     assert!(

@@ -50,6 +50,25 @@ pub fn collected_digits(pushes: &[Push]) -> Vec<&Value> {
         .collect()
 }
 
+/// The call's `audio.wav` (served as `audio/wav`): its format and its samples.
+pub async fn audio_wav(sim: &TestSim, session: &str) -> (hound::WavSpec, Vec<i16>) {
+    let resp = sim
+        .http
+        .get(format!("{}/sim/v1/calls/{session}/audio.wav", sim.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "audio/wav");
+    let bytes = resp.bytes().await.unwrap();
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes.to_vec())).expect("a WAV file");
+    let spec = reader.spec();
+    (
+        spec,
+        reader.into_samples::<i16>().map(Result::unwrap).collect(),
+    )
+}
+
 /// A client of `GET /sim/v1/stream`: each message parsed as JSON, awaited under [`PATIENCE`].
 pub struct StreamClient {
     ws: WebSocketStream<TcpStream>,
