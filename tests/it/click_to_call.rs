@@ -6,7 +6,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const CLICK2CALL: &str = "/rest/httpsessions/click2Call/v2.0";
 const A: &str = "+8613900001234";
 const B: &str = "+8613700005678";
 const B_DISPLAY: &str = "+862087654322";
@@ -17,13 +16,6 @@ fn body() -> Value {
         "displayCalleeNbr": B_DISPLAY, "calleeNbr": B,
         "partyTypeRequiredInDisconnect": "true", "userData": "ticket-4410"
     })
-}
-
-async fn place(sim: &TestSim, body: &Value) -> String {
-    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
-    let reply = sim.post(CLICK2CALL, &headers, body.to_string()).await;
-    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
-    reply.body["sessionId"].as_str().unwrap().to_owned()
 }
 
 /// Each push as `event called`, the disconnect with its stateCode and partyType.
@@ -62,7 +54,7 @@ fn both_legs(end: &str) -> Vec<String> {
 #[tokio::test]
 async fn both_answer_and_b_hangs_up_after_talking() {
     let sim = spawn_sim().await;
-    let session = place(&sim, &body()).await;
+    let session = place_click_to_call(&sim, &body()).await;
     sim.advance("2m").await;
     assert_sequence(
         &both_legs(&format!("disconnect {A} 0 party 1")),
@@ -99,7 +91,7 @@ async fn a_hangs_up_when_b_says_so() {
     let sim = spawn_sim().await;
     sim.set_phone(B, r#"{"outcome":"answer","talk_s":12,"hangup_by":"a"}"#)
         .await;
-    let session = place(&sim, &body()).await;
+    let session = place_click_to_call(&sim, &body()).await;
     sim.advance("2m").await;
     assert_sequence(
         &both_legs(&format!("disconnect {A} 0 party 0")),
@@ -127,7 +119,7 @@ async fn a_leg_failures_use_the_calling_party_codes_and_never_call_b() {
         sim.reset().await;
         sim.set_phone(A, &json!({ "outcome": outcome }).to_string())
             .await;
-        let session = place(&sim, &body()).await;
+        let session = place_click_to_call(&sim, &body()).await;
         sim.advance("3m").await;
         let mut expected = vec![format!("callout {A}")];
         if rings {
@@ -164,7 +156,7 @@ async fn b_leg_failures_use_the_called_party_codes_with_q850_in_fwd_unasw_rsn() 
         sim.reset().await;
         sim.set_phone(B, &json!({ "outcome": outcome }).to_string())
             .await;
-        let session = place(&sim, &body()).await;
+        let session = place_click_to_call(&sim, &body()).await;
         sim.advance("3m").await;
         let mut expected = vec![
             format!("callout {A}"),
@@ -201,7 +193,7 @@ async fn a_giving_up_while_b_rings_is_8009_with_release_point_552() {
         r#"{"outcome":"hangup_before_b_answer","hangup_after_ms":4000}"#,
     )
     .await;
-    let session = place(&sim, &body()).await;
+    let session = place_click_to_call(&sim, &body()).await;
     sim.advance("1m").await;
     assert_sequence(
         &[
@@ -227,7 +219,7 @@ async fn a_giving_up_while_b_rings_is_8009_with_release_point_552() {
         r#"{"outcome":"hangup_before_b_answer","hangup_after_ms":1000}"#,
     )
     .await;
-    let session = place(&sim, &body()).await;
+    let session = place_click_to_call(&sim, &body()).await;
     sim.advance("1m").await;
     assert_eq!(sim.receiver.cdr(&session)["ulFailReason"], 553);
 }
@@ -239,7 +231,7 @@ async fn max_duration_releases_with_8010_a_minute_after_the_last_minute_voice() 
         .await;
     let mut body = body();
     body["maxDuration"] = json!(2);
-    let session = place(&sim, &body).await;
+    let session = place_click_to_call(&sim, &body).await;
     sim.advance("5m").await;
     assert_sequence(
         &both_legs(&format!("disconnect {A} 8010 party 2")),
@@ -264,7 +256,7 @@ async fn play_pre_voice_delays_b_by_the_clip() {
     let mut body = body();
     body["playPreVoice"] = json!("true");
     body["preVoice"] = json!("welcome.wav");
-    let session = place(&sim, &body).await;
+    let session = place_click_to_call(&sim, &body).await;
     sim.advance("2m").await;
     let timeline = sim.call(&session).await["timeline"].clone();
     let at = |detail: &str, event: &str| {
@@ -353,7 +345,7 @@ async fn hang_up(sim: &TestSim, session: &str, party: &str) -> Reply {
 async fn a_person_hangs_up_either_leg_through_the_control_api() {
     let sim = spawn_sim().await;
     // B hangs up mid-conversation (B answered at 12.5 s).
-    let session = place(&sim, &body()).await;
+    let session = place_click_to_call(&sim, &body()).await;
     sim.advance("20s").await;
     assert_eq!(hang_up(&sim, &session, "b").await.status, 200);
     sim.advance("1m").await;
@@ -367,7 +359,7 @@ async fn a_person_hangs_up_either_leg_through_the_control_api() {
     );
     // A hangs up while B rings (B alerting at 8.5 s): 8009, release point 552.
     sim.reset().await;
-    let session = place(&sim, &body()).await;
+    let session = place_click_to_call(&sim, &body()).await;
     sim.advance("10s").await;
     assert_eq!(hang_up(&sim, &session, "a").await.status, 200);
     sim.advance("1m").await;
@@ -391,7 +383,7 @@ async fn a_recorded_call_can_be_downloaded_while_retained_then_is_gone() {
     let mut b = body();
     b["recordFlag"] = json!("true");
     b["recordHintTone"] = json!("welcome.wav");
-    let session = place(&sim, &b).await;
+    let session = place_click_to_call(&sim, &b).await;
     sim.advance("2m").await;
     let cdr = sim.receiver.cdr(&session);
     assert_eq!(cdr["recordFlag"], 1);
@@ -463,7 +455,7 @@ async fn a_recording_shorter_than_the_minimum_is_discarded() {
     sim.set_phone(B, r#"{"outcome":"answer","talk_s":2}"#).await;
     let mut b = body();
     b["recordFlag"] = json!("true");
-    let session = place(&sim, &b).await;
+    let session = place_click_to_call(&sim, &b).await;
     sim.advance("2m").await;
     let cdr = sim.receiver.cdr(&session);
     assert_eq!(cdr["recordFlag"], 0);

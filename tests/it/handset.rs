@@ -579,16 +579,7 @@ async fn two_people_on_a_click_to_call_answer_talk_and_b_hangs_up() {
         "displayCalleeNbr": B_DISPLAY, "calleeNbr": B,
         "partyTypeRequiredInDisconnect": "true"
     });
-    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
-    let reply = sim
-        .post(
-            "/rest/httpsessions/click2Call/v2.0",
-            &headers,
-            body.to_string(),
-        )
-        .await;
-    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
-    let session = reply.body["sessionId"].as_str().unwrap().to_owned();
+    let session = place_click_to_call(&sim, &body).await;
     sim.advance("2s").await;
     assert_eq!(
         a.text().await,
@@ -637,15 +628,7 @@ async fn b_rejecting_a_click_to_call_on_its_handset_is_8105() {
         "displayNbr": DISPLAY, "callerNbr": CALLEE,
         "displayCalleeNbr": "+862087654322", "calleeNbr": "+8613700005678"
     });
-    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
-    let reply = sim
-        .post(
-            "/rest/httpsessions/click2Call/v2.0",
-            &headers,
-            body.to_string(),
-        )
-        .await;
-    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    place_click_to_call(&sim, &body).await;
     // A (scripted) answers at 6 s; B is called at 6.5 s and rings at 8.5 s.
     sim.advance("9s").await;
     assert_eq!(b.text().await["type"], "ringing");

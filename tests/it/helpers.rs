@@ -69,6 +69,17 @@ pub async fn audio_wav(sim: &TestSim, session: &str) -> (hound::WavSpec, Vec<i16
     )
 }
 
+/// The click-to-call API (spec §12).
+pub const CLICK2CALL: &str = "/rest/httpsessions/click2Call/v2.0";
+
+/// Places an accepted click-to-call, signed for the demo app, and returns its sessionId.
+pub async fn place_click_to_call(sim: &TestSim, body: &Value) -> String {
+    let headers = signed_headers(APP_KEY, APP_SECRET, &nonce());
+    let reply = sim.post(CLICK2CALL, &headers, body.to_string()).await;
+    assert_eq!(reply.body["resultcode"], "0", "{}", reply.body);
+    reply.body["sessionId"].as_str().unwrap().to_owned()
+}
+
 /// A client of `GET /sim/v1/stream`: each message parsed as JSON, awaited under [`PATIENCE`].
 pub struct StreamClient {
     ws: WebSocketStream<TcpStream>,
