@@ -245,15 +245,27 @@ mod tests {
         }
     }
 
+    /// The log of this whole test binary. A subscriber for the process rather than for one
+    /// thread: with tests running in parallel, a thread's own subscriber can miss a log line
+    /// whose callsite another thread met first (tracing caches callsite interest per process).
+    fn process_log() -> &'static Captured {
+        static LOG: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+        LOG.get_or_init(|| {
+            let log = Captured::default();
+            let writer = log.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other test sets a global subscriber");
+            log
+        })
+    }
+
     #[tokio::test]
     async fn an_internal_fault_is_answered_with_1010001_and_logged_once() {
-        let log = Captured::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let log = process_log();
         // Served without connect info, callVerify has no peer address: a wiring fault of ours.
         let response = router()
             .oneshot(
@@ -270,9 +282,13 @@ mod tests {
             r#"{"resultcode":"1010001","resultdesc":"Internal system error.","sessionId":""}"#
         );
         let log = String::from_utf8(log.0.lock().expect("not poisoned").clone()).expect("UTF-8");
-        let faults: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+        // Other tests log too: this one's fault is the one without a peer address.
+        let faults: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("no peer address"))
+            .collect();
         assert_eq!(faults.len(), 1, "{log}");
-        assert!(faults[0].contains("no peer address"), "{log}");
+        assert!(faults[0].contains("ERROR"), "{log}");
     }
 
     #[tokio::test]

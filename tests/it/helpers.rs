@@ -188,9 +188,13 @@ impl LogCapture {
             .with_ansi(false)
             .without_time()
             .finish();
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Another test's thread may have met a callsite first, with no subscriber anywhere:
+        // recompute every callsite's interest with this one in place.
+        tracing::callsite::rebuild_interest_cache();
         LogCapture {
             buffer,
-            _guard: tracing::subscriber::set_default(subscriber),
+            _guard: guard,
         }
     }
 
