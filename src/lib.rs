@@ -71,6 +71,7 @@ pub mod sim;
 pub mod store;
 pub mod tail;
 pub mod testing;
+pub mod tls;
 
 pub use config::Config;
 pub use shutdown::{Shutdown, ShutdownTrigger};
