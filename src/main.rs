@@ -799,7 +799,14 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
             start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         );
     }
-    println!("Try:  dialtone call +8613900001234 --code 4815 --url {scheme}://{addr}");
+    // A client must trust the certificate: say how for the CLI's own (rustls reads SSL_CERT_FILE).
+    let trust = config
+        .server
+        .tls
+        .as_ref()
+        .map(|t| format!("SSL_CERT_FILE={} ", t.cert.display()))
+        .unwrap_or_default();
+    println!("Try:  {trust}dialtone call +8613900001234 --code 4815 --url {scheme}://{addr}");
 }
 
 async fn call(args: CallArgs) -> anyhow::Result<()> {

@@ -239,3 +239,35 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("a client with default settings and a crypto provider always builds")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dialtone-tls-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn a_generated_certificate_and_key_make_a_server_config_and_a_trusting_client() {
+        let made = self_signed(&scratch("pair"), Some("192.0.2.7".into())).expect("generated");
+        server_config(&made.cert, &made.key).expect("the pair loads");
+        client_config(true, Some(&made.cert)).expect("trusted as a CA file");
+    }
+
+    #[test]
+    fn files_that_are_missing_or_hold_the_wrong_thing_are_named_in_the_error() {
+        let made = self_signed(&scratch("wrong"), None).expect("generated");
+        let missing = Path::new("/nonexistent/cert.pem");
+        let e = server_config(missing, &made.key).expect_err("no such file");
+        assert!(e.to_string().contains("/nonexistent/cert.pem"), "{e}");
+        let e = server_config(&made.cert, &made.cert).expect_err("a certificate is no key");
+        assert!(matches!(e, TlsError::NoKey { .. }), "{e}");
+        let e = server_config(&made.key, &made.key).expect_err("a key is no certificate");
+        assert!(matches!(e, TlsError::NoCertificate { .. }), "{e}");
+        let e = client_config(true, Some(&made.key)).expect_err("a key is no CA");
+        assert!(e.to_string().contains("key.pem"), "{e}");
+    }
+}
