@@ -84,7 +84,7 @@ async fn main() {
     };
     connected.await.unwrap();
 
-    let http = reqwest::Client::new();
+    let http = dialtone::tls::http_client();
     let started = now();
     let mut placing = tokio::task::JoinSet::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(64));

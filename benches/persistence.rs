@@ -111,7 +111,7 @@ impl Sim {
         let server = tokio::spawn(dialtone::run(config, listener, signal));
         let sim = Sim {
             base,
-            http: reqwest::Client::new(),
+            http: dialtone::tls::http_client(),
             counts,
             trigger,
             server,

@@ -36,6 +36,9 @@ pub enum StartError {
     /// The database could not be opened, migrated or read back.
     #[error("the database in {dir}: {source}")]
     Store { dir: String, source: StoreError },
+    /// `push.ca_file` could not be read or holds no certificate.
+    #[error("push.ca_file: {0}")]
+    PushTls(#[from] crate::tls::TlsError),
 }
 
 impl AppState {
@@ -67,7 +70,7 @@ impl AppState {
         let config = Arc::new(config);
         let clock = Arc::new(Clock::from_config(&config.clock));
         let ids = Arc::new(IdGen::new(config.seed));
-        let engine = Engine::new(config.clone(), clock.clone(), ids.clone(), journal, store);
+        let engine = Engine::new(config.clone(), clock.clone(), ids.clone(), journal, store)?;
         if let Some(recovered) = recovered {
             engine.recover(recovered);
         }

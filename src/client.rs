@@ -77,7 +77,7 @@ pub async fn place_call(
     out: &mut impl Write,
     notes: &mut impl Write,
 ) -> Result<String, ClientError> {
-    let http = reqwest::Client::new();
+    let http = crate::tls::http_client();
     let base = call.url.trim_end_matches('/');
     // Subscribed before the request, so the call's first events cannot slip by.
     let timeline_kinds: Vec<&str> = TimelineEvent::ALL.iter().map(|e| e.name()).collect();
@@ -270,7 +270,7 @@ pub async fn stop_call(
     let base = url.trim_end_matches('/');
     let body = serde_json::json!({"sessionid": session_id, "signal": "call_stop"});
     signed_post(
-        &reqwest::Client::new(),
+        &crate::tls::http_client(),
         base,
         "/rest/httpsessions/callStop/v2.0",
         app_key,
@@ -298,7 +298,7 @@ pub async fn report(
     out: &mut impl Write,
 ) -> Result<(), ClientError> {
     let base = url.trim_end_matches('/');
-    let resp = reqwest::Client::new()
+    let resp = crate::tls::http_client()
         .get(report_url(base, from, to))
         .send()
         .await

@@ -177,6 +177,8 @@ struct RawServer {
     listen: String,
     header_timeout_ms: u64,
     max_connections: usize,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
 }
 
 impl Default for RawServer {
@@ -185,6 +187,8 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".into(),
             header_timeout_ms: 10_000,
             max_connections: 1024,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -201,6 +205,16 @@ pub struct ServerConfig {
     /// Connections served at once; further ones wait in the listen backlog until one closes
     /// (logged as a warning). At least 1.
     pub max_connections: usize,
+    /// Serve HTTPS with this certificate chain and key (`server.tls_cert`/`tls_key`, both or
+    /// neither; also `--tls-self-signed`).
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A developer account (docs/api.md, Legacy tokens): owns apps, holds the legacy login
@@ -691,11 +705,31 @@ impl TryFrom<RawConfig> for Config {
                 "must be at least 1",
             ));
         }
+        let tls =
+            match (raw.server.tls_cert, raw.server.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                (None, None) => None,
+                (Some(_), None) => return Err(InvalidKey::new(
+                    "server.tls_key",
+                    "is missing: HTTPS needs both server.tls_cert and server.tls_key (PEM files)",
+                )),
+                (None, Some(_)) => return Err(InvalidKey::new(
+                    "server.tls_cert",
+                    "is missing: HTTPS needs both server.tls_cert and server.tls_key (PEM files)",
+                )),
+            };
+        if raw.push.ca_file.is_some() && !raw.push.tls_verify {
+            return Err(InvalidKey::new(
+                "push.ca_file",
+                "is only used to verify receivers' certificates: set push.tls_verify = true too",
+            ));
+        }
         Ok(Config {
             server: ServerConfig {
                 listen,
                 header_timeout_ms: raw.server.header_timeout_ms,
                 max_connections: raw.server.max_connections,
+                tls,
             },
             developers,
             apps: raw.apps,
@@ -863,6 +897,17 @@ impl Config {
         let mut config = Config::parse(&text, &file)?;
         // Relative tone paths are relative to the config file, not to wherever Dialtone was started.
         if let Some(dir) = path.parent() {
+            // Likewise TLS files.
+            if let Some(tls) = config.server.tls.as_mut() {
+                for file in [&mut tls.cert, &mut tls.key] {
+                    if file.is_relative() {
+                        *file = dir.join(&*file);
+                    }
+                }
+            }
+            if let Some(ca) = config.push.ca_file.as_mut().filter(|c| c.is_relative()) {
+                *ca = dir.join(&*ca);
+            }
             if let Some(tones) = config.tones.dir.as_mut().filter(|t| t.is_relative()) {
                 *tones = dir.join(&*tones);
             }
@@ -892,6 +937,21 @@ impl Config {
     /// Checks that files the config names exist; separate from the conversion so the embedded
     /// default (which names none) never touches the disk.
     fn validate_files(&self, file: &str) -> Result<(), ConfigError> {
+        let tls_files = self
+            .server
+            .tls
+            .iter()
+            .flat_map(|t| [("server.tls_cert", &t.cert), ("server.tls_key", &t.key)])
+            .chain(self.push.ca_file.iter().map(|c| ("push.ca_file", c)));
+        for (key, path) in tls_files {
+            if !path.is_file() {
+                return Err(ConfigError {
+                    file: file.into(),
+                    key: key.into(),
+                    message: format!("`{}` does not exist", path.display()),
+                });
+            }
+        }
         if let Some(dir) = self.tones.dir.as_ref().filter(|d| !d.is_dir()) {
             return Err(ConfigError {
                 file: file.into(),

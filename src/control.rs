@@ -20,7 +20,7 @@ impl Control {
     pub fn new(url: &str) -> Control {
         Control {
             base: url.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
+            http: crate::tls::http_client(),
         }
     }
 

@@ -42,6 +42,9 @@
 //!   [`tail`]: `dialtone tail` and the stream client; [`control`]: the CLI's control verbs
 //!   (`advance`, `reset`, `phone set|rm|list`, `calls`, `deliveries`); [`phone`]: `dialtone
 //!   phone NUMBER`, a virtual handset in the terminal ([`sim::handset`] serves it).
+//! - [`tls`]: HTTPS both ways with rustls and ring: the push client's config
+//!   (`push.tls_verify`, `push.ca_file`), the listener's (`server.tls_cert`/`tls_key`), the
+//!   `--tls-self-signed` certificate, and the process's crypto provider for every HTTP client.
 //! - [`testing`]: an in-process Dialtone, a recording receiver and assertions for Rust tests.
 //!
 //! Foundations: [`config`] (the file, with the embedded default: raw TOML converted into
@@ -75,6 +78,7 @@ pub mod sim;
 pub mod store;
 pub mod tail;
 pub mod testing;
+pub mod tls;
 
 pub use config::Config;
 pub use shutdown::{Shutdown, ShutdownTrigger};

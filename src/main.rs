@@ -315,6 +315,10 @@ struct ServeArgs {
     /// Simulated epoch, e.g. 2026-03-14T10:15:31Z, overriding clock.start.
     #[arg(long, value_parser = parse_start, env = "DIALTONE_START")]
     start: Option<chrono::DateTime<chrono::Utc>>,
+    /// Serve HTTPS with a certificate for localhost generated at start-up (its path is printed:
+    /// trust it in your client); instead of server.tls_cert/tls_key.
+    #[arg(long, env = "DIALTONE_TLS_SELF_SIGNED")]
+    tls_self_signed: bool,
 }
 
 fn parse_start(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
@@ -519,6 +523,8 @@ struct PlayArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any HTTP client is built: reqwest carries no crypto provider of its own.
+    dialtone::tls::install_provider();
     match run(Cli::parse()) {
         // The reader went away (`dialtone call … | head`): nothing left to say, and no error.
         Err(e) if broken_pipe(&e) => Ok(()),
@@ -825,9 +831,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
     })?;
+    let mut config = config;
+    let bound = listener.local_addr()?;
+    if args.tls_self_signed {
+        // Beside the database when there is one, else in a per-run temporary folder: a new
+        // certificate at every start, written where the banner says.
+        let dir = match config.store.ephemeral {
+            true => std::env::temp_dir().join(format!("dialtone-tls-{}", std::process::id())),
+            false => config.store.data_dir.join("tls"),
+        };
+        let extra = (!bound.ip().is_loopback() && !bound.ip().is_unspecified())
+            .then(|| bound.ip().to_string());
+        let made = dialtone::tls::self_signed(&dir, extra)
+            .map_err(|e| anyhow::anyhow!("--tls-self-signed: {e}"))?;
+        config.server.tls = Some(dialtone::config::TlsFiles {
+            cert: made.cert,
+            key: made.key,
+        });
+    }
+    // A bad certificate or key stops start-up before the banner, like a bad tone file.
+    dialtone::server::tls_acceptor(&config.server)?;
     // Voices and tones load before anything is printed, so a bad tone file stops start-up at once.
     let state = dialtone::app::AppState::new(config)?;
-    print_banner(&state.config, &listener.local_addr()?);
+    print_banner(&state.config, &bound);
     let (trigger, shutdown) = dialtone::shutdown::channel();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -847,10 +873,17 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
         ClockMode::Scaled => format!(" (x{})", config.clock.speed),
         _ => String::new(),
     };
+    let scheme = match config.server.tls {
+        Some(_) => "https",
+        None => "http",
+    };
     println!(
-        "Dialtone listening on http://{addr}  clock: {:?}{speed}",
+        "Dialtone listening on {scheme}://{addr}  clock: {:?}{speed}",
         config.clock.mode
     );
+    if let Some(tls) = &config.server.tls {
+        println!("  certificate  {}", tls.cert.display());
+    }
     println!("  app_key      {}", app.app_key);
     println!("  app_secret   {}", app.app_secret);
     println!(
@@ -902,7 +935,14 @@ fn print_banner(config: &Config, addr: &std::net::SocketAddr) {
             start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         );
     }
-    println!("Try:  dialtone call +8613900001234 --code 4815 --url http://{addr}");
+    // A client must trust the certificate: say how for the CLI's own (rustls reads SSL_CERT_FILE).
+    let trust = config
+        .server
+        .tls
+        .as_ref()
+        .map(|t| format!("SSL_CERT_FILE={} ", t.cert.display()))
+        .unwrap_or_default();
+    println!("Try:  {trust}dialtone call +8613900001234 --code 4815 --url {scheme}://{addr}");
 }
 
 async fn call(args: CallArgs) -> anyhow::Result<()> {

@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::timeout;
 use tower::ServiceExt;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -29,6 +30,7 @@ use crate::config::ServerConfig;
 use crate::engine;
 use crate::error::InternalFault;
 use crate::shutdown::Shutdown;
+use crate::tls::TlsError;
 use crate::{api, console, sim};
 
 /// Why Dialtone could not start or stopped serving.
@@ -39,6 +41,9 @@ pub enum RunError {
     Start(#[from] StartError),
     #[error("serving failed: {0}")]
     Io(#[from] std::io::Error),
+    /// `server.tls_cert`/`tls_key` could not be read or do not match.
+    #[error("HTTPS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// The whole HTTP surface, traced, with internal faults logged.
@@ -100,6 +105,7 @@ pub async fn serve(
     engine.set_listen_addr(listener.local_addr()?);
     let push_timeout = Duration::from_millis(state.config.push.timeout_ms);
     let settings = state.config.server.clone();
+    let tls = tls_acceptor(&settings)?;
     let app = build_router(state);
     let stop = shutdown.clone();
     // Stream connections are upgraded out of the server's graceful shutdown: end them when it
@@ -110,7 +116,7 @@ pub async fn serve(
         closing.wait().await;
         events.close();
     });
-    accept_loop(listener, app, &settings, stop).await;
+    accept_loop(listener, tls, app, &settings, stop).await;
     if let Some(driver) = driver {
         driver.abort();
     }
@@ -123,6 +129,18 @@ pub async fn serve(
     Ok(())
 }
 
+/// The HTTPS side of the listener, when `server.tls_cert`/`tls_key` are set: the files are read
+/// once, here (the binary calls this before printing its banner, so a bad file stops start-up).
+pub fn tls_acceptor(
+    settings: &ServerConfig,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, TlsError> {
+    let Some(files) = &settings.tls else {
+        return Ok(None);
+    };
+    let config = crate::tls::server_config(&files.cert, &files.key)?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+}
+
 /// How long the accept loop waits after a failed `accept` (axum's `serve` waits a second).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -132,17 +150,23 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// bound. A connection that has not sent a whole request header `header_timeout_ms` after it
 /// opened, or after its previous answer, is closed: slowloris and idle keep-alive alike.
 /// WebSocket upgrades leave the count once upgraded (the stream ends them at shutdown).
+///
+/// With `tls`, each connection's handshake runs in its own task, within the same header timeout
+/// (a client that stalls its handshake is cut as a slowloris is), so a slow handshake never
+/// holds up accepting; a failed one (plain HTTP sent to the HTTPS port) just closes it.
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     app: Router,
     settings: &ServerConfig,
     shutdown: Shutdown,
 ) {
     let max = settings.max_connections;
     let permits = Arc::new(Semaphore::new(max));
+    let header_timeout = Duration::from_millis(settings.header_timeout_ms);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(settings.header_timeout_ms));
+        .header_read_timeout(header_timeout);
     loop {
         let permit = match permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
@@ -181,22 +205,26 @@ async fn accept_loop(
             request.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(request)
         });
-        let connection = http
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
+        let http = http.clone();
         let stop = shutdown.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            tokio::pin!(connection);
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                () = stop.wait() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
+            match tls {
+                None => serve_connection(&http, stream, service, peer, stop).await,
+                Some(tls) => {
+                    let handshake = tokio::select! {
+                        done = timeout(header_timeout, tls.accept(stream)) => done,
+                        () = stop.wait() => return,
+                    };
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            serve_connection(&http, stream, service, peer, stop).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
                 }
-            };
-            if let Err(e) = ended {
-                tracing::debug!(%peer, error = %e, "connection closed");
             }
         });
     }
@@ -204,6 +232,36 @@ async fn accept_loop(
     // Every permit back: every connection has finished.
     let all = u32::try_from(max).unwrap_or(u32::MAX);
     let _ = permits.acquire_many(all).await;
+}
+
+/// Serves HTTP/1.1 on one connection, plain or TLS, until it ends or shutdown asks it to finish
+/// the request in hand.
+async fn serve_connection<I, S>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    peer: std::net::SocketAddr,
+    stop: Shutdown,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Body> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = http
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = stop.wait() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(%peer, error = %e, "connection closed");
+    }
 }
 
 #[cfg(test)]

@@ -87,10 +87,23 @@ pub async fn spawn_sim_on(
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (trigger, signal) = shutdown::channel();
+    // Served over HTTPS when the config says so: the client trusts exactly that certificate.
+    let (scheme, http) = match &config.server.tls {
+        Some(files) => {
+            let tls = crate::tls::client_config(true, Some(&files.cert))
+                .expect("the listener's certificate loads");
+            let http = reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .build()
+                .expect("a client with a rustls config builds");
+            ("https", http)
+        }
+        None => ("http", crate::tls::http_client()),
+    };
     let server = tokio::spawn(crate::run(config, listener, signal));
     TestSim {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
+        base: format!("{scheme}://{addr}"),
+        http,
         receiver,
         trigger: Some(trigger),
         server: Some(server),
@@ -419,6 +432,8 @@ pub struct PushReceiver {
     log: Arc<std::sync::Mutex<Vec<Push>>>,
     /// When set, each request waits for one permit before answering (to hold a push on the wire).
     gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// When set, the receiver speaks HTTPS ([`PushReceiver::start_tls`]).
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 #[derive(Clone)]
@@ -469,6 +484,7 @@ impl PushReceiver {
             serving: None,
             log: Arc::default(),
             gate: None,
+            tls: None,
         }
     }
 
@@ -484,7 +500,19 @@ impl PushReceiver {
             serving: None,
             log: Arc::default(),
             gate,
+            tls: None,
         };
+        r.listen_on("127.0.0.1:0".parse().expect("addr")).await;
+        r
+    }
+
+    /// A receiver serving HTTPS with `certificate` (e.g. [`test_certificate`]): its URLs are
+    /// `https://127.0.0.1:…`.
+    pub async fn start_tls(certificate: &crate::tls::SelfSigned) -> PushReceiver {
+        let config = crate::tls::server_config(&certificate.cert, &certificate.key)
+            .expect("the test certificate loads");
+        let mut r = PushReceiver::unstarted();
+        r.tls = Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
         r.listen_on("127.0.0.1:0".parse().expect("addr")).await;
         r
     }
@@ -501,16 +529,31 @@ impl PushReceiver {
         let app = Router::new().fallback(post(receive)).with_state(state);
         let (trigger, signal) = shutdown::channel();
         self.stop = Some(trigger);
+        let tls = self.tls.clone();
         self.serving = Some(tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { signal.wait().await })
-                .await
+            let stop = async move { signal.wait().await };
+            match tls {
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .await
+                }
+                Some(tls) => {
+                    axum::serve(TlsListener { listener, tls }, app)
+                        .with_graceful_shutdown(stop)
+                        .await
+                }
+            }
         }));
     }
 
     /// The receiver's URL for `path`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        let scheme = match self.tls {
+            Some(_) => "https",
+            None => "http",
+        };
+        format!("{scheme}://{}{}", self.addr, path)
     }
 
     /// From now on, answer every push with `status`.
@@ -643,6 +686,47 @@ pub fn assert_sequence<E: AsRef<str>, A: AsRef<str>>(expected: &[E], actual: &[A
         table.push_str(&format!("{i:>3} | {e:<width$} | {a}{mark}\n"));
     }
     panic!("sequences differ:\n{table}");
+}
+
+/// A TLS listener for axum's `serve`: connections whose handshake fails are skipped.
+struct TlsListener {
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, peer)) = self.listener.accept().await else {
+                continue;
+            };
+            // Handshakes are quick on loopback and tests make one at a time.
+            if let Ok(Ok(stream)) = tokio::time::timeout(PATIENCE, self.tls.accept(stream)).await {
+                return (stream, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+/// A certificate and key for `localhost`, `127.0.0.1` and `::1`, written to a fresh folder under
+/// the system's temporary directory: for HTTPS receivers and listeners in tests. A client
+/// trusts it with `push.ca_file` / [`crate::tls::client_config`].
+pub fn test_certificate() -> crate::tls::SelfSigned {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "dialtone-test-tls-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    crate::tls::self_signed(&dir, None).expect("a certificate for a test")
 }
 
 impl Drop for PushReceiver {

@@ -232,16 +232,18 @@ struct Outbound {
 }
 
 impl Engine {
-    /// An engine that pushes over HTTP.
+    /// An engine that pushes over HTTP(S); fails only on an unreadable `push.ca_file`.
     pub fn new(
         config: Arc<Config>,
         clock: Arc<Clock>,
         ids: Arc<IdGen>,
         journal: Journal,
         store: Option<Store>,
-    ) -> Engine {
-        let transport = Arc::new(HttpTransport::new(&config.push));
-        Engine::with_transport(config, clock, ids, journal, store, transport)
+    ) -> Result<Engine, crate::tls::TlsError> {
+        let transport = Arc::new(HttpTransport::new(&config.push)?);
+        Ok(Engine::with_transport(
+            config, clock, ids, journal, store, transport,
+        ))
     }
 
     /// An engine that pushes through `transport` (a fake one in tests).

@@ -39,11 +39,13 @@ impl Engine {
             entry.seq % 10_000_000
         );
         let bucket = format!("sp-{}", entry.request.app_key.to_lowercase());
-        let base = cfg
-            .recording
-            .public_base_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen_addr()));
+        let base = cfg.recording.public_base_url.clone().unwrap_or_else(|| {
+            let scheme = match cfg.server.tls {
+                Some(_) => "https",
+                None => "http",
+            };
+            format!("{scheme}://{}", self.listen_addr())
+        });
         Some(Recording {
             url: format!(
                 "{}/dialtone/recordings/{bucket}/{object}",

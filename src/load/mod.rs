@@ -128,7 +128,7 @@ pub async fn run(mut opts: LoadOptions) -> Result<Summary, LoadError> {
                 )
             }
         };
-    let http = reqwest::Client::new();
+    let http = crate::tls::http_client();
     refuse_manual_clock(&http, &base).await?;
     let template = request_template(&opts)?;
     let planned = planned_calls(opts.rate_per_s, opts.duration);

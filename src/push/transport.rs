@@ -14,6 +14,7 @@ use super::journal::PushError;
 use super::sign::{self, CreatedTz};
 use crate::clock::{transport_now, Stopwatch};
 use crate::error::PLATFORM_CONTENT_TYPE;
+use crate::tls::{self, TlsError};
 
 /// How pushes go over the wire (the `[push]` section of the config).
 #[derive(Debug, Clone, Deserialize)]
@@ -21,7 +22,10 @@ use crate::error::PLATFORM_CONTENT_TYPE;
 pub struct PushSettings {
     /// A push must get a 2xx within this (real time).
     pub timeout_ms: u64,
+    /// Check receivers' certificates against the system's trust store and `ca_file`.
     pub tls_verify: bool,
+    /// More certificates to trust (PEM), e.g. mkcert's root or a staging CA; needs `tls_verify`.
+    pub ca_file: Option<std::path::PathBuf>,
     pub created_tz: CreatedTz,
 }
 
@@ -30,6 +34,7 @@ impl Default for PushSettings {
         PushSettings {
             timeout_ms: 5000,
             tls_verify: false,
+            ca_file: None,
             created_tz: CreatedTz::BeijingWithZ,
         }
     }
@@ -94,26 +99,29 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    pub fn new(config: &PushSettings) -> HttpTransport {
+    /// Fails only if `push.ca_file` cannot be read or holds no certificate.
+    pub fn new(config: &PushSettings) -> Result<HttpTransport, TlsError> {
+        let tls = tls::client_config(config.tls_verify, config.ca_file.as_deref())?;
         let builder = || {
             reqwest::Client::builder()
                 // Spec §6.2: redirects are not followed and count as failures.
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_millis(config.timeout_ms))
+                .tls_backend_preconfigured(tls.clone())
         };
         let client = builder()
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
-            .expect("a client with no TLS and no proxy settings always builds");
+            .expect("a client with a rustls config and no proxy settings always builds");
         let fresh = builder()
             .pool_max_idle_per_host(0)
             .build()
-            .expect("a client with no TLS and no proxy settings always builds");
-        HttpTransport {
+            .expect("a client with a rustls config and no proxy settings always builds");
+        Ok(HttpTransport {
             client,
             fresh,
             created_tz: config.created_tz,
-        }
+        })
     }
 
     /// Signs and sends one push, never failing: every outcome is reported. An injected fault
@@ -216,13 +224,9 @@ impl HttpTransport {
 /// predicates, which walk the error's `source()` chain themselves (a `TimedOut` I/O error or
 /// hyper's connect error deep inside counts), so no error text is ever searched.
 fn classify(e: &reqwest::Error) -> PushError {
-    // Dialtone decision: this build carries no TLS stack (README, "Known limits"), so reqwest
-    // refuses an https URL before any byte is sent, as a connect error. To the user that is a
-    // TLS failure, not an unreachable host; the URL's scheme says which it is.
-    let https = e.url().is_some_and(|u| u.scheme() == "https");
     if e.is_timeout() {
         PushError::Timeout
-    } else if https && (e.is_connect() || e.is_builder()) {
+    } else if is_tls(e) {
         PushError::Tls
     } else if e.is_connect() {
         PushError::Connect
@@ -264,6 +268,26 @@ fn discarded_unread(e: &reqwest::Error) -> bool {
     false
 }
 
+/// A handshake failure (untrusted certificate, wrong name, plain HTTP on the other end) is a
+/// rustls error somewhere down the chain, possibly wrapped in an I/O error; found by type, not
+/// by text.
+fn is_tls(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        // An I/O error's `source()` skips the error it wraps: step into it instead.
+        source = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,14 +305,39 @@ mod tests {
             .expect_err("the push fails")
     }
 
+    fn transport() -> HttpTransport {
+        HttpTransport::new(&PushSettings::default()).expect("no CA file to read")
+    }
+
     fn pushes() -> reqwest::Client {
-        HttpTransport::new(&PushSettings::default()).client
+        transport().client
     }
 
     #[tokio::test]
-    async fn an_https_url_fails_as_tls_without_a_tls_stack() {
-        let e = send_error(&pushes(), "https://127.0.0.1:9/voice/status").await;
+    async fn an_https_url_to_a_plain_http_receiver_fails_as_tls() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}/voice/status", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let e = send_error(&pushes(), &url).await;
         assert_eq!(classify(&e), PushError::Tls, "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn an_https_url_nobody_listens_on_fails_as_connect_not_tls() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let e = send_error(&pushes(), &format!("https://{addr}/voice/status")).await;
+        assert_eq!(classify(&e), PushError::Connect, "{e:?}");
     }
 
     #[tokio::test]
@@ -305,7 +354,7 @@ mod tests {
         // Never accepted: the kernel completes the handshake, nobody answers.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
-        let client = reqwest::Client::builder()
+        let client = crate::tls::http_client_builder()
             .timeout(Duration::from_millis(100))
             .build()
             .unwrap();
@@ -388,7 +437,7 @@ mod tests {
     #[tokio::test]
     async fn a_push_reset_unread_on_a_kept_alive_connection_is_resent_at_once() {
         let (url, read) = closing_receiver(false).await;
-        let transport = HttpTransport::new(&PushSettings::default());
+        let transport = transport();
         assert!(transport.attempt(&job(&url, 1)).await.delivered());
         let second = transport.attempt(&job(&url, 2)).await;
         assert!(second.delivered(), "{second:?}");
@@ -398,7 +447,7 @@ mod tests {
     #[tokio::test]
     async fn a_push_read_and_then_dropped_without_an_answer_is_not_resent() {
         let (url, read) = closing_receiver(true).await;
-        let transport = HttpTransport::new(&PushSettings::default());
+        let transport = transport();
         assert!(transport.attempt(&job(&url, 1)).await.delivered());
         let second = transport.attempt(&job(&url, 2)).await;
         // A resend would wait on a receiver that accepts nothing more and time out instead.

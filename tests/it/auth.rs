@@ -386,7 +386,7 @@ async fn five_failures_lock_that_address_for_the_app_key_for_thirty_minutes() {
         .assert_error(403, "1020176", "Authentication failed, try again later");
     // The app's real server, at another address, keeps working (spec §3.3): the app_key is in
     // every push, so a lock on the key alone would let anyone shut the app out.
-    let elsewhere = reqwest::Client::builder()
+    let elsewhere = dialtone::tls::http_client_builder()
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
         .build()
         .unwrap();

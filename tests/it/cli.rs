@@ -106,8 +106,20 @@ async fn dialtone_ok(args: &[&str]) -> String {
 }
 
 /// Spawns the binary and forwards each line of its stdout and stderr to a channel.
-fn spawn_lines(
+pub(crate) fn spawn_lines(
     args: &[&str],
+) -> (
+    std::process::Child,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    spawn_lines_with(args, &[])
+}
+
+/// As [`spawn_lines`], with these environment variables set.
+pub(crate) fn spawn_lines_with(
+    args: &[&str],
+    env: &[(&str, &str)],
 ) -> (
     std::process::Child,
     tokio::sync::mpsc::UnboundedReceiver<String>,
@@ -115,6 +127,7 @@ fn spawn_lines(
 ) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dialtone"))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -135,7 +148,7 @@ async fn banner_url(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> St
 }
 
 /// Lines from `rx` up to and including the first containing `needle`.
-async fn lines_until(
+pub(crate) async fn lines_until(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
     needle: &str,
 ) -> Vec<String> {

@@ -398,7 +398,7 @@ async fn a_recorded_call_can_be_downloaded_while_retained_then_is_gone() {
     assert!(url.starts_with(&sim.base), "{url}");
 
     // The download API answers 301 with the address, not the file.
-    let no_redirects = reqwest::Client::builder()
+    let no_redirects = dialtone::tls::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

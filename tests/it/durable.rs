@@ -177,7 +177,7 @@ async fn every_call_accepted_before_a_kill_9_ends_with_a_cdr_after_the_restart()
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
+    let http = dialtone::tls::http_client();
     let data = dir.join("data");
 
     let mut dialtone = start_binary(&config, &data, port);
@@ -231,7 +231,7 @@ async fn every_call_accepted_before_a_kill_9_ends_with_a_cdr_after_the_restart()
 
     let mut dialtone = start_binary(&config, &data, port);
     // A new client: the old one's pooled connections died with the old process.
-    let http = reqwest::Client::new();
+    let http = dialtone::tls::http_client();
     post(
         &http,
         &base,

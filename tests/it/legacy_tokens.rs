@@ -24,7 +24,7 @@ async fn click_to_call_call_stop_and_the_recording_download_accept_a_legacy_toke
     sim.advance("1m").await;
     let cdr = sim.receiver.cdr(&session);
     let object = cdr["recordObjectName"].as_str().unwrap().to_owned();
-    let download = reqwest::Client::builder()
+    let download = dialtone::tls::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -18,6 +18,7 @@ mod golden;
 mod handset;
 mod helpers;
 mod hints;
+mod https;
 mod json_schema;
 mod legacy_tokens;
 mod load;

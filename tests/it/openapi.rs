@@ -100,7 +100,7 @@ impl Contract {
             sim: TestSim::start().await,
             doc: document(),
             // The download API answers 301: read it, do not follow it.
-            http: reqwest::Client::builder()
+            http: dialtone::tls::http_client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("a client"),
