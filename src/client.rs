@@ -89,12 +89,17 @@ pub async fn place_call(
     };
     let req = &call.request;
     let (path, body) = wire(req);
-    let answer = signed_post(&http, base, path, &req.app_key, &call.app_secret, &body).await?;
+    let (answer, hint) =
+        signed_post(&http, base, path, &req.app_key, &call.app_secret, &body).await?;
     let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
     let session_id = text("sessionId");
     writeln!(out, "sessionId: {session_id}")?;
     if let Some(idle) = answer["idlePort"].as_u64() {
         writeln!(out, "idlePort:  {idle}")?;
+    }
+    // An accepted call can still carry a hint: a frequency rule releases it right after.
+    if let Some(hint) = hint {
+        writeln!(out, "hint:      {hint}")?;
     }
     let Some(stream) = stream.as_mut() else {
         return Ok(session_id);
@@ -216,7 +221,8 @@ pub(crate) fn signed_request(
         .body(body.to_string())
 }
 
-/// POSTs `body` to `path`, signed with X-AKSK for `app_key`; the platform's answer, or
+/// POSTs `body` to `path`, signed with X-AKSK for `app_key`; the platform's answer with
+/// Dialtone's hint if it sent one (an accepted call may have one too), or
 /// [`ClientError::Refused`] with its resultcode.
 async fn signed_post(
     http: &reqwest::Client,
@@ -225,7 +231,7 @@ async fn signed_post(
     app_key: &str,
     app_secret: &str,
     body: &Option<Value>,
-) -> Result<Value, ClientError> {
+) -> Result<(Value, Option<String>), ClientError> {
     let body = body
         .as_ref()
         .ok_or_else(|| ClientError::Unexpected(format!("no body for {path}")))?;
@@ -257,7 +263,7 @@ async fn signed_post(
             hint,
         });
     }
-    Ok(answer)
+    Ok((answer, hint))
 }
 
 /// `dialtone stop`: ends call `session_id` of the app (callStop, spec §13).

@@ -57,13 +57,16 @@ impl Control {
         format!("{}{path}", self.base)
     }
 
-    /// `POST /sim/v1/clock/advance`: `by` like `90s`, `10m`; prints the new time.
+    /// `POST /sim/v1/clock/advance`: `by` like `90s`, `10m` (a bare number is milliseconds);
+    /// prints how far, in ms, and the time before and after, so `advance 10` meaning 10 ms
+    /// cannot go unnoticed.
     pub async fn advance(
         &self,
         by: &str,
         settle: bool,
         out: &mut impl Write,
     ) -> Result<(), ClientError> {
+        let before = self.send(self.http.get(self.url("/sim/v1/clock"))).await?;
         let body = json!({ "by": by, "settle": settle });
         let clock = self
             .send(
@@ -72,11 +75,13 @@ impl Control {
                     .body(body.to_string()),
             )
             .await?;
+        let ms = |c: &Value| c["now_ms"].as_u64().unwrap_or_default();
         writeln!(
             out,
-            "clock: {} (+{} ms since start)",
-            text(&clock["now"]),
-            clock["now_ms"]
+            "advanced {} ms: {} → {}",
+            ms(&clock).saturating_sub(ms(&before)),
+            text(&before["now"]),
+            text(&clock["now"])
         )?;
         Ok(())
     }

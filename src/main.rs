@@ -51,9 +51,11 @@ enum Command {
     Play(PlayArgs),
     /// Print every event of a running Dialtone as it happens (its `/sim/v1/stream`).
     Tail(TailArgs),
-    /// Advance a manual clock, e.g. `dialtone advance 10m`.
+    /// Advance a manual clock, e.g. `dialtone advance 10m` (a bare number is milliseconds).
     Advance(AdvanceArgs),
-    /// Forget calls, journal, phone rules; a manual clock goes back to its start.
+    /// Forget calls, deliveries, the journal, phone rules, frequency counts, used nonces, legacy
+    /// tokens and authentication lockouts; a manual clock goes back to its start and ids start
+    /// again from the seed.
     Reset(UrlArg),
     /// Be the callee NUMBER on a virtual handset (`dialtone phone +8613900001234`: answer,
     /// reject, keys, hang up, hear the call), or set, remove or list callee behaviours
@@ -94,7 +96,7 @@ struct LoadArgs {
     /// Calls per second: 500/s, 30/m, or a number (per second).
     #[arg(long, default_value = "10/s", value_parser = dialtone::load::parse_rate, env = "DIALTONE_LOAD_RATE")]
     rate: f64,
-    /// How long calls are placed: 500ms, 60s, 10m.
+    /// How long calls are placed: 500ms, 60s, 10m; a bare number is milliseconds.
     #[arg(long, default_value = "10s", value_parser = duration_ms, env = "DIALTONE_LOAD_DURATION")]
     duration: u64,
     /// The callees' outcomes, adding up to 100%: busy=10%,answer=80%,noanswer=5%,reject=5%
@@ -122,7 +124,8 @@ struct LoadArgs {
     /// Call requests in flight to the platform API at most.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096), env = "DIALTONE_LOAD_CONCURRENCY")]
     concurrency: u32,
-    /// After the last call is placed, wait at most this long (real time) for calls to finish.
+    /// After the last call is placed, wait at most this long (real time) for calls to finish
+    /// (30s, 2m; a bare number is milliseconds).
     #[arg(long, default_value = "30s", value_parser = duration_ms, env = "DIALTONE_LOAD_DRAIN")]
     drain: u64,
     /// Print one JSON summary instead of the table (and no progress line).
@@ -167,7 +170,7 @@ struct TailArgs {
 
 #[derive(clap::Args)]
 struct AdvanceArgs {
-    /// How far: 500ms, 90s, 10m, 1h.
+    /// How far: 500ms, 90s, 10m, 1h; a bare number is milliseconds.
     by: String,
     #[command(flatten)]
     url: UrlArg,
@@ -194,11 +197,13 @@ struct HandsetArgs {
     number: Option<String>,
     #[command(flatten)]
     url: UrlArg,
-    /// Answer this long after it rings (real time: a person's reaction), e.g. 3s or 0.
+    /// Answer this long after it rings (real time: a person's reaction), e.g. 3s or 0; a bare
+    /// number is milliseconds.
     /// Scripted: takes one call, then leaves.
     #[arg(long, env = "DIALTONE_PHONE_ANSWER_AFTER", value_parser = duration_ms, conflicts_with = "reject")]
     answer_after: Option<u64>,
-    /// Hang up once this much of the call has been heard (simulated time), e.g. 4s.
+    /// Hang up once this much of the call has been heard (simulated time), e.g. 4s; a bare
+    /// number is milliseconds.
     #[arg(long, env = "DIALTONE_PHONE_HANGUP_AFTER", value_parser = duration_ms, requires = "answer_after")]
     hangup_after: Option<u64>,
     /// Reject as soon as it rings. Scripted: takes one call, then leaves.
@@ -207,7 +212,8 @@ struct HandsetArgs {
     /// Keys to press once answered (0-9, *, #), after --digits-after of the call was heard.
     #[arg(long, env = "DIALTONE_PHONE_DIGITS", requires = "answer_after")]
     digits: Option<String>,
-    /// When to press --digits: after this much of the call was heard (default 0: on answer).
+    /// When to press --digits: after this much of the call was heard, e.g. 2s; a bare number is
+    /// milliseconds (default 0: on answer).
     #[arg(long, env = "DIALTONE_PHONE_DIGITS_AFTER", value_parser = duration_ms, default_value = "0", requires = "digits")]
     digits_after: u64,
     /// Write what was heard, from the answer to the end, to this WAV file (8 kHz mono).
@@ -522,13 +528,19 @@ struct PlayArgs {
     url: String,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     // Before any HTTP client is built: reqwest carries no crypto provider of its own.
     dialtone::tls::install_provider();
     match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
         // The reader went away (`dialtone call … | head`): nothing left to say, and no error.
-        Err(e) if broken_pipe(&e) => Ok(()),
-        other => other,
+        Err(e) if broken_pipe(&e) => std::process::ExitCode::SUCCESS,
+        // Printed ourselves, message and causes on one line: returning the error from `main`
+        // would print its Debug form, a stack trace under RUST_BACKTRACE=1.
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

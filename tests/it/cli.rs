@@ -192,7 +192,13 @@ async fn dialtone_call_on_a_quiet_manual_clock_says_how_to_advance_it() {
     let advanced = dialtone_ok(&["advance", "30s", "--url", &sim.base]).await;
     assert_eq!(
         advanced.trim(),
-        "clock: 2026-03-14T10:16:01.000Z (+30000 ms since start)"
+        "advanced 30000 ms: 2026-03-14T10:15:31.000Z → 2026-03-14T10:16:01.000Z"
+    );
+    // A bare number is milliseconds, and the output says so.
+    let bare = dialtone_ok(&["advance", "10", "--url", &sim.base]).await;
+    assert_eq!(
+        bare.trim(),
+        "advanced 10 ms: 2026-03-14T10:16:01.000Z → 2026-03-14T10:16:01.010Z"
     );
     let followed = lines_until(&mut out, "disconnect").await;
     assert!(followed.join("\n").contains("stateCode 0"), "{followed:#?}");
@@ -698,4 +704,57 @@ async fn the_server_logs_each_request_and_call_event_by_default_and_as_json_on_r
             "{logged:#?}"
         );
     }
+}
+
+#[tokio::test]
+async fn dialtone_call_released_by_a_frequency_rule_prints_the_hint() {
+    let sim = spawn_sim_with(|c, _| {
+        c.frequency.rules = vec![dialtone::frequency::FrequencyRule {
+            scope: dialtone::call::FrequencyScope::Callee,
+            max_calls: 1,
+            window_s: 86_400,
+        }]
+    })
+    .await;
+    let call = [
+        "call",
+        CALLEE,
+        "--code",
+        "4815",
+        "--url",
+        &sim.base,
+        "--no-follow",
+    ];
+    let first = dialtone_ok(&call).await;
+    assert!(!first.contains("hint:"), "{first}");
+    // The second call to the same callee is accepted, then released: the user is told why.
+    let second = dialtone_ok(&call).await;
+    assert!(second.starts_with("sessionId: "), "{second}");
+    assert!(
+        second.contains("\nhint:      accepted, then released with stateCode 7001"),
+        "{second}"
+    );
+    assert!(second.contains("frequency rule `callee`"), "{second}");
+}
+
+#[tokio::test]
+async fn cli_errors_are_one_readable_line_even_with_rust_backtrace_set() {
+    let run = || {
+        tokio::task::spawn_blocking(|| {
+            Command::new(env!("CARGO_BIN_EXE_dialtone"))
+                .args(["call", CALLEE, "--code", "1", "--url", "http://127.0.0.1:9"])
+                .env("RUST_BACKTRACE", "1")
+                .output()
+                .expect("runs")
+        })
+    };
+    let out = run().await.expect("joined");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.to_lowercase().contains("stack backtrace"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("Error: --code: `1` is not a verification code"),
+        "{err}"
+    );
 }
