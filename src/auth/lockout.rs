@@ -76,6 +76,28 @@ impl Lockout {
         (addr_locked, pair_locked)
     }
 
+    /// How many failures from `addr` claiming `app_key` (or naming none) are inside the window
+    /// now and count towards its lock: for the hint of each failure.
+    pub(super) fn failures(
+        &self,
+        cfg: &LockoutConfig,
+        addr: IpAddr,
+        app_key: Option<&str>,
+        now: SimInstant,
+    ) -> usize {
+        let window_ms = cfg.window_s.saturating_mul(1000);
+        let entry = match app_key {
+            Some(key) => self.pairs.entries.get(&(addr, key.to_owned())),
+            None => self.addrs.entries.get(&addr),
+        };
+        entry.map_or(0, |e| {
+            e.failures
+                .iter()
+                .filter(|t| now.since(**t) <= window_ms)
+                .count()
+        })
+    }
+
     /// A success resets the counters of its address and of its app_key (spec §3.3).
     pub(super) fn record_success(&mut self, addr: IpAddr, app_key: Option<&str>) {
         self.addrs.entries.remove(&addr);

@@ -212,13 +212,20 @@ impl Auth {
             return Err(ApiError::LockedOut.hint(self.lock_hint(peer, None, until)));
         }
         let result = checks();
-        match &result {
-            Ok(_) => self.lock().lockout.record_success(peer, claimed),
-            Err(e) if e.counts_as_auth_failure() => {
-                let locked = self.lock().lockout.record_failure(cfg, peer, claimed, now);
+        match result {
+            Ok(_) => {
+                self.lock().lockout.record_success(peer, claimed);
+                result
+            }
+            Err(e) if e.counts_as_auth_failure() && cfg.enabled => {
+                let (locked, count) = {
+                    let mut state = self.lock();
+                    let locked = state.lockout.record_failure(cfg, peer, claimed, now);
+                    (locked, state.lockout.failures(cfg, peer, claimed, now))
+                };
                 tracing::debug!(%peer, app_key = claimed, code = e.resultcode(), "authentication failed");
+                let until = now.plus_s(cfg.lock_s);
                 if locked.0 || locked.1 {
-                    let until = now.plus_s(cfg.lock_s);
                     let key = claimed.filter(|_| locked.1 && !locked.0);
                     tracing::warn!(
                         %peer,
@@ -227,10 +234,44 @@ impl Auth {
                         self.lock_hint(peer, key, until)
                     );
                 }
+                // A lock clears the counter: the failure that locked was the last one counted.
+                let count = if locked.0 || locked.1 {
+                    cfg.max_failures.max(1) as usize
+                } else {
+                    count
+                };
+                // Many keys from one address lock the address before any one key's count is full.
+                let key = claimed.filter(|_| !locked.0 || locked.1);
+                let counted = self.failure_count_hint(key, count, until);
+                let hint = match e.explanation() {
+                    Some(h) => format!("{h}; {counted}"),
+                    None => counted,
+                };
+                Err(e.hint(hint))
             }
-            Err(_) => {}
+            Err(e) => Err(e),
         }
-        result
+    }
+
+    /// Which failure this was of how many the lockout allows, so a client learns of the lock
+    /// before it hits it.
+    fn failure_count_hint(&self, claimed: Option<&str>, count: usize, until: SimInstant) -> String {
+        let cfg = &self.config.auth.lockout;
+        let max = cfg.max_failures.max(1);
+        let what = match claimed {
+            Some(key) => format!("app_key {key} for this address"),
+            None => "this address for every app_key".to_owned(),
+        };
+        let then = match count >= max as usize {
+            true => format!("this failure locked {what}"),
+            false => format!("at {max} Dialtone locks {what}"),
+        };
+        format!(
+            "authentication failure {count} of {max} within {} s from this address \
+             (auth.lockout); {then} until {} (simulated time); `dialtone reset` clears it",
+            cfg.window_s,
+            self.clock.wall(until).format("%Y-%m-%dT%H:%M:%SZ"),
+        )
     }
 
     fn ensure_key_unlocked(

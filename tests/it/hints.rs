@@ -314,3 +314,43 @@ async fn business_refusals_say_what_to_change() {
         "{busy:?}"
     );
 }
+
+#[tokio::test]
+async fn each_authentication_failure_says_which_of_how_many_before_the_lock() {
+    let sim = spawn_sim().await;
+    for i in 1..=5 {
+        let forged = headers("wrong-secret", &format!("C{i}"), &now());
+        let reply = sim
+            .post(VERIFY, &forged, verify_body("4815").to_string())
+            .await;
+        reply.assert_error(401, "1010010", "Invalid digest.");
+        let hint = hint(&reply);
+        // The explanation of the failure itself comes first, then the count.
+        assert!(hint.starts_with("PasswordDigest does not match"), "{hint}");
+        let then = match i {
+            5 => "this failure locked",
+            _ => "at 5 Dialtone locks",
+        };
+        assert!(
+            hint.ends_with(&format!(
+                "; authentication failure {i} of 5 within 600 s from this address (auth.lockout); \
+                 {then} app_key k3VdT9wQx2LpR7mN4sB8cY1fHj6Z for this address until \
+                 2026-03-14T10:45:31Z (simulated time); `dialtone reset` clears it"
+            )),
+            "{hint}"
+        );
+    }
+    // What does not count towards the lock carries no count.
+    sim.reset().await;
+    let invalid = sim.call_verify(&json!({"bindNbr": "+8613900001234"})).await;
+    assert!(
+        !invalid
+            .hint
+            .clone()
+            .unwrap_or_default()
+            .contains("authentication failure"),
+        "invalid requests do not count: {:?}",
+        invalid.hint
+    );
+    assert_eq!(invalid.body["resultcode"], "1010002");
+}
