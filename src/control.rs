@@ -128,14 +128,32 @@ impl Control {
         Ok(())
     }
 
-    /// `GET /sim/v1/phones`, as JSON.
-    pub async fn phones(&self, out: &mut impl Write) -> Result<(), ClientError> {
+    /// `GET /sim/v1/phones`: one line per handset and rule, in the order they are tried, or the
+    /// JSON.
+    pub async fn phones(&self, json: bool, out: &mut impl Write) -> Result<(), ClientError> {
         let phones = self.send(self.http.get(self.url("/sim/v1/phones"))).await?;
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&phones).unwrap_or_default()
-        )?;
+        if json {
+            writeln!(out, "{phones}")?;
+            return Ok(());
+        }
+        let list = |k: &str| phones[k].as_array().cloned().unwrap_or_default();
+        for number in list("handsets") {
+            writeln!(out, "handset  {}", text(&number))?;
+        }
+        for (source, rules) in [("api", list("api")), ("config", list("config"))] {
+            for rule in rules {
+                writeln!(
+                    out,
+                    "{source:<8} {:<16} {}  calls {}",
+                    text(&rule["match"]),
+                    behaviour_text(&rule["behaviour"]),
+                    rule["calls"]
+                )?;
+            }
+        }
+        for pair in list("magic") {
+            writeln!(out, "magic    {:<16} {}", text(&pair[0]), text(&pair[1]))?;
+        }
         Ok(())
     }
 
@@ -257,6 +275,17 @@ pub fn behaviour_json(spec: &str) -> Value {
     match steps.as_slice() {
         [one] => one.clone(),
         _ => json!({ "sequence": steps }),
+    }
+}
+
+/// A behaviour as a person reads it: the bare outcome when it is only that, else its JSON.
+fn behaviour_text(behaviour: &Value) -> String {
+    match behaviour
+        .as_object()
+        .and_then(|o| o.get("outcome").filter(|_| o.len() == 1))
+    {
+        Some(outcome) => text(outcome),
+        None => behaviour.to_string(),
     }
 }
 

@@ -249,8 +249,14 @@ enum PhoneAction {
         #[command(flatten)]
         url: UrlArg,
     },
-    /// Every rule: API, config, magic numbers.
-    List(UrlArg),
+    /// Every rule, one line each: handsets, API rules, config rules, magic numbers.
+    List {
+        #[command(flatten)]
+        url: UrlArg,
+        /// The JSON of `GET /sim/v1/phones` instead of lines.
+        #[arg(long, env = "DIALTONE_JSON")]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -538,10 +544,27 @@ fn main() -> std::process::ExitCode {
         // Printed ourselves, message and causes on one line: returning the error from `main`
         // would print its Debug form, a stack trace under RUST_BACKTRACE=1.
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("Error: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `e` and its causes joined by `: `, like `{e:#}`, leaving out a cause whose text an outer
+/// message already quotes (ours often say `cannot reach …: {source}`).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Whether `e` comes from writing to a closed pipe.
@@ -615,7 +638,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 PhoneAction::Rm { number, url } => {
                     Control::new(&url.url).phone_remove(&number, out).await
                 }
-                PhoneAction::List(url) => Control::new(&url.url).phones(out).await,
+                PhoneAction::List { url, json } => Control::new(&url.url).phones(json, out).await,
             }
         }),
         Some(Command::Calls(args)) => control(async move {

@@ -279,6 +279,27 @@ async fn control_verbs_set_phones_list_calls_and_deliveries_and_reset() {
         listed.contains(CALLEE) && listed.contains("+8613900005555"),
         "{listed}"
     );
+    // One line per rule, like calls and deliveries; --json for the whole view.
+    assert!(
+        !listed.contains('{') || listed.lines().all(|l| !l.trim().starts_with('"')),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("api ") && l.contains(CALLEE) && l.contains("calls ")),
+        "{listed}"
+    );
+    assert!(
+        listed.lines().any(|l| l.starts_with("magic    *")),
+        "{listed}"
+    );
+    let json = dialtone_ok(&["phone", "list", "--json", "--url", url]).await;
+    let view: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert!(
+        view["api"].as_array().is_some_and(|a| !a.is_empty()),
+        "{json}"
+    );
     let bad = dialtone(&["phone", "set", CALLEE, "ringing", "--url", url]).await;
     assert!(!bad.status.success());
     assert!(
@@ -757,4 +778,13 @@ async fn cli_errors_are_one_readable_line_even_with_rust_backtrace_set() {
         err.starts_with("Error: --code: `1` is not a verification code"),
         "{err}"
     );
+    // A cause our message already quotes is not repeated.
+    let out = dialtone(&["calls", "--url", "http://127.0.0.1:9"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("Error: cannot reach Dialtone at http://127.0.0.1:9: "),
+        "{err}"
+    );
+    assert_eq!(err.matches("error sending request").count(), 1, "{err}");
 }
