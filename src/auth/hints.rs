@@ -22,7 +22,8 @@ pub(super) fn digest_mismatch(token: &UsernameToken) -> String {
     )
 }
 
-/// 1010013, `Created` outside the window: how far off it is under both readings.
+/// 1010013, `Created` outside the window: how far off it is under both readings, from real time
+/// (what it is checked against on every clock mode: the signer's clock is real).
 pub(super) fn created_off(
     sent: &str,
     created: Created,
@@ -31,9 +32,10 @@ pub(super) fn created_off(
 ) -> String {
     let [as_utc, as_beijing] = created.readings().map(|r| off(r, now));
     format!(
-        "Created `{sent}` is {as_utc} Dialtone's clock read as UTC, and {as_beijing} read as \
+        "Created `{sent}` is {as_utc} real time read as UTC, and {as_beijing} read as \
          Beijing time (UTC+8); one reading must be within {window_s} s (auth.created_window_s). \
-         Dialtone's clock: {}",
+         Created is checked against real time, the simulated clock's mode aside: sign with \
+         your server's own clock. Real time now: {}",
         now.format("%Y-%m-%dT%H:%M:%SZ")
     )
 }
@@ -71,9 +73,11 @@ mod tests {
         let now = "2026-03-14T10:15:31Z".parse().expect("a valid time");
         assert_eq!(
             created_off("2026-03-14T10:05:31Z", created, now, 300),
-            "Created `2026-03-14T10:05:31Z` is 10 min behind Dialtone's clock read as UTC, and \
+            "Created `2026-03-14T10:05:31Z` is 10 min behind real time read as UTC, and \
              8 h 10 min behind read as Beijing time (UTC+8); one reading must be within 300 s \
-             (auth.created_window_s). Dialtone's clock: 2026-03-14T10:15:31Z"
+             (auth.created_window_s). Created is checked against real time, the simulated \
+             clock's mode aside: sign with your server's own clock. Real time now: \
+             2026-03-14T10:15:31Z"
         );
     }
 

@@ -97,7 +97,7 @@ async fn a_stale_created_is_1010013_and_the_hint_measures_both_readings_and_the_
         "{hint}"
     );
     assert!(
-        hint.contains("behind Dialtone's clock read as UTC, and "),
+        hint.contains("behind real time read as UTC, and "),
         "{hint}"
     );
     assert!(hint.contains("behind read as Beijing time (UTC+8); one reading must be within 300 s (auth.created_window_s)"), "{hint}");
