@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::extract::Authenticated;
-use super::fields::{domain, flag, integer, Fields, Tail};
+use super::fields::{domain, flag, integer, json_object, Fields, Tail};
 use super::{app_of, place};
 use crate::app::AppState;
 use std::sync::Arc;
@@ -60,10 +60,7 @@ impl CallNotifyIn {
     /// `1010002 "Invalid request. <field>"` (a bad field inside a segment without an index).
     /// Unknown fields are ignored (an old client's `ttsContent` included).
     pub fn parse(bytes: &[u8], app_key: &str, lenient: bool) -> Result<CallNotifyIn, ApiError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_body())?;
-        let Value::Object(body) = value else {
-            return Err(ApiError::invalid_body());
-        };
+        let body = json_object(bytes)?;
         let f = Fields(&body);
         // bindNbr is obsolete: accepted and ignored (spec §11.1).
         let display_nbr = f.required("displayNbr", domain)?;

@@ -5,10 +5,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::extract::Authenticated;
-use super::fields::Fields;
+use super::fields::{json_object, Fields};
 use crate::app::AppState;
 use crate::error::{platform_json, ApiError};
 
@@ -32,10 +32,7 @@ pub async fn call_stop(
 /// The `sessionid` to stop (lower-case `id`: a camel-case `sessionId` is not an alias, so that
 /// common client bug shows), after checking `signal` is `call_stop`.
 pub fn parse(bytes: &[u8]) -> Result<String, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_body())?;
-    let Value::Object(body) = value else {
-        return Err(ApiError::invalid_body());
-    };
+    let body = json_object(bytes)?;
     let f = Fields(&body);
     let session_id = f.required("sessionid", |v| {
         v.as_str()

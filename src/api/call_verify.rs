@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::extract::Authenticated;
-use super::fields::{domain, integer, Fields, Tail};
+use super::fields::{domain, integer, json_object, Fields, Tail};
 use super::{app_of, place};
 use crate::app::AppState;
 use crate::audio::compose::{compose, AnnouncementRequest, Manifest};
@@ -65,10 +65,7 @@ impl CallVerifyIn {
         languages: &BTreeMap<String, String>,
         lenient: bool,
     ) -> Result<CallVerifyIn, ApiError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_body())?;
-        let Value::Object(body) = value else {
-            return Err(ApiError::invalid_body());
-        };
+        let body = json_object(bytes)?;
         let f = Fields(&body);
         let display_nbr = f.required("displayNbr", domain)?;
         let callee_nbr = f.required("calleeNbr", domain)?;

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::extract::Authenticated;
-use super::fields::{domain, flag, integer, push_url, Fields};
+use super::fields::{domain, flag, integer, json_object, push_url, Fields};
 use super::{app_of, place};
 use crate::app::AppState;
 use crate::call::click2call::CallbackMedia;
@@ -56,10 +56,7 @@ impl ClickToCallIn {
     /// Parses the body in the order of spec §12.1's table; the first bad field is named in
     /// `1010002 "Invalid request. <field>"`, except a bad `callerNbr`: `1010024`.
     pub fn parse(bytes: &[u8], app_key: &str, lenient: bool) -> Result<ClickToCallIn, ApiError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_body())?;
-        let Value::Object(body) = value else {
-            return Err(ApiError::invalid_body());
-        };
+        let body = json_object(bytes)?;
         let f = Fields(&body);
         // bindNbr is obsolete: accepted and ignored (spec §12.1).
         let display_nbr: PhoneNumber = f.required("displayNbr", domain)?;

@@ -39,6 +39,15 @@ pub(super) struct Tail {
 /// A body's fields.
 pub(super) struct Fields<'a>(pub(super) &'a Map<String, Value>);
 
+/// A request body as a JSON object: anything else (not JSON, an array, a string) is the
+/// platform's `1010002` for the body.
+pub(super) fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Object(body)) => Ok(body),
+        _ => Err(ApiError::invalid_body()),
+    }
+}
+
 impl Fields<'_> {
     pub(super) fn optional<T>(
         &self,
