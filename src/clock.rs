@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -332,8 +332,68 @@ impl From<DateTime<Utc>> for PlatformTime {
 
 impl std::fmt::Display for PlatformTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0.format(Self::FORMAT))
+        let c = Calendar::of(&self.0);
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        )
     }
+}
+
+/// The calendar fields of a time, for the formats Dialtone writes for every call, event and push.
+/// They are written out field by field: chrono's `format` parses its pattern anew on each call,
+/// which showed in the platform API's profile.
+struct Calendar {
+    year: i32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    millis: u32,
+}
+
+impl Calendar {
+    fn of<Tz: TimeZone>(t: &DateTime<Tz>) -> Calendar {
+        Calendar {
+            year: t.year(),
+            month: t.month(),
+            day: t.day(),
+            hour: t.hour(),
+            minute: t.minute(),
+            second: t.second(),
+            // Times here are whole milliseconds from a start: no leap second arises.
+            millis: t.timestamp_subsec_millis() % 1000,
+        }
+    }
+}
+
+/// `yyyy-MM-dd HH:mm:ss.SSS` (UTC): the time of a timeline entry or a stream message.
+pub fn timeline_time(t: DateTime<Utc>) -> String {
+    let c = Calendar::of(&t);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis
+    )
+}
+
+/// `yyyyMMddHHmmss` in `t`'s own zone, as in sessionIds and icids.
+pub fn compact_time<Tz: TimeZone>(t: &DateTime<Tz>) -> String {
+    let c = Calendar::of(t);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// `yyyy-MM-ddTHH:mm:ssZ`, the form of a WSSE `Created`.
+pub fn created_time(t: DateTime<Utc>) -> String {
+    let c = Calendar::of(&t);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
 }
 
 impl std::str::FromStr for PlatformTime {
@@ -346,6 +406,39 @@ impl std::str::FromStr for PlatformTime {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_written_by_hand_read_as_chrono_would_write_them() {
+        use chrono::TimeZone;
+        let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("a valid offset");
+        // Every ms of a day would be slow; a stride through years covers each field's padding.
+        let mut ms: i64 = 0;
+        while ms < 4_102_444_800_000 {
+            let t = Utc.timestamp_millis_opt(ms).single().expect("in range");
+            assert_eq!(
+                super::timeline_time(t),
+                t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+            );
+            assert_eq!(
+                super::PlatformTime::new(t).to_string(),
+                t.format("%Y-%m-%d %H:%M:%S").to_string()
+            );
+            assert_eq!(
+                super::compact_time(&t),
+                t.format("%Y%m%d%H%M%S").to_string()
+            );
+            let b = t.with_timezone(&beijing);
+            assert_eq!(
+                super::compact_time(&b),
+                b.format("%Y%m%d%H%M%S").to_string()
+            );
+            assert_eq!(
+                super::created_time(t),
+                t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+            );
+            ms += 7_919_999_837;
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -252,7 +252,7 @@ impl Stamp {
     pub fn new(clock: &Clock, at: SimInstant) -> Stamp {
         Stamp {
             at_ms: at.ms(),
-            time: clock.wall(at).format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            time: crate::clock::timeline_time(clock.wall(at)),
         }
     }
 }

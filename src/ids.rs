@@ -106,10 +106,8 @@ impl IdGen {
 
 /// `<node>_<seq>_<rand>_<yyyyMMddHHmmss>@<domain>`, the timestamp in UTC (spec §4.3).
 pub fn session_id(node: u32, seq: u64, rand: u32, accepted: DateTime<Utc>, domain: &str) -> String {
-    format!(
-        "{node}_{seq}_{rand}_{}@{domain}",
-        accepted.format("%Y%m%d%H%M%S")
-    )
+    let at = crate::clock::compact_time(&accepted);
+    format!("{node}_{seq}_{rand}_{at}@{domain}")
 }
 
 /// `CAE-<yyyyMMddHHmmss in UTC+8>-<8-digit sequence>` (spec §7.1).
@@ -117,7 +115,7 @@ pub fn icid(seq: u64, accepted: DateTime<Utc>) -> String {
     let beijing = accepted.with_timezone(&beijing());
     format!(
         "CAE-{}-{:08}",
-        beijing.format("%Y%m%d%H%M%S"),
+        crate::clock::compact_time(&beijing),
         seq % 100_000_000
     )
 }

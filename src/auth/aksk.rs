@@ -51,7 +51,7 @@ pub fn sign(app_key: &str, app_secret: &str, nonce: &str, now: DateTime<Utc>) ->
 
 /// `yyyy-MM-ddTHH:mm:ssZ`, the `Created` format of spec §3.1.
 pub fn format_created(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::clock::created_time(t)
 }
 
 /// The attributes of the `X-AKSK` header after checks 6–7.

@@ -49,7 +49,7 @@ impl TimelineEntry {
     ) -> Self {
         TimelineEntry {
             at_ms: at.ms(),
-            time: clock.wall(at).format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            time: crate::clock::timeline_time(clock.wall(at)),
             event,
             detail,
         }

@@ -34,7 +34,7 @@ pub fn push_created(now: DateTime<Utc>, tz: CreatedTz) -> String {
         CreatedTz::BeijingWithZ => now + chrono::Duration::hours(8),
         CreatedTz::Utc => now,
     };
-    shown.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    crate::clock::created_time(shown)
 }
 
 /// The two signature headers of a push: (`Authorization`, `X-AKSK`).
