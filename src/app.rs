@@ -71,6 +71,10 @@ impl AppState {
         let clock = Arc::new(Clock::from_config(&config.clock));
         let ids = Arc::new(IdGen::new(config.seed));
         let engine = Engine::new(config.clone(), clock.clone(), ids.clone(), journal, store)?;
+        let (voices, settings) = (audio.clone(), config.clone());
+        engine.set_announcer(Box::new(move |request| {
+            crate::audio::compose::verify_announcement(&voices, &settings, request).ok()
+        }));
         if let Some(recovered) = recovered {
             engine.recover(recovered);
         }

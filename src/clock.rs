@@ -369,13 +369,56 @@ impl Calendar {
     }
 }
 
-/// `yyyy-MM-dd HH:mm:ss.SSS` (UTC): the time of a timeline entry or a stream message.
-pub fn timeline_time(t: DateTime<Utc>) -> String {
-    let c = Calendar::of(&t);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis
-    )
+/// A calendar time shown to the millisecond, `yyyy-MM-dd HH:mm:ss.SSS` UTC: the `time` of a
+/// timeline entry and of a stream message. Kept as a time and written when shown, so the
+/// timelines of a million calls in flight hold no strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimelineTime(DateTime<Utc>);
+
+impl TimelineTime {
+    pub fn new(t: DateTime<Utc>) -> TimelineTime {
+        TimelineTime(t)
+    }
+
+    /// Reads exactly `yyyy-MM-dd HH:mm:ss.SSS`, as [`Display`](std::fmt::Display) writes it.
+    pub fn parse(s: &str) -> Result<TimelineTime, PlatformTimeError> {
+        let bad = || PlatformTimeError(s.to_owned());
+        let t =
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.3f").map_err(|_| bad())?;
+        let t = TimelineTime(t.and_utc());
+        if t.to_string() != s {
+            return Err(bad());
+        }
+        Ok(t)
+    }
+
+    pub fn utc(self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+impl std::fmt::Display for TimelineTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = Calendar::of(&self.0);
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+            c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis
+        )
+    }
+}
+
+impl Serialize for TimelineTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TimelineTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TimelineTime, D::Error> {
+        let s = String::deserialize(d)?;
+        TimelineTime::parse(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 /// `yyyyMMddHHmmss` in `t`'s own zone, as in sessionIds and icids.
@@ -414,10 +457,9 @@ mod tests {
         let mut ms: i64 = 0;
         while ms < 4_102_444_800_000 {
             let t = Utc.timestamp_millis_opt(ms).single().expect("in range");
-            assert_eq!(
-                super::timeline_time(t),
-                t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
-            );
+            let shown = super::TimelineTime::new(t).to_string();
+            assert_eq!(shown, t.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+            assert_eq!(super::TimelineTime::parse(&shown).map(|t| t.utc()), Ok(t));
             assert_eq!(
                 super::PlatformTime::new(t).to_string(),
                 t.format("%Y-%m-%d %H:%M:%S").to_string()

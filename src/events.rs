@@ -252,7 +252,7 @@ impl Stamp {
     pub fn new(clock: &Clock, at: SimInstant) -> Stamp {
         Stamp {
             at_ms: at.ms(),
-            time: crate::clock::timeline_time(clock.wall(at)),
+            time: crate::clock::TimelineTime::new(clock.wall(at)).to_string(),
         }
     }
 }

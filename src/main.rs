@@ -1069,7 +1069,7 @@ async fn callback(args: CallbackArgs) -> anyhow::Result<()> {
         (Some(d), _) | (None, Some(d)) => d.clone(),
         (None, None) => demo.apps[0].numbers[0].clone(),
     };
-    let kind = CallKind::Callback(CallbackCall {
+    let kind = CallKind::Callback(Box::new(CallbackCall {
         display_callee_nbr: display_callee.parse().context("--display-callee")?,
         b_nbr: args.callee.parse().context("the callee (B)")?,
         max_duration: args.max_duration,
@@ -1086,7 +1086,7 @@ async fn callback(args: CallbackArgs) -> anyhow::Result<()> {
         record: args.record,
         record_hint_tone: None,
         party_type_in_disconnect: args.party_type,
-    });
+    }));
     place(args.placement, &args.caller, kind).await
 }
 

@@ -15,7 +15,7 @@ use super::extract::Authenticated;
 use super::fields::{domain, integer, json_object, Fields, Tail};
 use super::{app_of, place};
 use crate::app::AppState;
-use crate::audio::compose::{compose, AnnouncementRequest, Manifest};
+use crate::audio::compose::verify_announcement;
 use crate::audio::tones::ToneLibrary;
 use crate::call::request::{CallKind, CallRequest, ToneName, VerifyCall};
 use crate::config::App;
@@ -37,12 +37,14 @@ pub async fn call_verify(
     )?;
     let app = app_of(&state, &app_key)?;
     req.check_against(app, &state.audio.tones)?;
-    let manifest = req.compose(&state, &app_key)?;
+    // Voices and tones were checked at start-up and the tones just now: a failure here is ours.
+    let manifest = verify_announcement(&state.audio, &state.config, &req.call)
+        .map_err(|e| ApiError::Internal(format!("composing the announcement: {e}")))?;
     let return_idle_port = req.return_idle_port;
     Ok(place(
         &state,
         req.call,
-        CallMedia::Announcement(manifest),
+        CallMedia::Announcement(Arc::new(manifest)),
         return_idle_port,
     )
     .await?)
@@ -162,28 +164,6 @@ impl CallVerifyIn {
             return Err(unapproved("posTone", t));
         }
         Ok(())
-    }
-
-    /// What the callee will hear: the tones and the code read in the voice of `languageType`.
-    fn compose(&self, state: &AppState, app_key: &str) -> Result<Arc<Manifest>, ApiError> {
-        let verify = self.verify();
-        let language = state
-            .config
-            .languages
-            .get(&verify.language_type.to_string())
-            .ok_or_else(|| ApiError::invalid("languageType"))?;
-        let request = AnnouncementRequest {
-            language,
-            app_key: Some(app_key),
-            pre_tone: verify.pre_tone.as_str(),
-            code: verify.verify_code.as_str(),
-            times: verify.times,
-            pos_tone: verify.pos_tone.as_ref().map(ToneName::as_str),
-        };
-        // Voices and tones were checked at start-up and the tones just now: a failure here is ours.
-        compose(&state.audio, &request, &state.config.call)
-            .map(Arc::new)
-            .map_err(|e| ApiError::Internal(format!("composing the announcement: {e}")))
     }
 }
 

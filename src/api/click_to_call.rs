@@ -114,7 +114,7 @@ impl ClickToCallIn {
                 status_url,
                 fee_url,
                 user_data,
-                kind: CallKind::Callback(CallbackCall {
+                kind: CallKind::Callback(Box::new(CallbackCall {
                     display_callee_nbr,
                     b_nbr,
                     max_duration,
@@ -127,7 +127,7 @@ impl ClickToCallIn {
                     record,
                     record_hint_tone,
                     party_type_in_disconnect,
-                }),
+                })),
             },
             return_idle_port,
         })

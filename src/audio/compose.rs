@@ -206,6 +206,33 @@ impl std::fmt::Display for Manifest {
     }
 }
 
+/// The announcement of a verification call: its `languageType` through the config's
+/// `languages`, then [`compose`]. The same request always gives the same announcement, so a call
+/// in flight keeps only its plan, and this composes the clips again when they are heard or shown.
+pub fn verify_announcement(
+    lib: &AudioLibrary,
+    config: &crate::config::Config,
+    request: &crate::call::request::CallRequest,
+) -> Result<Manifest, AudioError> {
+    let verify = request
+        .verify()
+        .ok_or_else(|| AudioError::UnknownVoice("(not a verification call)".to_owned()))?;
+    let language_type = verify.language_type.to_string();
+    let language = config
+        .languages
+        .get(&language_type)
+        .ok_or(AudioError::UnknownVoice(language_type))?;
+    let req = AnnouncementRequest {
+        language,
+        app_key: Some(&request.app_key),
+        pre_tone: verify.pre_tone.as_str(),
+        code: verify.verify_code.as_str(),
+        times: verify.times,
+        pos_tone: verify.pos_tone.as_ref().map(|t| t.as_str()),
+    };
+    compose(lib, &req, &config.call)
+}
+
 /// Lays out `req` with the clips of `lib` and the gaps of `t`.
 ///
 /// Errors: [`AudioError::UnknownVoice`], [`AudioError::UnknownTone`] (not approved for the

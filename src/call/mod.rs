@@ -22,6 +22,7 @@ pub mod timeline;
 pub mod timings;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -361,17 +362,18 @@ pub struct Ending {
 #[derive(Debug, Clone)]
 pub struct Call {
     outcome: Outcome,
-    timings: CallTimings,
+    /// Shared by every call (the config's `[call]`), not copied into each.
+    timings: Arc<CallTimings>,
     announcement: Announcement,
     notification: Option<Notification>,
     /// What the notification's playback contributes to the CDR, set when it stops.
-    play_facts: Option<notify::PlayFacts>,
+    play_facts: Option<Box<notify::PlayFacts>>,
     /// Released by a callStop (`ulFailReason` 1003).
     stop_requested: bool,
     /// A click-to-call's B leg and surroundings; `None` for single-leg calls.
-    callback: Option<click2call::Callback>,
+    callback: Option<Box<click2call::Callback>>,
     /// The B leg's times, once the bridge ended.
-    b_times: click2call::BTimes,
+    b_times: Option<Box<click2call::BTimes>>,
     /// `partyType` of the release about to happen (click-to-call).
     party: Option<u8>,
     phase: Phase,
@@ -387,7 +389,7 @@ impl Call {
     pub fn accept(
         outcome: Outcome,
         announcement: Announcement,
-        timings: &CallTimings,
+        timings: &Arc<CallTimings>,
         now: SimInstant,
     ) -> Call {
         Call::start(outcome, announcement, None, None, timings, now)
@@ -397,7 +399,7 @@ impl Call {
     pub fn accept_notification(
         outcome: Outcome,
         notification: Notification,
-        timings: &CallTimings,
+        timings: &Arc<CallTimings>,
         now: SimInstant,
     ) -> Call {
         let empty = Announcement {
@@ -411,7 +413,7 @@ impl Call {
     pub fn accept_callback(
         outcome: Outcome,
         callback: click2call::Callback,
-        timings: &CallTimings,
+        timings: &Arc<CallTimings>,
         now: SimInstant,
     ) -> Call {
         let empty = Announcement {
@@ -425,7 +427,7 @@ impl Call {
     pub fn b_times(&self) -> click2call::BTimes {
         match &self.phase {
             Phase::Bridged { bridge } => bridge.b_times(),
-            _ => self.b_times,
+            _ => self.b_times.as_deref().copied().unwrap_or_default(),
         }
     }
 
@@ -439,12 +441,12 @@ impl Call {
         announcement: Announcement,
         notification: Option<Notification>,
         callback: Option<click2call::Callback>,
-        timings: &CallTimings,
+        timings: &Arc<CallTimings>,
         now: SimInstant,
     ) -> Call {
         let mut call = Call {
-            callback,
-            b_times: click2call::BTimes::default(),
+            callback: callback.map(Box::new),
+            b_times: None,
             party: None,
             outcome,
             timings: timings.clone(),
@@ -499,7 +501,7 @@ impl Call {
             Phase::Stopping { code, playlist, .. } => {
                 if let Some(mut playlist) = playlist {
                     playlist.cut(at);
-                    self.play_facts = Some(playlist.facts());
+                    self.play_facts = Some(Box::new(playlist.facts()));
                 }
                 self.stop_requested = true;
                 self.release(at, code);
@@ -526,14 +528,14 @@ impl Call {
             }
             Phase::Bridged { mut bridge } => {
                 bridge.cut();
-                self.b_times = bridge.b_times();
+                self.b_times = Some(Box::new(bridge.b_times()));
                 None
             }
             _ => None,
         };
         // For a click-to-call the callee is B (spec §13).
         let answered = match self.callback {
-            Some(_) => self.b_times.answer,
+            Some(_) => self.b_times().answer,
             None => self.times.answer,
         };
         let code = match answered {
@@ -588,7 +590,7 @@ impl Call {
             (Phase::Connected { .. }, Party::A) => self.release(now, StateCode::UserHangup),
             (Phase::Notifying { mut playlist, .. }, Party::A) => {
                 playlist.cut(now);
-                self.play_facts = Some(playlist.facts());
+                self.play_facts = Some(Box::new(playlist.facts()));
                 self.release(now, StateCode::UserHangup);
             }
         }
@@ -664,7 +666,7 @@ impl Call {
         outcome: Outcome,
         times: CallTimes,
         ending: Ending,
-        timings: &CallTimings,
+        timings: &Arc<CallTimings>,
     ) -> Call {
         Call {
             outcome,
@@ -677,7 +679,7 @@ impl Call {
             play_facts: None,
             stop_requested: false,
             callback: None,
-            b_times: click2call::BTimes::default(),
+            b_times: None,
             party: None,
             phase: Phase::Released,
             deadline: None,
@@ -689,7 +691,13 @@ impl Call {
 
     /// The next effect to act on, in the order they happened.
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        self.effects.pop_front()
+        let effect = self.effects.pop_front();
+        if effect.is_none() {
+            // Drained: a call waiting for its next step keeps no empty queue (a million calls
+            // in flight would hold 160 bytes each for nothing).
+            self.effects = VecDeque::new();
+        }
+        effect
     }
 
     pub fn outcome(&self) -> &Outcome {
@@ -774,7 +782,7 @@ impl Call {
             return self.answer_notification(at, n);
         }
         if let Some(plan) = self.callback.clone() {
-            let bridge = click2call::Bridge::start(plan, &self.outcome, &self.timings, at);
+            let bridge = click2call::Bridge::start(*plan, &self.outcome, &self.timings, at);
             return self.drain_bridge(Box::new(bridge));
         }
         // The call ends at the first of: the platform's release after the announcement, the
@@ -835,7 +843,7 @@ impl Call {
     ) {
         if playlist.next_deadline().is_none_or(|d| end.0 < d) && end.0 <= at {
             playlist.cut(at);
-            self.play_facts = Some(playlist.facts());
+            self.play_facts = Some(Box::new(playlist.facts()));
             return self.release(at, end.1);
         }
         playlist.on_deadline(at);
@@ -864,7 +872,7 @@ impl Call {
                     self.emit(StatusEvent::CollectInfo { digits }, at)
                 }
                 notify::PlayOut::Release { code, at } => {
-                    self.play_facts = Some(playlist.facts());
+                    self.play_facts = Some(Box::new(playlist.facts()));
                     return self.release(at, code);
                 }
             }
@@ -905,7 +913,7 @@ impl Call {
                 BridgeOut::Media { what, at } => self.effects.push_back(Effect::Media { what, at }),
                 BridgeOut::Recording { .. } => {}
                 BridgeOut::Release { code, party, at } => {
-                    self.b_times = bridge.b_times();
+                    self.b_times = Some(Box::new(bridge.b_times()));
                     self.party = Some(party);
                     return self.release(at, code);
                 }

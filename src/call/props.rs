@@ -131,7 +131,7 @@ proptest! {
             None => Call::accept(
                 outcome,
                 announcement(times, pre_tone_ms, reading_ms),
-                &CallTimings::default(),
+                &std::sync::Arc::new(CallTimings::default()),
                 start,
             ),
             Some((b_outcome, pre_voice_ms, record, max_duration_min)) => Call::accept_callback(
@@ -146,7 +146,7 @@ proptest! {
                     },
                     timings: click2call::C2cTimings::default(),
                 },
-                &CallTimings::default(),
+                &std::sync::Arc::new(CallTimings::default()),
                 start,
             ),
         };

@@ -172,8 +172,9 @@ pub enum CallKind {
     /// Plays voice files and templates, collecting digits (callnotify, spec §11).
     Notify(NotifyCall),
     /// Calls A (the request's `callee_nbr`, i.e. `callerNbr`), then B, and connects them
-    /// (click2Call, spec §12).
-    Callback(CallbackCall),
+    /// (click2Call, spec §12). Boxed: it is the largest kind by far, and every request would
+    /// otherwise be its size.
+    Callback(Box<CallbackCall>),
 }
 
 /// A click-to-call's B leg and options (spec §12.1). The request's `display_nbr` is shown to A
@@ -256,7 +257,7 @@ impl CallRequest {
     /// The click-to-call part, for a click2Call call.
     pub fn callback(&self) -> Option<&CallbackCall> {
         match &self.kind {
-            CallKind::Callback(c) => Some(c),
+            CallKind::Callback(c) => Some(&**c),
             _ => None,
         }
     }

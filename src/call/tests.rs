@@ -3,8 +3,8 @@
 use super::announcement::Durations;
 use super::*;
 
-fn timings() -> CallTimings {
-    CallTimings::default()
+fn timings() -> std::sync::Arc<CallTimings> {
+    std::sync::Arc::new(CallTimings::default())
 }
 
 /// The §5.2 example announcement: welcome 2.4 s, reading 2.9 s, bye 1.8 s, times 3.

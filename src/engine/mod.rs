@@ -81,6 +81,19 @@ pub enum CallMedia {
     Callback(CallbackMedia),
 }
 
+/// What a call keeps of its [`CallMedia`] for `audio.wav` and the views. A verification call
+/// keeps no manifest (it was most of a call's memory): the [`Announcer`] composes the same one
+/// again from the request when it is heard or shown.
+#[derive(Debug, Clone)]
+enum KeptMedia {
+    Recompose,
+    As(CallMedia),
+}
+
+/// Composes a verification request's announcement again: the same one as at acceptance (set by
+/// the app, which holds the voices; see [`Engine::set_announcer`]).
+pub type Announcer = Box<dyn Fn(&CallRequest) -> Option<Manifest> + Send + Sync>;
+
 /// The answer to an accepted request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -122,6 +135,8 @@ struct Shared {
     /// Runs push attempts; each result comes back through `push_finished`.
     dispatcher: Dispatcher,
     blacklist: Vec<Pattern>,
+    /// The config's `[call]`, shared by every call.
+    call_timings: Arc<crate::call::CallTimings>,
     /// The event stream: the engine publishes each thing as it happens (`publish`).
     events: Events,
     state: Mutex<State>,
@@ -133,6 +148,7 @@ struct Shared {
     idle: Notify,
     /// The address the server bound, for download URLs.
     listen: std::sync::OnceLock<std::net::SocketAddr>,
+    announcer: std::sync::OnceLock<Announcer>,
     /// Serialises manual-clock advances, so two callers never interleave their stepping.
     advancing: tokio::sync::Mutex<()>,
 }
@@ -140,8 +156,10 @@ struct Shared {
 /// Everything behind the engine's lock.
 #[derive(Default)]
 struct State {
-    /// Calls by their acceptance sequence number (which also orders listings).
-    calls: BTreeMap<u64, CallEntry>,
+    /// Calls by their acceptance sequence number (which also orders listings). Boxed: a B-tree
+    /// node holds eleven values and is often half full, so inline entries would leave their
+    /// size again in empty slots.
+    calls: BTreeMap<u64, Box<CallEntry>>,
     by_session: HashMap<String, u64>,
     /// Kept recordings by object name, for their download.
     recordings: HashMap<String, u64>,
@@ -186,8 +204,8 @@ struct CallEntry {
     session_id: String,
     icid: String,
     request: CallRequest,
-    /// What the callee hears, composed at acceptance (sets the call's timing).
-    media: CallMedia,
+    /// What the callee hears, as far as the call keeps it (its timing is in `call`).
+    media: KeptMedia,
     /// Which rule chose the call's outcome.
     source: Source,
     sp_id: String,
@@ -195,10 +213,11 @@ struct CallEntry {
     fee_url: Option<String>,
     call: Call,
     timeline: Vec<TimelineEntry>,
-    fee: Option<FeeInfo>,
+    /// Boxed, as the recording: most of a call's life has neither.
+    fee: Option<Box<FeeInfo>>,
     fee_state: FeeState,
     /// A click-to-call's kept recording.
-    recording: Option<Recording>,
+    recording: Option<Box<Recording>>,
     /// A notification's segments as they started playing: (index, when).
     plays: Vec<(usize, SimInstant)>,
     /// The virtual handsets this call rings (A's, and a click-to-call's B's); empty when the
@@ -214,9 +233,9 @@ impl CallEntry {
                 session_id: self.session_id.clone(),
                 idx: self.timeline.len() as u32,
                 at_ms: t.at_ms,
-                time: t.time.clone(),
+                time: t.time.to_string(),
                 event: t.event,
-                detail: t.detail.clone(),
+                detail: t.detail.as_deref().map(str::to_owned),
             });
         }
         self.timeline.push(t);
@@ -256,6 +275,7 @@ impl Engine {
         transport: Arc<dyn Transport>,
     ) -> Engine {
         let blacklist = config.blacklist.clone();
+        let call_timings = Arc::new(config.call.clone());
         let events = Events::new(&config.stream);
         let state = State {
             callees: Callees::new(config.scenarios.clone()),
@@ -272,12 +292,14 @@ impl Engine {
                 store,
                 dispatcher: Dispatcher::new(transport),
                 blacklist,
+                call_timings,
                 events,
                 state: Mutex::new(state),
                 timers_changed: Notify::new(),
                 events_changed: Notify::new(),
                 idle: Notify::new(),
                 listen: std::sync::OnceLock::new(),
+                announcer: std::sync::OnceLock::new(),
                 advancing: tokio::sync::Mutex::new(()),
             }),
         }
@@ -289,6 +311,11 @@ impl Engine {
 
     pub fn journal(&self) -> &Journal {
         &self.shared.journal
+    }
+
+    /// Sets how a verification call's announcement is composed again (once, at start-up).
+    pub fn set_announcer(&self, announcer: Announcer) {
+        let _ = self.shared.announcer.set(announcer);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -394,10 +421,16 @@ impl Engine {
             };
             let call = match &media {
                 CallMedia::Announcement(manifest) => {
-                    Call::accept(outcome, manifest.to_announcement(), &cfg.call, now)
+                    // Only the plan stays with the call; the clips are composed again if asked.
+                    Call::accept(
+                        outcome,
+                        manifest.to_announcement(),
+                        &self.shared.call_timings,
+                        now,
+                    )
                 }
                 CallMedia::Notification(n, _) => {
-                    Call::accept_notification(outcome, n.clone(), &cfg.call, now)
+                    Call::accept_notification(outcome, n.clone(), &self.shared.call_timings, now)
                 }
                 CallMedia::Callback(m) => {
                     // Spec §12.3: A follows the rule for callerNbr, B the rule for calleeNbr.
@@ -420,7 +453,7 @@ impl Engine {
                         media: m.clone(),
                         timings: cfg.c2c,
                     };
-                    Call::accept_callback(outcome, callback, &cfg.call, now)
+                    Call::accept_callback(outcome, callback, &self.shared.call_timings, now)
                 }
             };
             // A click-to-call holds two voice ports (spec §12.2 step 6).
@@ -442,7 +475,10 @@ impl Engine {
                     .map(|u| u.to_string())
                     .or_else(|| app.fee_url.clone()),
                 request: req,
-                media,
+                media: match media {
+                    CallMedia::Announcement(_) => KeptMedia::Recompose,
+                    other => KeptMedia::As(other),
+                },
                 call,
                 timeline: Vec::new(),
                 fee: None,
@@ -472,7 +508,7 @@ impl Engine {
                 let clock = &self.shared.clock;
                 self.note(
                     &mut entry,
-                    TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note.into())),
+                    TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note)),
                 );
             }
             *st.in_progress_by_app
@@ -480,7 +516,7 @@ impl Engine {
                 .or_default() += 1;
             st.in_progress += ports;
             st.by_session.insert(session_id.clone(), seq);
-            st.calls.insert(seq, entry);
+            st.calls.insert(seq, Box::new(entry));
             let idle_port = cfg.platform.ports.saturating_sub(st.in_progress);
             self.drain_call(&mut st, seq, now, &mut out);
             (
@@ -646,12 +682,7 @@ impl Engine {
                     Effect::Media { what, at } => {
                         self.note(
                             entry,
-                            TimelineEntry::new(
-                                clock,
-                                at,
-                                TimelineEvent::Playing,
-                                Some(what.into()),
-                            ),
+                            TimelineEntry::new(clock, at, TimelineEvent::Playing, Some(what)),
                         );
                     }
                     Effect::Status { event, leg, at } => {
@@ -675,7 +706,7 @@ impl Engine {
                             TimelineEntry::new(clock, at, (&event).into(), detail),
                         );
                         if let StatusEvent::Disconnect { state_code } = event {
-                            entry.recording = self.recording_of(entry, at);
+                            entry.recording = self.recording_of(entry, at).map(Box::new);
                             if let Some(r) = &entry.recording {
                                 st.recordings.insert(r.object.clone(), seq);
                             }
@@ -690,7 +721,7 @@ impl Engine {
                                 fee_json: serde_json::to_string(&fee)
                                     .expect("a FeeInfo always serialises"),
                             });
-                            entry.fee = Some(fee);
+                            entry.fee = Some(Box::new(fee));
                             disconnected = true;
                         }
                         let queue = st.deliveries.queue(seq);

@@ -41,13 +41,13 @@ impl Engine {
             event: t.event,
             session_id: entry.session_id.clone(),
             app_key: entry.request.app_key.clone(),
-            detail: t.detail.clone(),
+            detail: t.detail.as_deref().map(str::to_owned),
             state_code: ending.map(|c| c.code()),
             state_desc: ending.map(|c| c.desc()),
         };
         let stamp = Stamp {
             at_ms: t.at_ms,
-            time: t.time.clone(),
+            time: t.time.to_string(),
         };
         self.shared.events.publish(stamp, SimEvent::Timeline(item));
         entry.note(self.store(), t);

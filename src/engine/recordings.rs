@@ -87,7 +87,7 @@ impl Engine {
         st.calls
             .get(seq)?
             .recording
-            .as_ref()
+            .as_deref()
             .filter(|r| now < r.expires)
             .cloned()
     }

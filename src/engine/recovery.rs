@@ -218,7 +218,7 @@ impl Engine {
                 ivr_path: String::new(),
                 party: None,
             }),
-            &cfg.call,
+            &self.shared.call_timings,
         );
         let accepted = PlatformTime::parse(&c.accepted_at)
             .map(PlatformTime::utc)
@@ -228,7 +228,7 @@ impl Engine {
             session_id: c.session_id.clone(),
             icid: ids::icid(c.seq, accepted),
             request,
-            media,
+            media: super::KeptMedia::As(media),
             source: Source::Platform,
             sp_id: cfg.developer_of(app).sp_id.clone(),
             status_url: c.status_url.clone(),
@@ -236,13 +236,13 @@ impl Engine {
             call,
             timeline: events.iter().map(TimelineEntry::from).collect(),
             fee_state,
-            fee,
+            fee: fee.map(Box::new),
             recording: None,
             plays: Vec::new(),
             handsets: Vec::new(),
         };
         st.by_session.insert(c.session_id.clone(), c.seq);
-        st.calls.insert(c.seq, entry);
+        st.calls.insert(c.seq, Box::new(entry));
         true
     }
 
@@ -259,7 +259,7 @@ impl Engine {
         let latest = entry
             .timeline
             .iter()
-            .filter_map(|e| PlatformTime::parse_truncating(&e.time).ok())
+            .map(|e| PlatformTime::new(e.time.utc()))
             .max();
         let now = match latest {
             Some(latest) => {
@@ -272,7 +272,7 @@ impl Engine {
         // Timeline times carry milliseconds; the CDR's are whole seconds.
         let recorded = |event: TimelineEvent| -> Option<String> {
             let e = entry.timeline.iter().find(|e| e.event == event)?;
-            Some(PlatformTime::parse_truncating(&e.time).ok()?.to_string())
+            Some(PlatformTime::new(e.time.utc()).to_string())
         };
         let end = wall_string(clock, now);
         let fee = FeeInfo::new(CdrFacts {
@@ -314,7 +314,7 @@ impl Engine {
             code_ms: 0,
             fee_json: serde_json::to_string(&fee).expect("a FeeInfo always serialises"),
         });
-        entry.fee = Some(fee);
+        entry.fee = Some(Box::new(fee));
         entry.fee_state = FeeState::Pending;
         let queue = st.deliveries.queue(seq);
         self.queue_status(

@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{CallEntry, CallMedia, Engine};
+use super::{CallEntry, CallMedia, Engine, KeptMedia};
 use crate::audio::compose::Manifest;
 use crate::audio::Playback;
 use crate::call::announcement::Segment;
@@ -13,7 +14,7 @@ use crate::call::request::{CallRequest, PlayInfo};
 use crate::call::scenario::Source;
 use crate::call::timeline::TimelineEvent;
 use crate::call::{CallState, Outcome, StateCode};
-use crate::clock::{Clock, ClockMode, SimInstant};
+use crate::clock::{Clock, ClockMode, SimInstant, TimelineTime};
 use crate::push::payload::FeeInfo;
 use crate::store::{FeeState, StoreError, StoredCall, StoredEvent};
 
@@ -23,19 +24,20 @@ pub struct TimelineEntry {
     /// Simulated ms since start.
     pub at_ms: u64,
     /// Simulated calendar time, `yyyy-MM-dd HH:mm:ss.SSS` UTC.
-    pub time: String,
+    pub time: TimelineTime,
     pub event: TimelineEvent,
+    /// Most details are fixed phrases, kept without a copy per call.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub detail: Option<Cow<'static, str>>,
 }
 
 impl From<&StoredEvent> for TimelineEntry {
     fn from(e: &StoredEvent) -> TimelineEntry {
         TimelineEntry {
             at_ms: e.at_ms,
-            time: e.time.clone(),
+            time: e.time,
             event: e.event,
-            detail: e.detail.clone(),
+            detail: e.detail.clone().map(Cow::Owned),
         }
     }
 }
@@ -45,13 +47,13 @@ impl TimelineEntry {
         clock: &Clock,
         at: SimInstant,
         event: TimelineEvent,
-        detail: Option<String>,
+        detail: Option<impl Into<Cow<'static, str>>>,
     ) -> Self {
         TimelineEntry {
             at_ms: at.ms(),
-            time: crate::clock::timeline_time(clock.wall(at)),
+            time: TimelineTime::new(clock.wall(at)),
             event,
-            detail,
+            detail: detail.map(Into::into),
         }
     }
 }
@@ -120,7 +122,7 @@ impl CallView {
                 &e.session_id,
                 &e.request,
                 state_code,
-                e.fee.clone(),
+                e.fee.as_deref().cloned(),
                 e.fee_state,
             )
         }
@@ -312,37 +314,58 @@ impl Engine {
     /// What the callee heard so far, from answer: what `audio.wav` renders. `None` for an
     /// unknown call.
     pub fn call_audio(&self, session_id: &str) -> Option<CallAudio> {
-        let st = self.lock();
-        let entry = st.calls.get(st.by_session.get(session_id)?)?;
-        let times = entry.call.times();
-        let heard = match times.answer {
-            Some(answer) => times
-                .end
-                .unwrap_or_else(|| self.shared.clock.now())
-                .since(answer),
-            None => 0,
+        let (request, heard_ms) = {
+            let st = self.lock();
+            let entry = st.calls.get(st.by_session.get(session_id)?)?;
+            match &entry.media {
+                KeptMedia::Recompose => (entry.request.clone(), heard(&self.shared.clock, entry)),
+                KeptMedia::As(media) => return Some(kept_audio(&self.shared.clock, entry, media)),
+            }
         };
-        Some(match &entry.media {
-            CallMedia::Announcement(manifest) => CallAudio::Announcement {
-                manifest: manifest.clone(),
-                heard_ms: heard,
-            },
-            CallMedia::Notification(_, playbacks) => CallAudio::Notification {
-                played: entry
-                    .plays
-                    .iter()
-                    .filter_map(|(index, at)| {
-                        let from = at.since(times.answer?);
-                        Some((playbacks.get(*index)?.clone(), from))
-                    })
-                    .collect(),
-                heard_ms: heard,
-            },
-            // A click-to-call's conversation is its recording (`recordFileDownloadUrl`).
-            CallMedia::Callback(_) => CallAudio::None,
+        // Composed outside the lock: the engine need not wait for the clips to be laid out.
+        let manifest = self.shared.announcer.get()?(&request)?;
+        Some(CallAudio::Announcement {
+            manifest: Arc::new(manifest),
+            heard_ms,
         })
     }
+}
 
+/// How long the callee has heard the call, from answer.
+fn heard(clock: &Clock, entry: &CallEntry) -> u64 {
+    let times = entry.call.times();
+    match times.answer {
+        Some(answer) => times.end.unwrap_or_else(|| clock.now()).since(answer),
+        None => 0,
+    }
+}
+
+/// What the callee heard, from the media the call kept.
+fn kept_audio(clock: &Clock, entry: &CallEntry, media: &CallMedia) -> CallAudio {
+    let heard = heard(clock, entry);
+    let times = entry.call.times();
+    match media {
+        CallMedia::Announcement(manifest) => CallAudio::Announcement {
+            manifest: manifest.clone(),
+            heard_ms: heard,
+        },
+        CallMedia::Notification(_, playbacks) => CallAudio::Notification {
+            played: entry
+                .plays
+                .iter()
+                .filter_map(|(index, at)| {
+                    let from = at.since(times.answer?);
+                    Some((playbacks.get(*index)?.clone(), from))
+                })
+                .collect(),
+            heard_ms: heard,
+        },
+        // A click-to-call's conversation is its recording (`recordFileDownloadUrl`).
+        CallMedia::Callback(_) => CallAudio::None,
+    }
+}
+
+impl Engine {
     /// The clock's state for `GET /sim/v1/clock`.
     pub fn clock_view(&self) -> ClockView {
         let clock = &self.shared.clock;

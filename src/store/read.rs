@@ -8,10 +8,12 @@ use std::collections::{BTreeMap, HashSet};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
-use super::write::{body_from, parse_event, parse_event_type, parse_kind, parse_outcome, FeeState};
+use super::write::{
+    body_from, parse_event, parse_event_type, parse_kind, parse_outcome, parse_time, FeeState,
+};
 use super::StoreError;
 use crate::call::timeline::TimelineEvent;
-use crate::clock::PlatformTime;
+use crate::clock::{PlatformTime, TimelineTime};
 use crate::push::journal::{DeliveryOutcome, PushKind};
 use crate::push::payload::EventType;
 
@@ -48,7 +50,7 @@ pub struct StoredEnd {
 pub struct StoredEvent {
     pub idx: u32,
     pub at_ms: u64,
-    pub time: String,
+    pub time: TimelineTime,
     pub event: TimelineEvent,
     pub detail: Option<String>,
 }
@@ -241,7 +243,7 @@ pub(super) fn events(conn: &Connection, session_id: &str) -> Result<Vec<StoredEv
             Ok(StoredEvent {
                 idx: row.get(0)?,
                 at_ms: row.get(1)?,
-                time: row.get(2)?,
+                time: parse_time(&row.get::<_, String>(2)?)?,
                 event: parse_event(&row.get::<_, String>(3)?)?,
                 detail: row.get(4)?,
             })

@@ -48,11 +48,14 @@ fn accepted(seq: u64, app: &str, at: &str) -> Write {
 }
 
 fn event(seq: u64, idx: u32, name: &str) -> Write {
+    let at_ms = seq * 1000 + u64::from(idx) * 100;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-14T10:15:30Z").expect("a time");
+    let at = start.to_utc() + chrono::Duration::milliseconds(i64::try_from(at_ms).expect("small"));
     Write::CallEvent {
         session_id: session(seq),
         idx,
-        at_ms: seq * 1000 + u64::from(idx) * 100,
-        time: format!("2026-03-14 10:15:3{idx}.000"),
+        at_ms,
+        time: crate::clock::TimelineTime::new(at).to_string(),
         event: name.parse().expect("a timeline event name"),
         detail: (name == "disconnect").then(|| "stateCode 0".into()),
     }

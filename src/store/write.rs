@@ -214,6 +214,10 @@ pub(super) fn parse_event(s: &str) -> Result<TimelineEvent, StoreError> {
     s.parse().map_err(|_| corrupt("event", s))
 }
 
+pub(super) fn parse_time(s: &str) -> Result<crate::clock::TimelineTime, StoreError> {
+    crate::clock::TimelineTime::parse(s).map_err(|_| corrupt("time", s))
+}
+
 pub(super) fn corrupt(column: &'static str, value: &str) -> StoreError {
     StoreError::Corrupt {
         column,

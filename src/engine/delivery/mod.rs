@@ -327,7 +327,7 @@ impl Engine {
             let note = "no feeUrl and no app fee_url: the CDR is kept, not pushed";
             self.note(
                 entry,
-                TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note.into())),
+                TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note)),
             );
             return;
         };
@@ -355,8 +355,11 @@ impl Engine {
         };
         batch.calls.sort_unstable();
         for chunk in batch.calls.chunks(MAX_CDRS_PER_PUSH) {
-            let entries: Vec<&CallEntry> = chunk.iter().filter_map(|c| st.calls.get(c)).collect();
-            let fees = entries.iter().filter_map(|e| e.fee.as_ref()).collect();
+            let entries: Vec<&CallEntry> = chunk
+                .iter()
+                .filter_map(|c| st.calls.get(c).map(|e| &**e))
+                .collect();
+            let fees = entries.iter().filter_map(|e| e.fee.as_deref()).collect();
             let delivery = Delivery {
                 kind: PushKind::Fee,
                 app_key: batch.app_key.clone(),
