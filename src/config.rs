@@ -998,6 +998,12 @@ impl Config {
     }
 
     /// The developer owning `app`.
+    /// The `spId` of the developer owning `app_key` (empty for an unknown app). Calls look it
+    /// up here rather than keep a copy each.
+    pub fn sp_id_of(&self, app_key: &str) -> &str {
+        self.app(app_key).map_or("", |a| a.developer.as_str())
+    }
+
     pub fn developer_of(&self, app: &App) -> &Developer {
         self.developers
             .iter()

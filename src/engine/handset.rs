@@ -210,7 +210,7 @@ impl Engine {
                     }
                     // The echo comes before whatever the keys cause (a collection ending).
                     let _ = tx.send(HandsetEvent::Digits {
-                        session_id: entry.session_id.clone(),
+                        session_id: entry.session_id.to_string(),
                         digits: keys.clone(),
                     });
                 }
@@ -237,7 +237,7 @@ impl Engine {
             return;
         };
         let _ = line.tx.send(HandsetEvent::Heard {
-            session_id: entry.session_id.clone(),
+            session_id: entry.session_id.to_string(),
             heard_ms: at.since(answer),
             last: false,
         });
@@ -354,7 +354,7 @@ pub(super) fn told(entry: &CallEntry, event: &StatusEvent, leg: Leg) -> Vec<(Par
                     CallKind::Callback(_) => "callback",
                 };
                 let ringing = HandsetEvent::Ringing {
-                    session_id,
+                    session_id: session_id.to_string(),
                     caller,
                     app_key: entry.request.app_key.clone(),
                     kind,
@@ -362,7 +362,12 @@ pub(super) fn told(entry: &CallEntry, event: &StatusEvent, leg: Leg) -> Vec<(Par
                 told.push((*party, ringing));
             }
             StatusEvent::Answer if mine => {
-                told.push((*party, HandsetEvent::Answered { session_id }));
+                told.push((
+                    *party,
+                    HandsetEvent::Answered {
+                        session_id: session_id.to_string(),
+                    },
+                ));
             }
             // The one release ends both legs; a phone that never rang is not told.
             StatusEvent::Disconnect { state_code } if rang(entry, *party) => {
@@ -374,14 +379,14 @@ pub(super) fn told(entry: &CallEntry, event: &StatusEvent, leg: Leg) -> Vec<(Par
                 let heard_ms = answer.zip(end).map(|(answer, end)| end.since(answer));
                 if let Some(heard_ms) = heard_ms.filter(|_| !entry.call.is_callback()) {
                     let last = HandsetEvent::Heard {
-                        session_id: session_id.clone(),
+                        session_id: session_id.to_string(),
                         heard_ms,
                         last: true,
                     };
                     told.push((*party, last));
                 }
                 let ended = HandsetEvent::Ended {
-                    session_id,
+                    session_id: session_id.to_string(),
                     state_code: state_code.code(),
                     heard_ms,
                     reason: state_code.desc(),

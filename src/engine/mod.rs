@@ -160,7 +160,8 @@ struct State {
     /// node holds eleven values and is often half full, so inline entries would leave their
     /// size again in empty slots.
     calls: BTreeMap<u64, Box<CallEntry>>,
-    by_session: HashMap<String, u64>,
+    /// The same string as each entry's `session_id`, shared.
+    by_session: HashMap<Arc<str>, u64>,
     /// Kept recordings by object name, for their download.
     recordings: HashMap<String, u64>,
     /// Ordered by time, then by key, so timers due at one instant fire in the same order in
@@ -201,14 +202,13 @@ enum TimerKey {
 /// A call and everything Dialtone knows about it.
 struct CallEntry {
     seq: u64,
-    session_id: String,
+    session_id: Arc<str>,
     icid: String,
     request: CallRequest,
     /// What the callee hears, as far as the call keeps it (its timing is in `call`).
     media: KeptMedia,
     /// Which rule chose the call's outcome.
     source: Source,
-    sp_id: String,
     status_url: Option<String>,
     fee_url: Option<String>,
     call: Call,
@@ -230,7 +230,7 @@ impl CallEntry {
     fn note(&mut self, store: Option<&Store>, t: TimelineEntry) {
         if let Some(store) = store {
             store.write(Write::CallEvent {
-                session_id: self.session_id.clone(),
+                session_id: self.session_id.to_string(),
                 idx: self.timeline.len() as u32,
                 at_ms: t.at_ms,
                 time: t.time.to_string(),
@@ -352,9 +352,9 @@ impl Engine {
                     req.app_key
                 )));
             }
-            let sp_id = cfg.developer_of(app).sp_id.clone();
+            let sp_id = cfg.developer_of(app).sp_id.as_str();
             let keys = Keys {
-                sp_id: &sp_id,
+                sp_id,
                 app_key: &req.app_key,
                 display: req.display_nbr.as_str(),
                 callee: req.callee_nbr.as_str(),
@@ -415,7 +415,7 @@ impl Engine {
                     accepted_at,
                     &cfg.platform.session_domain,
                 );
-                if !st.by_session.contains_key(&id) {
+                if !st.by_session.contains_key(id.as_str()) {
                     break id;
                 }
             };
@@ -458,11 +458,11 @@ impl Engine {
             };
             // A click-to-call holds two voice ports (spec §12.2 step 6).
             let ports = if call.is_callback() { 2 } else { 1 };
+            let shared_id: Arc<str> = Arc::from(session_id.as_str());
             let mut entry = CallEntry {
                 seq,
-                session_id: session_id.clone(),
+                session_id: shared_id.clone(),
                 icid: ids::icid(seq, accepted_at),
-                sp_id,
                 source,
                 status_url: req
                     .status_url
@@ -515,7 +515,7 @@ impl Engine {
                 .entry(entry.request.app_key.clone())
                 .or_default() += 1;
             st.in_progress += ports;
-            st.by_session.insert(session_id.clone(), seq);
+            st.by_session.insert(shared_id, seq);
             st.calls.insert(seq, Box::new(entry));
             let idle_port = cfg.platform.ports.saturating_sub(st.in_progress);
             self.drain_call(&mut st, seq, now, &mut out);
@@ -713,7 +713,7 @@ impl Engine {
                             let fee = delivery::fee_info(entry, cfg, clock);
                             let ending = entry.call.ending();
                             self.persist(Write::CallEnded {
-                                session_id: entry.session_id.clone(),
+                                session_id: entry.session_id.to_string(),
                                 state_code: state_code.code(),
                                 ended_at: fee.call_end_time.clone(),
                                 readings: ending.map_or(0, |e| e.readings),

@@ -39,7 +39,7 @@ impl Engine {
         };
         let item = TimelineItem {
             event: t.event,
-            session_id: entry.session_id.clone(),
+            session_id: entry.session_id.to_string(),
             app_key: entry.request.app_key.clone(),
             detail: t.detail.as_deref().map(str::to_owned),
             state_code: ending.map(|c| c.code()),
@@ -56,7 +56,7 @@ impl Engine {
     /// A call was accepted (resultcode "0"); published before any of its timeline.
     pub(super) fn publish_accepted(&self, entry: &CallEntry, at: SimInstant) {
         let accepted = CallAccepted {
-            session_id: entry.session_id.clone(),
+            session_id: entry.session_id.to_string(),
             app_key: entry.request.app_key.clone(),
             caller: entry.request.display_nbr.to_string(),
             callee: entry.request.callee_nbr.to_string(),

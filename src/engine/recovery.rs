@@ -97,7 +97,7 @@ impl Engine {
             .chain(owed_fee.iter().flat_map(|d| d.session_ids.iter().cloned()))
             .collect();
         for session in named {
-            if st.by_session.contains_key(&session) {
+            if st.by_session.contains_key(session.as_str()) {
                 continue;
             }
             match self.store().map(|s| s.call(&session)) {
@@ -109,7 +109,7 @@ impl Engine {
             }
         }
         for (session, pushes) in owed_status {
-            let Some(seq) = st.by_session.get(&session).copied() else {
+            let Some(seq) = st.by_session.get(session.as_str()).copied() else {
                 continue;
             };
             st.deliveries.queue(seq).restore(0, pushes);
@@ -126,7 +126,7 @@ impl Engine {
             let calls: Vec<u64> = d
                 .session_ids
                 .iter()
-                .filter_map(|s| st.by_session.get(s).copied())
+                .filter_map(|s| st.by_session.get(s.as_str()).copied())
                 .collect();
             let next_at = d
                 .next_attempt_at
@@ -162,7 +162,7 @@ impl Engine {
 
         // 4. CDRs that never reached the outbox, and everything restored, move on.
         for c in r.cdrs_unsent {
-            if !st.by_session.contains_key(&c.session_id) {
+            if !st.by_session.contains_key(c.session_id.as_str()) {
                 // Pending: `pump_status` queues the CDR again.
                 self.restore(&mut st, &c, &[], FeeState::Pending);
             }
@@ -187,7 +187,7 @@ impl Engine {
         fee_state: FeeState,
     ) -> bool {
         let cfg = &self.shared.config;
-        let (Some((request, media)), Some(app)) = (parse_request(c), cfg.app(&c.app_key)) else {
+        let (Some((request, media)), Some(_)) = (parse_request(c), cfg.app(&c.app_key)) else {
             tracing::warn!(session = %c.session_id, "cannot restore a stored call: app or request missing");
             return false;
         };
@@ -225,12 +225,11 @@ impl Engine {
             .unwrap_or_else(|_| self.shared.clock.wall(SimInstant::ZERO));
         let entry = CallEntry {
             seq: c.seq,
-            session_id: c.session_id.clone(),
+            session_id: c.session_id.as_str().into(),
             icid: ids::icid(c.seq, accepted),
             request,
             media: super::KeptMedia::As(media),
             source: Source::Platform,
-            sp_id: cfg.developer_of(app).sp_id.clone(),
             status_url: c.status_url.clone(),
             fee_url: c.fee_url.clone(),
             call,
@@ -241,7 +240,7 @@ impl Engine {
             plays: Vec::new(),
             handsets: Vec::new(),
         };
-        st.by_session.insert(c.session_id.clone(), c.seq);
+        st.by_session.insert(entry.session_id.clone(), c.seq);
         st.calls.insert(c.seq, Box::new(entry));
         true
     }
@@ -276,7 +275,7 @@ impl Engine {
         };
         let end = wall_string(clock, now);
         let fee = FeeInfo::new(CdrFacts {
-            sp_id: &entry.sp_id,
+            sp_id: cfg.sp_id_of(&entry.request.app_key),
             app_key: &entry.request.app_key,
             icid: &entry.icid,
             session_id: &entry.session_id,
@@ -307,7 +306,7 @@ impl Engine {
             TimelineEntry::new(clock, now, TimelineEvent::Disconnect, Some(detail)),
         );
         self.persist(Write::CallEnded {
-            session_id: entry.session_id.clone(),
+            session_id: entry.session_id.to_string(),
             state_code: code.code(),
             ended_at: end,
             readings: 0,

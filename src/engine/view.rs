@@ -222,7 +222,7 @@ pub struct CallSummary {
 impl CallSummary {
     pub(super) fn of(e: &CallEntry, clock: &Clock) -> CallSummary {
         CallSummary {
-            session_id: e.session_id.clone(),
+            session_id: e.session_id.to_string(),
             app_key: e.request.app_key.clone(),
             caller: e.request.display_nbr.to_string(),
             callee: e.request.callee_nbr.to_string(),

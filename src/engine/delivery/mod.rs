@@ -242,7 +242,7 @@ impl Engine {
         let body = to_body(&push);
         queue.created += 1;
         let id = format!("s{}.{}", entry.seq, queue.created);
-        let session_ids = vec![entry.session_id.clone()];
+        let session_ids = vec![entry.session_id.to_string()];
         self.persist(Write::DeliveryQueued {
             id: id.clone(),
             kind: PushKind::Status,
@@ -294,7 +294,7 @@ impl Engine {
                 body: next.body,
                 event_type: next.event_type,
                 calls: vec![seq],
-                session_ids: vec![entry.session_id.clone()],
+                session_ids: vec![entry.session_id.to_string()],
                 attempt: 0,
                 sent_at: now,
                 manual: false,
@@ -318,7 +318,7 @@ impl Engine {
             return;
         };
         let fee_state = |state| Write::FeeState {
-            session_ids: vec![entry.session_id.clone()],
+            session_ids: vec![entry.session_id.to_string()],
             state,
         };
         let (Some(url), Some(fee)) = (entry.fee_url.clone(), entry.fee.as_ref()) else {
@@ -366,7 +366,7 @@ impl Engine {
                 url: batch.url.clone(),
                 body: to_body(&FeePush::new(fees)),
                 event_type: EventType::Fee,
-                session_ids: entries.iter().map(|e| e.session_id.clone()).collect(),
+                session_ids: entries.iter().map(|e| e.session_id.to_string()).collect(),
                 calls: chunk.to_vec(),
                 attempt: 0,
                 sent_at: SimInstant::ZERO,
@@ -631,7 +631,7 @@ impl Engine {
                 let calls = last
                     .session_ids
                     .iter()
-                    .filter_map(|s| st.by_session.get(s).copied())
+                    .filter_map(|s| st.by_session.get(s.as_str()).copied())
                     .collect();
                 let d = Delivery {
                     kind: last.kind,
@@ -676,7 +676,7 @@ pub(super) fn fee_info(e: &CallEntry, cfg: &Config, clock: &Clock) -> FeeInfo {
     let wall = |at: SimInstant| super::wall_string(clock, at);
     let ending = e.call.ending();
     FeeInfo::new(CdrFacts {
-        sp_id: &e.sp_id,
+        sp_id: cfg.sp_id_of(&e.request.app_key),
         app_key: &e.request.app_key,
         icid: &e.icid,
         session_id: &e.session_id,
