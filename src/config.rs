@@ -718,6 +718,12 @@ impl TryFrom<RawConfig> for Config {
                     "is missing: HTTPS needs both server.tls_cert and server.tls_key (PEM files)",
                 )),
             };
+        if raw.push.max_in_flight_per_host == 0 {
+            return Err(InvalidKey::new(
+                "push.max_in_flight_per_host",
+                "must be at least 1: pushes to a receiver would never go",
+            ));
+        }
         if raw.push.ca_file.is_some() && !raw.push.tls_verify {
             return Err(InvalidKey::new(
                 "push.ca_file",

@@ -62,6 +62,10 @@ pub fn init(format: LogFormat) -> FlushGuard {
     guard
 }
 
+/// How long the writer thread lets lines gather after each write (a busy server logs thousands
+/// of lines a second; waking the thread for each cost more than formatting them).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Lines waiting for stderr before new ones are dropped.
 pub const QUEUE_LINES: usize = 16_384;
 
@@ -188,6 +192,9 @@ fn queued(
         let _ = sink.flush();
         shared.lock().written = upto;
         shared.written.notify_all();
+        // Let lines gather before looking again: while this thread is not idle, a line costs
+        // its writer a copy and no wake-up. A lone line still goes out at once.
+        std::thread::sleep(LINGER);
     });
     (QueuedStderr(queue.clone()), FlushGuard(queue))
 }

@@ -276,6 +276,7 @@ impl Engine {
     ) -> Engine {
         let blacklist = config.blacklist.clone();
         let call_timings = Arc::new(config.call.clone());
+        let dispatcher = Dispatcher::new(transport, config.push.max_in_flight_per_host);
         let events = Events::new(&config.stream);
         let state = State {
             callees: Callees::new(config.scenarios.clone()),
@@ -290,7 +291,7 @@ impl Engine {
                 ids,
                 journal,
                 store,
-                dispatcher: Dispatcher::new(transport),
+                dispatcher,
                 blacklist,
                 call_timings,
                 events,

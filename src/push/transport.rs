@@ -27,6 +27,9 @@ pub struct PushSettings {
     /// More certificates to trust (PEM), e.g. mkcert's root or a staging CA; needs `tls_verify`.
     pub ca_file: Option<std::path::PathBuf>,
     pub created_tz: CreatedTz,
+    /// At most this many pushes on the wire to one receiver (host and port); the rest wait, in
+    /// order. A small development server (a default backlog of 5) is not flooded by a burst.
+    pub max_in_flight_per_host: usize,
 }
 
 impl Default for PushSettings {
@@ -36,6 +39,7 @@ impl Default for PushSettings {
             tls_verify: false,
             ca_file: None,
             created_tz: CreatedTz::BeijingWithZ,
+            max_in_flight_per_host: 32,
         }
     }
 }

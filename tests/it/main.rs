@@ -25,6 +25,7 @@ mod load;
 mod logs;
 mod openapi;
 mod outage;
+mod per_host;
 mod pushes;
 mod readme;
 mod reports;
