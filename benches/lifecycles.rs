@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench lifecycles` (release build). `LIFECYCLES=N` changes the count;
 //! `SUBSCRIBERS=N` has N clients watch the whole run on `GET /sim/v1/stream`, reading every
-//! message, to measure what the event stream costs the engine.
+//! message, to measure what the event stream costs the engine; `PER_HOST=N` sets
+//! `push.max_in_flight_per_host` (default 32), to measure what the per-receiver cap costs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -36,6 +37,9 @@ async fn main() {
     config.platform.ports = 2 * n as u32;
     config.frequency.rules.clear();
     config.journal.max_entries = 6 * n;
+    if let Some(per_host) = std::env::var("PER_HOST").ok().and_then(|v| v.parse().ok()) {
+        config.push.max_in_flight_per_host = per_host;
+    }
     config.apps[0].status_url = Some(format!("http://{raddr}/status"));
     config.apps[0].fee_url = Some(format!("http://{raddr}/fee"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

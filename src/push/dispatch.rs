@@ -76,9 +76,10 @@ impl Dispatcher {
         done: impl FnOnce(PushJob, AttemptReport) + Send + 'static,
     ) {
         let done: Done = Box::new(done);
+        let key = receiver(&job.url);
         {
             let mut hosts = self.lock_hosts();
-            let host = hosts.entry(receiver(&job.url)).or_default();
+            let host = hosts.entry(key.clone()).or_default();
             if host.in_flight >= self.per_host {
                 // Queued here rather than on a semaphore, so the order is exactly this one.
                 host.waiting.push_back((job, done));
@@ -86,39 +87,38 @@ impl Dispatcher {
             }
             host.in_flight += 1;
         }
-        self.run(job, done);
+        self.run(key, job, done);
     }
 
-    fn run(&self, job: PushJob, done: Done) {
+    fn run(&self, key: String, job: PushJob, done: Done) {
         let this = self.clone();
         tokio::spawn(async move {
             // The semaphore is never closed, so acquiring only waits for a free slot.
             let _slot = this.slots.acquire().await;
             let report = this.transport.attempt(&job).await;
-            let key = receiver(&job.url);
             done(job, report);
-            this.next_for(&key);
+            this.next_for(key);
         });
     }
 
     /// An attempt to `key` finished: its receiver's next push goes, or its slot is freed.
-    fn next_for(&self, key: &str) {
+    fn next_for(&self, key: String) {
         let next = {
             let mut hosts = self.lock_hosts();
-            let Some(host) = hosts.get_mut(key) else {
+            let Some(host) = hosts.get_mut(&key) else {
                 return;
             };
             let next = host.waiting.pop_front();
             if next.is_none() {
                 host.in_flight -= 1;
                 if host.in_flight == 0 {
-                    hosts.remove(key);
+                    hosts.remove(&key);
                 }
             }
             next
         };
         if let Some((job, done)) = next {
-            self.run(job, done);
+            self.run(key, job, done);
         }
     }
 
