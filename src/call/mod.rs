@@ -365,7 +365,7 @@ pub struct Call {
     /// Shared by every call (the config's `[call]`), not copied into each.
     timings: Arc<CallTimings>,
     announcement: Announcement,
-    notification: Option<Notification>,
+    notification: Option<Box<Notification>>,
     /// What the notification's playback contributes to the CDR, set when it stops.
     play_facts: Option<Box<notify::PlayFacts>>,
     /// Released by a callStop (`ulFailReason` 1003).
@@ -379,7 +379,9 @@ pub struct Call {
     phase: Phase,
     deadline: Option<SimInstant>,
     times: CallTimes,
-    ending: Option<Ending>,
+    /// Boxed, as the other parts only some calls or only ended ones have: a call in flight
+    /// stays small.
+    ending: Option<Box<Ending>>,
     effects: VecDeque<Effect>,
 }
 
@@ -451,7 +453,7 @@ impl Call {
             outcome,
             timings: timings.clone(),
             announcement,
-            notification,
+            notification: notification.map(Box::new),
             play_facts: None,
             stop_requested: false,
             phase: Phase::Accepted,
@@ -684,7 +686,7 @@ impl Call {
             phase: Phase::Released,
             deadline: None,
             times,
-            ending: Some(ending),
+            ending: Some(Box::new(ending)),
             effects: VecDeque::new(),
         }
     }
@@ -714,7 +716,7 @@ impl Call {
 
     /// How the call ended; `None` while it is in progress.
     pub fn ending(&self) -> Option<&Ending> {
-        self.ending.as_ref()
+        self.ending.as_deref()
     }
 
     /// Where the call stands.
@@ -779,7 +781,7 @@ impl Call {
         self.times.answer = Some(at);
         self.emit(StatusEvent::Answer, at);
         if let Some(n) = self.notification.clone() {
-            return self.answer_notification(at, n);
+            return self.answer_notification(at, *n);
         }
         if let Some(plan) = self.callback.clone() {
             let bridge = click2call::Bridge::start(*plan, &self.outcome, &self.timings, at);
@@ -947,7 +949,7 @@ impl Call {
             (None, None) => (0, 0),
         };
         self.times.end = Some(at);
-        self.ending = Some(Ending {
+        self.ending = Some(Box::new(Ending {
             state_code,
             // Spec §13: release point 1003, "the SP called the release API".
             fail_reason: match self.stop_requested {
@@ -965,7 +967,7 @@ impl Call {
             code_ms,
             ivr_start: facts.as_ref().and_then(|f| f.ivr_start),
             ivr_path: facts.map(|f| f.ivr_path.join("-")).unwrap_or_default(),
-        });
+        }));
         self.phase = Phase::Released;
         self.deadline = None;
         self.emit(StatusEvent::Disconnect { state_code }, at);

@@ -94,6 +94,9 @@ enum KeptMedia {
 /// the app, which holds the voices; see [`Engine::set_announcer`]).
 pub type Announcer = Box<dyn Fn(&CallRequest) -> Option<Manifest> + Send + Sync>;
 
+/// An app's `status_url` and `fee_url`.
+type AppUrls = (Option<Arc<str>>, Option<Arc<str>>);
+
 /// The answer to an accepted request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -135,6 +138,8 @@ struct Shared {
     /// Runs push attempts; each result comes back through `push_finished`.
     dispatcher: Dispatcher,
     blacklist: Vec<Pattern>,
+    /// Each app's `status_url` and `fee_url`, shared by its calls.
+    app_urls: HashMap<String, AppUrls>,
     /// The config's `[call]`, shared by every call.
     call_timings: Arc<crate::call::CallTimings>,
     /// The event stream: the engine publishes each thing as it happens (`publish`).
@@ -209,8 +214,9 @@ struct CallEntry {
     media: KeptMedia,
     /// Which rule chose the call's outcome.
     source: Source,
-    status_url: Option<String>,
-    fee_url: Option<String>,
+    /// The request's URLs, or the app's, shared with every call of the app.
+    status_url: Option<Arc<str>>,
+    fee_url: Option<Arc<str>>,
     call: Call,
     timeline: Vec<TimelineEntry>,
     /// Boxed, as the recording: most of a call's life has neither.
@@ -276,6 +282,17 @@ impl Engine {
     ) -> Engine {
         let blacklist = config.blacklist.clone();
         let call_timings = Arc::new(config.call.clone());
+        let app_urls = config
+            .apps
+            .iter()
+            .map(|a| {
+                let urls = (
+                    a.status_url.as_deref().map(Arc::from),
+                    a.fee_url.as_deref().map(Arc::from),
+                );
+                (a.app_key.clone(), urls)
+            })
+            .collect();
         let dispatcher = Dispatcher::new(transport, config.push.max_in_flight_per_host);
         let events = Events::new(&config.stream);
         let state = State {
@@ -294,6 +311,7 @@ impl Engine {
                 dispatcher,
                 blacklist,
                 call_timings,
+                app_urls,
                 events,
                 state: Mutex::new(state),
                 timers_changed: Notify::new(),
@@ -317,6 +335,15 @@ impl Engine {
     /// Sets how a verification call's announcement is composed again (once, at start-up).
     pub fn set_announcer(&self, announcer: Announcer) {
         let _ = self.shared.announcer.set(announcer);
+    }
+
+    /// The app's default push URLs (none for an unknown app).
+    fn app_urls(&self, app_key: &str) -> AppUrls {
+        self.shared
+            .app_urls
+            .get(app_key)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -465,23 +492,22 @@ impl Engine {
                 session_id: shared_id.clone(),
                 icid: ids::icid(seq, accepted_at),
                 source,
-                status_url: req
-                    .status_url
-                    .as_ref()
-                    .map(|u| u.to_string())
-                    .or_else(|| app.status_url.clone()),
-                fee_url: req
-                    .fee_url
-                    .as_ref()
-                    .map(|u| u.to_string())
-                    .or_else(|| app.fee_url.clone()),
+                status_url: match &req.status_url {
+                    Some(u) => Some(Arc::from(u.as_str())),
+                    None => self.app_urls(&req.app_key).0,
+                },
+                fee_url: match &req.fee_url {
+                    Some(u) => Some(Arc::from(u.as_str())),
+                    None => self.app_urls(&req.app_key).1,
+                },
                 request: req,
                 media: match media {
                     CallMedia::Announcement(_) => KeptMedia::Recompose,
                     other => KeptMedia::As(other),
                 },
                 call,
-                timeline: Vec::new(),
+                // Two entries (callout, and a note or alerting) cover a call until it is answered.
+                timeline: Vec::with_capacity(2),
                 fee: None,
                 fee_state: FeeState::Pending,
                 recording: None,
@@ -500,8 +526,8 @@ impl Engine {
                 accepted_ms: now.ms(),
                 accepted_at: wall_string(&self.shared.clock, now),
                 request_json: recovery::request_json(&entry.request),
-                status_url: entry.status_url.clone(),
-                fee_url: entry.fee_url.clone(),
+                status_url: entry.status_url.as_deref().map(str::to_owned),
+                fee_url: entry.fee_url.as_deref().map(str::to_owned),
             });
             self.publish_accepted(&entry, now);
             if entry.status_url.is_none() {

@@ -116,8 +116,8 @@ impl CallView {
             accepted_at: super::wall_string(clock, e.call.times().accepted),
             timeline: e.timeline.clone(),
             announcement: e.call.announcement().segments.clone(),
-            status_url: e.status_url.clone(),
-            fee_url: e.fee_url.clone(),
+            status_url: e.status_url.as_deref().map(str::to_owned),
+            fee_url: e.fee_url.as_deref().map(str::to_owned),
             ..CallView::common(
                 &e.session_id,
                 &e.request,

@@ -192,7 +192,7 @@ impl Engine {
         leg: Leg,
         at: SimInstant,
     ) {
-        let Some(url) = entry.status_url.clone() else {
+        let Some(url) = entry.status_url.as_deref().map(str::to_owned) else {
             return;
         };
         let clock = &self.shared.clock;
@@ -283,7 +283,7 @@ impl Engine {
             }
         }
         if let Some(next) = queue.waiting.pop_front() {
-            let Some(url) = entry.status_url.clone() else {
+            let Some(url) = entry.status_url.as_deref().map(str::to_owned) else {
                 return;
             };
             queue.busy = true;
@@ -321,7 +321,10 @@ impl Engine {
             session_ids: vec![entry.session_id.to_string()],
             state,
         };
-        let (Some(url), Some(fee)) = (entry.fee_url.clone(), entry.fee.as_ref()) else {
+        let (Some(url), Some(fee)) = (
+            entry.fee_url.as_deref().map(str::to_owned),
+            entry.fee.as_ref(),
+        ) else {
             self.persist(fee_state(FeeState::NoUrl));
             entry.fee_state = FeeState::NoUrl;
             let note = "no feeUrl and no app fee_url: the CDR is kept, not pushed";

@@ -1,0 +1,256 @@
+//! The figures of docs/performance.md in one run, each Dialtone figure beside a bare anchor
+//! measured in the same process on the same machine, so the ratios hold where absolute figures
+//! on a shared 2-core box do not.
+//!
+//! 1. **callVerify throughput.** 64 keep-alive connections from a bare hyper client post
+//!    legacy-token callVerify requests (a new callee each) for `SECS` seconds (default 8) to a
+//!    bare axum server answering the same JSON, then to Dialtone (manual clock, so every call
+//!    stays in flight; in memory; caps and frequency rules lifted). Then Dialtone again once it
+//!    holds `IN_FLIGHT` calls (default 400 000): the rate should not fall as the table grows.
+//! 2. **Memory per call in flight:** the process's RSS growth over the calls Dialtone holds.
+//! 3. **Webhook delivery.** A fresh Dialtone holding `BURST` calls (default 10 000) advances
+//!    its clock once; the time until every status push and CDR reached a bare axum receiver,
+//!    against the bare hyper client posting as many 900-byte bodies with 256 in flight.
+//!
+//! `cargo bench --bench ratios` (release build). Figures are printed, not asserted.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::post;
+use axum::Router;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::json;
+
+mod common;
+use common::{counting_receiver, now};
+
+use dialtone::clock::ClockMode;
+use dialtone::testing::{verify_body, APP_KEY};
+
+type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Body>;
+
+const ANSWER: &str = r#"{"resultcode":"0","resultdesc":"Success","sessionId":"1200_1_1_20260314101531@callenabler.home1.com"}"#;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_kib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Serves `app` on a fresh loopback port; its base URL.
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// A Dialtone on a manual clock, in memory, with nothing capping calls; its base URL.
+async fn dialtone(push_to: Option<std::net::SocketAddr>) -> String {
+    let mut config = dialtone::Config::embedded();
+    config.clock.mode = ClockMode::Manual;
+    config.clock.start = Some("2026-03-14T10:15:31Z".parse().unwrap());
+    config.store.ephemeral = true;
+    config.seed = Some(1);
+    config.apps[0].max_concurrent_calls = u32::MAX;
+    config.platform.ports = u32::MAX;
+    config.frequency.rules.clear();
+    config.auth.lockout.enabled = false;
+    config.auth.legacy.login_interval_s = 0;
+    config.journal.max_entries = 1000;
+    if let Some(addr) = push_to {
+        config.apps[0].status_url = Some(format!("http://{addr}/status"));
+        config.apps[0].fee_url = Some(format!("http://{addr}/fee"));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (trigger, signal) = dialtone::shutdown::channel();
+    // Kept running until the process ends.
+    std::mem::forget(trigger);
+    tokio::spawn(dialtone::run(config, listener, signal));
+    for _ in 0..100 {
+        if reqwest_free_get(&format!("{base}/health")).await {
+            break;
+        }
+    }
+    base
+}
+
+/// One GET through a plain connection: true on 200.
+async fn reqwest_free_get(url: &str) -> bool {
+    let http: Client<_, Body> = Client::builder(TokioExecutor::new()).build_http();
+    match http.get(url.parse().unwrap()).await {
+        Ok(r) => r.status().is_success(),
+        Err(_) => {
+            tokio::task::yield_now().await;
+            false
+        }
+    }
+}
+
+/// The callVerify path with a legacy token for the demo app.
+async fn verify_path(base: &str) -> String {
+    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    let login = hyper::Request::post(format!(
+        "{base}/rest/fastlogin/v1.0?app_key={APP_KEY}&username=dialtone_dev01&format=json"
+    ))
+    .header("Authorization", "Dev#Pass2026")
+    .body(Body::empty())
+    .unwrap();
+    let res = http.request(login).await.unwrap();
+    let body = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20)
+        .await
+        .unwrap();
+    let token: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    format!("/rest/httpsessions/callVerify/v1.0?app_key={APP_KEY}&access_token={token}")
+}
+
+/// Posts callVerify requests on 64 connections until `secs` have passed or `until` calls were
+/// answered; answers per second. Callee numbers continue from `next`.
+async fn drive(url: &str, secs: f64, until: usize, next: &Arc<AtomicUsize>) -> f64 {
+    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = now();
+    let deadline = started + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (http, url, done, next) = (http.clone(), url.to_owned(), done.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while now() < deadline && done.load(Ordering::Relaxed) < until {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let mut body = verify_body("4815");
+                body["calleeNbr"] = json!(format!("+861{:010}", i));
+                let req = hyper::Request::post(url.as_str())
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap();
+                let res = http.request(req).await.unwrap();
+                let ok = res.status().is_success();
+                let _ = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20).await;
+                if ok {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The bare hyper client posting `n` 900-byte bodies with 256 in flight: posts per second.
+async fn post_bodies(url: &str, n: usize) -> f64 {
+    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    let next = Arc::new(AtomicUsize::new(0));
+    let body = axum::body::Bytes::from(vec![b'x'; 900]);
+    let started = now();
+    let mut tasks = Vec::new();
+    for _ in 0..256 {
+        let (http, url, body, next) = (http.clone(), url.to_owned(), body.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let req = hyper::Request::post(url.as_str())
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.clone()))
+                    .unwrap();
+                let res = http.request(req).await.unwrap();
+                let _ = axum::body::to_bytes(Body::new(res.into_body()), 1 << 20).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let secs = env("SECS", 8) as f64;
+    let in_flight = env("IN_FLIGHT", 400_000);
+    let burst = env("BURST", 10_000);
+    let next = Arc::new(AtomicUsize::new(0));
+
+    // 1. Throughput, fresh and with calls held; 2. memory per call.
+    let bare = serve(Router::new().fallback(post(|| async {
+        ([("content-type", "application/json;charset=UTF-8")], ANSWER)
+    })))
+    .await;
+    // The bare server's callees are counted apart, so `next` counts Dialtone's calls.
+    let elsewhere = Arc::new(AtomicUsize::new(1_000_000_000));
+    let bare_rate = drive(&format!("{bare}/x"), secs, usize::MAX, &elsewhere).await;
+    let base = dialtone(None).await;
+    let url = format!("{base}{}", verify_path(&base).await);
+    let rss_before = rss_kib();
+    let fresh = drive(&url, secs, usize::MAX, &next).await;
+    let remaining = in_flight.saturating_sub(next.load(Ordering::Relaxed));
+    drive(&url, 3600.0, remaining, &next).await;
+    let held = next.load(Ordering::Relaxed);
+    let rss_held = rss_kib();
+    let loaded = drive(&url, secs, usize::MAX, &next).await;
+    let bare_again = drive(&format!("{bare}/x"), secs, usize::MAX, &elsewhere).await;
+    let bare_rate = (bare_rate + bare_again) / 2.0;
+    println!("callVerify throughput (64 connections, {secs} s each, legacy token)");
+    println!("  bare axum answering the same JSON:     {bare_rate:>9.0} req/s (mean of before and after)");
+    println!(
+        "  Dialtone, fresh:                       {fresh:>9.0} req/s = {:.2} x bare",
+        fresh / bare_rate
+    );
+    println!(
+        "  Dialtone, {held} calls in flight: {loaded:>9.0} req/s = {:.2} x bare",
+        loaded / bare_rate
+    );
+    println!(
+        "memory per call in flight: {:.0} bytes ({:.0} MiB over {held} calls)",
+        (rss_held - rss_before) * 1024.0 / held as f64,
+        (rss_held - rss_before) / 1024.0
+    );
+
+    // 3. Webhook delivery after one advance, against the bare client.
+    let (counts, raddr) = counting_receiver().await;
+    let base = dialtone(Some(raddr)).await;
+    let url = format!("{base}{}", verify_path(&base).await);
+    let first = next.load(Ordering::Relaxed);
+    let from = Arc::new(AtomicUsize::new(first));
+    drive(&url, 3600.0, burst, &from).await;
+    // The 64 connections may place a few more than asked.
+    let burst = from.load(Ordering::Relaxed) - first;
+    let batches = burst.div_ceil(50);
+    let pushes = 4 * burst + batches;
+    let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    let started = now();
+    let advance = hyper::Request::post(format!("{base}/sim/v1/clock/advance"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"by":"3m"}"#))
+        .unwrap();
+    let res = http.request(advance).await.unwrap();
+    assert!(res.status().is_success(), "advance: {}", res.status());
+    counts
+        .wait_for(4 * burst, burst, Duration::from_secs(600))
+        .await;
+    let delivered = pushes as f64 / started.elapsed().as_secs_f64();
+    let anchor = post_bodies(&format!("http://{raddr}/status"), pushes).await;
+    println!("webhook delivery ({burst} calls: {pushes} pushes after one advance)");
+    println!("  bare hyper client, 256 in flight:      {anchor:>9.0} posts/s");
+    println!(
+        "  Dialtone:                              {delivered:>9.0} pushes/s = {:.2} x bare",
+        delivered / anchor
+    );
+}
