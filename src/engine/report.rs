@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{CallView, Engine};
+use super::{CallView, Engine, TimelineEntry};
 use crate::call::request::CallRequest;
 use crate::clock::PlatformTime;
 use crate::store::{AppReconciliation, FeeState, StoreError};
@@ -52,7 +52,24 @@ impl Engine {
                 column: "calls.request_json",
                 reason: e.to_string(),
             })?;
-        CallView::stored(&call, &events, &request).map(Some)
+        let earlier = call.seq <= self.lock().retention.run_start_seq;
+        CallView::stored(&call, &events, &request, earlier).map(Some)
+    }
+
+    /// The stored timeline of a call this run no longer holds in memory; `None` when ephemeral
+    /// or unknown.
+    pub(super) fn stored_timeline(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<Vec<TimelineEntry>>, StoreError> {
+        let Some(store) = self.store() else {
+            return Ok(None);
+        };
+        if store.call(session_id)?.is_none() {
+            return Ok(None);
+        }
+        let events = store.call_events(session_id)?;
+        Ok(Some(events.iter().map(TimelineEntry::from).collect()))
     }
 
     /// Calls accepted in `[from, to)` (simulated UTC, `yyyy-MM-dd HH:mm:ss`), per app.

@@ -4,6 +4,8 @@
 //! so whatever a crash loses, the database is always a prefix of the stream: a call never has an
 //! event without its acceptance, an attempt never precedes its delivery.
 
+use std::sync::LazyLock;
+
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -12,6 +14,7 @@ use super::StoreError;
 use crate::call::timeline::TimelineEvent;
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushError, PushKind};
 use crate::push::payload::EventType;
+use crate::push::transport::usual_headers;
 
 /// One fact for the store. Build it where the engine changes state, then hand it to
 /// [`Store::write`](super::Store::write).
@@ -59,6 +62,9 @@ pub enum Write {
         code_ms: u64,
         /// The FeeInfo as it is pushed.
         fee_json: String,
+        /// What the inspection API shows besides the request (schema v3): outcome, the rule
+        /// that chose it, the announcement's plan, as a JSON object.
+        view_json: Option<String>,
     },
     /// Where these calls' CDRs stand.
     FeeState {
@@ -91,6 +97,10 @@ pub enum Write {
         id: String,
         outcome: DeliveryOutcome,
     },
+    /// Deletes a batch of finished calls past `store.retention_s` / `store.max_finished_calls`,
+    /// with their events, deliveries and attempts; never a call with a push still owed
+    /// ([`super::retention`]).
+    Retain(super::retention::Retain),
     /// Forget the journal (`Journal::clear`); calls and deliveries stay.
     ClearJournal,
     /// Forget everything (`POST /sim/v1/reset`).
@@ -108,6 +118,7 @@ impl Write {
             Write::FeeState { session_ids, .. } => session_ids.len() <= 1,
             Write::Attempt { .. }
             | Write::DeliveryFinished { .. }
+            | Write::Retain(_)
             | Write::ClearJournal
             | Write::Reset => false,
         }
@@ -221,6 +232,30 @@ pub(super) fn corrupt(column: &'static str, value: &str) -> StoreError {
     }
 }
 
+/// The CDR batch body a delivery's calls make: `{"eventType":"fee","feeLst":[…]}` of their
+/// `fee_json` in the order of `session_ids` (`$ids`: an SQL expression of the JSON array).
+fn fee_body_of(ids: &str) -> String {
+    format!(
+        "(SELECT '{{\"eventType\":\"fee\",\"feeLst\":[' || group_concat(c.fee_json, ',' ORDER BY j.key)
+                 || ']}}'
+            FROM json_each({ids}) j JOIN calls c ON c.session_id = j.value)"
+    )
+}
+
+/// A delivery's idempotency key, for a query naming the `deliveries` row `d`: stored NULL when it
+/// is `<first session id>/<event type>` (schema v3).
+pub(super) const DELIVERY_KEY: &str =
+    "coalesce(d.idempotency_key, json_extract(d.session_ids, '$[0]') || '/' || d.event_type)";
+
+/// A delivery's body, for a query naming the `deliveries` row `d`: a CDR batch's is stored NULL
+/// when its calls' `fee_json` make it (schema v3), so each CDR is stored once.
+pub(super) fn delivery_body() -> String {
+    format!(
+        "coalesce(d.body, CASE WHEN d.kind = 'fee' THEN {} END)",
+        fee_body_of("d.session_ids")
+    )
+}
+
 /// A push body as stored: TEXT when it is UTF-8 (always, for JSON), so `json_extract` and
 /// `sqlite3` read it; a BLOB otherwise, so no byte is ever altered.
 fn body_sql(body: &[u8]) -> ToSqlOutput<'_> {
@@ -286,11 +321,15 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             event,
             detail,
         } => {
-            conn.prepare_cached(
-                "INSERT OR REPLACE INTO call_events (session_id, idx, at_ms, time, event, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![session_id, idx, at_ms, time, event.name(), detail])?;
+            let n = conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO call_events (call_seq, idx, at_ms, time, event, detail)
+                     SELECT seq, ?2, ?3, ?4, ?5, ?6 FROM calls WHERE session_id = ?1",
+                )?
+                .execute(params![session_id, idx, at_ms, time, event.name(), detail])?;
+            if n == 0 {
+                return Err(StoreError::UnknownSession(session_id.clone()));
+            }
         }
         Write::CallEnded {
             session_id,
@@ -299,15 +338,16 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             readings,
             code_ms,
             fee_json,
+            view_json,
         } => {
             let n = conn
                 .prepare_cached(
                     "UPDATE calls SET state_code = ?2, ended_at = ?3, readings = ?4, code_ms = ?5,
-                         fee_json = ?6
+                         fee_json = ?6, view_json = ?7
                      WHERE session_id = ?1",
                 )?
                 .execute(params![
-                    session_id, state_code, ended_at, readings, code_ms, fee_json
+                    session_id, state_code, ended_at, readings, code_ms, fee_json, view_json
                 ])?;
             if n == 0 {
                 return Err(StoreError::UnknownSession(session_id.clone()));
@@ -330,12 +370,20 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             session_ids,
             idempotency_key,
         } => {
-            conn.prepare_cached(
-                "INSERT INTO deliveries (id, kind, app_key, url, body, event_type, session_ids,
-                     idempotency_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
+            // Schema v3: what can be derived is stored NULL (see `DELIVERY_KEY`, `delivery_body`).
+            static INSERT: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "INSERT INTO deliveries (id, kind, app_key, url, body, event_type,
+                         session_ids, idempotency_key)
+                     VALUES (?1, ?2, ?3, ?4,
+                         CASE WHEN ?2 = 'fee' AND ?5 IS {} THEN NULL ELSE ?5 END,
+                         ?6, ?7,
+                         CASE WHEN ?8 IS json_extract(?7, '$[0]') || '/' || ?6 THEN NULL
+                              ELSE ?8 END)",
+                    fee_body_of("?7")
+                )
+            });
+            conn.prepare_cached(&INSERT)?.execute(params![
                 id,
                 kind_str(*kind),
                 app_key,
@@ -354,12 +402,15 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             .execute(params![id, outcome_str(*outcome)])?;
             settle_fee_state(conn, id, *outcome)?;
         }
+        Write::Retain(r) => {
+            super::retention::apply(conn, r)?;
+        }
         Write::ClearJournal => {
-            conn.execute_batch("DELETE FROM attempt_sessions; DELETE FROM attempts;")?;
+            conn.execute_batch("DELETE FROM attempts;")?;
         }
         Write::Reset => {
             conn.execute_batch(
-                "DELETE FROM attempt_sessions; DELETE FROM attempts; DELETE FROM deliveries;
+                "DELETE FROM attempts; DELETE FROM delivery_calls; DELETE FROM deliveries;
                  DELETE FROM call_events; DELETE FROM calls;",
             )?;
         }
@@ -372,28 +423,40 @@ fn apply_attempt(
     e: &JournalEntry,
     fault: Option<&str>,
 ) -> Result<(), StoreError> {
+    // Schema v3: what the delivery row already says is stored as NULL (see schema/v3.sql); the
+    // comparisons run in SQL, against the row, so an attempt with no delivery is kept whole.
+    let usual =
+        usual_headers(&e.request_headers).map(|(aksk, key)| (short_aksk(aksk, &e.app_key), key));
     let headers =
         serde_json::to_string(&e.request_headers).expect("pairs of strings always serialise");
-    conn.prepare_cached(
-        "INSERT INTO attempts (id, delivery_id, kind, app_key, session_ids, event_type, url,
-             attempt, sent_at, sent_at_ms, request_headers, request_body, response_status,
-             response_body, error, latency_ms, outcome, next_attempt_at, fault)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-             ?19)",
-    )?
-    .execute(params![
-        e.id,
+    static INSERT: LazyLock<String> = LazyLock::new(|| {
+        format!(
+        "INSERT INTO attempts (delivery_id, attempt, sent_at, sent_at_ms, aksk, response_status,
+             response_body, error, latency_ms, outcome, next_attempt_at, fault, id, kind, app_key,
+             session_ids, event_type, url, request_headers, request_body)
+         SELECT ?1, ?2, ?3, ?4,
+             CASE WHEN ?5 IS NOT NULL AND ?6 IS {key} THEN ?5 END,
+             ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+             CASE WHEN ?14 IS ?1 || '#' || ?2 THEN NULL ELSE ?14 END,
+             CASE WHEN ?15 IS d.kind THEN NULL ELSE ?15 END,
+             CASE WHEN ?16 IS d.app_key THEN NULL ELSE ?16 END,
+             CASE WHEN ?17 IS d.session_ids THEN NULL ELSE ?17 END,
+             CASE WHEN ?18 IS d.event_type THEN NULL ELSE ?18 END,
+             CASE WHEN ?19 IS d.url THEN NULL ELSE ?19 END,
+             CASE WHEN ?5 IS NOT NULL AND ?6 IS {key} THEN NULL ELSE ?20 END,
+             CASE WHEN ?21 IS {body} THEN NULL ELSE ?21 END
+         FROM (SELECT 1) LEFT JOIN deliveries d ON d.id = ?1",
+        key = DELIVERY_KEY,
+        body = delivery_body(),
+    )
+    });
+    conn.prepare_cached(&INSERT)?.execute(params![
         e.delivery_id,
-        kind_str(e.kind),
-        e.app_key,
-        json_list(&e.session_ids),
-        e.event_type.name(),
-        e.url,
         e.attempt,
         e.sent_at,
         e.sent_at_ms,
-        headers,
-        e.request_body,
+        usual.map(|(aksk, _)| aksk),
+        usual.map(|(_, key)| key),
         e.response_status,
         e.response_body,
         e.error.map(error_str),
@@ -401,14 +464,15 @@ fn apply_attempt(
         outcome_str(e.outcome),
         e.next_attempt_at,
         fault,
+        e.id,
+        kind_str(e.kind),
+        e.app_key,
+        json_list(&e.session_ids),
+        e.event_type.name(),
+        e.url,
+        headers,
+        e.request_body,
     ])?;
-    let seq = conn.last_insert_rowid();
-    let mut link = conn.prepare_cached(
-        "INSERT OR IGNORE INTO attempt_sessions (session_id, attempt_seq) VALUES (?1, ?2)",
-    )?;
-    for s in &e.session_ids {
-        link.execute(params![s, seq])?;
-    }
     let id = e.delivery_id.as_str();
     let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_str(e.outcome));
     conn.prepare_cached(
@@ -428,6 +492,25 @@ fn apply_attempt(
         settle_fee_state(conn, id, e.outcome)?;
     }
     Ok(())
+}
+
+/// What starts every X-AKSK of `app_key`'s pushes (spec §8): stored once, not per attempt.
+pub(super) fn aksk_prefix(app_key: &str) -> String {
+    format!("UsernameToken Username=\"{app_key}\",PasswordDigest=\"")
+}
+
+/// X-AKSK without [`aksk_prefix`], when it has it (read back by [`full_aksk`]).
+fn short_aksk<'a>(aksk: &'a str, app_key: &str) -> &'a str {
+    aksk.strip_prefix(&aksk_prefix(app_key)).unwrap_or(aksk)
+}
+
+/// X-AKSK as sent, from what [`short_aksk`] stored: a full header starts `UsernameToken `,
+/// a shortened one with the digest (Base64).
+pub(super) fn full_aksk(stored: String, app_key: &str) -> String {
+    match stored.starts_with("UsernameToken ") {
+        true => stored,
+        false => aksk_prefix(app_key) + &stored,
+    }
 }
 
 /// A CDR push is over: its calls' CDRs are delivered, or abandoned.

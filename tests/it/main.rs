@@ -28,5 +28,6 @@ mod outage;
 mod pushes;
 mod readme;
 mod reports;
+mod retention;
 mod sim_api;
 mod stream;
