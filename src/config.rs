@@ -573,7 +573,8 @@ pub struct StoreConfig {
     /// this long after they ended, in simulated seconds, once nothing is owed for them; 0
     /// keeps them (`store::retention`).
     pub retention_s: u64,
-    /// At most this many finished calls are kept in the database, the newest; 0: no limit.
+    /// Settled calls older than the newest this many (in acceptance order) are deleted from the
+    /// database; 0: no limit.
     pub max_finished_calls: u64,
 }
 

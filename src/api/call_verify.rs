@@ -166,25 +166,35 @@ impl CallVerifyIn {
 
     /// What the callee will hear: the tones and the code read in the voice of `languageType`.
     fn compose(&self, state: &AppState, app_key: &str) -> Result<Arc<Manifest>, ApiError> {
-        let verify = self.verify();
-        let language = state
-            .config
-            .languages
-            .get(&verify.language_type.to_string())
-            .ok_or_else(|| ApiError::invalid("languageType"))?;
-        let request = AnnouncementRequest {
-            language,
-            app_key: Some(app_key),
-            pre_tone: verify.pre_tone.as_str(),
-            code: verify.verify_code.as_str(),
-            times: verify.times,
-            pos_tone: verify.pos_tone.as_ref().map(ToneName::as_str),
-        };
-        // Voices and tones were checked at start-up and the tones just now: a failure here is ours.
-        compose(&state.audio, &request, &state.config.call)
-            .map(Arc::new)
-            .map_err(|e| ApiError::Internal(format!("composing the announcement: {e}")))
+        announcement_of(state, self.verify(), app_key)
     }
+}
+
+/// The announcement a verification call's request composes: the same clips and offsets for the
+/// same request and configuration, so a call read back from the database sounds as it did.
+pub fn announcement_of(
+    state: &AppState,
+    verify: &VerifyCall,
+    app_key: &str,
+) -> Result<Arc<Manifest>, ApiError> {
+    let language = state
+        .config
+        .languages
+        .get(&verify.language_type.to_string())
+        .ok_or_else(|| ApiError::invalid("languageType"))?;
+    let request = AnnouncementRequest {
+        language,
+        app_key: Some(app_key),
+        pre_tone: verify.pre_tone.as_str(),
+        code: verify.verify_code.as_str(),
+        times: verify.times,
+        pos_tone: verify.pos_tone.as_ref().map(ToneName::as_str),
+    };
+    // Voices and tones were checked at start-up and the tones at acceptance: a failure here is
+    // ours.
+    compose(&state.audio, &request, &state.config.call)
+        .map(Arc::new)
+        .map_err(|e| ApiError::Internal(format!("composing the announcement: {e}")))
 }
 
 #[cfg(test)]

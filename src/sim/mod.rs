@@ -142,6 +142,25 @@ fn internal(e: impl std::fmt::Display) -> SimError {
     SimError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
+/// What a call's callee heard: from memory, or for a verification call that left memory
+/// (`retention`), composed again from its stored request (the same clips for the same request).
+fn heard(state: &AppState, id: &str) -> Result<CallAudio, SimError> {
+    if let Some(audio) = state.engine.call_audio(id) {
+        return Ok(audio);
+    }
+    let evicted = state
+        .engine
+        .evicted_verify_call(id)
+        .map_err(|e| internal(format!("reading the database: {e}")))?;
+    let Some((request, heard_ms)) = evicted else {
+        return Err(no_audio(state, id));
+    };
+    let verify = request.verify().ok_or_else(|| no_audio(state, id))?;
+    let manifest = crate::api::call_verify::announcement_of(state, verify, &request.app_key)
+        .map_err(|e| internal(format!("composing the announcement again: {e}")))?;
+    Ok(CallAudio::Announcement { manifest, heard_ms })
+}
+
 /// A call with no audio to serve: unknown, or known only from the database, which keeps none.
 fn no_audio(state: &AppState, id: &str) -> SimError {
     match state.engine.stored_call(id) {
@@ -343,11 +362,7 @@ async fn audio(
     State(state): State<AppState>,
     ControlPath(id): ControlPath<String>,
 ) -> Result<Response, SimError> {
-    let samples = match state
-        .engine
-        .call_audio(&id)
-        .ok_or_else(|| no_audio(&state, &id))?
-    {
+    let samples = match heard(&state, &id)? {
         CallAudio::Announcement { manifest, heard_ms } => render(&manifest, Some(heard_ms)),
         CallAudio::Notification { played, heard_ms } => {
             let played: Vec<(&Playback, u64)> = played.iter().map(|(p, at)| (p, *at)).collect();
@@ -372,11 +387,7 @@ async fn announcement(
     State(state): State<AppState>,
     ControlPath(id): ControlPath<String>,
 ) -> Result<Response, SimError> {
-    match state
-        .engine
-        .call_audio(&id)
-        .ok_or_else(|| no_audio(&state, &id))?
-    {
+    match heard(&state, &id)? {
         CallAudio::Announcement { manifest, heard_ms } => {
             Ok(Json(json!({ "manifest": &*manifest, "heard_ms": heard_ms })).into_response())
         }

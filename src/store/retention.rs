@@ -5,7 +5,8 @@
 //!
 //! A call is only deleted once nothing is owed for it: it has ended, its CDR is `delivered`,
 //! `abandoned` or `no_url`, and none of its deliveries is unfinished. Age is counted from the
-//! call's end (`ended_at`, simulated calendar time); the count keeps the newest finished calls.
+//! call's end (`ended_at`, simulated calendar time); the count keeps the newest calls by
+//! acceptance order.
 //!
 //! [`Write::Retain`]: super::Write::Retain
 
@@ -27,18 +28,18 @@ pub struct Retain {
 
 /// Runs one pass; returns how many calls it deleted.
 pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> {
-    // The seq at and below which finished calls are over the count (-1: none).
+    // The seq at and below which calls are over the count (-1: none). Counted in acceptance
+    // order from the newest call (one index lookup, not a count of finished calls): sequence
+    // numbers are dense, and calls in progress among the newest are few.
     let over_count: i64 = match r.max_finished {
-        Some(max) => conn
-            .prepare_cached(
-                "SELECT seq FROM calls WHERE state_code IS NOT NULL
-                 ORDER BY seq DESC LIMIT 1 OFFSET ?1",
-            )?
-            .query_row([i64::try_from(max).unwrap_or(i64::MAX)], |row| row.get(0))
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(-1),
-                e => Err(e),
-            })?,
+        Some(max) => {
+            let newest: Option<i64> = conn
+                .prepare_cached("SELECT max(seq) FROM calls")?
+                .query_row([], |row| row.get(0))?;
+            newest.map_or(-1, |n| {
+                n.saturating_sub(i64::try_from(max).unwrap_or(i64::MAX))
+            })
+        }
         None => -1,
     };
     // The oldest calls first (acceptance order is close to end order), a window of `batch`.

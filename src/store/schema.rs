@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `calls` | accepted callVerify request | `state_code IS NULL` while in flight; `fee_json` is the CDR; `fee_state` is `pending`, `no_url`, `queued`, `delivered` or `abandoned`; `view_json` (v3): outcome, rule and announcement as the inspection API shows them |
 //! | `call_events` | timeline entry | key `(call_seq, idx)` (v3; `(session_id, idx)` before); `event` is `callout`, `alerting`, `answer`, `playing`, `disconnect` or `note` |
-//! | `deliveries` | push body (the outbox) | written before the first attempt; `finished_outcome IS NULL` = still owed |
+//! | `deliveries` | push body (the outbox) | written before the first attempt; `finished_outcome IS NULL` = still owed; v3: `idempotency_key` NULL when it is `<first session id>/<event_type>`, a CDR batch's `body` NULL when its calls' `fee_json` make it (read both through `store::write::DELIVERY_KEY` / `delivery_body`) |
 //! | `attempts` | push attempt (the journal, spec §9) | `fault` (v2) names an injected fault, if any; v3: columns the delivery already holds (body, URL, app, kind, calls) are NULL, and the headers are kept as `aksk` (X-AKSK) when they are the usual four |
 //! | `delivery_calls` (v3) | (call, delivery) pair | which calls each push concerns: the journal per call, and retention |
 //! | `meta` | key/value | `written_by`: the Dialtone version that last opened the file |

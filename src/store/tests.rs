@@ -1200,9 +1200,10 @@ fn retention_keeps_the_newest_finished_calls_up_to_the_count() {
         });
     }
     store.write(accepted(6, "app", "2026-03-14 10:16:00"));
+    // The newest three: 4, 5 and 6 (in flight, never deleted).
     store.write(Write::Retain(Retain {
         ended_before: None,
-        max_finished: Some(2),
+        max_finished: Some(3),
         batch: 100,
     }));
     let left: Vec<u64> = store
