@@ -42,13 +42,14 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
         }
         None => -1,
     };
-    // The oldest calls first (acceptance order is close to end order), a window of `batch`.
+    // The oldest calls first (acceptance order is close to end order), a window of `batch`. A
+    // NULL `ended_before` makes `ended_at < ?1` NULL: no call is old enough.
     let doomed: Vec<(i64, String)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT c.seq, c.session_id FROM (SELECT * FROM calls ORDER BY seq LIMIT ?3) c
               WHERE c.state_code IS NOT NULL
                 AND c.fee_state IN ('delivered', 'abandoned', 'no_url')
-                AND (c.seq <= ?2 OR (?1 IS NOT NULL AND c.ended_at < ?1))
+                AND (c.seq <= ?2 OR c.ended_at < ?1)
                 AND NOT EXISTS (
                     SELECT 1 FROM delivery_calls dc JOIN deliveries d ON d.id = dc.delivery_id
                      WHERE dc.call_seq = c.seq AND d.finished_outcome IS NULL)",
