@@ -46,7 +46,9 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
     // NULL `ended_before` makes `ended_at < ?1` NULL: no call is old enough.
     let doomed: Vec<(i64, String)> = {
         let mut stmt = conn.prepare_cached(
-            "SELECT c.seq, c.session_id FROM (SELECT * FROM calls ORDER BY seq LIMIT ?3) c
+            "SELECT c.seq, c.session_id
+               FROM (SELECT seq, session_id, state_code, fee_state, ended_at FROM calls
+                     ORDER BY seq LIMIT ?3) c
               WHERE c.state_code IS NOT NULL
                 AND c.fee_state IN ('delivered', 'abandoned', 'no_url')
                 AND (c.seq <= ?2 OR c.ended_at < ?1)
