@@ -1214,3 +1214,99 @@ fn retention_keeps_the_newest_finished_calls_up_to_the_count() {
         .collect();
     assert_eq!(left, vec![4, 5, 6]);
 }
+
+/// A CDR batch of `seqs` whose body is exactly their CDRs, as the engine builds it.
+fn cdr_batch(id: u64, seqs: &[u64]) -> (Write, Vec<u8>) {
+    let cdrs: Vec<String> = seqs.iter().map(|s| fee_json(*s, "app", 0)).collect();
+    let body = format!(r#"{{"eventType":"fee","feeLst":[{}]}}"#, cdrs.join(",")).into_bytes();
+    let Write::DeliveryQueued {
+        id,
+        kind,
+        app_key,
+        url,
+        event_type,
+        session_ids,
+        ..
+    } = queued(id, PushKind::Fee, seqs)
+    else {
+        unreachable!("queued builds a DeliveryQueued")
+    };
+    let idempotency_key = format!("{}/fee", session_ids[0]);
+    let w = Write::DeliveryQueued {
+        id,
+        kind,
+        app_key,
+        url,
+        body: body.clone(),
+        event_type,
+        session_ids,
+        idempotency_key,
+    };
+    (w, body)
+}
+
+#[test]
+fn a_cdr_batch_is_stored_once_and_recovered_byte_for_byte() {
+    let store = Store::in_memory().expect("store");
+    for seq in [1, 2] {
+        store.write(accepted(seq, "app", "2026-03-14 10:15:31"));
+        store.write(ended(seq, "app", 0));
+    }
+    let (w, body) = cdr_batch(100, &[1, 2]);
+    store.write(w);
+    let (stored_body, stored_key): (Option<String>, Option<String>) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT body, idempotency_key FROM deliveries WHERE id = '100'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .expect("row");
+    assert_eq!(
+        (stored_body, stored_key),
+        (None, None),
+        "both made from the calls"
+    );
+    let owed = store.recover().expect("recover").owed_deliveries;
+    assert_eq!(owed.len(), 1);
+    assert_eq!(owed[0].body, body);
+    assert_eq!(owed[0].idempotency_key, format!("{}/fee", session(1)));
+}
+
+#[test]
+fn a_cdr_batch_keeps_its_body_when_retention_takes_one_of_its_calls() {
+    let store = Store::in_memory().expect("store");
+    for seq in [1, 2] {
+        finished(&store, seq, "2026-03-14 10:16:00");
+    }
+    let (w, body) = cdr_batch(100, &[1, 2]);
+    store.write(w);
+    let mut attempt = sent(100, PushKind::Fee, &[1, 2], 1, DeliveryOutcome::Delivered);
+    attempt.request_body = String::from_utf8(body.clone()).expect("utf-8");
+    store.write(Write::Attempt {
+        entry: attempt.clone(),
+        fault: None,
+    });
+    // Only the newest call is kept: 1 goes, 2 and the batch stay.
+    store.write(Write::Retain(Retain {
+        ended_before: None,
+        max_finished: Some(1),
+        batch: 100,
+    }));
+    let left: Vec<u64> = store
+        .calls(&CallQuery::default())
+        .expect("calls")
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(left, vec![2]);
+    let journal = SqliteJournal::new(store.clone());
+    let read = journal
+        .query(&JournalQuery {
+            delivery_id: Some("100".into()),
+            ..JournalQuery::default()
+        })
+        .expect("query");
+    assert_eq!(read, vec![attempt], "the whole batch, as sent");
+}
