@@ -228,3 +228,28 @@ async fn the_database_forgets_a_settled_call_past_store_retention() {
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_recording_stays_downloadable_after_its_call_left_memory_until_it_expires() {
+    let sim = TestSim::start_with(|c: &mut dialtone::Config, _: &PushReceiver| {
+        c.retention.max_finished_calls = 0;
+    })
+    .await;
+    let body = json!({
+        "displayNbr": DISPLAY, "callerNbr": "+8613900001234",
+        "displayCalleeNbr": "+862087654322", "calleeNbr": "+8613700005678",
+        "recordFlag": "true", "recordHintTone": "welcome.wav"
+    });
+    let session = place_click_to_call(&sim, &body).await;
+    sim.advance("2m").await;
+    assert_eq!(held(&sim).await, json!({ "in_memory": 0, "evicted": 1 }));
+    let url = sim.receiver.cdr(&session)["recordFileDownloadUrl"]
+        .as_str()
+        .expect("a recording")
+        .to_owned();
+    let file = sim.http.get(&url).send().await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.bytes().await.unwrap().len(), 58 + 30 * 8000);
+    sim.advance("168h").await;
+    assert_eq!(sim.http.get(&url).send().await.unwrap().status(), 404);
+}
