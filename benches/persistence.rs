@@ -9,11 +9,18 @@
 //! * (c) after (b), the manual clock advances 60 s: time until all 4 000 status pushes and
 //!   1 000 CDRs have reached a counting receiver.
 //!
+//! * (d) database bytes per finished call: a durable run of `PERSISTENCE_DB_CALLS` (default
+//!   10 000) verification calls, each placed over HTTP and taken to its end with its 4 status
+//!   pushes and its CDR delivered; then the server stops (which checkpoints the WAL into the
+//!   file) and the file's size is divided by the calls, with where the bytes go, per table and
+//!   index (SQLite's `dbstat`).
+//!
 //! Each round runs both modes on fresh servers (the order alternates between rounds); the table
 //! shows the median of the rounds and how much slower durable is. Figures are printed, not
 //! asserted. The issue's bar: persistence may slow a 1 000 calls/s burst by at most 20 %.
 //!
-//! `cargo bench --bench persistence` (release build). `PERSISTENCE_ROUNDS=N` (default 5).
+//! `cargo bench --bench persistence` (release build). `PERSISTENCE_ROUNDS=N` (default 5);
+//! `PERSISTENCE_ONLY=bytes` runs (d) alone, `PERSISTENCE_ONLY=rounds` everything but (d).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,14 +88,19 @@ struct Sim {
 
 impl Sim {
     async fn start(mode: Mode, name: &str) -> Sim {
+        Sim::start_sized(mode, name, CALLS).await
+    }
+
+    /// A server that admits `calls` calls at once.
+    async fn start_sized(mode: Mode, name: &str, calls: usize) -> Sim {
         let (counts, raddr) = counting_receiver().await;
 
         let mut config = dialtone::Config::embedded();
         config.clock.mode = ClockMode::Manual;
         config.clock.start = Some(START.parse().unwrap());
         config.seed = Some(1);
-        config.apps[0].max_concurrent_calls = CALLS as u32;
-        config.platform.ports = 2 * CALLS as u32;
+        config.apps[0].max_concurrent_calls = calls as u32;
+        config.platform.ports = 2 * calls as u32;
         config.frequency.rules.clear();
         config.journal.max_entries = 10 * CALLS;
         config.apps[0].status_url = Some(format!("http://{raddr}/status"));
@@ -171,10 +183,15 @@ impl Sim {
 
 /// (a): `CALLS` requests, `IN_FLIGHT` at a time. Returns the wall time and each latency.
 async fn burst(sim: &Sim) -> (Duration, Vec<Duration>) {
+    burst_of(sim, CALLS).await
+}
+
+/// `calls` requests, `IN_FLIGHT` at a time.
+async fn burst_of(sim: &Sim, calls: usize) -> (Duration, Vec<Duration>) {
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut placing = JoinSet::new();
     let started = now();
-    for i in 0..CALLS {
+    for i in 0..calls {
         let call = sim.call(i);
         let slots = slots.clone();
         placing.spawn(async move {
@@ -182,7 +199,7 @@ async fn burst(sim: &Sim) -> (Duration, Vec<Duration>) {
             call.await
         });
     }
-    let mut latencies = Vec::with_capacity(CALLS);
+    let mut latencies = Vec::with_capacity(calls);
     while let Some(r) = placing.join_next().await {
         latencies.push(r.unwrap());
     }
@@ -327,8 +344,95 @@ fn metrics() -> Vec<Metric> {
     ]
 }
 
+/// (d): the database's size per finished call, and where the bytes go.
+async fn bytes_per_call() {
+    let calls: usize = std::env::var("PERSISTENCE_DB_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(10_000);
+    let sim = Sim::start_sized(Mode::Durable, "bytes", calls).await;
+    let dir = sim._dir.as_ref().expect("a durable sim").0.clone();
+    burst_of(&sim, calls).await;
+    // Settles: every push of every call is attempted (and journaled) before the answer.
+    let reply = sim
+        .http
+        .post(format!("{}/sim/v1/clock/advance", sim.base))
+        .body(r#"{"by":"120s"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.status().is_success());
+    sim.counts
+        .wait_for(4 * calls, calls, Duration::from_secs(60))
+        .await;
+    // Keep the directory past the server's stop, which checkpoints the WAL into the file.
+    let Sim {
+        trigger,
+        server,
+        _dir: kept,
+        ..
+    } = sim;
+    trigger.fire();
+    let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
+    let db = dir.join(dialtone::store::DB_FILE);
+    let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let wal = size(&db.with_extension("db-wal"));
+    let file = size(&db);
+    println!();
+    println!(
+        "(d) database bytes per finished call: {:.0} ({calls} verification calls, 4 status \
+         pushes + a CDR each, all delivered; file {file} B, WAL {wal} B)",
+        (file + wal) as f64 / calls as f64
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    breakdown(&conn, calls);
+    drop(conn);
+    drop(kept);
+}
+
+/// Bytes per call of each table and index.
+fn breakdown(conn: &rusqlite::Connection, calls: usize) {
+    let stat = conn.prepare(
+        "SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY 2 DESC",
+    );
+    match stat {
+        Ok(mut stat) => {
+            let rows = stat
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .unwrap();
+            println!(
+                "{:<28} {:>12} {:>12}",
+                "table or index", "B per call", "payload"
+            );
+            for row in rows {
+                let (name, pages, payload) = row.unwrap();
+                println!(
+                    "{name:<28} {:>12.0} {:>12.0}",
+                    pages as f64 / calls as f64,
+                    payload as f64 / calls as f64
+                );
+            }
+        }
+        Err(e) => println!("(no dbstat in this SQLite build: {e})"),
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    let only = std::env::var("PERSISTENCE_ONLY").unwrap_or_default();
+    if only != "rounds" {
+        bytes_per_call().await;
+    }
+    if only == "bytes" {
+        return;
+    }
     let rounds: usize = std::env::var("PERSISTENCE_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -99,6 +99,8 @@ pub struct Config {
     /// The event stream (`GET /sim/v1/stream`): how many events are kept for replays.
     pub stream: crate::events::StreamConfig,
     pub store: StoreConfig,
+    /// How long finished calls stay in memory (`engine::retention`).
+    pub retention: crate::engine::RetentionSettings,
     /// Webhook faults injected from start-up (`push::faults`; also `PUT /sim/v1/faults`).
     pub faults: Vec<FaultRule>,
     /// Callee behaviour rules, tried in order (docs/control-api.md, Phones; see
@@ -155,6 +157,8 @@ pub struct RawConfig {
     stream: crate::events::StreamConfig,
     #[serde(default)]
     store: StoreConfig,
+    #[serde(default)]
+    retention: crate::engine::RetentionSettings,
     #[serde(default)]
     faults: Vec<FaultRule>,
     #[serde(default)]
@@ -565,6 +569,13 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// Keep everything in memory only (tests): a restart forgets all.
     pub ephemeral: bool,
+    /// Finished calls (with their timeline, pushes and journal) are deleted from the database
+    /// this long after they ended, in simulated seconds, once nothing is owed for them; 0
+    /// keeps them (`store::retention`).
+    pub retention_s: u64,
+    /// Settled calls older than the newest this many (in acceptance order) are deleted from the
+    /// database; 0: no limit.
+    pub max_finished_calls: u64,
 }
 
 impl Default for StoreConfig {
@@ -572,6 +583,8 @@ impl Default for StoreConfig {
         StoreConfig {
             data_dir: PathBuf::from(".dialtone"),
             ephemeral: false,
+            retention_s: 604_800,
+            max_finished_calls: 1_000_000,
         }
     }
 }
@@ -759,6 +772,7 @@ impl TryFrom<RawConfig> for Config {
             journal: raw.journal,
             stream: raw.stream,
             store: raw.store,
+            retention: raw.retention,
             faults: raw.faults,
             scenarios,
             frequency: raw.frequency,

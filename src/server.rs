@@ -402,7 +402,7 @@ mod tests {
             text(refused).await,
             r#"{"resultcode":"1010001","resultdesc":"Internal system error.","sessionId":""}"#
         );
-        let calls = state.engine.list_calls(&Default::default());
+        let calls = state.engine.list_calls(&Default::default()).expect("calls");
         assert!(calls.is_empty(), "the refused call is forgotten: {calls:?}");
         assert!(
             state.engine.wait_idle(Duration::from_secs(1)).await,
@@ -417,7 +417,14 @@ mod tests {
         assert_eq!(body["resultcode"], "0");
         let session = body["sessionId"].as_str().expect("a session id");
         assert!(store.call(session).expect("readable").is_some());
-        assert_eq!(state.engine.list_calls(&Default::default()).len(), 1);
+        assert_eq!(
+            state
+                .engine
+                .list_calls(&Default::default())
+                .expect("calls")
+                .len(),
+            1
+        );
         // The app hears of the accepted call only: the refused one never pushed.
         let first = receiver.next().await;
         assert!(first.concerns(session), "{:?}", first.body);

@@ -342,7 +342,7 @@ pub struct Rule {
 }
 
 /// Where a call's outcome came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "from", content = "detail")]
 pub enum Source {
     /// A rule set through `PUT /sim/v1/phones/{number}`.

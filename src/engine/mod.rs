@@ -19,7 +19,8 @@
 //! - `actions`: callStop, keys and hang-ups on a call in progress;
 //! - `handset`: a person attached to a callee number, who answers, rejects, keys and hangs
 //!   up, and the pacing of the audio they hear;
-//! - `recordings`: what a recorded click-to-call keeps, and its download.
+//! - `recordings`: what a recorded click-to-call keeps, and its download;
+//! - `retention`: when finished calls leave memory, and the database's retention passes.
 //!
 //! The calls themselves are pure state machines ([`crate::call`]); admission consults
 //! [`crate::frequency`]. A call entry holds the call, its request and timeline, and its CDR;
@@ -33,6 +34,7 @@ mod publish;
 mod recordings;
 mod recovery;
 mod report;
+mod retention;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -67,6 +69,7 @@ use handset::Found;
 pub use handset::{Attached, HandsetAction, HandsetError, HandsetEvent, FRAME_MS};
 pub use recordings::Recording;
 pub use report::ReportError;
+pub use retention::{CallsHeld, RetentionSettings};
 pub use view::{CallAudio, CallFilter, CallSummary, CallView, ClockView, TimelineEntry};
 
 /// What the callee will hear once connected, composed before acceptance: it sets the call's
@@ -187,6 +190,8 @@ struct State {
     /// Attached virtual handsets by number (`handset`); they outlive a reset.
     handsets: HashMap<String, handset::HandsetLine>,
     handset_seq: u64,
+    /// Finished calls in the order they ended, for `retention`.
+    retention: retention::Finished,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -640,6 +645,7 @@ impl Engine {
                     TimerKey::DelayedSend(id) => self.send_delayed(&mut st, &id, &mut out),
                 }
             }
+            self.retain(&mut st, now);
         }
         self.send(out);
     }
@@ -747,6 +753,7 @@ impl Engine {
                                 code_ms: ending.map_or(0, |e| e.code_ms),
                                 fee_json: serde_json::to_string(&fee)
                                     .expect("a FeeInfo always serialises"),
+                                view_json: Some(retention::ViewExtras::of(entry).json()),
                             });
                             entry.fee = Some(Box::new(fee));
                             disconnected = true;
@@ -774,6 +781,7 @@ impl Engine {
                 1
             };
             st.in_progress = st.in_progress.saturating_sub(ports);
+            st.retention.ended(seq, now);
         }
         self.pump_status(st, seq, now, out);
         self.shared.events_changed.notify_waiters();

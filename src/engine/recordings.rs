@@ -83,7 +83,10 @@ impl Engine {
     pub fn recording(&self, object: &str) -> Option<Recording> {
         let now = self.shared.clock.now();
         let st = self.lock();
-        let seq = st.recordings.get(object)?;
+        let Some(seq) = st.recordings.get(object) else {
+            // Its call may have left memory (`retention`); the recording stays until it expires.
+            return st.retention.recording(object, now).cloned();
+        };
         st.calls
             .get(seq)?
             .recording

@@ -168,7 +168,10 @@ impl Engine {
             }
         }
         let restored: Vec<u64> = st.calls.keys().copied().collect();
+        st.retention.run_start_seq = r.max_seq;
         for seq in restored {
+            // Every restored call has ended (or was just released): retention may take it.
+            st.retention.ended(seq, now);
             self.pump_status(&mut st, seq, now, &mut out);
         }
         drop(st);
@@ -312,6 +315,8 @@ impl Engine {
             readings: 0,
             code_ms: 0,
             fee_json: serde_json::to_string(&fee).expect("a FeeInfo always serialises"),
+            // An earlier run's call: what it did was not recorded (the view leaves it out).
+            view_json: None,
         });
         entry.fee = Some(Box::new(fee));
         entry.fee_state = FeeState::Pending;

@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{CallView, Engine};
+use super::{CallView, Engine, TimelineEntry};
 use crate::call::request::CallRequest;
+use crate::call::timeline::TimelineEvent;
 use crate::clock::PlatformTime;
 use crate::store::{AppReconciliation, FeeState, StoreError};
 
@@ -52,7 +53,57 @@ impl Engine {
                 column: "calls.request_json",
                 reason: e.to_string(),
             })?;
-        CallView::stored(&call, &events, &request).map(Some)
+        let earlier = call.seq <= self.lock().retention.run_start_seq;
+        CallView::stored(&call, &events, &request, earlier).map(Some)
+    }
+
+    /// The stored timeline of a call this run no longer holds in memory; `None` when ephemeral
+    /// or unknown.
+    pub(super) fn stored_timeline(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<Vec<TimelineEntry>>, StoreError> {
+        let Some(store) = self.store() else {
+            return Ok(None);
+        };
+        if store.call(session_id)?.is_none() {
+            return Ok(None);
+        }
+        let events = store.call_events(session_id)?;
+        Ok(Some(events.iter().map(TimelineEntry::from).collect()))
+    }
+
+    /// A verification call of this run that left memory (`retention`), for its audio: its
+    /// request, and how long the callee heard (answer to release, from the stored timeline).
+    /// `None` when ephemeral, unknown, an earlier run's or not a verification call.
+    pub fn evicted_verify_call(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<(CallRequest, u64)>, StoreError> {
+        let Some(store) = self.store() else {
+            return Ok(None);
+        };
+        let Some(call) = store.call(session_id)? else {
+            return Ok(None);
+        };
+        if call.seq <= self.lock().retention.run_start_seq || call.ended.is_none() {
+            return Ok(None);
+        }
+        let request: CallRequest =
+            serde_json::from_str(&call.request_json).map_err(|e| StoreError::Corrupt {
+                column: "calls.request_json",
+                reason: e.to_string(),
+            })?;
+        if request.verify().is_none() {
+            return Ok(None);
+        }
+        let events = store.call_events(session_id)?;
+        let at = |event: TimelineEvent| events.iter().find(|e| e.event == event).map(|e| e.at_ms);
+        let heard = match (at(TimelineEvent::Answer), at(TimelineEvent::Disconnect)) {
+            (Some(answer), Some(end)) => end.saturating_sub(answer),
+            _ => 0,
+        };
+        Ok(Some((request, heard)))
     }
 
     /// Calls accepted in `[from, to)` (simulated UTC, `yyyy-MM-dd HH:mm:ss`), per app.

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::retention::ViewExtras;
 use super::{CallEntry, CallMedia, Engine, KeptMedia};
 use crate::audio::compose::Manifest;
 use crate::audio::Playback;
@@ -16,7 +17,7 @@ use crate::call::timeline::TimelineEvent;
 use crate::call::{CallState, Outcome, StateCode};
 use crate::clock::{Clock, ClockMode, SimInstant, TimelineTime};
 use crate::push::payload::FeeInfo;
-use crate::store::{FeeState, StoreError, StoredCall, StoredEvent};
+use crate::store::{CallQuery, FeeState, StoreError, StoredCall, StoredEvent};
 
 /// Something that happened to a call, on the simulated clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,7 +101,8 @@ pub struct CallView {
     pub announcement: Vec<Segment>,
     pub cdr: Option<FeeInfo>,
     pub cdr_state: FeeState,
-    /// Read from the database: a call of an earlier run.
+    /// Read from the database: a call of an earlier run (not one of this run that only left
+    /// memory, see `engine::retention`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub from_database: bool,
 }
@@ -128,11 +130,13 @@ impl CallView {
         }
     }
 
-    /// An earlier run's call, from what the database recorded.
+    /// A call from what the database recorded: an earlier run's (`earlier`), or one of this run
+    /// that left memory (`retention`), which reads the same as before it left.
     pub(super) fn stored(
         c: &StoredCall,
         events: &[StoredEvent],
         request: &CallRequest,
+        earlier: bool,
     ) -> Result<CallView, StoreError> {
         let ended = c.ended.as_ref();
         let state_code = ended
@@ -150,16 +154,28 @@ impl CallView {
                 column: "calls.fee_json",
                 reason: e.to_string(),
             })?;
+        let extras = ended
+            .and_then(|e| e.view_json.as_deref())
+            .map(serde_json::from_str::<ViewExtras>)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                column: "calls.view_json",
+                reason: e.to_string(),
+            })?;
+        let (outcome, behaviour_from, announcement) = match extras {
+            Some(x) => (Some(x.outcome), Some(x.behaviour_from), x.announcement),
+            None => (None, None, Vec::new()),
+        };
         Ok(CallView {
             state: CallState::reached(events.iter().map(|e| e.event)),
-            outcome: None,
-            behaviour_from: None,
+            outcome,
+            behaviour_from,
             accepted_at: c.accepted_at.clone(),
             timeline: events.iter().map(TimelineEntry::from).collect(),
-            announcement: Vec::new(),
+            announcement,
             status_url: c.status_url.clone(),
             fee_url: c.fee_url.clone(),
-            from_database: true,
+            from_database: earlier,
             ..CallView::common(&c.session_id, request, state_code, cdr, c.fee_state)
         })
     }
@@ -235,6 +251,27 @@ impl CallSummary {
     }
 }
 
+impl CallSummary {
+    /// A finished call that left memory, from the database; `None` without its stored outcome
+    /// (an earlier run's call, which lists never showed).
+    fn stored(c: &StoredCall) -> Option<CallSummary> {
+        let ended = c.ended.as_ref()?;
+        let extras: ViewExtras = serde_json::from_str(ended.view_json.as_deref()?).ok()?;
+        let request: CallRequest = serde_json::from_str(&c.request_json).ok()?;
+        Some(CallSummary {
+            session_id: c.session_id.clone(),
+            app_key: c.app_key.clone(),
+            caller: request.display_nbr.to_string(),
+            callee: request.callee_nbr.to_string(),
+            outcome: extras.outcome,
+            state: CallState::Released,
+            state_code: Some(ended.state_code),
+            accepted_at: c.accepted_at.clone(),
+            cdr_state: c.fee_state,
+        })
+    }
+}
+
 /// Filters of `GET /sim/v1/calls`: `state`, `app` (app_key), `callee`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CallFilter {
@@ -263,36 +300,76 @@ impl Engine {
         Some(CallView::of(entry, &self.shared.clock))
     }
 
-    /// Calls matching `filter`, in acceptance order.
-    pub fn list_calls(&self, filter: &CallFilter) -> Vec<CallSummary> {
-        let st = self.lock();
-        st.calls
-            .values()
-            .filter(|e| filter.matches(e))
-            .map(|e| CallSummary::of(e, &self.shared.clock))
-            .collect()
+    /// This run's calls matching `filter`, in acceptance order: those in memory, and when
+    /// durable those that left it (`retention`), read back from the database. Fails only if
+    /// the database cannot be read.
+    pub fn list_calls(&self, filter: &CallFilter) -> Result<Vec<CallSummary>, StoreError> {
+        let (mut listed, run_start, evicted): (Vec<(u64, CallSummary)>, u64, bool) = {
+            let st = self.lock();
+            let listed = st
+                .calls
+                .values()
+                .filter(|e| filter.matches(e))
+                .map(|e| (e.seq, CallSummary::of(e, &self.shared.clock)))
+                .collect();
+            (listed, st.retention.run_start_seq, st.retention.evicted > 0)
+        };
+        let Some(store) = self.store().filter(|_| evicted) else {
+            return Ok(listed.into_iter().map(|(_, c)| c).collect());
+        };
+        // Evicted calls have all ended: released.
+        if filter.state.is_some_and(|s| s != CallState::Released) {
+            return Ok(listed.into_iter().map(|(_, c)| c).collect());
+        }
+        // Read after the memory snapshot: a call evicted in between is in the database already.
+        let stored = store.calls(&CallQuery {
+            app_key: filter.app.clone(),
+            callee: filter.callee.clone(),
+            in_flight: Some(false),
+            limit: None,
+        })?;
+        let known: std::collections::HashSet<u64> = listed.iter().map(|(seq, _)| *seq).collect();
+        listed.extend(
+            stored
+                .iter()
+                .filter(|c| c.seq > run_start && !known.contains(&c.seq))
+                .filter_map(|c| Some((c.seq, CallSummary::stored(c)?))),
+        );
+        listed.sort_by_key(|(seq, _)| *seq);
+        Ok(listed.into_iter().map(|(_, c)| c).collect())
     }
 
     /// Waits until the call has timeline entries past the first `after` (or, with `wait_for`,
     /// an entry of that event), at most `bound` of real time. Returns the entries past `after`
-    /// and whether the wait was satisfied; `None` for an unknown session.
+    /// and whether the wait was satisfied; `None` for an unknown session. A call that left
+    /// memory (`retention`) has ended: its stored timeline is answered at once. Fails only if
+    /// the database cannot be read.
     pub async fn wait_events(
         &self,
         session_id: &str,
         after: usize,
         wait_for: Option<TimelineEvent>,
         bound: Duration,
-    ) -> Option<(Vec<TimelineEntry>, bool)> {
+    ) -> Result<Option<(Vec<TimelineEntry>, bool)>, StoreError> {
+        let past = |timeline: &[TimelineEntry]| {
+            let fresh = timeline.get(after..).unwrap_or_default().to_vec();
+            let done = match wait_for {
+                Some(event) => timeline.iter().any(|t| t.event == event),
+                None => !fresh.is_empty(),
+            };
+            (fresh, done)
+        };
         let snapshot = || -> Option<(Vec<TimelineEntry>, bool)> {
             let st = self.lock();
             let entry = st.calls.get(st.by_session.get(session_id)?)?;
-            let fresh = entry.timeline.get(after..).unwrap_or_default().to_vec();
-            let done = match wait_for {
-                Some(event) => entry.timeline.iter().any(|t| t.event == event),
-                None => !fresh.is_empty(),
-            };
-            Some((fresh, done))
+            Some(past(&entry.timeline))
         };
+        let stored = || -> Result<Option<(Vec<TimelineEntry>, bool)>, StoreError> {
+            Ok(self.stored_timeline(session_id)?.map(|t| past(&t)))
+        };
+        if snapshot().is_none() {
+            return stored();
+        }
         let wait = async {
             loop {
                 let changed = self.shared.events_changed.notified();
@@ -305,9 +382,14 @@ impl Engine {
                 changed.await;
             }
         };
-        match tokio::time::timeout(bound, wait).await {
+        let waited = match tokio::time::timeout(bound, wait).await {
             Ok(result) => result,
             Err(_) => snapshot(),
+        };
+        match waited {
+            Some(w) => Ok(Some(w)),
+            // It left memory while we waited.
+            None => stored(),
         }
     }
 

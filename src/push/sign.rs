@@ -37,10 +37,13 @@ pub fn push_created(now: DateTime<Utc>, tz: CreatedTz) -> String {
     crate::clock::created_time(shown)
 }
 
+/// A push's `Authorization` header, the same on every push (spec §8).
+pub const PUSH_AUTHORIZATION: &str = r#"AKSK realm="SDP",profile="UsernameToken",type="Appkey""#;
+
 /// The two signature headers of a push: (`Authorization`, `X-AKSK`).
 pub fn push_headers(app_key: &str, digest: &str, nonce: &str, created: &str) -> (String, String) {
     (
-        r#"AKSK realm="SDP",profile="UsernameToken",type="Appkey""#.to_owned(),
+        PUSH_AUTHORIZATION.to_owned(),
         format!(
             r#"UsernameToken Username="{app_key}",PasswordDigest="{digest}",Nonce="{nonce}",Created="{created}""#
         ),

@@ -89,6 +89,35 @@ impl AttemptReport {
 /// and after a restart, so a receiver can drop duplicates.
 pub const IDEMPOTENCY_HEADER: &str = "x-dialtone-idempotency-key";
 
+/// The headers of an attempt as the journal records them, in the order they are sent.
+pub fn journal_headers(
+    authorization: &str,
+    x_aksk: &str,
+    idempotency_key: &str,
+) -> Vec<(String, String)> {
+    vec![
+        (CONTENT_TYPE.to_string(), PLATFORM_CONTENT_TYPE.to_owned()),
+        (AUTHORIZATION.to_string(), authorization.to_owned()),
+        ("x-aksk".to_owned(), x_aksk.to_owned()),
+        (IDEMPOTENCY_HEADER.to_owned(), idempotency_key.to_owned()),
+    ]
+}
+
+/// `(X-AKSK, idempotency key)` when `headers` are exactly what [`journal_headers`] makes with the
+/// platform's `Authorization` ([`sign::PUSH_AUTHORIZATION`]): all the store keeps of them.
+pub fn usual_headers(headers: &[(String, String)]) -> Option<(&str, &str)> {
+    let [(ct, ct_v), (auth, auth_v), (aksk, aksk_v), (idem, idem_v)] = headers else {
+        return None;
+    };
+    let usual = *ct == CONTENT_TYPE.as_str()
+        && ct_v == PLATFORM_CONTENT_TYPE
+        && *auth == AUTHORIZATION.as_str()
+        && auth_v == sign::PUSH_AUTHORIZATION
+        && aksk == "x-aksk"
+        && idem == IDEMPOTENCY_HEADER;
+    usual.then_some((aksk_v.as_str(), idem_v.as_str()))
+}
+
 /// Keeps at most this much of a response body for the journal (spec §9).
 const RESPONSE_BODY_KEPT: usize = 4096;
 
@@ -143,12 +172,7 @@ impl HttpTransport {
         }
         let (authorization, x_aksk) =
             sign::push_headers(&job.app_key, &digest, &job.nonce, &created);
-        let request_headers = vec![
-            (CONTENT_TYPE.to_string(), PLATFORM_CONTENT_TYPE.to_owned()),
-            (AUTHORIZATION.to_string(), authorization.clone()),
-            ("x-aksk".to_owned(), x_aksk.clone()),
-            (IDEMPOTENCY_HEADER.to_owned(), job.idempotency_key.clone()),
-        ];
+        let request_headers = journal_headers(&authorization, &x_aksk, &job.idempotency_key);
         let mut report = AttemptReport {
             request_headers,
             response_status: None,

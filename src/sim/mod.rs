@@ -142,6 +142,46 @@ fn internal(e: impl std::fmt::Display) -> SimError {
     SimError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
+/// What a call's callee heard: from memory, or for a verification call that left memory
+/// (`retention`), composed again from its stored request (the same clips for the same request).
+fn heard(state: &AppState, id: &str) -> Result<CallAudio, SimError> {
+    if let Some(audio) = state.engine.call_audio(id) {
+        return Ok(audio);
+    }
+    let evicted = state
+        .engine
+        .evicted_verify_call(id)
+        .map_err(|e| internal(format!("reading the database: {e}")))?;
+    let Some((request, heard_ms)) = evicted else {
+        return Err(no_audio(state, id));
+    };
+    if request.verify().is_none() {
+        return Err(no_audio(state, id));
+    }
+    let manifest =
+        crate::audio::compose::verify_announcement(&state.audio, &state.config, &request)
+            .map_err(|e| internal(format!("composing the announcement again: {e}")))?;
+    Ok(CallAudio::Announcement {
+        manifest: std::sync::Arc::new(manifest),
+        heard_ms,
+    })
+}
+
+/// A call with no audio to serve: unknown, or known only from the database, which keeps none.
+fn no_audio(state: &AppState, id: &str) -> SimError {
+    match state.engine.stored_call(id) {
+        Ok(Some(_)) => SimError(
+            StatusCode::NOT_FOUND,
+            format!(
+                "call `{id}` is read from the database, which keeps no audio (a call of an \
+                 earlier run, or one that left memory: see [retention])"
+            ),
+        ),
+        Ok(None) => no_such_call(id),
+        Err(e) => internal(format!("reading the database: {e}")),
+    }
+}
+
 fn no_such_call(id: &str) -> SimError {
     SimError(
         StatusCode::NOT_FOUND,
@@ -156,6 +196,7 @@ async fn health(State(state): State<AppState>) -> Response {
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "clock": state.engine.clock_view(),
+        "calls": state.engine.calls_held(),
     }))
     .into_response()
 }
@@ -235,7 +276,10 @@ async fn list_calls(
     State(state): State<AppState>,
     ControlQuery(filter): ControlQuery<CallFilter>,
 ) -> Response {
-    Json(state.engine.list_calls(&filter)).into_response()
+    match state.engine.list_calls(&filter) {
+        Ok(calls) => Json(calls).into_response(),
+        Err(e) => internal(format!("reading the database: {e}")).into_response(),
+    }
 }
 
 /// `GET /sim/v1/calls/{sessionId}`: the call plus every delivery attempt that concerns it.
@@ -250,20 +294,20 @@ async fn call(
     State(state): State<AppState>,
     ControlPath(id): ControlPath<String>,
 ) -> Result<Response, SimError> {
-    let deliveries = state
-        .engine
-        .journal()
-        .query(&JournalQuery::for_session(&id))
-        .map_err(internal)?;
     let call = match state.engine.call_view(&id) {
         Some(call) => call,
-        // A call from an earlier run is still in the database.
+        // A call from an earlier run, or one that left memory, is still in the database.
         None => state
             .engine
             .stored_call(&id)
             .map_err(|e| internal(format!("reading the database: {e}")))?
             .ok_or_else(|| no_such_call(&id))?,
     };
+    let deliveries = state
+        .engine
+        .journal()
+        .query(&JournalQuery::for_session(&id))
+        .map_err(internal)?;
     Ok(Json(CallOut { call, deliveries }).into_response())
 }
 
@@ -299,6 +343,7 @@ async fn events(
         .engine
         .wait_events(&id, after, q.wait_for, bound)
         .await
+        .map_err(|e| internal(format!("reading the database: {e}")))?
         .ok_or_else(|| no_such_call(&id))?;
     let next = after + events.len();
     Ok(Json(EventsOut {
@@ -323,11 +368,7 @@ async fn audio(
     State(state): State<AppState>,
     ControlPath(id): ControlPath<String>,
 ) -> Result<Response, SimError> {
-    let samples = match state
-        .engine
-        .call_audio(&id)
-        .ok_or_else(|| no_such_call(&id))?
-    {
+    let samples = match heard(&state, &id)? {
         CallAudio::Announcement { manifest, heard_ms } => render(&manifest, Some(heard_ms)),
         CallAudio::Notification { played, heard_ms } => {
             let played: Vec<(&Playback, u64)> = played.iter().map(|(p, at)| (p, *at)).collect();
@@ -352,11 +393,7 @@ async fn announcement(
     State(state): State<AppState>,
     ControlPath(id): ControlPath<String>,
 ) -> Result<Response, SimError> {
-    match state
-        .engine
-        .call_audio(&id)
-        .ok_or_else(|| no_such_call(&id))?
-    {
+    match heard(&state, &id)? {
         CallAudio::Announcement { manifest, heard_ms } => {
             Ok(Json(json!({ "manifest": &*manifest, "heard_ms": heard_ms })).into_response())
         }

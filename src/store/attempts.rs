@@ -9,9 +9,11 @@
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row};
 
-use super::write::{self, parse_error, parse_kind, parse_outcome, Write};
+use super::write::{self, body_from, parse_error, parse_kind, parse_outcome, Write};
 use super::{read, Store, StoreError};
 use crate::push::journal::{JournalEntry, JournalError, JournalQuery, JournalStore};
+use crate::push::sign::PUSH_AUTHORIZATION;
+use crate::push::transport::journal_headers;
 
 /// A [`JournalStore`] backed by a [`Store`].
 #[derive(Clone)]
@@ -51,32 +53,47 @@ impl JournalStore for SqliteJournal {
     }
 }
 
-/// Matching entries, the most recent `q.limit`, oldest first.
+/// Matching entries, the most recent `q.limit`, oldest first. What an attempt row leaves NULL
+/// comes from its delivery (schema v3).
 pub(super) fn query(conn: &Connection, q: &JournalQuery) -> Result<Vec<JournalEntry>, StoreError> {
-    let mut sql = String::from(
-        "SELECT a.id, a.kind, a.app_key, a.session_ids, a.event_type, a.url, a.attempt,
-             a.sent_at, a.sent_at_ms, a.request_headers, a.request_body, a.response_status,
-             a.response_body, a.error, a.latency_ms, a.outcome, a.next_attempt_at, a.delivery_id,
-             a.fault
-         FROM attempts a",
+    let mut sql = format!(
+        "SELECT coalesce(a.id, a.delivery_id || '#' || a.attempt), coalesce(a.kind, d.kind),
+             coalesce(a.app_key, d.app_key), coalesce(a.session_ids, d.session_ids),
+             coalesce(a.event_type, d.event_type), coalesce(a.url, d.url), a.attempt,
+             a.sent_at, a.sent_at_ms, a.request_headers, coalesce(a.request_body, {body}),
+             a.response_status, a.response_body, a.error, a.latency_ms, a.outcome,
+             a.next_attempt_at, a.delivery_id, a.fault, a.aksk, {key}
+         FROM attempts a LEFT JOIN deliveries d ON d.id = a.delivery_id WHERE 1",
+        body = write::delivery_body(),
+        key = write::DELIVERY_KEY,
     );
     let mut args: Vec<Value> = Vec::new();
-    // With a session, start from the link table's index rather than scanning every attempt.
+    // With a session, start from the call's deliveries (an index) rather than scanning every
+    // attempt; attempts that name their own calls (no delivery row) are few, and indexed too.
     if let Some(s) = &q.session_id {
-        sql.push_str(" JOIN attempt_sessions s ON s.attempt_seq = a.seq AND s.session_id = ?");
+        sql.push_str(
+            " AND a.seq IN (
+                SELECT a2.seq FROM calls c
+                  JOIN delivery_calls dc ON dc.call_seq = c.seq
+                  JOIN attempts a2 ON a2.delivery_id = dc.delivery_id
+                 WHERE c.session_id = ?1 AND a2.session_ids IS NULL
+                UNION ALL
+                SELECT a3.seq FROM attempts a3
+                 WHERE a3.session_ids IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM json_each(a3.session_ids) WHERE value = ?1))",
+        );
         args.push(Value::Text(s.clone()));
     }
-    sql.push_str(" WHERE 1");
     if let Some(d) = &q.delivery_id {
         sql.push_str(" AND a.delivery_id = ?");
         args.push(Value::Text(d.clone()));
     }
     if let Some(a) = &q.app_key {
-        sql.push_str(" AND a.app_key = ?");
+        sql.push_str(" AND coalesce(a.app_key, d.app_key) = ?");
         args.push(Value::Text(a.clone()));
     }
     if let Some(k) = q.kind {
-        sql.push_str(" AND a.kind = ?");
+        sql.push_str(" AND coalesce(a.kind, d.kind) = ?");
         args.push(Value::Text(write::kind_str(k).into()));
     }
     if let Some(o) = q.outcome {
@@ -108,6 +125,21 @@ fn json<T: serde::de::DeserializeOwned>(column: &'static str, text: &str) -> Res
 
 fn entry_from(row: &Row<'_>) -> Result<JournalEntry, StoreError> {
     let error: Option<String> = row.get(13)?;
+    let request_headers = match row.get::<_, Option<String>>(9)? {
+        Some(text) => json("attempts.request_headers", &text)?,
+        None => {
+            let (aksk, key): (Option<String>, Option<String>) = (row.get(19)?, row.get(20)?);
+            let (Some(aksk), Some(key)) = (aksk, key) else {
+                return Err(StoreError::Corrupt {
+                    column: "attempts.aksk",
+                    reason: "neither headers nor X-AKSK with its delivery's key".into(),
+                });
+            };
+            let app_key: String = row.get(2)?;
+            journal_headers(PUSH_AUTHORIZATION, &write::full_aksk(aksk, &app_key), &key)
+        }
+    };
+    let request_body = body_from(row.get_ref(10)?)?;
     Ok(JournalEntry {
         id: row.get(0)?,
         kind: parse_kind(&row.get::<_, String>(1)?)?,
@@ -118,8 +150,8 @@ fn entry_from(row: &Row<'_>) -> Result<JournalEntry, StoreError> {
         attempt: row.get(6)?,
         sent_at: row.get(7)?,
         sent_at_ms: row.get(8)?,
-        request_headers: json("attempts.request_headers", &row.get::<_, String>(9)?)?,
-        request_body: row.get(10)?,
+        request_headers,
+        request_body: String::from_utf8_lossy(&request_body).into_owned(),
         response_status: row.get(11)?,
         response_body: row.get(12)?,
         error: error.as_deref().map(parse_error).transpose()?,

@@ -30,6 +30,7 @@
 mod attempts;
 mod lock;
 mod read;
+mod retention;
 pub mod schema;
 mod write;
 mod writer;
@@ -55,6 +56,7 @@ pub use read::{
     AppReconciliation, CallQuery, InFlightCall, OwedDelivery, Recovered, StoredCall, StoredEnd,
     StoredEvent,
 };
+pub use retention::Retain;
 pub use write::{FeeState, Write};
 use writer::{Ack, Counters, Msg, Writer};
 

@@ -43,6 +43,9 @@ pub struct StoredEnd {
     pub readings: u32,
     pub code_ms: u64,
     pub fee_json: String,
+    /// Outcome, rule and announcement as the inspection API showed them (schema v3; `None`
+    /// for a call ended before it).
+    pub view_json: Option<String>,
 }
 
 /// One timeline entry as stored.
@@ -153,7 +156,7 @@ pub struct AppReconciliation {
 
 const CALL_COLUMNS: &str = "seq, session_id, app_key, callee, display, accepted_ms, accepted_at,
     request_json, status_url, fee_url, state_code, ended_at, readings, code_ms, fee_json,
-    fee_state";
+    fee_state, view_json";
 
 fn call_from(row: &Row<'_>) -> Result<StoredCall, StoreError> {
     let state_code: Option<u32> = row.get("state_code")?;
@@ -169,6 +172,7 @@ fn call_from(row: &Row<'_>) -> Result<StoredCall, StoreError> {
             fee_json: row
                 .get::<_, Option<String>>("fee_json")?
                 .unwrap_or_default(),
+            view_json: row.get("view_json")?,
         }),
     };
     Ok(StoredCall {
@@ -236,8 +240,9 @@ pub(super) fn sql_limit(limit: Option<usize>) -> i64 {
 pub(super) fn events(conn: &Connection, session_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
     collect(
         conn,
-        "SELECT idx, at_ms, time, event, detail FROM call_events
-         WHERE session_id = ?1 ORDER BY idx",
+        "SELECT e.idx, e.at_ms, e.time, e.event, e.detail
+         FROM calls c JOIN call_events e ON e.call_seq = c.seq
+         WHERE c.session_id = ?1 ORDER BY e.idx",
         [session_id],
         |row| {
             Ok(StoredEvent {
@@ -289,9 +294,13 @@ pub(super) fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
     }
     let owed_deliveries = collect(
         conn,
-        "SELECT id, kind, app_key, url, body, event_type, session_ids, idempotency_key,
-             attempts, last_outcome, last_sent_at, next_attempt_at
-         FROM deliveries WHERE finished_outcome IS NULL ORDER BY id",
+        &format!(
+            "SELECT d.id, d.kind, d.app_key, d.url, {body}, d.event_type, d.session_ids, {key},
+                 d.attempts, d.last_outcome, d.last_sent_at, d.next_attempt_at
+             FROM deliveries d WHERE d.finished_outcome IS NULL ORDER BY d.id",
+            body = super::write::delivery_body(),
+            key = super::write::DELIVERY_KEY,
+        ),
         [],
         |row| {
             let last_outcome: Option<String> = row.get(9)?;
@@ -371,7 +380,7 @@ pub(super) fn reconciliation(
     let had = |event: TimelineEvent| {
         format!(
             "EXISTS (SELECT 1 FROM call_events e
-                     WHERE e.session_id = c.session_id AND e.event = '{event}')"
+                     WHERE e.call_seq = c.seq AND e.event = '{event}')"
         )
     };
     let sql = format!(

@@ -5,15 +5,15 @@
 //! what is missing, each version in its own transaction, so an interrupted upgrade leaves the file
 //! at the last complete version. A file from a newer Dialtone is refused, never downgraded.
 //!
-//! What is in `dialtone.db` (version 2), for anyone opening it with `sqlite3`:
+//! What is in `dialtone.db` (version 3), for anyone opening it with `sqlite3`:
 //!
 //! | table / view | one row per | notes |
 //! |---|---|---|
-//! | `calls` | accepted callVerify request | `state_code IS NULL` while in flight; `fee_json` is the CDR; `fee_state` is `pending`, `no_url`, `queued`, `delivered` or `abandoned` |
-//! | `call_events` | timeline entry | key `(session_id, idx)`; `event` is `callout`, `alerting`, `answer`, `playing`, `disconnect` or `note` |
-//! | `deliveries` | push body (the outbox) | written before the first attempt; `finished_outcome IS NULL` = still owed |
-//! | `attempts` | push attempt (the journal, spec §9) | `fault` (v2) names an injected fault, if any |
-//! | `attempt_sessions` | (call, attempt) pair | index for reading the journal per call |
+//! | `calls` | accepted callVerify request | `state_code IS NULL` while in flight; `fee_json` is the CDR; `fee_state` is `pending`, `no_url`, `queued`, `delivered` or `abandoned`; `view_json` (v3): outcome, rule and announcement as the inspection API shows them |
+//! | `call_events` | timeline entry | key `(call_seq, idx)` (v3; `(session_id, idx)` before); `event` is `callout`, `alerting`, `answer`, `playing`, `disconnect` or `note` |
+//! | `deliveries` | push body (the outbox) | written before the first attempt; `finished_outcome IS NULL` = still owed; v3: `idempotency_key` NULL when it is `<first session id>/<event_type>`, a CDR batch's `body` NULL when its calls' `fee_json` make it (read both through `store::write::DELIVERY_KEY` / `delivery_body`) |
+//! | `attempts` | push attempt (the journal, spec §9) | `fault` (v2) names an injected fault, if any; v3: columns the delivery already holds (body, URL, app, kind, calls) are NULL, and the headers are kept as `aksk` (X-AKSK) when they are the usual four |
+//! | `delivery_calls` (v3) | (call, delivery) pair | which calls each push concerns: the journal per call, and retention |
 //! | `meta` | key/value | `written_by`: the Dialtone version that last opened the file |
 //! | `cdrs` (view, v2) | CDR | FeeInfo fields (spec §7.1) as snake_case columns, plus `fee_state` |
 //!
@@ -21,8 +21,10 @@
 //! -- CDRs of one app still owed to it
 //! SELECT session_id, call_end_time, ul_fail_reason FROM cdrs
 //!  WHERE app_key = 'k3Vd…' AND fee_state IN ('pending', 'queued');
-//! -- every attempt at one push
-//! SELECT attempt, sent_at, response_status, error, outcome FROM attempts WHERE delivery_id = 'f17';
+//! -- every attempt at one push, with its body
+//! SELECT a.attempt, a.sent_at, a.response_status, a.error, a.outcome,
+//!        coalesce(a.request_body, d.body) AS body
+//!   FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.delivery_id = 'f17';
 //! ```
 
 use rusqlite::Connection;
@@ -30,7 +32,11 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The migrations, in order: entry `i` takes a database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema/v1.sql"), include_str!("schema/v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema/v1.sql"),
+    include_str!("schema/v2.sql"),
+    include_str!("schema/v3.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

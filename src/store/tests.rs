@@ -76,6 +76,7 @@ fn ended(seq: u64, app: &str, code: u32) -> Write {
         readings: 3,
         code_ms: 8200,
         fee_json: fee_json(seq, app, code),
+        view_json: None,
     }
 }
 
@@ -452,7 +453,7 @@ fn an_empty_file_is_migrated_to_the_current_schema() {
     std::fs::write(dir.0.join(DB_FILE), b"").expect("empty file");
     let store = Store::open(&dir.0).expect("open");
     let version = store.read(schema::version).expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, schema::SCHEMA_VERSION);
     let written_by: String = store
         .read(|c| {
             Ok(
@@ -508,7 +509,10 @@ fn a_v1_database_with_data_is_migrated_to_v2_intact() {
         .expect("v1 link");
     }
     let store = Store::open(&dir.0).expect("open migrates");
-    assert_eq!(store.read(schema::version).expect("version"), 2);
+    assert_eq!(
+        store.read(schema::version).expect("version"),
+        schema::SCHEMA_VERSION
+    );
     let call = store.call(&session(7)).expect("read").expect("kept");
     assert_eq!(call.fee_state, FeeState::Queued);
     let r = store.recover().expect("recover");
@@ -576,7 +580,7 @@ fn a_database_from_a_newer_dialtone_is_refused() {
     match Store::open(&dir.0) {
         Err(StoreError::NewerSchema {
             found: 99,
-            supported: 2,
+            supported: schema::SCHEMA_VERSION,
         }) => {}
         Err(e) => panic!("expected NewerSchema, got {e}"),
         Ok(_) => panic!("expected NewerSchema, got a store"),
@@ -881,4 +885,431 @@ fn a_second_store_on_a_locked_directory_is_refused_until_the_first_is_dropped() 
     drop(first);
     Store::open(&dir).expect("free again once the first store is gone");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An attempt as the transport journals it: the usual four headers, the delivery's body.
+fn sent(
+    id: u64,
+    kind: PushKind,
+    seqs: &[u64],
+    attempt: u32,
+    outcome: DeliveryOutcome,
+) -> JournalEntry {
+    let Write::DeliveryQueued {
+        id: delivery_id,
+        url,
+        body,
+        idempotency_key,
+        ..
+    } = queued(id, kind, seqs)
+    else {
+        unreachable!("queued builds a DeliveryQueued")
+    };
+    JournalEntry {
+        id: format!("{delivery_id}#{attempt}"),
+        delivery_id,
+        url,
+        request_body: String::from_utf8(body).expect("utf-8"),
+        request_headers: crate::push::transport::journal_headers(
+            crate::push::sign::PUSH_AUTHORIZATION,
+            &format!("UsernameToken Username=\"app\",Nonce=\"{id:032X}{attempt}\""),
+            &idempotency_key,
+        ),
+        ..entry(id, kind, seqs, attempt, outcome)
+    }
+}
+
+#[test]
+fn an_attempt_stores_only_what_its_delivery_does_not_say_and_reads_back_whole() {
+    let store = Store::in_memory().expect("store");
+    let journal = SqliteJournal::new(store.clone());
+    store.write(accepted(1, "app", "2026-03-14 10:15:31"));
+    store.write(queued(10, PushKind::Status, &[1]));
+    let first = sent(
+        10,
+        PushKind::Status,
+        &[1],
+        1,
+        DeliveryOutcome::FailedWillRetry,
+    );
+    let mut odd = sent(10, PushKind::Status, &[1], 2, DeliveryOutcome::Delivered);
+    odd.request_headers.push(("x-extra".into(), "1".into()));
+    for e in [&first, &odd] {
+        store.write(Write::Attempt {
+            entry: e.clone(),
+            fault: None,
+        });
+    }
+    /// id, request_body, aksk, request_headers
+    type Row = [Option<String>; 4];
+    let rows: Vec<Row> = store
+        .read(|c| {
+            let mut s = c.prepare(
+                "SELECT id, request_body, aksk, request_headers FROM attempts ORDER BY seq",
+            )?;
+            let rows = s.query_map([], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?]))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .expect("rows");
+    // The first keeps X-AKSK alone; the second's headers are not the usual ones: kept whole.
+    assert_eq!(rows[0][0], None);
+    assert_eq!(rows[0][1], None, "the body is the delivery's");
+    assert!(rows[0][2].as_deref().is_some_and(|a| a.contains("Nonce")));
+    assert_eq!(rows[0][3], None);
+    assert_eq!(rows[1][1], None);
+    assert_eq!(rows[1][2], None);
+    assert!(rows[1][3].as_deref().is_some_and(|h| h.contains("x-extra")));
+    let read = journal
+        .query(&JournalQuery::for_session(&session(1)))
+        .expect("query");
+    assert_eq!(read, vec![first, odd]);
+}
+
+#[test]
+fn a_v2_database_is_upgraded_in_place_and_reads_the_same() {
+    let dir = TempDir::new("v2");
+    std::fs::create_dir_all(&dir.0).expect("mkdir");
+    let e = sent(20, PushKind::Status, &[2], 1, DeliveryOutcome::Delivered);
+    {
+        // What a v2 Dialtone left behind: a call, its status push, one attempt in full.
+        let mut conn = Connection::open(dir.0.join(DB_FILE)).expect("open v2");
+        schema::migrate_to(&mut conn, 2).expect("v2 schema");
+        for w in [
+            accepted(2, "app", "2026-03-14 10:15:31"),
+            ended(2, "app", 0),
+            queued(20, PushKind::Status, &[2]),
+        ] {
+            let Write::CallEnded {
+                session_id,
+                state_code,
+                ended_at,
+                readings,
+                code_ms,
+                fee_json,
+                ..
+            } = &w
+            else {
+                conn.execute_batch("SAVEPOINT w").expect("savepoint");
+                // v2 has no view_json or delivery_calls: CallAccepted and DeliveryQueued are
+                // the same statements in both.
+                write::apply(&conn, &w).expect("v2 write");
+                conn.execute_batch("RELEASE w").expect("release");
+                continue;
+            };
+            conn.execute(
+                "UPDATE calls SET state_code = ?2, ended_at = ?3, readings = ?4, code_ms = ?5,
+                     fee_json = ?6, fee_state = 'delivered' WHERE session_id = ?1",
+                rusqlite::params![session_id, state_code, ended_at, readings, code_ms, fee_json],
+            )
+            .expect("v2 end");
+        }
+        conn.execute(
+            "INSERT INTO attempts (id, delivery_id, kind, app_key, session_ids, event_type, url,
+                 attempt, sent_at, sent_at_ms, request_headers, request_body, response_status,
+                 response_body, latency_ms, outcome)
+             VALUES (?1, ?2, 'status', 'app', ?3, 'callout', ?4, 1, ?5, ?6, ?7, ?8, 200, 'busy',
+                 3, 'delivered')",
+            rusqlite::params![
+                e.id,
+                e.delivery_id,
+                write::json_list(&e.session_ids),
+                e.url,
+                e.sent_at,
+                e.sent_at_ms,
+                serde_json::to_string(&e.request_headers).expect("headers"),
+                e.request_body
+            ],
+        )
+        .expect("v2 attempt");
+        conn.execute(
+            "INSERT INTO attempt_sessions (session_id, attempt_seq) VALUES (?1, 1)",
+            [session(2)],
+        )
+        .expect("v2 link");
+    }
+    let store = Store::open(&dir.0).expect("open migrates");
+    assert_eq!(store.read(schema::version).expect("version"), 3);
+    let journal = SqliteJournal::new(store.clone());
+    assert_eq!(
+        journal
+            .query(&JournalQuery::for_session(&session(2)))
+            .expect("query"),
+        vec![e.clone()],
+        "the old attempt reads as it did"
+    );
+    // Compacted in place: the body is the delivery's; the headers stay as they were.
+    let (body, headers): (Option<String>, Option<String>) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT request_body, request_headers FROM attempts",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .expect("row");
+    assert_eq!(body, None);
+    assert!(headers.is_some());
+    let links: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM delivery_calls", [], |r| r.get(0))?))
+        .expect("links");
+    assert_eq!(links, 1);
+    let cdrs: i64 = store
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM cdrs", [], |r| r.get(0))?))
+        .expect("the cdrs view");
+    assert_eq!(cdrs, 1);
+}
+
+/// A call that ended at `ended_at`, its status push delivered and its CDR in `fee` batch
+/// (delivered or not).
+fn finished(store: &Store, seq: u64, ended_at: &str) {
+    store.write(accepted(seq, "app", "2026-03-01 10:15:31"));
+    store.write(event(seq, 0, "callout"));
+    store.write(event(seq, 1, "disconnect"));
+    let Write::CallEnded {
+        session_id,
+        state_code,
+        readings,
+        code_ms,
+        fee_json,
+        view_json,
+        ..
+    } = ended(seq, "app", 0)
+    else {
+        unreachable!()
+    };
+    store.write(Write::CallEnded {
+        session_id,
+        state_code,
+        ended_at: ended_at.into(),
+        readings,
+        code_ms,
+        fee_json,
+        view_json,
+    });
+    store.write(queued(seq * 10, PushKind::Status, &[seq]));
+    store.write(Write::Attempt {
+        entry: sent(
+            seq * 10,
+            PushKind::Status,
+            &[seq],
+            1,
+            DeliveryOutcome::Delivered,
+        ),
+        fault: None,
+    });
+}
+
+fn count(store: &Store, sql: &'static str) -> i64 {
+    store
+        .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .expect("count")
+}
+
+#[test]
+fn retention_deletes_settled_calls_past_their_age_and_never_one_owed_a_push() {
+    let store = Store::in_memory().expect("store");
+    // 1: old and settled. 2: old, its CDR (shared with 1) still retrying. 3: old and settled,
+    // CDR delivered alone. 4: recent. 5: still in flight.
+    for seq in 1..=3 {
+        finished(&store, seq, "2026-03-01 10:16:00");
+    }
+    finished(&store, 4, "2026-03-14 10:16:00");
+    store.write(accepted(5, "app", "2026-03-01 10:15:31"));
+    store.write(queued(1000, PushKind::Fee, &[1, 2]));
+    store.write(Write::Attempt {
+        entry: sent(
+            1000,
+            PushKind::Fee,
+            &[1, 2],
+            1,
+            DeliveryOutcome::FailedWillRetry,
+        ),
+        fault: None,
+    });
+    store.write(queued(3000, PushKind::Fee, &[3]));
+    store.write(Write::Attempt {
+        entry: sent(3000, PushKind::Fee, &[3], 1, DeliveryOutcome::Delivered),
+        fault: None,
+    });
+    store.write(Write::FeeState {
+        session_ids: vec![session(1), session(4)],
+        state: FeeState::Delivered,
+    });
+    store.write(Write::Retain(Retain {
+        ended_before: Some("2026-03-07 00:00:00".into()),
+        max_finished: None,
+        batch: 100,
+    }));
+    let left: Vec<u64> = store
+        .calls(&CallQuery::default())
+        .expect("calls")
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    // 1 is settled in the database's view (its CDR row says delivered) but its batch is owed.
+    assert_eq!(left, vec![1, 2, 4, 5]);
+    assert_eq!(store.call_events(&session(3)).expect("events"), vec![]);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM deliveries WHERE id IN ('30', '3000')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM attempts WHERE delivery_id IN ('30', '3000')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM delivery_calls WHERE call_seq = 3"
+        ),
+        0
+    );
+
+    // The batch is delivered: 1 and 2 go, and the batch with them.
+    store.write(Write::Attempt {
+        entry: sent(1000, PushKind::Fee, &[1, 2], 2, DeliveryOutcome::Delivered),
+        fault: None,
+    });
+    store.write(Write::Retain(Retain {
+        ended_before: Some("2026-03-07 00:00:00".into()),
+        max_finished: None,
+        batch: 100,
+    }));
+    let left: Vec<u64> = store
+        .calls(&CallQuery::default())
+        .expect("calls")
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(left, vec![4, 5]);
+    assert_eq!(count(&store, "SELECT count(*) FROM deliveries"), 1);
+    assert_eq!(count(&store, "SELECT count(*) FROM attempts"), 1);
+}
+
+#[test]
+fn retention_keeps_the_newest_finished_calls_up_to_the_count() {
+    let store = Store::in_memory().expect("store");
+    for seq in 1..=5 {
+        finished(&store, seq, "2026-03-14 10:16:00");
+        store.write(Write::FeeState {
+            session_ids: vec![session(seq)],
+            state: FeeState::NoUrl,
+        });
+    }
+    store.write(accepted(6, "app", "2026-03-14 10:16:00"));
+    // The newest three: 4, 5 and 6 (in flight, never deleted).
+    store.write(Write::Retain(Retain {
+        ended_before: None,
+        max_finished: Some(3),
+        batch: 100,
+    }));
+    let left: Vec<u64> = store
+        .calls(&CallQuery::default())
+        .expect("calls")
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(left, vec![4, 5, 6]);
+}
+
+/// A CDR batch of `seqs` whose body is exactly their CDRs, as the engine builds it.
+fn cdr_batch(id: u64, seqs: &[u64]) -> (Write, Vec<u8>) {
+    let cdrs: Vec<String> = seqs.iter().map(|s| fee_json(*s, "app", 0)).collect();
+    let body = format!(r#"{{"eventType":"fee","feeLst":[{}]}}"#, cdrs.join(",")).into_bytes();
+    let Write::DeliveryQueued {
+        id,
+        kind,
+        app_key,
+        url,
+        event_type,
+        session_ids,
+        ..
+    } = queued(id, PushKind::Fee, seqs)
+    else {
+        unreachable!("queued builds a DeliveryQueued")
+    };
+    let idempotency_key = format!("{}/fee", session_ids[0]);
+    let w = Write::DeliveryQueued {
+        id,
+        kind,
+        app_key,
+        url,
+        body: body.clone(),
+        event_type,
+        session_ids,
+        idempotency_key,
+    };
+    (w, body)
+}
+
+#[test]
+fn a_cdr_batch_is_stored_once_and_recovered_byte_for_byte() {
+    let store = Store::in_memory().expect("store");
+    for seq in [1, 2] {
+        store.write(accepted(seq, "app", "2026-03-14 10:15:31"));
+        store.write(ended(seq, "app", 0));
+    }
+    let (w, body) = cdr_batch(100, &[1, 2]);
+    store.write(w);
+    let (stored_body, stored_key): (Option<String>, Option<String>) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT body, idempotency_key FROM deliveries WHERE id = '100'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .expect("row");
+    assert_eq!(
+        (stored_body, stored_key),
+        (None, None),
+        "both made from the calls"
+    );
+    let owed = store.recover().expect("recover").owed_deliveries;
+    assert_eq!(owed.len(), 1);
+    assert_eq!(owed[0].body, body);
+    assert_eq!(owed[0].idempotency_key, format!("{}/fee", session(1)));
+}
+
+#[test]
+fn a_cdr_batch_keeps_its_body_when_retention_takes_one_of_its_calls() {
+    let store = Store::in_memory().expect("store");
+    for seq in [1, 2] {
+        finished(&store, seq, "2026-03-14 10:16:00");
+    }
+    let (w, body) = cdr_batch(100, &[1, 2]);
+    store.write(w);
+    let mut attempt = sent(100, PushKind::Fee, &[1, 2], 1, DeliveryOutcome::Delivered);
+    attempt.request_body = String::from_utf8(body.clone()).expect("utf-8");
+    store.write(Write::Attempt {
+        entry: attempt.clone(),
+        fault: None,
+    });
+    // Only the newest call is kept: 1 goes, 2 and the batch stay.
+    store.write(Write::Retain(Retain {
+        ended_before: None,
+        max_finished: Some(1),
+        batch: 100,
+    }));
+    let left: Vec<u64> = store
+        .calls(&CallQuery::default())
+        .expect("calls")
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(left, vec![2]);
+    let journal = SqliteJournal::new(store.clone());
+    let read = journal
+        .query(&JournalQuery {
+            delivery_id: Some("100".into()),
+            ..JournalQuery::default()
+        })
+        .expect("query");
+    assert_eq!(read, vec![attempt], "the whole batch, as sent");
 }

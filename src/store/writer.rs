@@ -212,6 +212,7 @@ fn kind_of(w: &Write) -> &'static str {
         Write::DeliveryQueued { .. } => "DeliveryQueued",
         Write::Attempt { .. } => "Attempt",
         Write::DeliveryFinished { .. } => "DeliveryFinished",
+        Write::Retain(_) => "Retain",
         Write::ClearJournal => "ClearJournal",
         Write::Reset => "Reset",
     }

@@ -29,5 +29,6 @@ mod per_host;
 mod pushes;
 mod readme;
 mod reports;
+mod retention;
 mod sim_api;
 mod stream;

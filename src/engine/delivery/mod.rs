@@ -89,6 +89,11 @@ impl Deliveries {
         self.queues.entry(seq).or_default()
     }
 
+    /// Whether call `seq` still has status pushes queued or in progress.
+    pub(super) fn owes_status(&self, seq: u64) -> bool {
+        self.queues.contains_key(&seq)
+    }
+
     /// Puts back a delivery carried over from a previous run.
     pub(super) fn restore(&mut self, id: String, d: Delivery) {
         self.active.insert(id, d);
@@ -595,6 +600,7 @@ impl Engine {
                     }
                 }
             }
+            self.retain(&mut st, now);
             (journal_entry, st.deliveries.in_flight == 0)
         };
         self.shared.journal.record(journal_entry);
