@@ -353,13 +353,20 @@ impl Params {
 }
 
 /// Accepted `(app_key, Nonce)` pairs, each kept until its `Created` could no longer be accepted
-/// under either reading (spec §3.1, "Nonce replay"), then pruned, so the cache holds at most the
-/// requests of the last 8 h + 2 × `created_window_s` (the UTC+8 reading makes the UTC one 8 h late).
+/// under either reading (spec §3.1, "Nonce replay"), then pruned: the requests of the last
+/// 8 h + 2 × `created_window_s` (the UTC+8 reading makes the UTC one 8 h late), and of those at
+/// most [`MAX_NONCES`], the ones expiring soonest forgotten first. At 500 signed requests a
+/// second, 8 hours would be 14 million nonces.
 #[derive(Default)]
 struct NonceCache {
-    until: HashMap<(String, String), DateTime<Utc>>,
-    by_expiry: BTreeSet<(DateTime<Utc>, String, String)>,
+    /// Keyed by a 64-bit hash of the pair, not the strings: a tenth of the memory, and a false
+    /// "replay" needs two of the remembered pairs to collide (about 1 in 3·10^9 when full).
+    until: HashMap<u64, DateTime<Utc>>,
+    by_expiry: BTreeSet<(DateTime<Utc>, u64)>,
 }
+
+/// The most nonces remembered at once (Dialtone decision: about 6 MB).
+const MAX_NONCES: usize = 100_000;
 
 impl NonceCache {
     /// Remembers the pair until `until`; false if it is already remembered (a replay).
@@ -370,21 +377,29 @@ impl NonceCache {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> bool {
-        while let Some(first) = self.by_expiry.first() {
-            if first.0 >= now {
+        while let Some(&(expiry, key)) = self.by_expiry.first() {
+            if expiry >= now && self.until.len() < MAX_NONCES {
                 break;
             }
-            if let Some((_, k, n)) = self.by_expiry.pop_first() {
-                self.until.remove(&(k, n));
-            }
+            self.by_expiry.pop_first();
+            self.until.remove(&key);
         }
-        let key = (app_key.to_owned(), nonce.to_owned());
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (app_key, nonce).hash(&mut h);
+            h.finish()
+        };
         if self.until.contains_key(&key) {
             return false;
         }
-        self.by_expiry.insert((until, key.0.clone(), key.1.clone()));
+        self.by_expiry.insert((until, key));
         self.until.insert(key, until);
         true
+    }
+
+    fn len(&self) -> usize {
+        self.until.len()
     }
 }
 
@@ -629,6 +644,27 @@ mod tests {
             assert!(cache.until.len() as i64 <= kept.num_seconds() + 1);
         }
         assert_eq!(cache.until.len(), cache.by_expiry.len());
+    }
+
+    #[test]
+    fn under_load_the_nonce_cache_keeps_the_newest_nonces_up_to_its_bound() {
+        // 500 signed requests a second for 5 minutes, all still inside their window.
+        let mut cache = NonceCache::default();
+        let start = "2026-03-14T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let kept = chrono::Duration::seconds(8 * 3600 + 600);
+        let n = 150_000;
+        for i in 0..n {
+            let now = start + chrono::Duration::milliseconds(2 * i);
+            assert!(cache.admit(APP_KEY, &format!("N{i}"), now + kept, now));
+            assert!(cache.len() <= MAX_NONCES);
+        }
+        assert_eq!(cache.len(), MAX_NONCES);
+        assert_eq!(cache.until.len(), cache.by_expiry.len());
+        let now = start + chrono::Duration::milliseconds(2 * n);
+        // The newest are still caught as replays; the oldest were forgotten first.
+        let last = format!("N{}", n - 1);
+        assert!(!cache.admit(APP_KEY, &last, now + kept, now));
+        assert!(cache.admit(APP_KEY, "N0", now + kept, now));
     }
 
     #[test]

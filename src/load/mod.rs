@@ -339,16 +339,25 @@ struct OneCall {
 }
 
 impl OneCall {
-    /// Scripts the callee, then places the call.
+    /// Scripts the callee, places the call, then removes the callee's rule: the outcome is
+    /// fixed at acceptance, and a long run must not leave a rule per call behind.
     async fn place(self, share: usize) -> Placed {
+        let rule = format!(
+            "{}/sim/v1/phones/{}",
+            self.base,
+            self.callee.replace('+', "%2B")
+        );
+        let placed = self.script_and_place(&rule, share).await;
+        // Best effort: a rule left behind changes nothing but `GET /sim/v1/phones`.
+        let _ = self.http.delete(&rule).send().await;
+        placed
+    }
+
+    async fn script_and_place(&self, rule: &str, share: usize) -> Placed {
         let failed = |error: String| Placed::Failed { share, error };
         let rule = self
             .http
-            .put(format!(
-                "{}/sim/v1/phones/{}",
-                self.base,
-                self.callee.replace('+', "%2B")
-            ))
+            .put(rule)
             .body(json!({ "outcome": self.outcome }).to_string())
             .send()
             .await;

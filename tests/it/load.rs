@@ -286,6 +286,9 @@ async fn load_drives_a_running_dialtone_and_shows_its_progress() {
     );
     let served = served.status.load(Ordering::SeqCst) + served.fee.load(Ordering::SeqCst);
     assert_eq!(summary.pushes.attempts, served);
+    // Each callee's rule went once its call was accepted: a long run leaves none behind.
+    let phones = sim.get("/sim/v1/phones").await;
+    assert_eq!(phones.body["api"], serde_json::json!([]), "{}", phones.body);
     let shown = String::from_utf8(progress.0.lock().expect("not poisoned").clone()).expect("UTF-8");
     assert!(
         shown.contains("\rplaced ") && shown.contains("/30  accepted"),
