@@ -398,6 +398,7 @@ impl NonceCache {
         true
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.until.len()
     }
