@@ -19,6 +19,10 @@ bin=${DIALTONE_BIN:-target/release/dialtone}
 if [[ -z "${DIALTONE_BIN:-}" ]]; then
     cargo build --release --bin dialtone
 fi
+# The receiver must keep up with ~5 pushes per call, or Dialtone rightly queues what it owes and
+# memory follows the receiver's backlog: a small Rust one (examples/soak_receiver.rs).
+cargo build --release --example soak_receiver
+receiver=target/release/examples/soak_receiver
 port=19301
 recv=19302
 work=$(mktemp -d)
@@ -67,7 +71,7 @@ case "$mode" in
     *) echo "mode is durable or ephemeral, not $mode" >&2; exit 2 ;;
 esac
 
-python3 scripts/soak_receiver.py "$recv" & pids+=($!)
+"$receiver" "$recv" & pids+=($!)
 RUST_LOG=warn "$bin" serve --config "$work/soak.toml" "${store[@]}" > "$work/dialtone.log" 2>&1 &
 dt=$!
 pids+=($dt)
