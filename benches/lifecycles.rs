@@ -49,6 +49,15 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let batched = std::env::var("FRAMING").map_or(true, |f| f != "one");
+    // `CLIENT_READ_BUFFER=BYTES`: the watching clients' read buffer (tungstenite's default,
+    // 128 KiB, is zero-filled before every read of the socket).
+    let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+    if let Some(bytes) = std::env::var("CLIENT_READ_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config = config.read_buffer_size(bytes);
+    }
     let received = Arc::new(AtomicUsize::new(0));
     let frames = Arc::new(AtomicUsize::new(0));
     let lagged = Arc::new(AtomicUsize::new(0));
@@ -67,7 +76,10 @@ async fn main() {
                 .unwrap();
             rt.block_on(async move {
                 for _ in 0..subscribers {
-                    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+                    let (mut ws, _) =
+                        tokio_tungstenite::connect_async_with_config(&url, Some(config), false)
+                            .await
+                            .unwrap();
                     let (received, frames, lagged) =
                         (received.clone(), frames.clone(), lagged.clone());
                     tokio::spawn(async move {

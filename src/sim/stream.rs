@@ -9,6 +9,7 @@
 //! client that falls behind is sent).
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -25,6 +26,7 @@ use super::{bad_request, SimError};
 use crate::api::AcceptedCall;
 use crate::app::AppState;
 use crate::auth::aksk;
+use crate::clock;
 use crate::error::Refusal;
 use crate::events::{self, Published, Read, Refused, SimEvent, Stamp, Subscription};
 use crate::logs;
@@ -138,11 +140,59 @@ pub async fn stream(
             "{e}: this is a WebSocket endpoint (ws://…/sim/v1/stream; `dialtone tail` reads it)"
         ))
     })?;
-    Ok(upgrade.on_upgrade(move |socket| forward(socket, subscription, filter, framing)))
+    let thread = state.stream_thread.clone();
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        thread.spawn(forward(socket, subscription, filter, framing));
+    }))
+}
+
+/// The thread the stream's sockets are served on, with a runtime of its own: filtering,
+/// framing and writing for watchers never occupy the runtime that the engine, the platform API
+/// and push deliveries share, so a watcher takes spare CPU rather than delaying a call. The
+/// sockets stay registered with the main runtime's I/O driver; only their tasks run here.
+/// The thread ends when the last handle goes (with the [`AppState`]), its tasks with it.
+#[derive(Clone)]
+pub struct StreamThread {
+    runtime: tokio::runtime::Handle,
+    /// Dropped with the last handle: the thread's `block_on` returns.
+    _stop: std::sync::Arc<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl StreamThread {
+    /// Starts the thread.
+    pub fn start() -> std::io::Result<StreamThread> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("dialtone-stream".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })?;
+        Ok(StreamThread {
+            runtime: handle,
+            _stop: std::sync::Arc::new(stop),
+        })
+    }
+
+    /// Runs `task` on the thread.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.runtime.spawn(task);
+    }
 }
 
 /// About this many events are read (and written) before the socket is flushed.
 const BATCH: usize = 512;
+
+/// After writing all there was, a connection waits this long before its next write: a burst
+/// then goes out in a few large frames rather than many small ones, each of which costs a
+/// wake-up, a read of the bus, a system call and the client's reading. The first event after
+/// a quiet spell goes out at once; a backlog is written without pause.
+const PACE: Duration = Duration::from_millis(10);
 
 /// One connection: forwards its subscription until the client leaves or Dialtone shuts down.
 /// What is ready is read at once, written as one batch and flushed once.
@@ -173,9 +223,18 @@ async fn forward(
         // for one scheduler round turns a wake-up, a read and a write per event into one per
         // batch.
         tokio::task::yield_now().await;
+        let reads = subscription.read(BATCH);
+        let caught_up = reads
+            .iter()
+            .map(|r| match r {
+                Read::Run(run) => run.events().len(),
+                Read::Missed(_) => 0,
+            })
+            .sum::<usize>()
+            < BATCH;
         let frames = match framing {
-            Framing::One => one_per_frame(subscription.read(BATCH), &filter),
-            Framing::Ndjson => ndjson_frames(subscription.read(BATCH), &filter),
+            Framing::One => one_per_frame(reads, &filter),
+            Framing::Ndjson => ndjson_frames(reads, &filter),
         };
         for frame in frames {
             if sink.feed(Message::Text(frame)).await.is_err() {
@@ -184,6 +243,12 @@ async fn forward(
         }
         if sink.flush().await.is_err() {
             return;
+        }
+        if caught_up {
+            tokio::select! {
+                _ = clock::sleep_real(PACE) => {}
+                _ = &mut left.0 => return,
+            }
         }
     }
 }
