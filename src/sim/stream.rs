@@ -192,7 +192,7 @@ const BATCH: usize = 512;
 /// then goes out in a few large frames rather than many small ones, each of which costs a
 /// wake-up, a read of the bus, a system call and the client's reading. The first event after
 /// a quiet spell goes out at once; a backlog is written without pause.
-const PACE: Duration = Duration::from_millis(10);
+const PACE: Duration = Duration::from_millis(25);
 
 /// One connection: forwards its subscription until the client leaves or Dialtone shuts down.
 /// What is ready is read at once, written as one batch and flushed once.
