@@ -17,10 +17,8 @@ use tokio::sync::{watch, Notify};
 use super::{Item, Missed, Published, SimEvent, Stamp, StreamConfig};
 
 /// A chunk closes at this many events even if nobody reads it: the granularity at which the
-/// buffer lets go of old events, and the most one shared frame carries. Its text (about 50 KiB)
-/// stays under the 64 KiB at which freeing a block makes glibc's allocator consolidate its
-/// arena (`malloc_consolidate` showed in the 10-subscriber profile with 256).
-pub const CHUNK_EVENTS: usize = 128;
+/// buffer lets go of old events, and the most one shared frame carries.
+pub const CHUNK_EVENTS: usize = 256;
 
 /// The bus. Clone freely.
 #[derive(Clone)]
@@ -467,20 +465,20 @@ mod tests {
         // The first read closes 1..3 into a chunk; a subscriber starting inside it gets a part.
         assert_eq!(reads(&mut early, 100), ["1..3+"]);
         assert_eq!(reads(&mut joins, 100), ["3..3"]);
-        for _ in 0..150 {
+        for _ in 0..300 {
             events.publish(stamp(), reset());
         }
-        // 128 events close a chunk without a reader; the rest closes when read.
-        assert_eq!(reads(&mut early, 1000), ["4..131+", "132..153+"]);
-        assert_eq!(reads(&mut joins, 100), ["4..131+"]);
-        assert_eq!(reads(&mut joins, 100), ["132..153+"]);
+        // 256 events close a chunk without a reader; the rest closes when read.
+        assert_eq!(reads(&mut early, 1000), ["4..259+", "260..303+"]);
+        assert_eq!(reads(&mut joins, 100), ["4..259+"]);
+        assert_eq!(reads(&mut joins, 100), ["260..303+"]);
         assert!(reads(&mut joins, 100).is_empty());
         // A whole chunk's text: its messages, each on a line of its own.
         let mut late = events.subscribe(Some(3)).expect("not ahead");
         let Some(Read::Run(run)) = late.read(1).into_iter().next() else {
             panic!("a run");
         };
-        let text = run.whole().expect("4..131 is a whole chunk").as_str();
+        let text = run.whole().expect("4..259 is a whole chunk").as_str();
         assert_eq!(text.lines().count(), CHUNK_EVENTS);
         assert!(text.ends_with("}\n"), "{text}");
         assert_eq!(
