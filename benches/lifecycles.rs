@@ -2,9 +2,10 @@
 //! status events and a CDR delivered to a loopback receiver. Prints wall time and peak memory.
 //!
 //! `cargo bench --bench lifecycles` (release build). `LIFECYCLES=N` changes the count;
-//! `SUBSCRIBERS=N` has N clients watch the whole run on `GET /sim/v1/stream`, reading every
-//! message, to measure what the event stream costs the engine; `PER_HOST=N` sets
-//! `push.max_in_flight_per_host` (default 32), to measure what the per-receiver cap costs.
+//! `SUBSCRIBERS=N` has N clients watch the whole run on `GET /sim/v1/stream?batch=ndjson`,
+//! reading every message, to measure what the event stream costs the engine (`FRAMING=one`:
+//! without `batch`, one message per frame); `PER_HOST=N` sets `push.max_in_flight_per_host`
+//! (default 32), to measure what the per-receiver cap costs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -51,15 +52,27 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let batched = std::env::var("FRAMING").map_or(true, |f| f != "one");
+    // `CLIENT_READ_BUFFER=BYTES`: the watching clients' read buffer (tungstenite's default,
+    // 128 KiB, is zero-filled before every read of the socket).
+    let mut config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default();
+    if let Some(bytes) = std::env::var("CLIENT_READ_BUFFER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config = config.read_buffer_size(bytes);
+    }
     let received = Arc::new(AtomicUsize::new(0));
+    let frames = Arc::new(AtomicUsize::new(0));
     let lagged = Arc::new(AtomicUsize::new(0));
     // The watchers run on a thread of their own (as another process would), so the CPU their
     // reading costs can be told apart from the server's.
     let (connected_tx, connected) = tokio::sync::oneshot::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let watchers = {
-        let (received, lagged) = (received.clone(), lagged.clone());
-        let url = format!("{}/sim/v1/stream", base.replace("http://", "ws://"));
+        let (received, frames, lagged) = (received.clone(), frames.clone(), lagged.clone());
+        let query = if batched { "?batch=ndjson" } else { "" };
+        let url = format!("{}/sim/v1/stream{query}", base.replace("http://", "ws://"));
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -67,14 +80,22 @@ async fn main() {
                 .unwrap();
             rt.block_on(async move {
                 for _ in 0..subscribers {
-                    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-                    let (received, lagged) = (received.clone(), lagged.clone());
+                    let (mut ws, _) =
+                        tokio_tungstenite::connect_async_with_config(&url, Some(config), false)
+                            .await
+                            .unwrap();
+                    let (received, frames, lagged) =
+                        (received.clone(), frames.clone(), lagged.clone());
                     tokio::spawn(async move {
                         while let Some(Ok(msg)) = ws.next().await {
                             if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
-                                received.fetch_add(1, Ordering::Relaxed);
-                                if text.contains(r#""kind":"lagged""#) {
-                                    lagged.fetch_add(1, Ordering::Relaxed);
+                                frames.fetch_add(1, Ordering::Relaxed);
+                                // A batched frame is one message per line.
+                                for message in text.lines() {
+                                    received.fetch_add(1, Ordering::Relaxed);
+                                    if message.contains(r#""kind":"lagged""#) {
+                                        lagged.fetch_add(1, Ordering::Relaxed);
+                                    }
                                 }
                             }
                         }
@@ -158,8 +179,10 @@ async fn main() {
     if subscribers > 0 {
         println!("  CPU time, the {subscribers} watching clients:      {watchers_cpu:>8.3} s");
         println!(
-            "  {subscribers} stream subscribers: {} messages read by the end, {} lagged notices",
+            "  {subscribers} stream subscribers ({}): {} messages in {} frames read by the end, {} lagged notices",
+            if batched { "batch=ndjson" } else { "a frame per message" },
             received.load(Ordering::Relaxed),
+            frames.load(Ordering::Relaxed),
             lagged.load(Ordering::Relaxed)
         );
     }

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::ids::IdGen;
 use crate::push::journal::Journal;
+use crate::sim::stream::StreamThread;
 use crate::store::{SqliteJournal, Store, StoreError};
 
 /// Everything a handler may need. Cheap to clone.
@@ -25,6 +26,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Voices and tones, loaded once at start-up and shared by every call.
     pub audio: Arc<AudioLibrary>,
+    /// Where the event stream's sockets are served.
+    pub stream_thread: StreamThread,
 }
 
 /// Why the simulation could not be built.
@@ -39,6 +42,9 @@ pub enum StartError {
     /// `push.ca_file` could not be read or holds no certificate.
     #[error("push.ca_file: {0}")]
     PushTls(#[from] crate::tls::TlsError),
+    /// The event stream's thread could not be started.
+    #[error("the event stream's thread: {0}")]
+    StreamThread(std::io::Error),
 }
 
 impl AppState {
@@ -84,6 +90,7 @@ impl AppState {
             engine,
             auth,
             audio,
+            stream_thread: StreamThread::start().map_err(StartError::StreamThread)?,
         })
     }
 }

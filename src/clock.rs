@@ -242,7 +242,8 @@ impl Clock {
 }
 
 /// Sleeps for real time: used only by the real-time driver that wakes the engine at deadlines,
-/// and by `dialtone phone --answer-after` (a person's reaction, outside the simulation).
+/// by `dialtone phone --answer-after` (a person's reaction, outside the simulation), and by the
+/// event stream pacing its writes to a socket (I/O, outside the simulation).
 pub async fn sleep_real(d: Duration) {
     #[allow(clippy::disallowed_methods)] // the one real sleep; see above.
     tokio::time::sleep(d).await

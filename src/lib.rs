@@ -35,8 +35,8 @@
 //! - [`logs`]: the log lines that tell a run's story (requests, call events, pushes, locks,
 //!   frequency hits), written where the stream publishes, and the binary's subscriber.
 //! - [`events`]: the event stream's bus: one typed event per thing that happens, numbered under
-//!   its own lock as the engine publishes, buffered for `since` replays, broadcast without ever
-//!   blocking the engine.
+//!   its own lock as the engine publishes, buffered for `since` replays and read by subscribers
+//!   in chunks (shared NDJSON frames) without ever blocking the engine.
 //! - [`load`]: `dialtone load`, placing calls at a rate and measuring the receiver.
 //! - [`client`]: `dialtone call`, a signed callVerify client that follows the call on the stream;
 //!   [`tail`]: `dialtone tail` and the stream client; [`control`]: the CLI's control verbs

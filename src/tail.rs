@@ -5,6 +5,7 @@
 //! It owns the client side of the stream and the one-line rendering of each kind
 //! ([`line`], pure); the stream's schema is [`crate::events`]'s.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::time::Duration;
 
@@ -14,9 +15,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, ClientError, DialtoneSocket, SocketRefused};
 
-/// An open stream connection.
+/// An open stream connection, in `batch=ndjson` mode: a frame carries every message ready.
 pub struct EventStream {
     ws: DialtoneSocket,
+    /// Messages of the last frame not yet returned.
+    pending: VecDeque<Value>,
 }
 
 /// What `dialtone tail` asks for.
@@ -57,9 +60,16 @@ impl EventStream {
     /// Connects to `base`'s stream with `query` (form-encoded, may be empty). A refusal (bad
     /// filter, `since` ahead) comes back with the server's message.
     pub async fn connect(base: &str, query: &str) -> Result<EventStream, ClientError> {
+        let query = match query {
+            "" => "batch=ndjson".to_owned(),
+            q => format!("{q}&batch=ndjson"),
+        };
         let url = client::socket_url(base, &format!("/sim/v1/stream?{query}"));
         match client::open_socket(&url).await {
-            Ok(ws) => Ok(EventStream { ws }),
+            Ok(ws) => Ok(EventStream {
+                ws,
+                pending: VecDeque::new(),
+            }),
             Err(SocketRefused::Http { status, error }) => Err(ClientError::Unexpected(format!(
                 "the stream refused: HTTP {status}: {error}"
             ))),
@@ -67,14 +77,22 @@ impl EventStream {
         }
     }
 
-    /// The next message as JSON; `None` when Dialtone closes the stream.
+    /// The next message as JSON; `None` when Dialtone closes the stream. Cancel-safe.
     pub async fn next(&mut self) -> Result<Option<Value>, ClientError> {
+        if let Some(message) = self.pending.pop_front() {
+            return Ok(Some(message));
+        }
         while let Some(msg) = self.ws.next().await {
             match msg.map_err(|e| ClientError::Stream(e.to_string()))? {
                 Message::Text(text) => {
-                    return serde_json::from_str(&text)
-                        .map(Some)
-                        .map_err(|e| ClientError::Unexpected(format!("{e}: {text}")));
+                    for line in text.lines().filter(|l| !l.is_empty()) {
+                        let message = serde_json::from_str(line)
+                            .map_err(|e| ClientError::Unexpected(format!("{e}: {line}")))?;
+                        self.pending.push_back(message);
+                    }
+                    if let Some(message) = self.pending.pop_front() {
+                        return Ok(Some(message));
+                    }
                 }
                 Message::Close(_) => return Ok(None),
                 _ => {}

@@ -39,8 +39,9 @@ class Stream {
   }
 
   start() {
-    const q = this.lastSeq === null ? "" : `?since=${this.lastSeq}`;
-    const ws = new WebSocket(wsUrl(`/sim/v1/stream${q}`));
+    // Batched: a frame carries every message ready, one per line (a burst is one frame).
+    const q = this.lastSeq === null ? "" : `&since=${this.lastSeq}`;
+    const ws = new WebSocket(wsUrl(`/sim/v1/stream?batch=ndjson${q}`));
     let opened = false;
     ws.onopen = () => {
       opened = true;
@@ -51,12 +52,15 @@ class Stream {
       if (again) this.dispatch({ kind: "resync" });
     };
     ws.onmessage = (m) => {
-      let e;
-      try { e = JSON.parse(m.data); } catch { return; }
-      if (typeof e.seq === "number") this.lastSeq = e.seq;
-      this.dispatch(e);
-      // Events this client will never get: views reload instead.
-      if (e.kind === "gap" || e.kind === "lagged") this.dispatch({ kind: "resync" });
+      for (const line of m.data.split("\n")) {
+        if (!line) continue;
+        let e;
+        try { e = JSON.parse(line); } catch { continue; }
+        if (typeof e.seq === "number") this.lastSeq = e.seq;
+        this.dispatch(e);
+        // Events this client will never get: views reload instead.
+        if (e.kind === "gap" || e.kind === "lagged") this.dispatch({ kind: "resync" });
+      }
     };
     ws.onclose = () => {
       // Refused before opening: most likely a restarted Dialtone whose numbering began again

@@ -3,8 +3,8 @@
 //! stream order is the order of state changes. They build the event and publish it; publishing
 //! never blocks (see [`Events::publish`]).
 //!
-//! Dialtone decision: this is the one place the engine wakes anyone under its lock (the
-//! broadcast send wakes the stream's socket tasks). Numbering outside the lock could not keep
+//! Dialtone decision: this is the one place the engine wakes anyone under its lock (a publish
+//! wakes the stream's socket tasks that are waiting, each at most once until it reads again). Numbering outside the lock could not keep
 //! `seq` in the order of state changes, and the woken tasks never take the engine's lock: a
 //! wake only schedules them.
 

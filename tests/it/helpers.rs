@@ -3,6 +3,8 @@
 
 pub use dialtone::testing::*;
 
+use std::collections::VecDeque;
+
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
@@ -81,8 +83,15 @@ pub async fn place_click_to_call(sim: &TestSim, body: &Value) -> String {
 }
 
 /// A client of `GET /sim/v1/stream`: each message parsed as JSON, awaited under [`PATIENCE`].
+/// With `batch=ndjson` in the query it splits each frame into its lines, and checks that every
+/// message ends with `\n`; without, that a frame is one message.
 pub struct StreamClient {
     ws: WebSocketStream<TcpStream>,
+    batched: bool,
+    /// Messages of a frame not yet returned.
+    pending: VecDeque<Value>,
+    /// Text frames received so far.
+    pub frames: usize,
 }
 
 impl StreamClient {
@@ -116,20 +125,40 @@ impl StreamClient {
             .await
             .unwrap_or_else(|e| panic!("GET {url} upgrades: {e}"));
         assert_eq!(response.status().as_u16(), 101);
-        StreamClient { ws }
+        StreamClient {
+            ws,
+            batched: query.split('&').any(|p| p == "batch=ndjson"),
+            pending: VecDeque::new(),
+            frames: 0,
+        }
     }
 
     /// The next message, within [`PATIENCE`].
     pub async fn next(&mut self) -> Value {
         loop {
+            if let Some(message) = self.pending.pop_front() {
+                return message;
+            }
             let msg = tokio::time::timeout(PATIENCE, self.ws.next())
                 .await
                 .expect("a stream message within the patience bound")
                 .expect("the stream is open")
                 .expect("a well-formed frame");
             match msg {
+                Message::Text(text) if self.batched => {
+                    self.frames += 1;
+                    let lines = text
+                        .strip_suffix('\n')
+                        .unwrap_or_else(|| panic!("a batched frame ends with a newline: {text}"));
+                    for line in lines.split('\n') {
+                        let message = serde_json::from_str(line)
+                            .unwrap_or_else(|e| panic!("each line is a message: {e}: {line:?}"));
+                        self.pending.push_back(message);
+                    }
+                }
                 Message::Text(text) => {
-                    return serde_json::from_str(&text).expect("each message is JSON")
+                    self.frames += 1;
+                    return serde_json::from_str(&text).expect("a frame is one message");
                 }
                 Message::Close(frame) => panic!("the stream closed: {frame:?}"),
                 _ => continue,

@@ -446,6 +446,7 @@ async fn the_served_document_is_the_one_in_the_repository() {
 async fn every_documented_operation_answers_as_documented() {
     let c = Contract::start().await;
     let mut stream = StreamClient::connect(&c.sim, "").await;
+    let mut batched = StreamClient::connect(&c.sim, "batch=ndjson").await;
     let (verify, notify, callback, call_stop) = (
         "/rest/httpsessions/callVerify/v1.0",
         "/rest/httpsessions/callnotify/v2.0",
@@ -808,6 +809,12 @@ async fn every_documented_operation_answers_as_documented() {
     let message_schema = json!({"$ref": "#/components/schemas/StreamMessage"});
     for m in &messages {
         c.valid(&message_schema, m, "a stream message");
+    }
+    // Batched, each line is one of the same messages, in the same order.
+    let lines = batched.until(|m| m["kind"] == "reset").await;
+    assert_eq!(lines, messages, "batch=ndjson carries the same messages");
+    for m in &lines {
+        c.valid(&message_schema, m, "a line of a batched stream frame");
     }
     let kinds: BTreeSet<String> = kinds(&messages).into_iter().collect();
     for kind in [

@@ -312,6 +312,16 @@ async fn control_changes_are_events_in_the_order_they_were_made() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_told_what_it_lost_and_does_not_slow_the_calls() {
+    stops_reading_then_resumes("").await;
+}
+
+#[tokio::test]
+async fn a_batched_client_that_stops_reading_is_told_what_it_lost_and_does_not_slow_the_calls() {
+    stops_reading_then_resumes("batch=ndjson").await;
+}
+
+/// A client on `query` that reads nothing while 300 calls run through a 200-event buffer.
+async fn stops_reading_then_resumes(query: &str) {
     const CALLS: usize = 300;
     let sim = spawn_sim_with(|c, _| {
         c.stream.buffer = 200;
@@ -320,7 +330,7 @@ async fn a_client_that_stops_reading_is_told_what_it_lost_and_does_not_slow_the_
     })
     .await;
     // Subscribed, never reading while the calls run: its socket fills, then the channel.
-    let mut stuck = StreamClient::connect_narrow(&sim, "").await;
+    let mut stuck = StreamClient::connect_narrow(&sim, query).await;
     for i in 0..CALLS {
         let mut body = verify_body("4815");
         body["calleeNbr"] = format!("+86139{i:08}").into();
@@ -353,6 +363,82 @@ async fn a_client_that_stops_reading_is_told_what_it_lost_and_does_not_slow_the_
 }
 
 #[tokio::test]
+async fn batched_frames_carry_the_same_messages_in_the_same_order() {
+    let sim = spawn_sim().await;
+    let mut one = StreamClient::connect(&sim, "").await;
+    let mut batched = StreamClient::connect(&sim, "batch=ndjson").await;
+    let mut session = String::new();
+    for i in 0..5 {
+        let mut body = verify_body("4815");
+        body["calleeNbr"] = format!("+86139000012{i:02}").into();
+        session = sim.place_call(&body).await;
+    }
+    sim.advance("30s").await;
+    let expected = one.until(is_last_fee(&session)).await;
+    let got = batched.until(is_last_fee(&session)).await;
+    strictly_increasing(&got);
+    assert_eq!(got, expected);
+    assert!(
+        batched.frames < got.len(),
+        "{} messages came in {} frames: none carried more than one",
+        got.len(),
+        batched.frames
+    );
+}
+
+#[tokio::test]
+async fn batched_filters_work_as_unbatched() {
+    let sim = spawn_sim().await;
+    let filter = format!("app_key={APP_KEY}&kinds=accepted,answer,disconnect,push");
+    let mut one = StreamClient::connect(&sim, &filter).await;
+    let mut batched = StreamClient::connect(&sim, &format!("{filter}&batch=ndjson")).await;
+    sim.place_call(&verify_body("4815")).await;
+    let mut body = verify_body("2271");
+    body["calleeNbr"] = "+8613900005678".into();
+    let second = sim.place_call(&body).await;
+    sim.advance("30s").await;
+    let expected = one.until(is_last_fee(&second)).await;
+    let got = batched.until(is_last_fee(&second)).await;
+    let kinds = kinds(&got);
+    assert!(
+        kinds
+            .iter()
+            .all(|k| ["accepted", "answer", "disconnect", "push"].contains(&k.as_str())),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.iter().filter(|k| *k == "accepted").count(), 2);
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn batched_since_replays_as_unbatched() {
+    let sim = spawn_sim_with(|c, _| c.stream.buffer = 10).await;
+    sim.place_call(&verify_body("4815")).await;
+    let mut body = verify_body("2271");
+    body["calleeNbr"] = "+8613900005678".into();
+    let second = sim.place_call(&body).await;
+    sim.advance("30s").await;
+
+    // Two calls make more than 10 events: a replay from 0 starts with a gap, in both modes.
+    let mut one = StreamClient::connect(&sim, "since=0").await;
+    let mut batched = StreamClient::connect(&sim, "since=0&batch=ndjson").await;
+    let expected = one.until(is_last_fee(&second)).await;
+    let got = batched.until(is_last_fee(&second)).await;
+    assert_eq!(got[0]["kind"], "gap");
+    assert_eq!(got, expected);
+}
+
+/// Whether `m` is the CDR push attempt of `session`.
+fn is_last_fee(session: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |m| {
+        is_fee_push(m)
+            && m["session_ids"]
+                .as_array()
+                .is_some_and(|s| s.contains(&json!(session)))
+    }
+}
+
+#[tokio::test]
 async fn stream_requests_that_cannot_be_served_are_json_errors() {
     let sim = spawn_sim().await;
     let reply = sim.get("/sim/v1/stream").await;
@@ -371,6 +457,13 @@ async fn stream_requests_that_cannot_be_served_are_json_errors() {
             .starts_with("unknown kind `ringing`"),
         "{}",
         reply.body
+    );
+    let reply = sim.get("/sim/v1/stream?batch=json").await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.body["error"],
+        "unknown batch `json`: expected `ndjson` (several messages per frame, one per line), \
+         or no batch for one message per frame"
     );
     let reply = sim.get("/sim/v1/stream?since=99").await;
     assert_eq!(reply.status, 409);
