@@ -522,7 +522,7 @@ impl Engine {
             for (_, tie) in &entry.handsets {
                 Engine::ring_handset(&mut st, seq, tie);
             }
-            let written = self.persist_acked(Write::CallAccepted {
+            let written = self.persist_acked(|| Write::CallAccepted {
                 seq,
                 session_id: session_id.clone(),
                 app_key: entry.request.app_key.clone(),
@@ -745,7 +745,7 @@ impl Engine {
                             }
                             let fee = delivery::fee_info(entry, cfg, clock);
                             let ending = entry.call.ending();
-                            self.persist(Write::CallEnded {
+                            self.persist(|| Write::CallEnded {
                                 session_id: entry.session_id.to_string(),
                                 state_code: state_code.code(),
                                 ended_at: fee.call_end_time.clone(),
@@ -798,17 +798,19 @@ impl Engine {
         self.store()
     }
 
-    /// Writes to the database, if there is one. Never blocks: the store batches off this path.
-    fn persist(&self, w: Write) {
+    /// Writes what `w` builds to the database, if there is one; never blocks (the store batches
+    /// off this path). In memory only, the write (a request as JSON, a push body's copy) is not
+    /// even built.
+    fn persist(&self, w: impl FnOnce() -> Write) {
         if let Some(store) = &self.shared.store {
-            store.write(w);
+            store.write(w());
         }
     }
 
-    /// As [`Engine::persist`], with a future that says whether `w` itself was committed.
-    fn persist_acked(&self, w: Write) -> Option<Written> {
+    /// As [`Engine::persist`], with a future that says whether the write itself was committed.
+    fn persist_acked(&self, w: impl FnOnce() -> Write) -> Option<Written> {
         let store = self.shared.store.as_ref()?;
-        Some(Box::pin(store.write_acked(w)))
+        Some(Box::pin(store.write_acked(w())))
     }
 
     /// Resolves once everything persisted so far is committed (at once when ephemeral), or with
@@ -898,7 +900,7 @@ impl Engine {
             self.shared.clock.reset();
             self.shared.ids.restart();
             self.shared.journal.clear();
-            self.persist(Write::Reset);
+            self.persist(|| Write::Reset);
             self.publish_reset();
         }
         self.shared.timers_changed.notify_one();

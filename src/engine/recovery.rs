@@ -308,7 +308,7 @@ impl Engine {
             entry,
             TimelineEntry::new(clock, now, TimelineEvent::Disconnect, Some(detail)),
         );
-        self.persist(Write::CallEnded {
+        self.persist(|| Write::CallEnded {
             session_id: entry.session_id.to_string(),
             state_code: code.code(),
             ended_at: end,

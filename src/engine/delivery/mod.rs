@@ -248,7 +248,7 @@ impl Engine {
         queue.created += 1;
         let id = format!("s{}.{}", entry.seq, queue.created);
         let session_ids = vec![entry.session_id.to_string()];
-        self.persist(Write::DeliveryQueued {
+        self.persist(|| Write::DeliveryQueued {
             id: id.clone(),
             kind: PushKind::Status,
             app_key: entry.request.app_key.clone(),
@@ -330,7 +330,7 @@ impl Engine {
             entry.fee_url.as_deref().map(str::to_owned),
             entry.fee.as_ref(),
         ) else {
-            self.persist(fee_state(FeeState::NoUrl));
+            self.persist(|| fee_state(FeeState::NoUrl));
             entry.fee_state = FeeState::NoUrl;
             let note = "no feeUrl and no app fee_url: the CDR is kept, not pushed";
             self.note(
@@ -339,7 +339,7 @@ impl Engine {
             );
             return;
         };
-        self.persist(fee_state(FeeState::Queued));
+        self.persist(|| fee_state(FeeState::Queued));
         entry.fee_state = FeeState::Queued;
         let key = format!("{}\n{}\n{}", entry.request.app_key, url, fee.call_end_time);
         if let Some(batch) = st.deliveries.batches.get_mut(&key) {
@@ -381,7 +381,7 @@ impl Engine {
                 manual: false,
             };
             let id = format!("f{}", chunk[0]);
-            self.persist(Write::DeliveryQueued {
+            self.persist(|| Write::DeliveryQueued {
                 id: id.clone(),
                 kind: PushKind::Fee,
                 app_key: delivery.app_key.clone(),
