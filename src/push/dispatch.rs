@@ -177,17 +177,11 @@ mod tests {
         }
     }
 
+    /// Named after its receiver and its place in the order of hand-over.
     fn job(url: &str, n: u32) -> PushJob {
         PushJob {
             delivery_id: format!("{url}#{n}"),
-            app_key: "key".into(),
-            app_secret: "secret".into(),
-            url: url.into(),
-            body: b"{}".to_vec(),
-            nonce: format!("nonce{n}"),
-            fault: None,
-            idempotency_key: format!("k{n}"),
-            created_at: None,
+            ..crate::push::transport::test_job(url, n)
         }
     }
 

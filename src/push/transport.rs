@@ -316,6 +316,22 @@ fn is_tls(e: &reqwest::Error) -> bool {
     false
 }
 
+/// The `n`-th push of delivery `s1` to `url`, for the push tests.
+#[cfg(test)]
+pub(crate) fn test_job(url: &str, n: u32) -> PushJob {
+    PushJob {
+        delivery_id: format!("s1.{n}"),
+        app_key: "key".into(),
+        app_secret: "secret".into(),
+        url: url.into(),
+        body: b"{}".to_vec(),
+        nonce: format!("nonce{n}"),
+        fault: None,
+        idempotency_key: format!("s1.{n}"),
+        created_at: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,19 +464,7 @@ mod tests {
         }
     }
 
-    fn job(url: &str, n: u32) -> PushJob {
-        PushJob {
-            delivery_id: format!("s1.{n}"),
-            app_key: "key".into(),
-            app_secret: "secret".into(),
-            url: url.into(),
-            body: b"{}".to_vec(),
-            nonce: format!("nonce{n}"),
-            fault: None,
-            idempotency_key: format!("s1.{n}"),
-            created_at: None,
-        }
-    }
+    use super::test_job as job;
 
     #[tokio::test]
     async fn a_push_reset_unread_on_a_kept_alive_connection_is_resent_at_once() {
