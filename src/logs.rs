@@ -51,6 +51,7 @@ pub fn init(format: LogFormat) -> FlushGuard {
         .unwrap_or_else(|_| "dialtone=info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(WallTime)
         .with_writer(writer);
     match format {
         LogFormat::Human => builder
@@ -60,6 +61,36 @@ pub fn init(format: LogFormat) -> FlushGuard {
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
     guard
+}
+
+/// The wall-clock time of a log line, `2026-03-14T10:15:31.123456Z` as tracing's own timer writes
+/// it, with the part up to the second kept per thread: a busy server logs thousands of lines a
+/// second, and writing the whole date each time was a sixth of the logging's cost.
+struct WallTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for WallTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        // The log's time is the host's, not the simulation's.
+        let now = crate::clock::transport_now();
+        let second = now.timestamp();
+        SECOND.with_borrow_mut(|(cached, text)| {
+            if *cached != Some(second) || text.is_empty() {
+                text.clear();
+                text.push_str(&crate::clock::created_time(now));
+                text.pop(); // the `Z`: the fraction goes before it
+                *cached = Some(second);
+            }
+            w.write_str(text)
+        })?;
+        // A leap second's nanoseconds run past 10⁹: the fraction stays six digits.
+        write!(w, ".{:06}Z", now.timestamp_subsec_micros().min(999_999))
+    }
+}
+
+thread_local! {
+    /// The second a thread last logged in, and its text up to the fraction.
+    static SECOND: std::cell::RefCell<(Option<i64>, String)> =
+        const { std::cell::RefCell::new((None, String::new())) };
 }
 
 /// How long the writer thread lets lines gather after each write (a busy server logs thousands
@@ -168,19 +199,19 @@ fn queued(
         capacity,
     });
     let shared = queue.clone();
+    // Two buffers change places: the one just written goes back, emptied but with its capacity,
+    // so lines are never copied into a buffer that is still growing.
+    let mut chunk = Vec::new();
     std::thread::spawn(move || loop {
-        let (chunk, lost, upto) = {
+        let (lost, upto) = {
             let mut st = shared.lock();
             while st.bytes.is_empty() && st.dropped == 0 {
                 st.idle = true;
                 st = shared.ready.wait(st).unwrap_or_else(|p| p.into_inner());
             }
             st.lines = 0;
-            (
-                std::mem::take(&mut st.bytes),
-                std::mem::take(&mut st.dropped),
-                st.queued,
-            )
+            std::mem::swap(&mut st.bytes, &mut chunk);
+            (std::mem::take(&mut st.dropped), st.queued)
         };
         if lost > 0 {
             let _ = writeln!(
@@ -190,6 +221,7 @@ fn queued(
         }
         let _ = sink.write_all(&chunk);
         let _ = sink.flush();
+        chunk.clear();
         shared.lock().written = upto;
         shared.written.notify_all();
         // Let lines gather before looking again: while this thread is not idle, a line costs
@@ -415,6 +447,30 @@ mod tests {
             (1..=4).contains(&kept),
             "at most the queue and the line in hand: {text}"
         );
+    }
+
+    #[test]
+    fn log_lines_carry_the_wall_time_as_tracing_writes_it() {
+        use tracing_subscriber::fmt::format::Writer;
+        use tracing_subscriber::fmt::time::FormatTime;
+        // Twice: the second line reuses the cached second (or crosses into the next one).
+        for _ in 0..2 {
+            let (mut ours, mut theirs) = (String::new(), String::new());
+            tracing_subscriber::fmt::time::SystemTime
+                .format_time(&mut Writer::new(&mut theirs))
+                .expect("formats");
+            WallTime
+                .format_time(&mut Writer::new(&mut ours))
+                .expect("formats");
+            assert_eq!(ours.len(), theirs.len(), "{ours} against {theirs}");
+            let parsed = |s: &str| {
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .unwrap_or_else(|e| panic!("{s}: {e}"))
+                    .timestamp_micros()
+            };
+            let (a, b) = (parsed(&theirs), parsed(&ours));
+            assert!((0..1_000_000).contains(&(b - a)), "{ours} after {theirs}");
+        }
     }
 
     #[test]

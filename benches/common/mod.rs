@@ -14,6 +14,11 @@ use axum::routing::post;
 use axum::Router;
 use tokio::sync::Notify;
 
+/// The allocator the `dialtone` binary ships with (`src/main.rs`), so that what runs in-process
+/// here allocates as the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[allow(clippy::disallowed_methods)] // a benchmark measures real time.
 pub fn now() -> Instant {
     Instant::now()
