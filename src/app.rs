@@ -18,9 +18,20 @@ use crate::push::journal::Journal;
 use crate::sim::stream::StreamThread;
 use crate::store::{SqliteJournal, Store, StoreError};
 
-/// Everything a handler may need. Cheap to clone.
+/// Everything a handler may need. Cheap to clone: one reference count, as axum clones the state
+/// for every extractor and middleware of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// What an [`AppState`] shares.
+pub struct Parts {
     pub config: Arc<Config>,
     pub engine: Engine,
     pub auth: Arc<Auth>,
@@ -85,13 +96,13 @@ impl AppState {
             engine.recover(recovered);
         }
         let auth = Arc::new(Auth::new(config.clone(), clock, ids));
-        Ok(AppState {
+        Ok(AppState(Arc::new(Parts {
             config,
             engine,
             auth,
             audio,
             stream_thread: StreamThread::start().map_err(StartError::StreamThread)?,
-        })
+        })))
     }
 }
 
