@@ -1,5 +1,5 @@
 //! Packed values (schema v4): the store's large JSON texts (status push bodies, a stored CDR
-//! batch, a call's request, CDR and view) deflated against a dictionary built into the binary,
+//! batch, a call's request, CDR and view) compressed against a dictionary built into the binary,
 //! so a value of a few hundred bytes takes a few dozen.
 //!
 //! A packed value is a BLOB whose first byte says how the rest reads:
@@ -7,7 +7,7 @@
 //! | byte | rest |
 //! |---|---|
 //! | 0 | the bytes as they are (a body that a v3 database stored as a BLOB) |
-//! | 1 | raw deflate (RFC 1951) with the preset dictionary [`DICT_V1`] followed by the row's context |
+//! | 1 | the length (LEB128), then an LZ4 block compressed against [`DICT_V1`] followed by the row's context |
 //!
 //! A TEXT value is the text itself (rows written before v4 stay so). A new dictionary gets a new
 //! byte and the old ones stay here, so rows written with them still read back.
@@ -17,13 +17,14 @@
 //! the call's app key, display and callee numbers, acceptance time and session id
 //! ([`call_context`]); for other pushes, the first session id they concern.
 //!
+//! LZ4 rather than deflate: deflate (zlib-rs) made values a third smaller again, but resetting
+//! and priming its state cost about 20 µs a value on the writer thread, which made durable
+//! delivery measurably slower (docs/performance.md); an LZ4 block with a dictionary costs 1-2 µs.
+//!
 //! The same two functions serve SQL as `dialtone_pack(text, context)` and
 //! `dialtone_unpack(value, context)` on the store's connection ([`register`]): the CDR batch
 //! body and the `cdrs` view are made in SQL. Plain `sqlite3` does not have them.
 
-use std::cell::RefCell;
-
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::Connection;
@@ -32,8 +33,8 @@ use super::StoreError;
 
 /// Byte 0: stored as is.
 const RAW: u8 = 0;
-/// Byte 1: deflate against [`DICT_V1`] and the context.
-const DEFLATE_V1: u8 = 1;
+/// Byte 1: LZ4 against [`DICT_V1`] and the context.
+const LZ4_V1: u8 = 1;
 
 /// Typical bodies of every kind, shapes rather than values (src/store/pack/v1.txt): what each
 /// value is likely to repeat. Never change it: write `v2.txt` with a new byte instead.
@@ -42,12 +43,6 @@ const DICT_V1: &[u8] = include_bytes!("pack/v1.txt");
 /// A value never unpacks to more than this (a corrupt row must not exhaust memory): far more
 /// than the largest body (a batch of 50 CDRs is about 32 KB).
 const MAX_UNPACKED: usize = 16 << 20;
-
-thread_local! {
-    // Set up once per thread (the writer's): a compressor's state is a few hundred KB.
-    static DEFLATER: RefCell<Compress> = RefCell::new(Compress::new(Compression::new(6), false));
-    static INFLATER: RefCell<Decompress> = RefCell::new(Decompress::new(false));
-}
 
 /// The context of a call's values: what its `calls` row says in plain columns.
 pub(super) fn call_context(
@@ -73,23 +68,21 @@ fn dictionary(context: &str) -> Vec<u8> {
 
 /// `bytes` packed, with `context` (see the module doc).
 pub(super) fn pack(bytes: &[u8], context: &str) -> Vec<u8> {
-    DEFLATER.with_borrow_mut(|z| {
-        z.reset();
-        z.set_dictionary(&dictionary(context))
-            .expect("a raw deflate stream takes a dictionary before its first byte");
-        let mut out = Vec::with_capacity(bytes.len() / 2 + 64);
-        out.push(DEFLATE_V1);
-        loop {
-            let consumed = z.total_in() as usize;
-            out.reserve(bytes.len().saturating_sub(consumed) + 64);
-            let status = z
-                .compress_vec(&bytes[consumed..], &mut out, FlushCompress::Finish)
-                .expect("deflating a complete input in memory cannot fail");
-            if status == Status::StreamEnd {
-                return out;
-            }
+    let block = lz4_flex::block::compress_with_dict(bytes, &dictionary(context));
+    let mut out = Vec::with_capacity(block.len() + 6);
+    out.push(LZ4_V1);
+    let mut len = bytes.len();
+    loop {
+        let low = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(low);
+            break;
         }
-    })
+        out.push(low | 0x80);
+    }
+    out.extend_from_slice(&block);
+    out
 }
 
 /// What [`pack`] was given, from what it made.
@@ -100,30 +93,30 @@ pub(super) fn unpack(packed: &[u8], context: &str) -> Result<Vec<u8>, StoreError
     };
     match packed.split_first() {
         Some((&RAW, rest)) => Ok(rest.to_vec()),
-        Some((&DEFLATE_V1, rest)) => INFLATER.with_borrow_mut(|z| {
-            z.reset(false);
-            z.set_dictionary(&dictionary(context))
-                .map_err(|e| corrupt(e.to_string()))?;
-            let mut out = Vec::with_capacity(rest.len() * 4 + 64);
-            loop {
-                let consumed = z.total_in() as usize;
-                let before = z.total_out();
-                out.reserve(out.len().max(256));
-                let status = z
-                    .decompress_vec(&rest[consumed..], &mut out, FlushDecompress::Finish)
-                    .map_err(|e| corrupt(e.to_string()))?;
-                match status {
-                    Status::StreamEnd => return Ok(out),
-                    _ if out.len() > MAX_UNPACKED => {
-                        return Err(corrupt("unpacks to more than 16 MiB".into()))
-                    }
-                    _ if z.total_out() == before && z.total_in() as usize == consumed => {
-                        return Err(corrupt("truncated deflate stream".into()))
-                    }
-                    _ => {}
+        Some((&LZ4_V1, rest)) => {
+            let mut len: usize = 0;
+            let mut used = 0;
+            for (i, b) in rest.iter().enumerate().take(4) {
+                len |= usize::from(b & 0x7f) << (7 * i);
+                if b & 0x80 == 0 {
+                    used = i + 1;
+                    break;
                 }
             }
-        }),
+            if used == 0 || len > MAX_UNPACKED {
+                return Err(corrupt("bad length".into()));
+            }
+            let out =
+                lz4_flex::block::decompress_with_dict(&rest[used..], len, &dictionary(context))
+                    .map_err(|e| corrupt(e.to_string()))?;
+            if out.len() != len {
+                return Err(corrupt(format!(
+                    "{} bytes where {len} were stored",
+                    out.len()
+                )));
+            }
+            Ok(out)
+        }
         Some((other, _)) => Err(corrupt(format!("unknown packing {other}"))),
         None => Err(corrupt("empty".into())),
     }
@@ -275,7 +268,7 @@ mod tests {
         );
         let packed = pack(body.as_bytes(), SESSION);
         assert!(
-            packed.len() * 3 < body.len(),
+            packed.len() * 2 < body.len(),
             "{} bytes packed from {}",
             packed.len(),
             body.len()
@@ -300,8 +293,15 @@ mod tests {
         assert_eq!(unpack(&[0, 0xff, 0xfe], "").expect("raw"), [0xff, 0xfe]);
         assert!(unpack(&[9, 1, 2], "").is_err());
         assert!(unpack(&[], "").is_err());
-        let packed = pack(&[b'a'; 1000], "");
+        let text: Vec<u8> = (0..2000u32)
+            .flat_map(|i| i.to_string().into_bytes())
+            .collect();
+        let packed = pack(&text, "");
         assert!(unpack(&packed[..packed.len() / 2], "").is_err());
+        assert!(
+            unpack(&[1, 0xff, 0xff, 0xff, 0xff, 0x7f], "").is_err(),
+            "too long"
+        );
     }
 
     #[test]

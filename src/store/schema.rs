@@ -19,9 +19,10 @@
 //! | `cdrs` (view, v2) | CDR | FeeInfo fields (spec §7.1) as snake_case columns, plus `fee_state`; v4: needs Dialtone's `dialtone_unpack` (below) |
 //!
 //! **Packed values (v4, `store::pack`).** A push body, a call's request, CDR and view are stored
-//! as a BLOB: one byte saying how, then the text deflated against a dictionary built into
-//! Dialtone and what the call's row already says (its app key, numbers, acceptance time and
-//! session id). That takes the database from about 5.3 KB to about 2.7 KB per finished call. The
+//! as a BLOB: one byte saying how, then the text as an LZ4 block compressed against a dictionary
+//! built into Dialtone and what the call's row already says (its app key, numbers, acceptance
+//! time and session id). With the outbox and X-AKSK changes that takes the database from about
+//! 5.3 KB to about 2.8 KB per finished call. The
 //! price: plain `sqlite3` cannot read those four values, nor the `cdrs` view's CDR fields (it
 //! answers `no such function: dialtone_unpack`). Everything else stays plain: the calls' numbers,
 //! times, state codes and CDR states, the timeline, the outbox's and the journal's states,

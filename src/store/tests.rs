@@ -1517,3 +1517,34 @@ fn a_v3_database_is_upgraded_in_place_and_what_it_held_reads_byte_for_byte() {
     q.delivery_id = Some("48".into());
     assert_eq!(journal.query(&q).expect("query"), vec![e]);
 }
+
+#[test]
+fn the_writers_per_attempt_query_is_prepared_once_and_the_journal_reads_by_index() {
+    // Measured: a `deliveries` view made with a join was prepared again at every attempt, and
+    // materialised whole under the journal's LEFT JOIN.
+    let store = Store::in_memory().expect("store");
+    full_lifecycle(&store, 1);
+    full_lifecycle(&store, 2);
+    let (reprepared, plan) = store
+        .read(|c| {
+            let mut stmt = c.prepare(&write::DELIVERY_FACTS)?;
+            for id in ["10", "20", "19", "11", "nope"] {
+                stmt.query([id])?.next()?;
+            }
+            let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+            let plan: Vec<String> = c
+                .prepare(
+                    "EXPLAIN QUERY PLAN SELECT a.seq, d.url FROM attempts a
+                       LEFT JOIN deliveries d ON d.id = a.delivery_id",
+                )?
+                .query_map([], |r| r.get::<_, String>(3))?
+                .collect::<Result<_, _>>()?;
+            Ok((reprepared, plan))
+        })
+        .expect("read");
+    assert_eq!(reprepared, 0);
+    assert!(
+        !plan.iter().any(|step| step.contains("MATERIALIZE")),
+        "{plan:?}"
+    );
+}

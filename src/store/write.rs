@@ -526,6 +526,15 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What an attempt's delivery says, by delivery id (`?1`).
+pub(super) static DELIVERY_FACTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT d.kind, d.app_key, d.session_ids, d.event_type, d.url, {DELIVERY_KEY}, {}
+         FROM deliveries d WHERE d.id = ?1",
+        delivery_body()
+    )
+});
+
 fn apply_attempt(
     conn: &Connection,
     e: &JournalEntry,
@@ -535,15 +544,8 @@ fn apply_attempt(
     // attempt with no delivery row is kept whole. Compared here rather than in the INSERT: an
     // `INSERT … SELECT … LEFT JOIN deliveries ON id = ?1` was prepared again by SQLite at every
     // execution (a fifth of the writer's time, measured).
-    static FACTS: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT d.kind, d.app_key, d.session_ids, d.event_type, d.url, {DELIVERY_KEY}, {}
-             FROM deliveries d WHERE d.id = ?1",
-            delivery_body()
-        )
-    });
     let facts = conn
-        .prepare_cached(&FACTS)?
+        .prepare_cached(&DELIVERY_FACTS)?
         .query_row([&e.delivery_id], |r| {
             Ok(DeliveryFacts {
                 kind: r.get(0)?,

@@ -2,8 +2,8 @@
 --
 -- * deliveries.body (status pushes, and CDR batches their calls do not make), calls.request_json,
 --   calls.fee_json and calls.view_json are written as BLOBs: a leading byte, then the value
---   deflated against a dictionary built into Dialtone and what the row's call already says
---   (src/store/pack.rs). TEXT still reads as the text itself, so rows written before v4 are left
+--   compressed (LZ4) against a dictionary built into Dialtone and what the row's call already
+--   says (src/store/pack.rs). TEXT still reads as the text itself, so rows written before v4 are left
 --   as they are. A v3 body stored as a BLOB (bytes that are not UTF-8; JSON never is) gets the
 --   leading byte 0, "as is", so that every BLOB in these columns reads the same way.
 -- * attempts.aksk: a BLOB when the signature is the usual one (digest, nonce and Created in
@@ -82,19 +82,24 @@ DROP TABLE deliveries;
 CREATE UNIQUE INDEX outbox_key ON outbox (idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX outbox_owed ON outbox (id) WHERE finished_outcome IS NULL;
 
+-- The call's columns come from scalar subqueries, not a join: a view that is a join is
+-- materialised whole when it is the right side of a LEFT JOIN (the journal's query), and a
+-- query on it by id was prepared again at every execution (measured).
 CREATE VIEW deliveries AS
 SELECT o.id, o.kind,
-    coalesce(o.app_key, c.app_key) AS app_key,
-    coalesce(o.url, c.status_url) AS url,
+    coalesce(o.app_key, (SELECT c.app_key FROM calls c WHERE c.seq = o.call_seq)) AS app_key,
+    coalesce(o.url, (SELECT c.status_url FROM calls c WHERE c.seq = o.call_seq)) AS url,
     o.body, o.event_type,
-    coalesce(o.session_ids, json_array(c.session_id)) AS session_ids,
+    coalesce(o.session_ids,
+        (SELECT json_array(c.session_id) FROM calls c WHERE c.seq = o.call_seq)) AS session_ids,
     o.idempotency_key, o.attempts, o.last_outcome, o.last_sent_at, o.next_attempt_at,
     o.finished_outcome, o.call_seq,
     -- what the body is packed with (src/store/pack.rs)
     CASE WHEN o.call_seq IS NULL THEN json_extract(o.session_ids, '$[0]')
-         ELSE c.app_key || c.display || c.callee || c.accepted_at || c.session_id
+         ELSE (SELECT c.app_key || c.display || c.callee || c.accepted_at || c.session_id
+                 FROM calls c WHERE c.seq = o.call_seq)
     END AS pack_context
-FROM outbox o LEFT JOIN calls c ON c.seq = o.call_seq;
+FROM outbox o;
 
 -- Links each new delivery to its calls as it is queued, in the same statement.
 CREATE TRIGGER outbox_link_calls AFTER INSERT ON outbox BEGIN
