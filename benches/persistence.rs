@@ -20,7 +20,8 @@
 //! asserted. The bar: persistence may slow a 1 000 calls/s burst by at most 20 %.
 //!
 //! `cargo bench --bench persistence` (release build). `PERSISTENCE_ROUNDS=N` (default 5);
-//! `PERSISTENCE_ONLY=bytes` runs (d) alone, `PERSISTENCE_ONLY=rounds` everything but (d).
+//! `PERSISTENCE_ONLY=bytes` runs (d) alone, `PERSISTENCE_ONLY=rounds` everything but (d);
+//! `PERSISTENCE_KEEP_DB=path` keeps a copy of (d)'s database file there.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -387,6 +388,11 @@ async fn bytes_per_call() {
     );
     let conn = rusqlite::Connection::open(&db).unwrap();
     breakdown(&conn, calls);
+    // `PERSISTENCE_KEEP_DB=path`: a copy of the file to look into with sqlite3.
+    if let Ok(keep) = std::env::var("PERSISTENCE_KEEP_DB") {
+        std::fs::copy(&db, &keep).unwrap();
+        println!("(d) database kept as {keep}");
+    }
     drop(conn);
     drop(kept);
 }

@@ -128,15 +128,15 @@ fn entry_from(row: &Row<'_>) -> Result<JournalEntry, StoreError> {
     let request_headers = match row.get::<_, Option<String>>(9)? {
         Some(text) => json("attempts.request_headers", &text)?,
         None => {
-            let (aksk, key): (Option<String>, Option<String>) = (row.get(19)?, row.get(20)?);
-            let (Some(aksk), Some(key)) = (aksk, key) else {
+            let (aksk, key) = (row.get_ref(19)?, row.get::<_, Option<String>>(20)?);
+            let (false, Some(key)) = (aksk == rusqlite::types::ValueRef::Null, key) else {
                 return Err(StoreError::Corrupt {
                     column: "attempts.aksk",
                     reason: "neither headers nor X-AKSK with its delivery's key".into(),
                 });
             };
             let app_key: String = row.get(2)?;
-            journal_headers(PUSH_AUTHORIZATION, &write::full_aksk(aksk, &app_key), &key)
+            journal_headers(PUSH_AUTHORIZATION, &write::full_aksk(aksk, &app_key)?, &key)
         }
     };
     let request_body = body_from(row.get_ref(10)?)?;

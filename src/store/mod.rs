@@ -29,6 +29,7 @@
 
 mod attempts;
 mod lock;
+mod pack;
 mod read;
 mod retention;
 pub mod schema;
@@ -203,6 +204,7 @@ impl Store {
         // Someone holding a lock with sqlite3 delays us rather than failing a batch.
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
+        pack::register(&conn)?;
         let was = schema::migrate(&mut conn)?;
         if was != schema::SCHEMA_VERSION {
             tracing::info!(

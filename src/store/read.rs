@@ -5,13 +5,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::write::{
     body_from, parse_event, parse_event_type, parse_kind, parse_outcome, parse_time, FeeState,
 };
-use super::StoreError;
+use super::{pack, StoreError};
 use crate::call::timeline::TimelineEvent;
 use crate::clock::{PlatformTime, TimelineTime};
 use crate::push::journal::{DeliveryOutcome, PushKind};
@@ -159,6 +160,19 @@ const CALL_COLUMNS: &str = "seq, session_id, app_key, callee, display, accepted_
     fee_state, view_json";
 
 fn call_from(row: &Row<'_>) -> Result<StoredCall, StoreError> {
+    let session_id: String = row.get("session_id")?;
+    let app_key: String = row.get("app_key")?;
+    let callee: String = row.get("callee")?;
+    let display: String = row.get("display")?;
+    let accepted_at: String = row.get("accepted_at")?;
+    let context = pack::call_context(&app_key, &display, &callee, &accepted_at, &session_id);
+    // Packed with the call's context (schema v4), or text as it was written before.
+    let unpacked = |column: &str| -> Result<Option<String>, StoreError> {
+        match row.get_ref(column)? {
+            ValueRef::Null => Ok(None),
+            v => pack::unpack_text(v, &context).map(Some),
+        }
+    };
     let state_code: Option<u32> = row.get("state_code")?;
     let ended = match state_code {
         None => None,
@@ -169,25 +183,23 @@ fn call_from(row: &Row<'_>) -> Result<StoredCall, StoreError> {
                 .unwrap_or_default(),
             readings: row.get::<_, Option<u32>>("readings")?.unwrap_or_default(),
             code_ms: row.get::<_, Option<u64>>("code_ms")?.unwrap_or_default(),
-            fee_json: row
-                .get::<_, Option<String>>("fee_json")?
-                .unwrap_or_default(),
-            view_json: row.get("view_json")?,
+            fee_json: unpacked("fee_json")?.unwrap_or_default(),
+            view_json: unpacked("view_json")?,
         }),
     };
     Ok(StoredCall {
         seq: row.get("seq")?,
-        session_id: row.get("session_id")?,
-        app_key: row.get("app_key")?,
-        callee: row.get("callee")?,
-        display: row.get("display")?,
         accepted_ms: row.get("accepted_ms")?,
-        accepted_at: row.get("accepted_at")?,
-        request_json: row.get("request_json")?,
+        request_json: unpacked("request_json")?.unwrap_or_default(),
         status_url: row.get("status_url")?,
         fee_url: row.get("fee_url")?,
         ended,
         fee_state: FeeState::parse(&row.get::<_, String>("fee_state")?)?,
+        session_id,
+        app_key,
+        callee,
+        display,
+        accepted_at,
     })
 }
 
@@ -267,7 +279,7 @@ fn string_list(column: &'static str, json: &str) -> Result<Vec<String>, StoreErr
 fn status_pushes(conn: &Connection, seq: u64) -> Result<u32, StoreError> {
     let prefix = format!("s{seq}.");
     let n: Option<u32> = conn.query_row(
-        "SELECT max(CAST(substr(id, length(?1) + 1) AS INTEGER)) FROM deliveries
+        "SELECT max(CAST(substr(id, length(?1) + 1) AS INTEGER)) FROM outbox
           WHERE kind = 'status' AND substr(id, 1, length(?1)) = ?1",
         [&prefix],
         |r| r.get(0),

@@ -53,7 +53,7 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
                 AND c.fee_state IN ('delivered', 'abandoned', 'no_url')
                 AND (c.seq <= ?2 OR c.ended_at < ?1)
                 AND NOT EXISTS (
-                    SELECT 1 FROM delivery_calls dc JOIN deliveries d ON d.id = dc.delivery_id
+                    SELECT 1 FROM delivery_calls dc JOIN outbox d ON d.id = dc.delivery_id
                      WHERE dc.call_seq = c.seq AND d.finished_outcome IS NULL)",
         )?;
         let rows = stmt.query_map(params![r.ended_before, over_count, r.batch], |row| {
@@ -77,8 +77,9 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
     touched.dedup();
     // A CDR batch body made from its calls' CDRs is written out before any of them goes.
     let mut materialise = conn.prepare_cached(&format!(
-        "UPDATE deliveries AS d SET body = {} WHERE d.id = ?1 AND d.body IS NULL",
-        super::write::delivery_body()
+        "UPDATE outbox SET body = (SELECT {} FROM deliveries d WHERE d.id = ?1)
+          WHERE id = ?1 AND body IS NULL",
+        super::write::delivery_body_packed()
     ))?;
     for id in &touched {
         materialise.execute([id])?;
@@ -96,8 +97,8 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
         "SELECT NOT EXISTS (SELECT 1 FROM delivery_calls WHERE delivery_id = ?1)",
     )?;
     let mut attempts = conn.prepare_cached("DELETE FROM attempts WHERE delivery_id = ?1")?;
-    let mut delivery = conn
-        .prepare_cached("DELETE FROM deliveries WHERE id = ?1 AND finished_outcome IS NOT NULL")?;
+    let mut delivery =
+        conn.prepare_cached("DELETE FROM outbox WHERE id = ?1 AND finished_outcome IS NOT NULL")?;
     for id in &touched {
         if orphan.query_row([id], |row| row.get::<_, bool>(0))? {
             attempts.execute([id])?;

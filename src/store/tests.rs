@@ -311,14 +311,43 @@ fn data_survives_closing_and_reopening_the_file() {
     );
     drop((journal, store));
 
-    // Anyone can read the CDRs with plain SQLite.
+    // Plain SQLite reads the calls' states, outcomes and times; the CDR's own fields are packed
+    // (schema v4), and the cdrs view needs Dialtone's `dialtone_unpack`.
     let conn = Connection::open(dir.0.join(DB_FILE)).expect("plain open");
-    let (icid, reason, state): (String, u32, String) = conn
+    let (state_code, ended_at, fee_state): (u32, String, String) = conn
         .query_row(
-            "SELECT icid, ul_fail_reason, fee_state FROM cdrs WHERE session_id = ?1",
+            "SELECT state_code, ended_at, fee_state FROM calls WHERE session_id = ?1",
             [session(1)],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
+        .expect("calls");
+    assert_eq!(
+        (state_code, ended_at.as_str(), fee_state.as_str()),
+        (0, "2026-03-14 10:15:53", "delivered")
+    );
+    let outcomes: Vec<String> = conn
+        .prepare("SELECT outcome FROM attempts ORDER BY seq")
+        .expect("attempts")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(outcomes.len(), 7);
+    let plain = conn.query_row("SELECT icid FROM cdrs", [], |r| r.get::<_, String>(0));
+    assert!(plain
+        .expect_err("no dialtone_unpack in plain SQLite")
+        .to_string()
+        .contains("dialtone_unpack"));
+    drop(conn);
+    let store = Store::open(&dir.0).expect("reopen");
+    let (icid, reason, state): (String, u32, String) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT icid, ul_fail_reason, fee_state FROM cdrs WHERE session_id = ?1",
+                [session(1)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
         .expect("cdrs view");
     assert_eq!(
         (icid.as_str(), reason, state.as_str()),
@@ -965,6 +994,73 @@ fn an_attempt_stores_only_what_its_delivery_does_not_say_and_reads_back_whole() 
     assert_eq!(read, vec![first, odd]);
 }
 
+/// Call `seq`, ended with its CDR, and its status push `delivery` (not attempted), as Dialtone
+/// wrote them before v4: the request, CDR and body as text (columns common to v1 to v3).
+fn old_call_and_push(conn: &Connection, seq: u64, delivery: u64) {
+    let Write::CallAccepted {
+        session_id,
+        app_key,
+        callee,
+        display,
+        accepted_ms,
+        accepted_at,
+        request_json,
+        status_url,
+        fee_url,
+        ..
+    } = accepted(seq, "app", "2026-03-14 10:15:31")
+    else {
+        unreachable!()
+    };
+    conn.execute(
+        "INSERT INTO calls (seq, session_id, app_key, callee, display, accepted_ms, accepted_at,
+             request_json, status_url, fee_url, state_code, ended_at, readings, code_ms, fee_json,
+             fee_state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, '2026-03-14 10:15:53', 3, 8200,
+             ?11, 'delivered')",
+        rusqlite::params![
+            seq,
+            session_id,
+            app_key,
+            callee,
+            display,
+            accepted_ms,
+            accepted_at,
+            request_json,
+            status_url,
+            fee_url,
+            fee_json(seq, "app", 0)
+        ],
+    )
+    .expect("old call");
+    let Write::DeliveryQueued {
+        id,
+        app_key,
+        url,
+        body,
+        session_ids,
+        idempotency_key,
+        ..
+    } = queued(delivery, PushKind::Status, &[seq])
+    else {
+        unreachable!()
+    };
+    conn.execute(
+        "INSERT INTO deliveries (id, kind, app_key, url, body, event_type, session_ids,
+             idempotency_key)
+         VALUES (?1, 'status', ?2, ?3, ?4, 'callout', ?5, ?6)",
+        rusqlite::params![
+            id,
+            app_key,
+            url,
+            String::from_utf8(body).expect("JSON"),
+            write::json_list(&session_ids),
+            idempotency_key
+        ],
+    )
+    .expect("old push");
+}
+
 #[test]
 fn a_v2_database_is_upgraded_in_place_and_reads_the_same() {
     let dir = TempDir::new("v2");
@@ -974,35 +1070,7 @@ fn a_v2_database_is_upgraded_in_place_and_reads_the_same() {
         // What a v2 Dialtone left behind: a call, its status push, one attempt in full.
         let mut conn = Connection::open(dir.0.join(DB_FILE)).expect("open v2");
         schema::migrate_to(&mut conn, 2).expect("v2 schema");
-        for w in [
-            accepted(2, "app", "2026-03-14 10:15:31"),
-            ended(2, "app", 0),
-            queued(20, PushKind::Status, &[2]),
-        ] {
-            let Write::CallEnded {
-                session_id,
-                state_code,
-                ended_at,
-                readings,
-                code_ms,
-                fee_json,
-                ..
-            } = &w
-            else {
-                conn.execute_batch("SAVEPOINT w").expect("savepoint");
-                // v2 has no view_json or delivery_calls: CallAccepted and DeliveryQueued are
-                // the same statements in both.
-                write::apply(&conn, &w).expect("v2 write");
-                conn.execute_batch("RELEASE w").expect("release");
-                continue;
-            };
-            conn.execute(
-                "UPDATE calls SET state_code = ?2, ended_at = ?3, readings = ?4, code_ms = ?5,
-                     fee_json = ?6, fee_state = 'delivered' WHERE session_id = ?1",
-                rusqlite::params![session_id, state_code, ended_at, readings, code_ms, fee_json],
-            )
-            .expect("v2 end");
-        }
+        old_call_and_push(&conn, 2, 20);
         conn.execute(
             "INSERT INTO attempts (id, delivery_id, kind, app_key, session_ids, event_type, url,
                  attempt, sent_at, sent_at_ms, request_headers, request_body, response_status,
@@ -1028,7 +1096,10 @@ fn a_v2_database_is_upgraded_in_place_and_reads_the_same() {
         .expect("v2 link");
     }
     let store = Store::open(&dir.0).expect("open migrates");
-    assert_eq!(store.read(schema::version).expect("version"), 3);
+    assert_eq!(
+        store.read(schema::version).expect("version"),
+        schema::SCHEMA_VERSION
+    );
     let journal = SqliteJournal::new(store.clone());
     assert_eq!(
         journal
@@ -1312,4 +1383,168 @@ fn a_cdr_batch_keeps_its_body_when_retention_takes_one_of_its_calls() {
         })
         .expect("query");
     assert_eq!(read, vec![attempt], "the whole batch, as sent");
+}
+
+#[test]
+fn a_v3_database_is_upgraded_in_place_and_what_it_held_reads_byte_for_byte() {
+    let dir = TempDir::new("v3");
+    std::fs::create_dir_all(&dir.0).expect("mkdir");
+    let e = sent(30, PushKind::Status, &[3], 1, DeliveryOutcome::Delivered);
+    // A push whose body is not UTF-8: v3 kept such bytes as a BLOB (JSON never is one).
+    let odd_body = vec![0x01, 0xff, b'{', 0x00, 0xfe];
+    {
+        // What a v3 Dialtone left behind: an ended call with its status push and attempt (all
+        // text), and a push still owed.
+        let mut conn = Connection::open(dir.0.join(DB_FILE)).expect("open v3");
+        schema::migrate_to(&mut conn, 3).expect("v3 schema");
+        old_call_and_push(&conn, 3, 30);
+        conn.execute(
+            "UPDATE calls SET view_json = '{\"outcome\":\"answer\"}' WHERE seq = 3",
+            [],
+        )
+        .expect("v3 view");
+        // As v3 stored an attempt: what its delivery says left NULL, X-AKSK as text.
+        let aksk = &e.request_headers[2].1;
+        assert!(aksk.starts_with("UsernameToken "), "{aksk}");
+        conn.execute(
+            "INSERT INTO attempts (delivery_id, attempt, sent_at, sent_at_ms, aksk,
+                 response_status, response_body, latency_ms, outcome)
+             VALUES (?1, 1, ?2, ?3, ?4, 200, 'busy', 3, 'delivered')",
+            rusqlite::params![e.delivery_id, e.sent_at, e.sent_at_ms, aksk],
+        )
+        .expect("v3 attempt");
+        conn.execute(
+            "UPDATE deliveries SET attempts = 1, last_outcome = 'delivered',
+                 finished_outcome = 'delivered' WHERE id = ?1",
+            [&e.delivery_id],
+        )
+        .expect("v3 delivered");
+        conn.execute(
+            "INSERT INTO deliveries (id, kind, app_key, url, body, event_type, session_ids,
+                 idempotency_key)
+             VALUES ('31', 'status', 'app', 'http://x/status', ?1, 'callout', ?2, 'idem-31')",
+            rusqlite::params![odd_body, write::json_list(&[session(3)])],
+        )
+        .expect("v3 odd push");
+    }
+    let store = Store::open(&dir.0).expect("open migrates");
+    assert_eq!(store.read(schema::version).expect("version"), 4);
+
+    // The old rows stay text, and read as they did.
+    let call = store.call(&session(3)).expect("read").expect("kept");
+    assert_eq!(call.request_json, r#"{"verifyCode":"0003"}"#);
+    let end = call.ended.expect("ended");
+    assert_eq!(end.fee_json, fee_json(3, "app", 0));
+    assert_eq!(end.view_json.as_deref(), Some(r#"{"outcome":"answer"}"#));
+    let journal = SqliteJournal::new(store.clone());
+    assert_eq!(
+        journal
+            .query(&JournalQuery::for_session(&session(3)))
+            .expect("query"),
+        vec![e],
+        "the old attempt and its body read as they did"
+    );
+    let owed = store.recover().expect("recover").owed_deliveries;
+    assert_eq!(
+        owed.iter()
+            .map(|d| (d.id.as_str(), d.body.clone()))
+            .collect::<Vec<_>>(),
+        vec![("31", odd_body)],
+        "the owed push is re-sent with the same bytes"
+    );
+    let icid: String = store
+        .read(|c| Ok(c.query_row("SELECT icid FROM cdrs", [], |r| r.get(0))?))
+        .expect("the cdrs view");
+    // The status push to the call's own app and URL names the call instead of repeating them;
+    // the deliveries view shows them still.
+    let outbox: Vec<(String, Option<i64>, Option<String>, String)> = store
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT o.id, o.call_seq, o.app_key, d.app_key FROM outbox o
+                   JOIN deliveries d ON d.id = o.id ORDER BY o.id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .expect("outbox");
+    assert_eq!(
+        outbox,
+        vec![
+            ("30".into(), Some(3), None, "app".into()),
+            ("31".into(), None, Some("app".into()), "app".into())
+        ]
+    );
+    assert_eq!(icid, "CAE-20260314181531-00000003");
+
+    // What is written from now on is packed, and reads back the same.
+    full_lifecycle(&store, 4);
+    let types: (String, String, String) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT typeof(c.request_json), typeof(c.fee_json), typeof(d.body)
+                   FROM calls c, deliveries d WHERE c.seq = 4 AND d.id = '40'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?)
+        })
+        .expect("types");
+    assert_eq!(types, ("blob".into(), "blob".into(), "blob".into()));
+    let call = store.call(&session(4)).expect("read").expect("kept");
+    assert_eq!(call.request_json, r#"{"verifyCode":"0004"}"#);
+    assert_eq!(call.ended.expect("ended").fee_json, fee_json(4, "app", 0));
+    let e = sent(48, PushKind::Status, &[4], 1, DeliveryOutcome::Delivered);
+    store.write(queued(48, PushKind::Status, &[4]));
+    store.write(Write::Attempt {
+        entry: e.clone(),
+        fault: None,
+    });
+    let stored: (Option<String>, String) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT a.request_body, typeof(d.body) FROM attempts a
+                   JOIN deliveries d ON d.id = a.delivery_id WHERE d.id = '48'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .expect("row");
+    assert_eq!(
+        stored,
+        (None, "blob".into()),
+        "the body is stored once, packed"
+    );
+    let mut q = JournalQuery::for_session(&session(4));
+    q.delivery_id = Some("48".into());
+    assert_eq!(journal.query(&q).expect("query"), vec![e]);
+}
+
+#[test]
+fn the_writers_per_attempt_query_is_prepared_once_and_the_journal_reads_by_index() {
+    // Measured: a `deliveries` view made with a join was prepared again at every attempt, and
+    // materialised whole under the journal's LEFT JOIN.
+    let store = Store::in_memory().expect("store");
+    full_lifecycle(&store, 1);
+    full_lifecycle(&store, 2);
+    let (reprepared, plan) = store
+        .read(|c| {
+            let mut stmt = c.prepare(&write::DELIVERY_FACTS)?;
+            for id in ["10", "20", "19", "11", "nope"] {
+                stmt.query([id])?.next()?;
+            }
+            let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+            let plan: Vec<String> = c
+                .prepare(
+                    "EXPLAIN QUERY PLAN SELECT a.seq, d.url FROM attempts a
+                       LEFT JOIN deliveries d ON d.id = a.delivery_id",
+                )?
+                .query_map([], |r| r.get::<_, String>(3))?
+                .collect::<Result<_, _>>()?;
+            Ok((reprepared, plan))
+        })
+        .expect("read");
+    assert_eq!(reprepared, 0);
+    assert!(
+        !plan.iter().any(|step| step.contains("MATERIALIZE")),
+        "{plan:?}"
+    );
 }

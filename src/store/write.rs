@@ -10,6 +10,7 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::pack::{call_context, packed_sql, CALL_CONTEXT_SQL};
 use super::StoreError;
 use crate::call::timeline::TimelineEvent;
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushError, PushKind};
@@ -240,11 +241,17 @@ pub(super) fn corrupt(column: &'static str, value: &str) -> StoreError {
 /// `fee_json` in the order of `session_ids` (`$ids`: an SQL expression of the JSON array).
 fn fee_body_of(ids: &str) -> String {
     format!(
-        "(SELECT '{{\"eventType\":\"fee\",\"feeLst\":[' || group_concat(c.fee_json, ',' ORDER BY j.key)
+        "(SELECT '{{\"eventType\":\"fee\",\"feeLst\":['
+                 || group_concat(dialtone_unpack(c.fee_json, {CALL_CONTEXT_SQL}), ','
+                                 ORDER BY j.key)
                  || ']}}'
             FROM json_each({ids}) j JOIN calls c ON c.session_id = j.value)"
     )
 }
+
+/// What a delivery's body is packed with (schema v4, [`super::pack`]), for a query naming the
+/// `deliveries` row `d` (the view says it).
+const DELIVERY_CONTEXT: &str = "d.pack_context";
 
 /// The columns of an attempt's delivery row that the attempt does not repeat.
 struct DeliveryFacts {
@@ -257,14 +264,56 @@ struct DeliveryFacts {
     body: Option<Vec<u8>>,
 }
 
-/// The outbox insert, with `body` the SQL expression stored as the body.
+/// The outbox insert, with `body` the SQL expression stored as the body: `?7` is the session
+/// ids, `?3`, `?4` and `?10` the app, URL and session ids to store (NULL when they are those of
+/// call `?9`, schema v4).
 fn insert_delivery(body: &str) -> String {
     format!(
-        "INSERT INTO deliveries (id, kind, app_key, url, body, event_type, session_ids,
+        "INSERT INTO outbox (id, kind, call_seq, app_key, url, body, event_type, session_ids,
              idempotency_key)
-         VALUES (?1, ?2, ?3, ?4, {body}, ?6, ?7,
+         VALUES (?1, ?2, ?9, ?3, ?4, {body}, ?6, ?10,
              CASE WHEN ?8 = json_extract(?7, '$[0]') || '/' || ?6 THEN NULL ELSE ?8 END)"
     )
+}
+
+/// The call a status push's app, URL and session ids are all those of, with its context (schema
+/// v4: the outbox row then names the call instead of repeating them, and its body is packed with
+/// the call's context).
+fn own_call(
+    conn: &Connection,
+    kind: PushKind,
+    app_key: &str,
+    url: &str,
+    session_ids: &[String],
+) -> Result<Option<(i64, String)>, StoreError> {
+    let [session_id] = session_ids else {
+        return Ok(None);
+    };
+    if kind != PushKind::Status {
+        return Ok(None);
+    }
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT c.seq, {CALL_CONTEXT_SQL} FROM calls c
+              WHERE c.session_id = ?1 AND c.app_key = ?2 AND c.status_url = ?3"
+        )
+    });
+    Ok(conn
+        .prepare_cached(&SQL)?
+        .query_row(params![session_id, app_key, url], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
+/// The context a call's values are packed with, from its row.
+fn stored_call_context(conn: &Connection, session_id: &str) -> Result<String, StoreError> {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| format!("SELECT {CALL_CONTEXT_SQL} FROM calls c WHERE c.session_id = ?1"));
+    conn.prepare_cached(&SQL)?
+        .query_row([session_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::UnknownSession(session_id.to_owned()))
 }
 
 /// A delivery's idempotency key, for a query naming the `deliveries` row `d`: stored NULL when it
@@ -273,16 +322,25 @@ pub(super) const DELIVERY_KEY: &str =
     "coalesce(d.idempotency_key, json_extract(d.session_ids, '$[0]') || '/' || d.event_type)";
 
 /// A delivery's body, for a query naming the `deliveries` row `d`: a CDR batch's is stored NULL
-/// when its calls' `fee_json` make it (schema v3), so each CDR is stored once.
+/// when its calls' `fee_json` make it (schema v3), so each CDR is stored once; others are packed
+/// (schema v4).
 pub(super) fn delivery_body() -> String {
     format!(
-        "coalesce(d.body, CASE WHEN d.kind = 'fee' THEN {} END)",
+        "coalesce(dialtone_unpack(d.body, {DELIVERY_CONTEXT}),
+                  CASE WHEN d.kind = 'fee' THEN {} END)",
         fee_body_of("d.session_ids")
     )
 }
 
-/// A push body as stored: TEXT when it is UTF-8 (always, for JSON), so `json_extract` and
-/// `sqlite3` read it; a BLOB otherwise, so no byte is ever altered.
+/// A CDR batch body made from its calls, packed to be stored in its own right (retention, before
+/// the calls go).
+pub(super) fn delivery_body_packed() -> String {
+    format!("dialtone_pack({}, {DELIVERY_CONTEXT})", delivery_body())
+}
+
+/// A push body as an attempt that differs from its delivery stores it (rare): TEXT when it is
+/// UTF-8 (always, for JSON), so `json_extract` and `sqlite3` read it; a BLOB otherwise, so no
+/// byte is ever altered. Bodies in the outbox are packed instead.
 fn body_sql(body: &[u8]) -> ToSqlOutput<'_> {
     match std::str::from_utf8(body) {
         Ok(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
@@ -290,7 +348,7 @@ fn body_sql(body: &[u8]) -> ToSqlOutput<'_> {
     }
 }
 
-/// Reads a body stored by [`body_sql`].
+/// Reads a body as SQL gives it: TEXT, or the bytes of a BLOB (unpacked already).
 pub(super) fn body_from(v: ValueRef<'_>) -> Result<Vec<u8>, StoreError> {
     match v {
         ValueRef::Text(b) | ValueRef::Blob(b) => Ok(b.to_vec()),
@@ -333,7 +391,10 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                 display,
                 accepted_ms,
                 accepted_at,
-                request_json,
+                packed_sql(
+                    request_json.as_bytes(),
+                    &call_context(app_key, display, callee, accepted_at, session_id)
+                ),
                 status_url,
                 fee_url
             ])?;
@@ -365,6 +426,7 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             fee_json,
             view_json,
         } => {
+            let context = stored_call_context(conn, session_id)?;
             let n = conn
                 .prepare_cached(
                     "UPDATE calls SET state_code = ?2, ended_at = ?3, readings = ?4, code_ms = ?5,
@@ -372,7 +434,15 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                      WHERE session_id = ?1",
                 )?
                 .execute(params![
-                    session_id, state_code, ended_at, readings, code_ms, fee_json, view_json
+                    session_id,
+                    state_code,
+                    ended_at,
+                    readings,
+                    code_ms,
+                    packed_sql(fee_json.as_bytes(), &context),
+                    view_json
+                        .as_ref()
+                        .map(|v| packed_sql(v.as_bytes(), &context))
                 ])?;
             if n == 0 {
                 return Err(StoreError::UnknownSession(session_id.clone()));
@@ -395,35 +465,47 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             session_ids,
             idempotency_key,
         } => {
-            // Schema v3: what can be derived is stored NULL (see `DELIVERY_KEY`, `delivery_body`).
-            // One statement per kind, chosen here rather than by `?2 = 'fee'` in SQL (see
-            // `apply_attempt` on parameters in conditions).
+            // Schema v3: what can be derived is stored NULL (see `DELIVERY_KEY`, `delivery_body`);
+            // v4: the rest packed, with the first session id as context. One statement per kind,
+            // chosen here rather than by `?2 = 'fee'` in SQL (see `apply_attempt` on parameters
+            // in conditions); a CDR batch is packed only when its calls do not make it.
             static INSERT_FEE: LazyLock<String> = LazyLock::new(|| {
                 insert_delivery(&format!(
-                    "CASE WHEN ?5 = {} THEN NULL ELSE ?5 END",
+                    "CASE WHEN ?5 = {} THEN NULL
+                          ELSE dialtone_pack(?5, json_extract(?7, '$[0]')) END",
                     fee_body_of("?7")
                 ))
             });
             static INSERT_STATUS: LazyLock<String> = LazyLock::new(|| insert_delivery("?5"));
-            let sql = match kind {
-                PushKind::Fee => &*INSERT_FEE,
-                PushKind::Status => &*INSERT_STATUS,
+            let call = own_call(conn, *kind, app_key, url, session_ids)?;
+            let context = match &call {
+                Some((_, context)) => context.as_str(),
+                None => session_ids.first().map_or("", String::as_str),
             };
+            let (sql, body) = match kind {
+                PushKind::Fee => (&*INSERT_FEE, body_sql(body)),
+                PushKind::Status => (&*INSERT_STATUS, packed_sql(body, context)),
+            };
+            let call = call.map(|(seq, _)| seq);
+            let ids = json_list(session_ids);
+            let own = call.is_none();
             conn.prepare_cached(sql)?.execute(params![
                 id,
                 kind_str(*kind),
-                app_key,
-                url,
-                body_sql(body),
+                own.then_some(app_key),
+                own.then_some(url),
+                body,
                 event_type.name(),
-                json_list(session_ids),
-                idempotency_key
+                ids,
+                idempotency_key,
+                call,
+                own.then_some(&ids),
             ])?;
         }
         Write::Attempt { entry, fault } => apply_attempt(conn, entry, fault.as_deref())?,
         Write::DeliveryFinished { id, outcome } => {
             conn.prepare_cached(
-                "UPDATE deliveries SET finished_outcome = ?2, next_attempt_at = NULL WHERE id = ?1",
+                "UPDATE outbox SET finished_outcome = ?2, next_attempt_at = NULL WHERE id = ?1",
             )?
             .execute(params![id, outcome_str(*outcome)])?;
             settle_fee_state(conn, id, *outcome)?;
@@ -436,13 +518,22 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
         }
         Write::Reset => {
             conn.execute_batch(
-                "DELETE FROM attempts; DELETE FROM delivery_calls; DELETE FROM deliveries;
+                "DELETE FROM attempts; DELETE FROM delivery_calls; DELETE FROM outbox;
                  DELETE FROM call_events; DELETE FROM calls;",
             )?;
         }
     }
     Ok(())
 }
+
+/// What an attempt's delivery says, by delivery id (`?1`).
+pub(super) static DELIVERY_FACTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT d.kind, d.app_key, d.session_ids, d.event_type, d.url, {DELIVERY_KEY}, {}
+         FROM deliveries d WHERE d.id = ?1",
+        delivery_body()
+    )
+});
 
 fn apply_attempt(
     conn: &Connection,
@@ -453,15 +544,8 @@ fn apply_attempt(
     // attempt with no delivery row is kept whole. Compared here rather than in the INSERT: an
     // `INSERT … SELECT … LEFT JOIN deliveries ON id = ?1` was prepared again by SQLite at every
     // execution (a fifth of the writer's time, measured).
-    static FACTS: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "SELECT d.kind, d.app_key, d.session_ids, d.event_type, d.url, {DELIVERY_KEY}, {}
-             FROM deliveries d WHERE d.id = ?1",
-            delivery_body()
-        )
-    });
     let facts = conn
-        .prepare_cached(&FACTS)?
+        .prepare_cached(&DELIVERY_FACTS)?
         .query_row([&e.delivery_id], |r| {
             Ok(DeliveryFacts {
                 kind: r.get(0)?,
@@ -485,7 +569,11 @@ fn apply_attempt(
     let session_ids = json_list(&e.session_ids);
     let usual = usual_headers(&e.request_headers)
         .filter(|(_, key)| Some(*key) == facts.and_then(|f| f.key.as_deref()))
-        .map(|(aksk, _)| short_aksk(aksk, &e.app_key));
+        .map(|(aksk, _)| short_aksk(aksk, &e.app_key))
+        .map(|short| match super::pack::pack_aksk(short) {
+            Some(packed) => Value::Blob(packed),
+            None => Value::Text(short.to_owned()),
+        });
     let headers = match usual {
         Some(_) => None,
         None => Some(
@@ -525,7 +613,7 @@ fn apply_attempt(
     let id = e.delivery_id.as_str();
     let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_str(e.outcome));
     conn.prepare_cached(
-        "UPDATE deliveries SET attempts = max(attempts, ?2), last_outcome = ?3, last_sent_at = ?4,
+        "UPDATE outbox SET attempts = max(attempts, ?2), last_outcome = ?3, last_sent_at = ?4,
              next_attempt_at = ?5, finished_outcome = coalesce(?6, finished_outcome)
          WHERE id = ?1",
     )?
@@ -554,12 +642,23 @@ fn short_aksk<'a>(aksk: &'a str, app_key: &str) -> &'a str {
 }
 
 /// X-AKSK as sent, from what [`short_aksk`] stored: a full header starts `UsernameToken `,
-/// a shortened one with the digest (Base64).
-pub(super) fn full_aksk(stored: String, app_key: &str) -> String {
-    match stored.starts_with("UsernameToken ") {
+/// a shortened one with the digest (Base64); a BLOB is one packed (schema v4,
+/// [`super::pack::pack_aksk`]).
+pub(super) fn full_aksk(stored: ValueRef<'_>, app_key: &str) -> Result<String, StoreError> {
+    let stored = match stored {
+        ValueRef::Blob(b) => super::pack::unpack_aksk(b)?,
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        other => {
+            return Err(StoreError::Corrupt {
+                column: "attempts.aksk",
+                reason: format!("expected text or blob, found {:?}", other.data_type()),
+            })
+        }
+    };
+    Ok(match stored.starts_with("UsernameToken ") {
         true => stored,
         false => aksk_prefix(app_key) + &stored,
-    }
+    })
 }
 
 /// A CDR push is over: its calls' CDRs are delivered, or abandoned.
@@ -576,7 +675,7 @@ fn settle_fee_state(
     // Two indexed steps rather than `UPDATE … WHERE session_id IN (SELECT … json_each …)`,
     // which SQLite plans as a scan of every call (measured: 45 µs a write at 10 000 calls).
     let sessions: Option<String> = conn
-        .prepare_cached("SELECT session_ids FROM deliveries WHERE id = ?1 AND kind = 'fee'")?
+        .prepare_cached("SELECT session_ids FROM outbox WHERE id = ?1 AND kind = 'fee'")?
         .query_row([delivery_id], |r| r.get(0))
         .optional()?;
     let Some(sessions) = sessions else {
