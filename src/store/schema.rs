@@ -9,37 +9,32 @@
 //!
 //! | table / view | one row per | notes |
 //! |---|---|---|
-//! | `calls` | accepted callVerify request | `state_code IS NULL` while in flight; `fee_json` is the CDR; `fee_state` is `pending`, `no_url`, `queued`, `delivered` or `abandoned`; `view_json` (v3): outcome, rule and announcement as the inspection API shows them; v4: `request_json`, `fee_json` and `view_json` are **packed** BLOBs (below) |
+//! | `calls` | accepted callVerify request | `state_code IS NULL` while in flight; `fee_json` is the CDR; `fee_state` is `pending`, `no_url`, `queued`, `delivered` or `abandoned`; `view_json` (v3): outcome, rule and announcement as the inspection API shows them; v4: `request_json` and `view_json` are **packed** BLOBs (below); `fee_json` stays text |
 //! | `call_events` | timeline entry | key `(call_seq, idx)` (v3; `(session_id, idx)` before); `event` is `callout`, `alerting`, `answer`, `playing`, `disconnect` or `note`; plain text |
 //! | `outbox` (v4) | push body | written before the first attempt; `finished_outcome IS NULL` = still owed; `body` packed; a status push of one call to that call's app and status URL names it in `call_seq` and leaves `app_key`, `url`, `session_ids` NULL; `idempotency_key` NULL when it is `<first session id>/<event_type>`, a CDR batch's `body` NULL when its calls' `fee_json` make it |
 //! | `deliveries` (view, v4) | push body | `outbox` with every column filled in from its call (the table of that name before v4); read bodies and keys through `store::write::delivery_body` / `DELIVERY_KEY` |
 //! | `attempts` | push attempt (the journal, spec §9) | `fault` (v2) names an injected fault, if any; v3: columns the delivery already holds (body, URL, app, kind, calls) are NULL, and the headers are kept as `aksk` (X-AKSK) when they are the usual four; v4: a usual `aksk` is a 57-byte BLOB (digest, nonce, `Created`) |
 //! | `delivery_calls` (v3) | (call, delivery) pair | which calls each push concerns: the journal per call, and retention |
 //! | `meta` | key/value | `written_by`: the Dialtone version that last opened the file |
-//! | `cdrs` (view, v2) | CDR | FeeInfo fields (spec §7.1) as snake_case columns, plus `fee_state`; v4: needs Dialtone's `dialtone_unpack` (below) |
+//! | `cdrs` (view, v2) | CDR | FeeInfo fields (spec §7.1) as snake_case columns, plus `fee_state` |
 //!
-//! **Packed values (v4, `store::pack`).** A push body, a call's request, CDR and view are stored
-//! as a BLOB: one byte saying how, then the text as an LZ4 block compressed against a dictionary
-//! built into Dialtone and what the call's row already says (its app key, numbers, acceptance
-//! time and session id). With the outbox and X-AKSK changes that takes the database from about
-//! 5.3 KB to about 2.8 KB per finished call. The
-//! price: plain `sqlite3` cannot read those four values, nor the `cdrs` view's CDR fields (it
-//! answers `no such function: dialtone_unpack`). Everything else stays plain: the calls' numbers,
-//! times, state codes and CDR states, the timeline, the outbox's and the journal's states,
-//! outcomes, times, URLs and HTTP statuses. A value written before v4 stays TEXT and reads as
-//! it is. Dialtone's own connection has `dialtone_unpack(value, context)` and
-//! `dialtone_pack(text, context)`; the CDRs themselves are served by the API
-//! (`GET /sim/v1/calls/{id}`).
+//! **Packed values (v4, `store::pack`).** A push body, a call's request and its inspection view
+//! are stored as a BLOB: one byte saying how, then the text as an LZ4 block compressed against a
+//! dictionary built into Dialtone and what the call's row already says (its app key, numbers,
+//! acceptance time and session id). Plain `sqlite3` cannot read those three values; Dialtone's
+//! own connection has `dialtone_unpack(value, context)` and `dialtone_pack(text, context)`, and
+//! the API serves them (`GET /sim/v1/calls/{id}`, `dialtone deliveries`). The CDR stays text, so
+//! the `cdrs` view works in plain `sqlite3`, as do the calls' numbers, times, state codes and CDR
+//! states, the timeline, and the outbox's and journal's states, outcomes, times, URLs and HTTP
+//! statuses. A value written before v4 stays TEXT and reads as it is.
 //!
 //! ```sql
-//! -- where the CDRs of one app stand
-//! SELECT session_id, ended_at, state_code, fee_state FROM calls
+//! -- CDRs of one app still owed to it
+//! SELECT session_id, call_end_time, ul_fail_reason FROM cdrs
 //!  WHERE app_key = 'k3Vd…' AND fee_state IN ('pending', 'queued');
 //! -- every attempt at one push
 //! SELECT a.attempt, a.sent_at, a.response_status, a.error, a.outcome
 //!   FROM attempts a WHERE a.delivery_id = 'f17';
-//! -- inside Dialtone (tests, tools on its connection): a CDR's fields, an attempt's body
-//! SELECT icid, ul_fail_reason FROM cdrs WHERE session_id = ?1;
 //! ```
 
 use rusqlite::Connection;

@@ -311,8 +311,8 @@ fn data_survives_closing_and_reopening_the_file() {
     );
     drop((journal, store));
 
-    // Plain SQLite reads the calls' states, outcomes and times; the CDR's own fields are packed
-    // (schema v4), and the cdrs view needs Dialtone's `dialtone_unpack`.
+    // Plain SQLite reads the calls' states, outcomes and times, and the CDRs through the `cdrs`
+    // view: push bodies, requests and views are packed (schema v4), the CDR is not.
     let conn = Connection::open(dir.0.join(DB_FILE)).expect("plain open");
     let (state_code, ended_at, fee_state): (u32, String, String) = conn
         .query_row(
@@ -333,22 +333,13 @@ fn data_survives_closing_and_reopening_the_file() {
         .collect::<Result<_, _>>()
         .expect("rows");
     assert_eq!(outcomes.len(), 7);
-    let plain = conn.query_row("SELECT icid FROM cdrs", [], |r| r.get::<_, String>(0));
-    assert!(plain
-        .expect_err("no dialtone_unpack in plain SQLite")
-        .to_string()
-        .contains("dialtone_unpack"));
-    drop(conn);
-    let store = Store::open(&dir.0).expect("reopen");
-    let (icid, reason, state): (String, u32, String) = store
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT icid, ul_fail_reason, fee_state FROM cdrs WHERE session_id = ?1",
-                [session(1)],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?)
-        })
-        .expect("cdrs view");
+    let (icid, reason, state): (String, u32, String) = conn
+        .query_row(
+            "SELECT icid, ul_fail_reason, fee_state FROM cdrs WHERE session_id = ?1",
+            [session(1)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("cdrs view in plain SQLite");
     assert_eq!(
         (icid.as_str(), reason, state.as_str()),
         ("CAE-20260314181531-00000001", 0, "delivered")
@@ -1488,7 +1479,8 @@ fn a_v3_database_is_upgraded_in_place_and_what_it_held_reads_byte_for_byte() {
             )?)
         })
         .expect("types");
-    assert_eq!(types, ("blob".into(), "blob".into(), "blob".into()));
+    // The CDR stays text for `sqlite3` users (the `cdrs` view).
+    assert_eq!(types, ("blob".into(), "text".into(), "blob".into()));
     let call = store.call(&session(4)).expect("read").expect("kept");
     assert_eq!(call.request_json, r#"{"verifyCode":"0004"}"#);
     assert_eq!(call.ended.expect("ended").fee_json, fee_json(4, "app", 0));

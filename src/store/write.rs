@@ -242,8 +242,7 @@ pub(super) fn corrupt(column: &'static str, value: &str) -> StoreError {
 fn fee_body_of(ids: &str) -> String {
     format!(
         "(SELECT '{{\"eventType\":\"fee\",\"feeLst\":['
-                 || group_concat(dialtone_unpack(c.fee_json, {CALL_CONTEXT_SQL}), ','
-                                 ORDER BY j.key)
+                 || group_concat(c.fee_json, ',' ORDER BY j.key)
                  || ']}}'
             FROM json_each({ids}) j JOIN calls c ON c.session_id = j.value)"
     )
@@ -439,7 +438,8 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                     ended_at,
                     readings,
                     code_ms,
-                    packed_sql(fee_json.as_bytes(), &context),
+                    // The CDR stays text: users query it with `sqlite3` (the `cdrs` view).
+                    fee_json,
                     view_json
                         .as_ref()
                         .map(|v| packed_sql(v.as_bytes(), &context))

@@ -1,7 +1,7 @@
 -- Dialtone store, schema version 4: large values packed, the outbox without what its call says.
 --
--- * deliveries.body (status pushes, and CDR batches their calls do not make), calls.request_json,
---   calls.fee_json and calls.view_json are written as BLOBs: a leading byte, then the value
+-- * deliveries.body (status pushes, and CDR batches their calls do not make), calls.request_json
+--   and calls.view_json are written as BLOBs: a leading byte, then the value
 --   compressed (LZ4) against a dictionary built into Dialtone and what the row's call already
 --   says (src/store/pack.rs). TEXT still reads as the text itself, so rows written before v4 are left
 --   as they are. A v3 body stored as a BLOB (bytes that are not UTF-8; JSON never is) gets the
@@ -11,43 +11,9 @@
 -- * The outbox is the table `outbox`; `deliveries` is a view of it with every column as before.
 --   A status push of one call to that call's app and status URL names the call (`call_seq`) and
 --   leaves app_key, url and session_ids NULL. The idempotency key's index leaves NULL keys out.
--- * The cdrs view reads the CDR through dialtone_unpack(), a function of Dialtone's connection:
---   plain sqlite3 lists the calls and their columns, not the CDR's fields (see schema.rs).
+-- * calls.fee_json (the CDR) stays text, so the cdrs view keeps working in plain sqlite3.
 
 UPDATE deliveries SET body = unhex('00' || hex(body)) WHERE typeof(body) = 'blob';
-
-DROP VIEW cdrs;
-CREATE VIEW cdrs AS
-SELECT
-    c.seq,
-    c.session_id,
-    c.fee_state,
-    json_extract(c.fee_json, '$.direction')           AS direction,
-    json_extract(c.fee_json, '$.spId')                AS sp_id,
-    json_extract(c.fee_json, '$.appKey')              AS app_key,
-    json_extract(c.fee_json, '$.icid')                AS icid,
-    json_extract(c.fee_json, '$.bindNum')             AS bind_num,
-    json_extract(c.fee_json, '$.callerNum')           AS caller_num,
-    json_extract(c.fee_json, '$.calleeNum')           AS callee_num,
-    json_extract(c.fee_json, '$.callOutStartTime')    AS call_out_start_time,
-    json_extract(c.fee_json, '$.callOutAlertingTime') AS call_out_alerting_time,
-    json_extract(c.fee_json, '$.callOutAnswerTime')   AS call_out_answer_time,
-    json_extract(c.fee_json, '$.callEndTime')         AS call_end_time,
-    json_extract(c.fee_json, '$.failTime')            AS fail_time,
-    json_extract(c.fee_json, '$.ulFailReason')        AS ul_fail_reason,
-    json_extract(c.fee_json, '$.sipStatusCode')       AS sip_status_code,
-    json_extract(c.fee_json, '$.callOutUnaswRsn')     AS call_out_unasw_rsn,
-    json_extract(c.fee_json, '$.recordFlag')          AS record_flag,
-    json_extract(c.fee_json, '$.ttsPlayTimes')        AS tts_play_times,
-    json_extract(c.fee_json, '$.ttsTransDuration')    AS tts_trans_duration,
-    json_extract(c.fee_json, '$.serviceType')         AS service_type,
-    json_extract(c.fee_json, '$.hostName')            AS host_name,
-    json_extract(c.fee_json, '$.userData')            AS user_data,
-    c.fee_json
-FROM (SELECT c.seq, c.session_id, c.fee_state,
-             dialtone_unpack(c.fee_json,
-                 c.app_key || c.display || c.callee || c.accepted_at || c.session_id) AS fee_json
-        FROM calls c WHERE c.fee_json IS NOT NULL) c;
 
 CREATE TABLE outbox (
     id               TEXT PRIMARY KEY,    -- s<call>.<n> (status) or f<first call> (CDR batch)
