@@ -21,9 +21,16 @@
 //! slowing down ([`StoreStats`] shows the writer's progress).
 //!
 //! **Reads** ([`Store::recover`], [`Store::calls`], [`Store::reconciliation`], the journal's
-//! `query`) are served by the same thread, in order with the writes: a read sees every write
-//! queued before it, in memory and on disk alike. They block the caller for the query; they are
-//! for inspection and start-up, not the hot path.
+//! `query`) see every write queued before them, in memory and on disk alike: a read waits for
+//! the commit of what was queued before it, then runs on a connection of its own, so a long one
+//! (a report over every stored call) never holds up the writes queued behind it; a private
+//! `:memory:` database has no second connection, so there reads run on the writer's thread, in
+//! order with the writes. Reads block the caller for the query; they are for inspection and
+//! start-up, not the hot path.
+//!
+//! **Memory.** Each connection's page cache is bounded ([`PAGE_CACHE_KIB`]) and so is its
+//! statement cache; the WAL is checkpointed every ~64 MiB. What the store holds does not grow
+//! with the database, only with the writer's backlog.
 //!
 //! The schema and how to query it with `sqlite3` are in [`schema`].
 
@@ -46,7 +53,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -62,6 +69,10 @@ use writer::{Ack, Counters, Msg, Writer};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "dialtone.db";
+
+/// Each connection's page cache, at most (SQLite's own default, said here so that it stays a
+/// bound): the database grows with every call, the cache does not.
+pub const PAGE_CACHE_KIB: u32 = 2048;
 
 /// What can go wrong opening, writing or reading the store.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +156,11 @@ struct Inner {
     /// The data directory's lock, held for the store's life: released with the fields, after
     /// `Drop for Inner` has closed the database.
     lock: Option<lock::DirLock>,
+    /// Reads of a database file run here rather than on the writer's thread: a report that
+    /// scans every stored call took seconds on a large database, and the writes queued behind
+    /// it (at 500 calls/s, thousands, each holding a request, a push body or an HTTP answer
+    /// waiting for its commit) grew memory with the database. `None` in memory.
+    reader: Mutex<Option<Connection>>,
 }
 
 impl Store {
@@ -182,7 +198,20 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        Store::start(conn, Some(path), Some(lock))
+        let store = Store::start(conn, Some(path.clone()), Some(lock))?;
+        // Opened once the writer has migrated the schema; read-only, so it can never write
+        // behind the writer's back.
+        let reader = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            configure(&conn)?;
+            Ok(conn)
+        };
+        let reader = reader().map_err(|source| StoreError::Open { path, source })?;
+        *store.lock_reader() = Some(reader);
+        Ok(store)
     }
 
     /// A store in memory, for `--ephemeral` and tests: the same code path on a `:memory:`
@@ -200,9 +229,7 @@ impl Store {
         path: Option<PathBuf>,
         lock: Option<lock::DirLock>,
     ) -> Result<Store, StoreError> {
-        // Someone holding a lock with sqlite3 delays us rather than failing a batch.
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.set_prepared_statement_cache_capacity(64);
+        configure(&conn)?;
         let was = schema::migrate(&mut conn)?;
         if was != schema::SCHEMA_VERSION {
             tracing::info!(
@@ -229,6 +256,7 @@ impl Store {
                 counters,
                 path,
                 lock,
+                reader: Mutex::new(None),
             }),
         })
     }
@@ -355,12 +383,24 @@ impl Store {
         self.read(move |conn| read::reconciliation(conn, from.as_deref(), to.as_deref()))
     }
 
-    /// Runs `f` on the writer's connection after every write queued before it, and returns its
-    /// result. Blocks the caller.
+    /// Runs `f` once every write queued before it is committed, and returns its result. Blocks
+    /// the caller. On a file, `f` runs on the reader connection, while the writer goes on; in
+    /// memory, on the writer's.
     fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        if self.lock_reader().is_some() {
+            match self.flush() {
+                // A batch that could not be committed is not in the database: the read shows
+                // what is, as it would on the writer's connection.
+                Ok(()) | Err(StoreError::Commit(_)) => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(conn) = self.lock_reader().as_ref() {
+                return f(conn);
+            }
+        }
         let (tx, rx) = mpsc::channel();
         self.send(Msg::Read(Box::new(move |conn| {
             let _ = tx.send(f(conn));
@@ -371,10 +411,33 @@ impl Store {
     fn send(&self, msg: Msg) -> Result<(), StoreError> {
         self.inner.tx.send(msg).map_err(|_| StoreError::Closed)
     }
+
+    /// The reader connection; one read at a time (a read that panicked left nothing half done
+    /// in it: SQLite ends its statement when the statement is dropped).
+    fn lock_reader(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.inner.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What every connection gets: how long to wait for a lock, and bounded caches.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // Someone holding a lock with sqlite3 delays us rather than failing a batch.
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.pragma_update(None, "cache_size", -i64::from(PAGE_CACHE_KIB))?;
+    Ok(())
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // The reader first, so that the writer's connection is the last one and checkpoints the
+        // WAL as it closes.
+        drop(
+            self.reader
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
         // Commit what is queued, then let the thread end, so a dropped store is a closed file.
         let _ = self.tx.send(Msg::Close);
         let handle = self
