@@ -442,13 +442,18 @@ async fn reconciliation(
     State(state): State<AppState>,
     ControlQuery(q): ControlQuery<ReportQuery>,
 ) -> Result<Response, SimError> {
-    let report = state
-        .engine
-        .reconciliation(q.from.as_deref(), q.to.as_deref())
-        .map_err(|e| match e {
-            ReportError::BadTime { .. } => bad_request(e.to_string()),
-            ReportError::Store(_) => internal(e),
-        })?;
+    // With a data directory the report reads every stored call (seconds on a large database):
+    // off the runtime's worker threads, which meanwhile serve the platform's requests.
+    let engine = state.engine.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        engine.reconciliation(q.from.as_deref(), q.to.as_deref())
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|e| match e {
+        ReportError::BadTime { .. } => bad_request(e.to_string()),
+        ReportError::Store(_) => internal(e),
+    })?;
     Ok(Json(report).into_response())
 }
 

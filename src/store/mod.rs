@@ -21,9 +21,16 @@
 //! slowing down ([`StoreStats`] shows the writer's progress).
 //!
 //! **Reads** ([`Store::recover`], [`Store::calls`], [`Store::reconciliation`], the journal's
-//! `query`) are served by the same thread, in order with the writes: a read sees every write
-//! queued before it, in memory and on disk alike. They block the caller for the query; they are
-//! for inspection and start-up, not the hot path.
+//! `query`) see every write queued before them, in memory and on disk alike: a read waits for
+//! the commit of what was queued before it, then runs on a connection of its own, so a long one
+//! (a report over every stored call) never holds up the writes queued behind it; a private
+//! `:memory:` database has no second connection, so there reads run on the writer's thread, in
+//! order with the writes. Reads block the caller for the query; they are for inspection and
+//! start-up, not the hot path.
+//!
+//! **Memory.** Each connection's page cache is bounded ([`PAGE_CACHE_KIB`]) and so is its
+//! statement cache; the WAL is checkpointed every ~64 MiB. What the store holds does not grow
+//! with the database, only with the writer's backlog.
 //!
 //! The schema and how to query it with `sqlite3` are in [`schema`].
 
@@ -47,7 +54,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -63,6 +70,10 @@ use writer::{Ack, Counters, Msg, Writer};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "dialtone.db";
+
+/// Each connection's page cache, at most (SQLite's own default, said here so that it stays a
+/// bound): the database grows with every call, the cache does not.
+pub const PAGE_CACHE_KIB: u32 = 2048;
 
 /// What can go wrong opening, writing or reading the store.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +157,11 @@ struct Inner {
     /// The data directory's lock, held for the store's life: released with the fields, after
     /// `Drop for Inner` has closed the database.
     lock: Option<lock::DirLock>,
+    /// Reads of a database file run here rather than on the writer's thread: a report that
+    /// scans every stored call took seconds on a large database, and the writes queued behind
+    /// it (at 500 calls/s, thousands, each holding a request, a push body or an HTTP answer
+    /// waiting for its commit) grew memory with the database. `None` in memory.
+    reader: Mutex<Option<Connection>>,
 }
 
 impl Store {
@@ -177,13 +193,29 @@ impl Store {
             // commit with it: by default one comes every ~65 calls at 1 000 calls/s. Let the
             // WAL grow to ~64 MiB between them; SQLite still checkpoints when the store closes.
             conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+            // A read holding its snapshot while a checkpoint runs lets the WAL file grow past
+            // that (to 145-218 MiB in the soak); once a checkpoint restarts it, it is cut back.
+            conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
             Ok(conn)
         };
         let conn = opened().map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
         })?;
-        Store::start(conn, Some(path), Some(lock))
+        let store = Store::start(conn, Some(path.clone()), Some(lock))?;
+        // Opened once the writer has migrated the schema; read-only, so it can never write
+        // behind the writer's back.
+        let reader = || -> rusqlite::Result<Connection> {
+            let conn = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            configure(&conn)?;
+            Ok(conn)
+        };
+        let reader = reader().map_err(|source| StoreError::Open { path, source })?;
+        *store.lock_reader() = Some(reader);
+        Ok(store)
     }
 
     /// A store in memory, for `--ephemeral` and tests: the same code path on a `:memory:`
@@ -201,10 +233,7 @@ impl Store {
         path: Option<PathBuf>,
         lock: Option<lock::DirLock>,
     ) -> Result<Store, StoreError> {
-        // Someone holding a lock with sqlite3 delays us rather than failing a batch.
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        pack::register(&conn)?;
+        configure(&conn)?;
         let was = schema::migrate(&mut conn)?;
         if was != schema::SCHEMA_VERSION {
             tracing::info!(
@@ -231,6 +260,7 @@ impl Store {
                 counters,
                 path,
                 lock,
+                reader: Mutex::new(None),
             }),
         })
     }
@@ -357,12 +387,24 @@ impl Store {
         self.read(move |conn| read::reconciliation(conn, from.as_deref(), to.as_deref()))
     }
 
-    /// Runs `f` on the writer's connection after every write queued before it, and returns its
-    /// result. Blocks the caller.
+    /// Runs `f` once every write queued before it is committed, and returns its result. Blocks
+    /// the caller. On a file, `f` runs on the reader connection, while the writer goes on; in
+    /// memory, on the writer's.
     fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        if self.lock_reader().is_some() {
+            match self.flush() {
+                // A batch that could not be committed is not in the database: the read shows
+                // what is, as it would on the writer's connection.
+                Ok(()) | Err(StoreError::Commit(_)) => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(conn) = self.lock_reader().as_ref() {
+                return f(conn);
+            }
+        }
         let (tx, rx) = mpsc::channel();
         self.send(Msg::Read(Box::new(move |conn| {
             let _ = tx.send(f(conn));
@@ -373,10 +415,34 @@ impl Store {
     fn send(&self, msg: Msg) -> Result<(), StoreError> {
         self.inner.tx.send(msg).map_err(|_| StoreError::Closed)
     }
+
+    /// The reader connection; one read at a time (a read that panicked left nothing half done
+    /// in it: SQLite ends its statement when the statement is dropped).
+    fn lock_reader(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.inner.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What every connection gets: how long to wait for a lock, bounded caches, and the packed
+/// values' functions (reads unpack bodies in SQL).
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // Someone holding a lock with sqlite3 delays us rather than failing a batch.
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.pragma_update(None, "cache_size", -i64::from(PAGE_CACHE_KIB))?;
+    pack::register(conn)
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // The reader first, so that the writer's connection is the last one and checkpoints the
+        // WAL as it closes.
+        drop(
+            self.reader
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
         // Commit what is queued, then let the thread end, so a dropped store is a closed file.
         let _ = self.tx.send(Msg::Close);
         let handle = self

@@ -1,7 +1,7 @@
 //! Reading the store back: recovery after a restart, stored calls, reconciliation counts.
 //!
-//! Every function here runs on the writer's connection (see [`Store::read`](super::Store)), after
-//! everything written before the read was asked for.
+//! Every function here runs after everything written before the read was asked for is committed,
+//! on the store's reader connection (on the writer's in memory; see `Store::read`).
 
 use std::collections::{BTreeMap, HashSet};
 

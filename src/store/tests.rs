@@ -356,6 +356,52 @@ fn the_database_is_in_wal_mode() {
     assert_eq!(mode, "wal");
 }
 
+/// A report over every stored call can take seconds on a large database; the writes queued
+/// meanwhile (each call's request, push bodies, answers waiting for their commit) must not wait
+/// for it, or memory follows the database's size.
+#[test]
+fn a_long_read_does_not_hold_up_the_writes_queued_behind_it() {
+    let dir = TempDir::new("long-read");
+    let store = Store::open(&dir.0).expect("open");
+    store.write(accepted(1, "app", "2026-03-14 10:15:00"));
+    let (started_tx, started) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let reading = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            store.read(move |conn| {
+                let seen: i64 = conn.query_row("SELECT count(*) FROM calls", [], |r| r.get(0))?;
+                let _ = started_tx.send(());
+                // The read goes on until the test lets it finish.
+                let _ = released.recv_timeout(Duration::from_secs(30));
+                Ok(seen)
+            })
+        })
+    };
+    started
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the read started");
+    let (committed_tx, committed) = mpsc::channel();
+    {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let _ = committed_tx.send(store.write_sync(accepted(2, "app", "2026-03-14 10:16:00")));
+        });
+    }
+    let written = committed.recv_timeout(Duration::from_secs(10));
+    let _ = release.send(());
+    assert!(
+        matches!(written, Ok(Ok(()))),
+        "a write queued during a long read was not committed before the read ended: {written:?}"
+    );
+    let seen = reading.join().expect("the read thread").expect("the read");
+    assert_eq!(
+        seen, 1,
+        "the read saw the write queued before it, not the one after"
+    );
+    assert_eq!(store.calls(&CallQuery::default()).expect("calls").len(), 2);
+}
+
 fn journal_fixture() -> Vec<JournalEntry> {
     use DeliveryOutcome::*;
     let mut e = vec![
