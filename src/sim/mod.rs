@@ -27,6 +27,7 @@ use crate::audio::{render, render_playbacks, wav_bytes, Playback};
 use crate::call::click2call::Party;
 use crate::call::scenario::{is_keys, BehaviourSpec};
 use crate::call::timeline::TimelineEvent;
+use crate::call::HangupError;
 use crate::clock::MAX_SPAN_MS;
 use crate::engine::{CallAudio, CallFilter, CallView, PressError, ReportError, TimelineEntry};
 use crate::error::InternalFault;
@@ -177,6 +178,17 @@ fn no_audio(state: &AppState, id: &str) -> SimError {
                  earlier run, or one that left memory: see [retention])"
             ),
         ),
+        Ok(None) => no_such_call(id),
+        Err(e) => internal(format!("reading the database: {e}")),
+    }
+}
+
+/// A call this run does not hold in memory: one the database knows has ended (it left memory, or
+/// an earlier run's: calls in flight are recovered into memory), so `ended` (409), as for an
+/// ended call still in memory; else unknown (404).
+fn ended_or_unknown(state: &AppState, id: &str, ended: impl std::fmt::Display) -> SimError {
+    match state.engine.stored_call(id) {
+        Ok(Some(_)) => SimError(StatusCode::CONFLICT, ended.to_string()),
         Ok(None) => no_such_call(id),
         Err(e) => internal(format!("reading the database: {e}")),
     }
@@ -483,7 +495,7 @@ async fn dtmf(
     }
     match state.engine.press(&id, &body.digits) {
         Ok(()) => Ok(Json(json!({ "pressed": body.digits })).into_response()),
-        Err(PressError::UnknownCall) => Err(no_such_call(&id)),
+        Err(PressError::UnknownCall) => Err(ended_or_unknown(&state, &id, PressError::Ended)),
         Err(e @ PressError::Ended) => Err(SimError(StatusCode::CONFLICT, e.to_string())),
     }
 }
@@ -512,7 +524,7 @@ async fn hangup(
     ControlJson(body): ControlJson<HangupIn>,
 ) -> Result<Response, SimError> {
     if state.engine.call_view(&id).is_none() {
-        return Err(no_such_call(&id));
+        return Err(ended_or_unknown(&state, &id, HangupError::Ended));
     }
     state
         .engine

@@ -110,6 +110,20 @@ async fn a_call_that_left_memory_reads_back_the_same_from_the_database() {
     assert_eq!(order, vec![first.as_str(), second.as_str()]);
     // Its announcement is composed again from the stored request: the same audio.
     assert_eq!(audio_of(&sim, &first).await, heard_before);
+    // Hanging up or pressing keys on it is refused as on any ended call, not as unknown.
+    for (action, body) in [
+        ("hangup", r#"{"party":"a"}"#),
+        ("dtmf", r#"{"digits":"1"}"#),
+    ] {
+        let [evicted, in_memory] = [&first, &second].map(|s| format!("/sim/v1/calls/{s}/{action}"));
+        let evicted = sim.post(&evicted, &[], body).await;
+        let in_memory = sim.post(&in_memory, &[], body).await;
+        assert_eq!(
+            (evicted.status, &evicted.body),
+            (409, &in_memory.body),
+            "{action}"
+        );
+    }
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -136,6 +150,15 @@ async fn with_ephemeral_a_call_that_left_memory_is_gone() {
     for route in ["events", "audio.wav", "announcement"] {
         let reply = sim.get(&format!("/sim/v1/calls/{first}/{route}")).await;
         assert_eq!(reply.status, 404, "{route}: {}", reply.body);
+    }
+    for (action, body) in [
+        ("hangup", r#"{"party":"a"}"#),
+        ("dtmf", r#"{"digits":"1"}"#),
+    ] {
+        let reply = sim
+            .post(&format!("/sim/v1/calls/{first}/{action}"), &[], body)
+            .await;
+        assert_eq!(reply.status, 404, "{action}: {}", reply.body);
     }
     assert_eq!(sim.call(&second).await["state"], "released");
     assert_eq!(sim.call_count().await, 1);
