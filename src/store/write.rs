@@ -425,7 +425,14 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             fee_json,
             view_json,
         } => {
-            let context = stored_call_context(conn, session_id)?;
+            // The view is packed against what the call's row says (read only when there is one).
+            let view = match view_json {
+                Some(v) => Some(packed_sql(
+                    v.as_bytes(),
+                    &stored_call_context(conn, session_id)?,
+                )),
+                None => None,
+            };
             let n = conn
                 .prepare_cached(
                     "UPDATE calls SET state_code = ?2, ended_at = ?3, readings = ?4, code_ms = ?5,
@@ -433,16 +440,9 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                      WHERE session_id = ?1",
                 )?
                 .execute(params![
-                    session_id,
-                    state_code,
-                    ended_at,
-                    readings,
-                    code_ms,
+                    session_id, state_code, ended_at, readings, code_ms,
                     // The CDR stays text: users query it with `sqlite3` (the `cdrs` view).
-                    fee_json,
-                    view_json
-                        .as_ref()
-                        .map(|v| packed_sql(v.as_bytes(), &context))
+                    fee_json, view
                 ])?;
             if n == 0 {
                 return Err(StoreError::UnknownSession(session_id.clone()));
