@@ -201,30 +201,54 @@ pub fn is_fee_push(m: &Value) -> bool {
 /// The log lines written on this thread while it lives: what `dialtone` prints on stderr (human
 /// format, no colours, no timestamps), for tests on the default current-thread runtime, where the
 /// spawned Dialtone runs on the test's thread.
+///
+/// One subscriber serves the whole test binary, as the global default, and writes each line to
+/// the capture of the thread that logged it (or nowhere). Not one subscriber per test
+/// (`set_default`): while a single one is registered, tracing asks *the registering thread's*
+/// default whether a new callsite is enabled, so a callsite first met by another test's thread
+/// was cached as disabled for everyone, and a capture saw no line at all (seen in about half of
+/// the runs of `cargo test --test it pushes`).
 pub struct LogCapture {
     buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
+}
+
+thread_local! {
+    /// Where this thread's log lines go: the running test's capture, if it has one.
+    static CAPTURE: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A line for the current thread's capture, if any.
+struct ThisThread;
+
+impl std::io::Write for ThisThread {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with_borrow_mut(|c| match c {
+            Some(c) => c.write(buf),
+            None => Ok(buf.len()),
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl LogCapture {
     /// Captures what the binary's default filter (`dialtone=info`) lets through.
     pub fn start() -> LogCapture {
+        static INSTALLED: std::sync::Once = std::sync::Once::new();
+        INSTALLED.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("dialtone=info"))
+                .with_writer(|| ThisThread)
+                .with_ansi(false)
+                .without_time()
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("the only global subscriber of the tests");
+        });
         let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("dialtone=info"))
-            .with_writer(move || Captured(sink.clone()))
-            .with_ansi(false)
-            .without_time()
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        // Another test's thread may have met a callsite first, with no subscriber anywhere:
-        // recompute every callsite's interest with this one in place.
-        tracing::callsite::rebuild_interest_cache();
-        LogCapture {
-            buffer,
-            _guard: guard,
-        }
+        CAPTURE.set(Some(Captured(buffer.clone())));
+        LogCapture { buffer }
     }
 
     /// Every line so far.
@@ -243,6 +267,12 @@ impl LogCapture {
             .into_iter()
             .filter(|l| needles.iter().all(|n| l.contains(n)))
             .collect()
+    }
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        CAPTURE.set(None);
     }
 }
 
