@@ -11,6 +11,10 @@
 //! recording stays downloadable until it expires. With `--ephemeral` it is gone: the inspection
 //! API answers 404 for it, as for an unknown call.
 //!
+//! A call due to leave that still owes a push is set aside and looked at again when one of its
+//! pushes finishes ([`Engine::settle`]), rather than on every sweep: a burst of calls ended
+//! together otherwise had every push's sweep look past the same unsettled ones.
+//!
 //! The database's own retention (`store.retention_s`, `store.max_finished_calls`) is asked for
 //! here too, as [`Write::Retain`] passes on the store's writer, at most one a simulated second
 //! or every [`RETAIN_EVERY`] calls ended.
@@ -55,13 +59,14 @@ impl Default for RetentionSettings {
 const RETAIN_EVERY: u64 = 256;
 /// Calls a database pass looks at (the oldest ones): bounds the writer's time per pass.
 const RETAIN_BATCH: u32 = 1024;
-/// Unsettled calls a sweep looks past, at most, before giving up until the next one.
-const SKIP_PER_SWEEP: usize = 64;
 
 /// The finished calls still in memory, in the order they ended, and what outlives them.
 #[derive(Default)]
 pub(super) struct Finished {
     ended: VecDeque<(SimInstant, u64)>,
+    /// Calls that were due to leave (over the count, or too old) but still owed a push, with
+    /// when they ended: they leave when their last push finishes ([`Engine::settle`]).
+    owed: HashMap<u64, SimInstant>,
     /// Recordings of evicted calls, downloadable until they expire (spec §12.5).
     recordings: HashMap<String, Recording>,
     /// `recordings.len()` after the last purge of expired ones.
@@ -196,9 +201,9 @@ impl Engine {
             0 => u64::MAX,
             s => s.saturating_mul(1000),
         };
-        let mut skipped = 0;
         while let Some(&(at, seq)) = st.retention.ended.front() {
-            let over = st.retention.ended.len() > cfg.max_finished_calls;
+            let held = st.retention.ended.len() + st.retention.owed.len();
+            let over = held > cfg.max_finished_calls;
             if !over && now.since(at) < max_age_ms {
                 break;
             }
@@ -208,16 +213,38 @@ impl Engine {
             }
             if self.settled(st, seq) {
                 self.evict(st, seq, now);
-                continue;
-            }
-            // Owed a push: look again once it has come round.
-            st.retention.ended.push_back((at, seq));
-            skipped += 1;
-            if skipped >= SKIP_PER_SWEEP.min(st.retention.ended.len()) {
-                break;
+            } else {
+                st.retention.owed.insert(seq, at);
             }
         }
         self.retain_database(st, now);
+    }
+
+    /// A push of each of `calls` finished (delivered, or given up): those set aside by
+    /// [`Engine::retain`] because they owed it leave memory now if nothing more is owed, and the
+    /// count or the age still says so; otherwise they go back to the front of the line.
+    pub(super) fn settle(&self, st: &mut State, calls: &[u64], now: SimInstant) {
+        if st.retention.owed.is_empty() {
+            return;
+        }
+        let cfg = &self.shared.config.retention;
+        for &seq in calls {
+            let Some(at) = st.retention.owed.remove(&seq) else {
+                continue;
+            };
+            if !self.settled(st, seq) {
+                st.retention.owed.insert(seq, at);
+                continue;
+            }
+            let held = st.retention.ended.len() + st.retention.owed.len();
+            let too_old = cfg.max_finished_age_s > 0
+                && now.since(at) >= cfg.max_finished_age_s.saturating_mul(1000);
+            if held >= cfg.max_finished_calls || too_old {
+                self.evict(st, seq, now);
+            } else {
+                st.retention.ended.push_front((at, seq));
+            }
+        }
     }
 
     /// Ended, and nothing owed for it.

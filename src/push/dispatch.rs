@@ -131,14 +131,14 @@ impl Dispatcher {
 /// The receiver a push goes to: its URL's host and port (the scheme's default when none is
 /// written), or the whole URL if it does not parse.
 fn receiver(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => format!(
-            "{}:{}",
-            u.host_str().unwrap_or_default(),
-            u.port_or_known_default().unwrap_or_default()
-        ),
-        Err(_) => url.to_owned(),
-    }
+    let Ok(uri) = url.parse::<hyper::Uri>() else {
+        return url.to_owned();
+    };
+    let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    });
+    format!("{}:{port}", uri.host().unwrap_or_default())
 }
 
 #[cfg(test)]

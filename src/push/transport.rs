@@ -4,9 +4,14 @@
 //! it one [`PushJob`] at a time. Timeouts here are real time: real I/O keeps real time. Its
 //! settings are [`PushSettings`] (the config's `[push]` section).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 
 use super::faults::FaultKind;
@@ -121,38 +126,56 @@ pub fn usual_headers(headers: &[(String, String)]) -> Option<(&str, &str)> {
 /// Keeps at most this much of a response body for the journal (spec §9).
 const RESPONSE_BODY_KEPT: usize = 4096;
 
+/// Plain TCP for `http://` receivers, rustls over it for `https://` ones.
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// A hyper client: no redirect or retry layers and no proxy lookups (spec §6.2: a redirect is a
+/// failure, and the engine decides retries), so one attempt is one request on the wire.
+type Client = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
+
 /// The HTTP client side of pushes.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
-    client: reqwest::Client,
+    client: Client,
     /// Never pools, so a resend after a reset (see [`discarded_unread`]) goes out on a new
     /// connection rather than on another idle one the receiver may have closed too.
-    fresh: reqwest::Client,
+    fresh: Client,
+    timeout: Duration,
     created_tz: CreatedTz,
+}
+
+/// Why a request got no answer: the client's error, or the push's timeout.
+#[derive(Debug)]
+enum SendError {
+    Timeout,
+    Client(hyper_util::client::legacy::Error),
 }
 
 impl HttpTransport {
     /// Fails only if `push.ca_file` cannot be read or holds no certificate.
     pub fn new(config: &PushSettings) -> Result<HttpTransport, TlsError> {
-        let tls = tls::client_config(config.tls_verify, config.ca_file.as_deref())?;
+        let tls = Arc::new(tls::client_config(
+            config.tls_verify,
+            config.ca_file.as_deref(),
+        )?);
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        // Small requests answered at once: Nagle's delay would only add latency.
+        tcp.set_nodelay(true);
+        let connector: Connector = (tcp, tls).into();
         let builder = || {
-            reqwest::Client::builder()
-                // Spec §6.2: redirects are not followed and count as failures.
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_millis(config.timeout_ms))
-                .tls_backend_preconfigured(tls.clone())
+            let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+            b.pool_timer(TokioTimer::new());
+            b
         };
         let client = builder()
             .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .expect("a client with a rustls config and no proxy settings always builds");
-        let fresh = builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .expect("a client with a rustls config and no proxy settings always builds");
+            .build(connector.clone());
+        let fresh = builder().pool_max_idle_per_host(0).build(connector);
         Ok(HttpTransport {
             client,
             fresh,
+            timeout: Duration::from_millis(config.timeout_ms),
             created_tz: config.created_tz,
         })
     }
@@ -172,69 +195,54 @@ impl HttpTransport {
         }
         let (authorization, x_aksk) =
             sign::push_headers(&job.app_key, &digest, &job.nonce, &created);
-        let request_headers = journal_headers(&authorization, &x_aksk, &job.idempotency_key);
         let mut report = AttemptReport {
-            request_headers,
+            request_headers: Vec::new(),
             response_status: None,
             response_body: None,
             error: None,
             latency_ms: 0,
             fault: job.fault,
         };
+        report.request_headers = journal_headers(&authorization, &x_aksk, &job.idempotency_key);
+        let Some(request) = PushRequest::new(job, &authorization, &x_aksk) else {
+            // Push URLs are checked on the way in (`call::request::PushUrl`) and the headers are
+            // ASCII we made: not expected, and reported like any request that never left.
+            report.error = Some(PushError::Io);
+            return report;
+        };
         if job.fault == Some(FaultKind::Drop) {
             return report;
         }
-        let send_on = |client: &reqwest::Client| {
-            client
-                .post(&job.url)
-                .header(CONTENT_TYPE, PLATFORM_CONTENT_TYPE)
-                .header(AUTHORIZATION, &authorization)
-                .header("X-AKSK", &x_aksk)
-                .header(IDEMPOTENCY_HEADER, &job.idempotency_key)
-                .body(job.body.clone())
-                .send()
-        };
-        let send = || send_on(&self.client);
         let watch = Stopwatch::start();
-        let mut sent = send().await;
-        if let Err(e) = &sent {
+        let mut sent = self.send(&self.client, &request).await;
+        if let Err(SendError::Client(e)) = &sent {
             if discarded_unread(e) {
                 // The receiver's socket threw the request away unread (typically a kept-alive
                 // connection it was closing as we wrote): it cannot have acted on it, so the same
                 // request, byte for byte, goes once more on a new connection, within this attempt.
                 tracing::debug!(delivery = %job.delivery_id, error = %e, "push reset unread; resent");
-                sent = send_on(&self.fresh).await;
+                sent = self.send(&self.fresh, &request).await;
             }
         }
         if job.fault == Some(FaultKind::Duplicate) {
             // The receiver sees the push twice; the journal records the first answer.
-            let _ = send().await;
+            if let Ok(response) = self.send(&self.client, &request).await {
+                let _ = self.read_kept(response, &watch).await;
+            }
         }
         match sent {
-            Ok(mut response) => {
+            Ok(response) => {
                 let status = response.status();
                 report.response_status = Some(status.as_u16());
                 if status.is_redirection() {
+                    // Spec §6.2: redirects are not followed and count as failures.
                     report.error = Some(PushError::Redirect);
                 }
-                let mut kept = Vec::new();
-                loop {
-                    match response.chunk().await {
-                        Ok(Some(chunk)) => {
-                            let room = RESPONSE_BODY_KEPT - kept.len();
-                            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                            if kept.len() == RESPONSE_BODY_KEPT {
-                                break;
-                            }
-                        }
-                        Ok(None) => break,
-                        // The status already arrived; a body cut short does not undo it.
-                        Err(_) => break,
-                    }
-                }
+                let kept = self.read_kept(response, &watch).await;
                 report.response_body = Some(String::from_utf8_lossy(&kept).into_owned());
             }
-            Err(e) => report.error = Some(classify(&e)),
+            Err(SendError::Timeout) => report.error = Some(PushError::Timeout),
+            Err(SendError::Client(e)) => report.error = Some(classify(&e)),
         }
         if job.fault == Some(FaultKind::Timeout) {
             // The receiver got the push (and may have acted on it); Dialtone acts as if no
@@ -246,23 +254,91 @@ impl HttpTransport {
         report.latency_ms = watch.elapsed_ms();
         report
     }
+
+    /// Sends `request` on `client` and waits for the answer's head, within the push timeout.
+    async fn send(
+        &self,
+        client: &Client,
+        request: &PushRequest,
+    ) -> Result<hyper::Response<Incoming>, SendError> {
+        match tokio::time::timeout(self.timeout, client.request(request.build())).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(SendError::Client(e)),
+            Err(_) => Err(SendError::Timeout),
+        }
+    }
+
+    /// The first [`RESPONSE_BODY_KEPT`] bytes of the answer's body, read within what is left of
+    /// the push timeout (measured from `watch`). The status already arrived: a body cut short
+    /// (closed, or too slow) does not undo it.
+    async fn read_kept(&self, response: hyper::Response<Incoming>, watch: &Stopwatch) -> Vec<u8> {
+        let mut body = response.into_body();
+        let mut kept = Vec::new();
+        let left = self
+            .timeout
+            .saturating_sub(Duration::from_millis(watch.elapsed_ms()));
+        let read = async {
+            while let Some(Ok(frame)) = body.frame().await {
+                let Ok(chunk) = frame.into_data() else {
+                    continue; // trailers
+                };
+                let room = RESPONSE_BODY_KEPT - kept.len();
+                kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if kept.len() == RESPONSE_BODY_KEPT {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(left, read).await;
+        kept
+    }
 }
 
-/// Sorts a failed send into the journal's error kinds (spec §9) with reqwest's typed
-/// predicates, which walk the error's `source()` chain themselves (a `TimedOut` I/O error or
-/// hyper's connect error deep inside counts), so no error text is ever searched.
-fn classify(e: &reqwest::Error) -> PushError {
-    if e.is_timeout() {
-        PushError::Timeout
-    } else if is_tls(e) {
+/// One push's request, built once and sent as often as the attempt needs (a resend, a
+/// duplicate): the URL parsed once, the body shared rather than copied.
+struct PushRequest {
+    uri: hyper::Uri,
+    headers: hyper::HeaderMap,
+    body: Bytes,
+}
+
+impl PushRequest {
+    fn new(job: &PushJob, authorization: &str, x_aksk: &str) -> Option<PushRequest> {
+        let uri: hyper::Uri = job.url.parse().ok()?;
+        let value = |v: &str| HeaderValue::from_str(v).ok();
+        let mut headers = hyper::HeaderMap::with_capacity(4);
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(PLATFORM_CONTENT_TYPE),
+        );
+        headers.insert(AUTHORIZATION, value(authorization)?);
+        headers.insert("x-aksk", value(x_aksk)?);
+        headers.insert(IDEMPOTENCY_HEADER, value(&job.idempotency_key)?);
+        Some(PushRequest {
+            uri,
+            headers,
+            body: Bytes::copy_from_slice(&job.body),
+        })
+    }
+
+    fn build(&self) -> hyper::Request<Full<Bytes>> {
+        let mut request = hyper::Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = hyper::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// Sorts a failed send into the journal's error kinds (spec §9) by the errors' types, walking
+/// the `source()` chain (a rustls error deep inside the connector's counts), so no error text
+/// is ever searched. A timeout never gets here: the transport times requests itself.
+fn classify(e: &hyper_util::client::legacy::Error) -> PushError {
+    if is_tls(e) {
         PushError::Tls
     } else if e.is_connect() {
         PushError::Connect
-    } else if e.is_redirect() {
-        PushError::Redirect
     } else {
-        // Includes a request that could not be built: push URLs are checked on the way in
-        // (`call::request::PushUrl`), so that is not expected.
         PushError::Io
     }
 }
@@ -277,8 +353,8 @@ fn classify(e: &reqwest::Error) -> PushError {
 /// request went unread, so only it is resent; a clean close, a timeout or any answer never is.
 /// A request hyper had not yet written when it saw the connection close is resent by hyper
 /// itself on a reused connection (hyper-util's `retry_canceled_requests`).
-fn discarded_unread(e: &reqwest::Error) -> bool {
-    if e.is_timeout() || e.is_connect() || e.status().is_some() {
+fn discarded_unread(e: &hyper_util::client::legacy::Error) -> bool {
+    if e.is_connect() {
         return false;
     }
     let mut source = std::error::Error::source(e);
@@ -297,9 +373,9 @@ fn discarded_unread(e: &reqwest::Error) -> bool {
 }
 
 /// A handshake failure (untrusted certificate, wrong name, plain HTTP on the other end) is a
-/// rustls error somewhere down the chain, possibly wrapped in an I/O error; found by type, not
+/// rustls error somewhere down the chain, possibly wrapped in I/O errors; found by type, not
 /// by text.
-fn is_tls(e: &reqwest::Error) -> bool {
+fn is_tls(e: &hyper_util::client::legacy::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
         if err.is::<rustls::Error>() {
@@ -340,21 +416,15 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
-    async fn send_error(client: &reqwest::Client, url: &str) -> reqwest::Error {
-        client
-            .post(url)
-            .body("{}")
-            .send()
-            .await
-            .expect_err("the push fails")
-    }
-
     fn transport() -> HttpTransport {
         HttpTransport::new(&PushSettings::default()).expect("no CA file to read")
     }
 
-    fn pushes() -> reqwest::Client {
-        transport().client
+    /// How the one push to `url` failed.
+    async fn push_error(transport: &HttpTransport, url: &str) -> Option<PushError> {
+        let report = transport.attempt(&job(url, 1)).await;
+        assert!(!report.delivered(), "{report:?}");
+        report.error
     }
 
     #[tokio::test]
@@ -362,7 +432,6 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("https://{}/voice/status", listener.local_addr().unwrap());
         tokio::spawn(async move {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
             while let Ok((mut socket, _)) = listener.accept().await {
                 let mut buf = [0u8; 1024];
                 let _ = socket.read(&mut buf).await;
@@ -371,8 +440,7 @@ mod tests {
                     .await;
             }
         });
-        let e = send_error(&pushes(), &url).await;
-        assert_eq!(classify(&e), PushError::Tls, "{e:?}");
+        assert_eq!(push_error(&transport(), &url).await, Some(PushError::Tls));
     }
 
     #[tokio::test]
@@ -380,8 +448,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let e = send_error(&pushes(), &format!("https://{addr}/voice/status")).await;
-        assert_eq!(classify(&e), PushError::Connect, "{e:?}");
+        let url = format!("https://{addr}/voice/status");
+        assert_eq!(
+            push_error(&transport(), &url).await,
+            Some(PushError::Connect)
+        );
     }
 
     #[tokio::test]
@@ -389,8 +460,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let e = send_error(&pushes(), &format!("http://{addr}/voice/status")).await;
-        assert_eq!(classify(&e), PushError::Connect, "{e:?}");
+        let url = format!("http://{addr}/voice/status");
+        assert_eq!(
+            push_error(&transport(), &url).await,
+            Some(PushError::Connect)
+        );
     }
 
     #[tokio::test]
@@ -398,12 +472,12 @@ mod tests {
         // Never accepted: the kernel completes the handshake, nobody answers.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
-        let client = crate::tls::http_client_builder()
-            .timeout(Duration::from_millis(100))
-            .build()
-            .unwrap();
-        let e = send_error(&client, &url).await;
-        assert_eq!(classify(&e), PushError::Timeout, "{e:?}");
+        let quick = HttpTransport::new(&PushSettings {
+            timeout_ms: 100,
+            ..PushSettings::default()
+        })
+        .expect("no CA file to read");
+        assert_eq!(push_error(&quick, &url).await, Some(PushError::Timeout));
     }
 
     #[tokio::test]
@@ -415,8 +489,57 @@ mod tests {
                 drop(socket);
             }
         });
-        let e = send_error(&pushes(), &url).await;
-        assert_eq!(classify(&e), PushError::Io, "{e:?}");
+        assert_eq!(push_error(&transport(), &url).await, Some(PushError::Io));
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_a_failure_with_its_status_and_body_kept() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            read_push(&mut socket).await;
+            let answer = "HTTP/1.1 302 Found\r\nlocation: http://elsewhere.test/\r\ncontent-length: 5\r\n\r\nmoved";
+            socket.write_all(answer.as_bytes()).await.unwrap();
+        });
+        let report = transport().attempt(&job(&url, 1)).await;
+        assert_eq!(report.error, Some(PushError::Redirect), "{report:?}");
+        assert_eq!(report.response_status, Some(302));
+        assert_eq!(report.response_body.as_deref(), Some("moved"));
+    }
+
+    #[tokio::test]
+    async fn the_push_goes_out_with_the_platform_headers_and_the_first_4_kib_of_the_answer_is_kept()
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
+        let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let seen = read_push(&mut socket).await;
+            let body = "x".repeat(5000);
+            let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n{body}");
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            let _ = seen_tx.send(seen);
+        });
+        let report = transport().attempt(&job(&url, 1)).await;
+        assert!(report.delivered(), "{report:?}");
+        assert_eq!(
+            report.response_body.map(|b| b.len()),
+            Some(RESPONSE_BODY_KEPT)
+        );
+        let seen = String::from_utf8(seen_rx.await.unwrap())
+            .unwrap()
+            .to_lowercase();
+        assert!(
+            seen.starts_with("post /voice/status http/1.1\r\n"),
+            "{seen}"
+        );
+        for (name, value) in &report.request_headers {
+            let line = format!("\r\n{name}: {}\r\n", value.to_lowercase());
+            assert!(seen.contains(&line), "{line:?} not in {seen}");
+        }
+        assert!(seen.contains("\r\ncontent-length: 2\r\n"), "{seen}");
     }
 
     /// A receiver on raw TCP, so the test decides exactly when a kept-alive connection closes.
@@ -453,8 +576,8 @@ mod tests {
 
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
 
-    /// Reads one request whose body is `{}`.
-    async fn read_push(socket: &mut tokio::net::TcpStream) {
+    /// Reads one request whose body is `{}`; what was read.
+    async fn read_push(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
         let mut seen = Vec::new();
         let mut chunk = [0u8; 4096];
         while !(seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.ends_with(b"{}")) {
@@ -462,6 +585,7 @@ mod tests {
             assert!(n > 0, "the push ended early");
             seen.extend_from_slice(&chunk[..n]);
         }
+        seen
     }
 
     use super::test_job as job;

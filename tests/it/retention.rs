@@ -189,6 +189,30 @@ async fn a_call_owed_its_cdr_stays_in_memory_until_the_retry_delivers_it() {
 }
 
 #[tokio::test]
+async fn calls_over_the_count_that_owed_their_cdr_leave_once_it_is_delivered_the_newest_stays() {
+    let sim = TestSim::start_with(|c: &mut dialtone::Config, _: &PushReceiver| {
+        c.retention.max_finished_calls = 1;
+    })
+    .await;
+    sim.receiver.reply_with(500);
+    let mut sessions = Vec::new();
+    for n in 1..=3 {
+        sessions.push(sim.place_call(&call_to(n)).await);
+    }
+    sim.advance("2m").await;
+    // Two are over the count, but every CDR waits an hour to retry: all three stay.
+    assert_eq!(held(&sim).await, json!({ "in_memory": 3, "evicted": 0 }));
+    sim.receiver.reply_with(200);
+    sim.advance("61m").await;
+    assert_eq!(held(&sim).await, json!({ "in_memory": 1, "evicted": 2 }));
+    for session in &sessions[..2] {
+        let status = sim.get(&format!("/sim/v1/calls/{session}")).await.status;
+        assert_eq!(status, 404, "{session} left memory");
+    }
+    assert_eq!(sim.call(&sessions[2]).await["cdr_state"], "delivered");
+}
+
+#[tokio::test]
 async fn a_finished_call_leaves_memory_once_older_than_its_age() {
     let sim = TestSim::start_with(|c: &mut dialtone::Config, _: &PushReceiver| {
         c.retention.max_finished_age_s = 600;

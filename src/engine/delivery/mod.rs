@@ -599,6 +599,7 @@ impl Engine {
                         }
                     }
                 }
+                self.settle(&mut st, &d.calls, now);
             }
             self.retain(&mut st, now);
             (journal_entry, st.deliveries.in_flight == 0)
