@@ -141,6 +141,12 @@ impl JournalError {
 /// Where journal entries are kept.
 pub trait JournalStore: Send + Sync {
     fn record(&self, entry: JournalEntry);
+    /// Records an attempt made of its delivery as queued: its kind, app, calls, event, URL, body
+    /// and idempotency key are the delivery's. A store that keeps the delivery may then keep only
+    /// what differs without looking the delivery up.
+    fn record_queued(&self, entry: JournalEntry) {
+        self.record(entry)
+    }
     /// Matching entries, oldest first; an error if the store cannot be read.
     fn query(&self, q: &JournalQuery) -> Result<Vec<JournalEntry>, JournalError>;
     fn clear(&self);
@@ -162,6 +168,12 @@ impl Journal {
 
     pub fn record(&self, entry: JournalEntry) {
         self.0.record(entry)
+    }
+
+    /// As [`Journal::record`], for an attempt made of its delivery as queued (see
+    /// [`JournalStore::record_queued`]).
+    pub fn record_queued(&self, entry: JournalEntry) {
+        self.0.record_queued(entry)
     }
 
     /// Matching entries, oldest first. Fails only if the store behind the journal does.

@@ -32,11 +32,16 @@ impl SqliteJournal {
 }
 
 impl JournalStore for SqliteJournal {
-    /// Records an attempt not tied to a delivery row. The engine, which knows the delivery, writes
-    /// [`Write::Attempt`] with `delivery_id` itself instead of calling this.
+    /// Records an attempt, comparing it with its delivery's row (if any) to keep only what
+    /// differs.
     fn record(&self, entry: JournalEntry) {
         let fault = entry.fault.clone();
         self.store.write(Write::Attempt { entry, fault });
+    }
+
+    /// The engine's attempts: made of their delivery as queued, so nothing is compared.
+    fn record_queued(&self, entry: JournalEntry) {
+        self.store.write(Write::QueuedAttempt(entry));
     }
 
     /// Reads after every write made before it (the reads are served in order with the writes).

@@ -1031,6 +1031,38 @@ fn an_attempt_stores_only_what_its_delivery_does_not_say_and_reads_back_whole() 
     assert_eq!(read, vec![first, odd]);
 }
 
+#[test]
+fn the_engines_attempts_are_stored_as_compactly_without_reading_their_delivery() {
+    let store = Store::in_memory().expect("store");
+    let journal = SqliteJournal::new(store.clone());
+    store.write(accepted(1, "app", "2026-03-14 10:15:31"));
+    store.write(queued(10, PushKind::Status, &[1]));
+    store.write(queued(11, PushKind::Status, &[1]));
+    let compared = sent(10, PushKind::Status, &[1], 1, DeliveryOutcome::Delivered);
+    let as_queued = sent(11, PushKind::Status, &[1], 1, DeliveryOutcome::Delivered);
+    journal.record(compared.clone());
+    journal.record_queued(as_queued.clone());
+    let rows: Vec<Vec<Option<String>>> = store
+        .read(|c| {
+            let mut s = c.prepare(
+                "SELECT id, kind, app_key, session_ids, event_type, url, request_headers,
+                     request_body, typeof(aksk) FROM attempts ORDER BY seq",
+            )?;
+            let rows = s.query_map([], |r| (0..9).map(|i| r.get(i)).collect())?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .expect("rows");
+    // Both keep only what their delivery does not say: X-AKSK (as text: this one is not shaped
+    // like a real signature, which would be packed).
+    let mut compact = vec![None; 8];
+    compact.push(Some("text".to_owned()));
+    assert_eq!(rows, vec![compact.clone(), compact]);
+    let read = journal
+        .query(&JournalQuery::for_session(&session(1)))
+        .expect("query");
+    assert_eq!(read, vec![compared, as_queued]);
+}
+
 /// Call `seq`, ended with its CDR, and its status push `delivery` (not attempted), as Dialtone
 /// wrote them before v4: the request, CDR and body as text (columns common to v1 to v3).
 fn old_call_and_push(conn: &Connection, seq: u64, delivery: u64) {

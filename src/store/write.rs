@@ -92,6 +92,12 @@ pub enum Write {
         /// The injected fault that shaped this attempt, if any (schema v2).
         fault: Option<String>,
     },
+    /// An attempt made of its delivery as queued ([`JournalStore::record_queued`]): its kind,
+    /// app, calls, event, URL, body and key are the delivery row's, so they are stored NULL
+    /// without reading the row (which cost the writer a query and an unpacked body per attempt).
+    ///
+    /// [`JournalStore::record_queued`]: crate::push::journal::JournalStore::record_queued
+    QueuedAttempt(JournalEntry),
     /// The delivery is over without (another) attempt: e.g. dropped by a reset. Like a final
     /// [`Write::Attempt`], it sets the `fee_state` of a CDR push's calls.
     DeliveryFinished {
@@ -118,6 +124,7 @@ impl Write {
             | Write::DeliveryQueued { .. } => true,
             Write::FeeState { session_ids, .. } => session_ids.len() <= 1,
             Write::Attempt { .. }
+            | Write::QueuedAttempt(_)
             | Write::DeliveryFinished { .. }
             | Write::Retain(_)
             | Write::ClearJournal
@@ -261,6 +268,21 @@ struct DeliveryFacts {
     url: String,
     key: Option<String>,
     body: Option<Vec<u8>>,
+}
+
+impl DeliveryFacts {
+    /// What the delivery of an attempt made of it as queued says: the attempt's own facts.
+    fn of(e: &JournalEntry) -> DeliveryFacts {
+        DeliveryFacts {
+            kind: kind_str(e.kind).to_owned(),
+            app_key: e.app_key.clone(),
+            session_ids: json_list(&e.session_ids),
+            event_type: e.event_type.name().to_owned(),
+            url: e.url.clone(),
+            key: usual_headers(&e.request_headers).map(|(_, key)| key.to_owned()),
+            body: Some(e.request_body.clone().into_bytes()),
+        }
+    }
 }
 
 /// The outbox insert, with `body` the SQL expression stored as the body: `?7` is the session
@@ -502,7 +524,8 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                 own.then_some(&ids),
             ])?;
         }
-        Write::Attempt { entry, fault } => apply_attempt(conn, entry, fault.as_deref())?,
+        Write::Attempt { entry, fault } => apply_attempt(conn, entry, fault.as_deref(), false)?,
+        Write::QueuedAttempt(entry) => apply_attempt(conn, entry, entry.fault.as_deref(), true)?,
         Write::DeliveryFinished { id, outcome } => {
             conn.prepare_cached(
                 "UPDATE outbox SET finished_outcome = ?2, next_attempt_at = NULL WHERE id = ?1",
@@ -539,28 +562,33 @@ fn apply_attempt(
     conn: &Connection,
     e: &JournalEntry,
     fault: Option<&str>,
+    as_queued: bool,
 ) -> Result<(), StoreError> {
     // Schema v3: what the delivery row already says is stored as NULL (see schema/v3.sql), so an
     // attempt with no delivery row is kept whole. Compared here rather than in the INSERT: an
     // `INSERT … SELECT … LEFT JOIN deliveries ON id = ?1` was prepared again by SQLite at every
-    // execution (a fifth of the writer's time, measured).
-    let facts = conn
-        .prepare_cached(&DELIVERY_FACTS)?
-        .query_row([&e.delivery_id], |r| {
-            Ok(DeliveryFacts {
-                kind: r.get(0)?,
-                app_key: r.get(1)?,
-                session_ids: r.get(2)?,
-                event_type: r.get(3)?,
-                url: r.get(4)?,
-                key: r.get(5)?,
-                body: match r.get_ref(6)? {
-                    ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
-                    _ => None,
-                },
+    // execution (a fifth of the writer's time, measured). The engine's attempts are their
+    // delivery's as queued: nothing to read.
+    let facts = if as_queued {
+        Some(DeliveryFacts::of(e))
+    } else {
+        conn.prepare_cached(&DELIVERY_FACTS)?
+            .query_row([&e.delivery_id], |r| {
+                Ok(DeliveryFacts {
+                    kind: r.get(0)?,
+                    app_key: r.get(1)?,
+                    session_ids: r.get(2)?,
+                    event_type: r.get(3)?,
+                    url: r.get(4)?,
+                    key: r.get(5)?,
+                    body: match r.get_ref(6)? {
+                        ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
+                        _ => None,
+                    },
+                })
             })
-        })
-        .optional()?;
+            .optional()?
+    };
     let facts = facts.as_ref();
     // `Some(value)` to store, `None` when the delivery says the same.
     fn unless<'a>(value: &'a str, theirs: Option<&str>) -> Option<&'a str> {

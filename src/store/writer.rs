@@ -211,6 +211,7 @@ fn kind_of(w: &Write) -> &'static str {
         Write::FeeState { .. } => "FeeState",
         Write::DeliveryQueued { .. } => "DeliveryQueued",
         Write::Attempt { .. } => "Attempt",
+        Write::QueuedAttempt(_) => "QueuedAttempt",
         Write::DeliveryFinished { .. } => "DeliveryFinished",
         Write::Retain(_) => "Retain",
         Write::ClearJournal => "ClearJournal",

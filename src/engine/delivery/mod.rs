@@ -604,7 +604,7 @@ impl Engine {
             self.retain(&mut st, now);
             (journal_entry, st.deliveries.in_flight == 0)
         };
-        self.shared.journal.record(journal_entry);
+        self.shared.journal.record_queued(journal_entry);
         self.shared.events_changed.notify_waiters();
         self.send(out);
         if idle {
