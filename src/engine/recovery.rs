@@ -314,7 +314,7 @@ impl Engine {
             ended_at: end,
             readings: 0,
             code_ms: 0,
-            fee_json: serde_json::to_string(&fee).expect("a FeeInfo always serialises"),
+            fee: Box::new(fee.clone()),
             // An earlier run's call: what it did was not recorded (the view leaves it out).
             view_json: None,
         });

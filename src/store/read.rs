@@ -9,6 +9,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
+use super::cdr::{self, CallFacts, CdrColumns};
 use super::write::{
     body_from, parse_event, parse_event_type, parse_kind, parse_outcome, parse_time, FeeState,
 };
@@ -157,7 +158,8 @@ pub struct AppReconciliation {
 
 const CALL_COLUMNS: &str = "seq, session_id, app_key, callee, display, accepted_ms, accepted_at,
     request_json, status_url, fee_url, state_code, ended_at, readings, code_ms, fee_json,
-    fee_state, view_json";
+    fee_state, view_json, cdr_start, cdr_alerting, cdr_answer, cdr_fail, cdr_fail_reason, cdr_sip,
+    cdr_q850, cdr_sp_id, cdr_host, cdr_user_data";
 
 fn call_from(row: &Row<'_>) -> Result<StoredCall, StoreError> {
     let session_id: String = row.get("session_id")?;
@@ -176,16 +178,39 @@ fn call_from(row: &Row<'_>) -> Result<StoredCall, StoreError> {
     let state_code: Option<u32> = row.get("state_code")?;
     let ended = match state_code {
         None => None,
-        Some(state_code) => Some(StoredEnd {
-            state_code,
-            ended_at: row
+        Some(state_code) => {
+            let ended_at = row
                 .get::<_, Option<String>>("ended_at")?
-                .unwrap_or_default(),
-            readings: row.get::<_, Option<u32>>("readings")?.unwrap_or_default(),
-            code_ms: row.get::<_, Option<u64>>("code_ms")?.unwrap_or_default(),
-            fee_json: unpacked("fee_json")?.unwrap_or_default(),
-            view_json: unpacked("view_json")?,
-        }),
+                .unwrap_or_default();
+            let readings = row.get::<_, Option<u32>>("readings")?.unwrap_or_default();
+            let code_ms = row.get::<_, Option<u64>>("code_ms")?.unwrap_or_default();
+            // Schema v5: the CDR kept as its fields, made again by the code that pushed it.
+            let fee_json = match CdrColumns::read(row)? {
+                Some(cols) => {
+                    let call = CallFacts {
+                        seq: row.get("seq")?,
+                        session_id: &session_id,
+                        app_key: &app_key,
+                        display: &display,
+                        callee: &callee,
+                        accepted_at: &accepted_at,
+                        ended_at: &ended_at,
+                        readings,
+                        code_ms,
+                    };
+                    cdr::json(&cdr::fee(&cols, &call)?)
+                }
+                None => unpacked("fee_json")?.unwrap_or_default(),
+            };
+            Some(StoredEnd {
+                state_code,
+                ended_at,
+                readings,
+                code_ms,
+                fee_json,
+                view_json: unpacked("view_json")?,
+            })
+        }
     };
     Ok(StoredCall {
         seq: row.get("seq")?,

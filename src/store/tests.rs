@@ -6,7 +6,7 @@ use crate::call::timeline::TimelineEvent;
 use crate::push::journal::{
     DeliveryOutcome, JournalEntry, JournalQuery, JournalStore, MemoryJournal, PushError, PushKind,
 };
-use crate::push::payload::EventType;
+use crate::push::payload::{CdrFacts, EventType, FeeInfo};
 
 /// A fresh directory under the system temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -61,11 +61,37 @@ fn event(seq: u64, idx: u32, name: &str) -> Write {
     }
 }
 
+/// The CDR of [`ended`]'s call, when accepted at 2026-03-14 10:15:31 by [`accepted`].
+fn fee(seq: u64, app: &str, code: u32) -> FeeInfo {
+    let session = session(seq);
+    let icid = format!("CAE-20260314181531-{seq:08}");
+    let code = crate::call::codes::StateCode::from_code(code).expect("a stateCode");
+    FeeInfo::new(CdrFacts {
+        sp_id: "sp01",
+        app_key: app,
+        icid: &icid,
+        session_id: &session,
+        display_nbr: "+862087654321",
+        callee_nbr: "+8613900001234",
+        user_data: Some("order-7781"),
+        host_name: "callenabler.home1.com",
+        callout: Some("2026-03-14 10:15:31".into()),
+        alerting: Some("2026-03-14 10:15:33".into()),
+        answer: (code.code() == 0).then(|| "2026-03-14 10:15:37".into()),
+        end: "2026-03-14 10:15:53".into(),
+        state_code: Some(code),
+        fail_reason: None,
+        readings: 3,
+        code_ms: 8200,
+        ivr_start: None,
+        ivr_path: None,
+        forwarded: None,
+        recording: None,
+    })
+}
+
 fn fee_json(seq: u64, app: &str, code: u32) -> String {
-    format!(
-        r#"{{"direction":0,"appKey":"{app}","icid":"CAE-20260314181531-{seq:08}","sessionId":"{}","callEndTime":"2026-03-14 10:15:53","ulFailReason":{code},"ttsPlayTimes":3}}"#,
-        session(seq)
-    )
+    serde_json::to_string(&fee(seq, app, code)).expect("serialises")
 }
 
 fn ended(seq: u64, app: &str, code: u32) -> Write {
@@ -75,7 +101,7 @@ fn ended(seq: u64, app: &str, code: u32) -> Write {
         ended_at: "2026-03-14 10:15:53".into(),
         readings: 3,
         code_ms: 8200,
-        fee_json: fee_json(seq, app, code),
+        fee: Box::new(fee(seq, app, code)),
         view_json: None,
     }
 }
@@ -1178,7 +1204,7 @@ fn finished(store: &Store, seq: u64, ended_at: &str) {
         state_code,
         readings,
         code_ms,
-        fee_json,
+        fee,
         view_json,
         ..
     } = ended(seq, "app", 0)
@@ -1191,7 +1217,7 @@ fn finished(store: &Store, seq: u64, ended_at: &str) {
         ended_at: ended_at.into(),
         readings,
         code_ms,
-        fee_json,
+        fee,
         view_json,
     });
     store.write(queued(seq * 10, PushKind::Status, &[seq]));
@@ -1465,7 +1491,10 @@ fn a_v3_database_is_upgraded_in_place_and_what_it_held_reads_byte_for_byte() {
         .expect("v3 odd push");
     }
     let store = Store::open(&dir.0).expect("open migrates");
-    assert_eq!(store.read(schema::version).expect("version"), 4);
+    assert_eq!(
+        store.read(schema::version).expect("version"),
+        schema::SCHEMA_VERSION
+    );
 
     // The old rows stay text, and read as they did.
     let call = store.call(&session(3)).expect("read").expect("kept");
@@ -1525,8 +1554,8 @@ fn a_v3_database_is_upgraded_in_place_and_what_it_held_reads_byte_for_byte() {
             )?)
         })
         .expect("types");
-    // The CDR stays text for `sqlite3` users (the `cdrs` view).
-    assert_eq!(types, ("blob".into(), "text".into(), "blob".into()));
+    // The CDR is kept as its fields (v5); the `cdrs` view makes its text for `sqlite3` users.
+    assert_eq!(types, ("blob".into(), "null".into(), "blob".into()));
     let call = store.call(&session(4)).expect("read").expect("kept");
     assert_eq!(call.request_json, r#"{"verifyCode":"0004"}"#);
     assert_eq!(call.ended.expect("ended").fee_json, fee_json(4, "app", 0));

@@ -10,11 +10,12 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::cdr::{self, CallFacts};
 use super::pack::{call_context, packed_sql, CALL_CONTEXT_SQL};
 use super::StoreError;
 use crate::call::timeline::TimelineEvent;
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushError, PushKind};
-use crate::push::payload::EventType;
+use crate::push::payload::{EventType, FeeInfo};
 use crate::push::transport::usual_headers;
 
 /// One fact for the store. Build it where the engine changes state, then hand it to
@@ -61,8 +62,8 @@ pub enum Write {
         readings: u32,
         /// Milliseconds of code audio played.
         code_ms: u64,
-        /// The FeeInfo as it is pushed.
-        fee_json: String,
+        /// The FeeInfo as it is pushed (schema v5: kept as its fields when they make it again).
+        fee: Box<FeeInfo>,
         /// What the inspection API shows besides the request (schema v3): outcome, the rule
         /// that chose it, the announcement's plan, as a JSON object.
         view_json: Option<String>,
@@ -238,13 +239,14 @@ pub(super) fn corrupt(column: &'static str, value: &str) -> StoreError {
 }
 
 /// The CDR batch body a delivery's calls make: `{"eventType":"fee","feeLst":[…]}` of their
-/// `fee_json` in the order of `session_ids` (`$ids`: an SQL expression of the JSON array).
+/// CDRs in the order of `session_ids` (`$ids`: an SQL expression of the JSON array). Through the
+/// `cdrs` view, which makes a CDR kept as its fields (schema v5) again.
 fn fee_body_of(ids: &str) -> String {
     format!(
         "(SELECT '{{\"eventType\":\"fee\",\"feeLst\":['
                  || group_concat(c.fee_json, ',' ORDER BY j.key)
                  || ']}}'
-            FROM json_each({ids}) j JOIN calls c ON c.session_id = j.value)"
+            FROM json_each({ids}) j JOIN cdrs c ON c.session_id = j.value)"
     )
 }
 
@@ -303,16 +305,6 @@ fn own_call(
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?)
-}
-
-/// The context a call's values are packed with, from its row.
-fn stored_call_context(conn: &Connection, session_id: &str) -> Result<String, StoreError> {
-    static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("SELECT {CALL_CONTEXT_SQL} FROM calls c WHERE c.session_id = ?1"));
-    conn.prepare_cached(&SQL)?
-        .query_row([session_id], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::UnknownSession(session_id.to_owned()))
 }
 
 /// A delivery's idempotency key, for a query naming the `deliveries` row `d`: stored NULL when it
@@ -422,31 +414,78 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             ended_at,
             readings,
             code_ms,
-            fee_json,
+            fee,
             view_json,
         } => {
-            // The view is packed against what the call's row says (read only when there is one).
-            let view = match view_json {
-                Some(v) => Some(packed_sql(
-                    v.as_bytes(),
-                    &stored_call_context(conn, session_id)?,
-                )),
-                None => None,
-            };
-            let n = conn
+            // The row's own columns: what the CDR and the view are stored against.
+            let row = conn
                 .prepare_cached(
-                    "UPDATE calls SET state_code = ?2, ended_at = ?3, readings = ?4, code_ms = ?5,
-                         fee_json = ?6, view_json = ?7
+                    "SELECT seq, app_key, display, callee, accepted_at FROM calls
                      WHERE session_id = ?1",
                 )?
-                .execute(params![
-                    session_id, state_code, ended_at, readings, code_ms,
-                    // The CDR stays text: users query it with `sqlite3` (the `cdrs` view).
-                    fee_json, view
-                ])?;
-            if n == 0 {
+                .query_row([session_id], |r| {
+                    Ok((
+                        r.get::<_, u64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((seq, app_key, display, callee, accepted_at)) = row else {
                 return Err(StoreError::UnknownSession(session_id.clone()));
-            }
+            };
+            let call = CallFacts {
+                seq,
+                session_id,
+                app_key: &app_key,
+                display: &display,
+                callee: &callee,
+                accepted_at: &accepted_at,
+                ended_at,
+                readings: *readings,
+                code_ms: *code_ms,
+            };
+            let view = view_json.as_ref().map(|v| {
+                packed_sql(
+                    v.as_bytes(),
+                    &call_context(&app_key, &display, &callee, &accepted_at, session_id),
+                )
+            });
+            // Schema v5: the CDR as its fields when they make it again exactly, else its text
+            // (plain, for the `cdrs` view).
+            let cols = cdr::columns(fee, &call);
+            let text = cols.is_none().then(|| cdr::json(fee));
+            let cols = cols.as_ref();
+            static UPDATE: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "UPDATE calls SET state_code = ?2, ended_at = ?3, readings = ?4, code_ms = ?5,
+                         fee_json = ?6, view_json = ?7,
+                         ({}) = (?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                     WHERE seq = ?1",
+                    cdr::COLUMNS
+                )
+            });
+            conn.prepare_cached(&UPDATE)?.execute(params![
+                seq,
+                state_code,
+                ended_at,
+                readings,
+                code_ms,
+                text,
+                view,
+                cols.and_then(|c| c.start),
+                cols.and_then(|c| c.alerting),
+                cols.and_then(|c| c.answer),
+                cols.and_then(|c| c.fail),
+                cols.map(|c| c.fail_reason),
+                cols.map(|c| c.sip),
+                cols.map(|c| c.q850),
+                cols.map(|c| &c.sp_id),
+                cols.and_then(|c| c.host.as_ref()),
+                cols.and_then(|c| c.user_data.as_ref()),
+            ])?;
         }
         Write::FeeState { session_ids, state } => {
             let mut update =
