@@ -56,7 +56,7 @@ fn lifecycle(seq: u64) -> Vec<Write> {
             session_id: s.clone(),
             idx: idx as u32,
             at_ms: seq + idx as u64 * 1000,
-            time: "2026-03-14 10:15:33.000".into(),
+            time: dialtone::clock::TimelineTime::parse("2026-03-14 10:15:33.000").expect("a time"),
             event: event.parse().expect("a timeline event name"),
             detail: None,
         });

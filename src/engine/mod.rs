@@ -244,7 +244,7 @@ impl CallEntry {
                 session_id: self.session_id.to_string(),
                 idx: self.timeline.len() as u32,
                 at_ms: t.at_ms,
-                time: t.time.to_string(),
+                time: t.time,
                 event: t.event,
                 detail: t.detail.as_deref().map(str::to_owned),
             });

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use super::cdr::{self, CallFacts, CdrColumns};
 use super::write::{
-    body_from, parse_event, parse_event_type, parse_kind, parse_outcome, parse_time, FeeState,
+    body_from, event_code, event_from, parse_event_type, parse_kind, parse_outcome, time_from,
+    FeeState,
 };
 use super::{pack, StoreError};
 use crate::call::timeline::TimelineEvent;
@@ -285,8 +286,8 @@ pub(super) fn events(conn: &Connection, session_id: &str) -> Result<Vec<StoredEv
             Ok(StoredEvent {
                 idx: row.get(0)?,
                 at_ms: row.get(1)?,
-                time: parse_time(&row.get::<_, String>(2)?)?,
-                event: parse_event(&row.get::<_, String>(3)?)?,
+                time: time_from(row.get_ref(2)?)?,
+                event: event_from(row.get_ref(3)?)?,
                 detail: row.get(4)?,
             })
         },
@@ -383,14 +384,26 @@ pub(super) fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
         calls_in_flight,
         owed_deliveries,
         cdrs_unsent,
-        last_time: conn.query_row(
-            "SELECT max(t) FROM (SELECT max(time) AS t FROM call_events
-                                 UNION ALL SELECT max(sent_at) FROM attempts)",
-            [],
-            |r| r.get(0),
-        )?,
+        last_time: last_time(conn)?,
         max_seq: max("SELECT max(seq) FROM calls")?,
     })
+}
+
+/// The latest time recorded: of the timeline (Unix ms from schema v5, text before: a database
+/// upgraded in place has only one kind) and of the journal, as text compared as text.
+fn last_time(conn: &Connection) -> Result<Option<String>, StoreError> {
+    let timeline = conn
+        .query_row("SELECT max(time) FROM call_events", [], |r| {
+            Ok(match r.get_ref(0)? {
+                ValueRef::Null => None,
+                v => Some(time_from(v)),
+            })
+        })?
+        .transpose()?
+        .map(|t| t.to_string());
+    let journal: Option<String> =
+        conn.query_row("SELECT max(sent_at) FROM attempts", [], |r| r.get(0))?;
+    Ok(timeline.max(journal))
 }
 
 /// Checks a reconciliation bound: `yyyy-MM-dd HH:mm:ss`, the form `accepted_at` is stored in,
@@ -417,7 +430,8 @@ pub(super) fn reconciliation(
     let had = |event: TimelineEvent| {
         format!(
             "EXISTS (SELECT 1 FROM call_events e
-                     WHERE e.call_seq = c.seq AND e.event = '{event}')"
+                     WHERE e.call_seq = c.seq AND e.event = {})",
+            event_code(event)
         )
     };
     let sql = format!(

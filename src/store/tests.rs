@@ -55,7 +55,7 @@ fn event(seq: u64, idx: u32, name: &str) -> Write {
         session_id: session(seq),
         idx,
         at_ms,
-        time: crate::clock::TimelineTime::new(at).to_string(),
+        time: crate::clock::TimelineTime::new(at),
         event: name.parse().expect("a timeline event name"),
         detail: (name == "disconnect").then(|| "stateCode 0".into()),
     }
@@ -1614,4 +1614,201 @@ fn the_writers_per_attempt_query_is_prepared_once_and_the_journal_reads_by_index
         !plan.iter().any(|step| step.contains("MATERIALIZE")),
         "{plan:?}"
     );
+}
+
+/// Every row of `sql`, each value as SQLite gives it.
+fn rows(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut stmt = conn.prepare(sql).expect("prepares");
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+        .expect("runs")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[test]
+fn a_v4_database_is_upgraded_in_place_and_its_views_read_exactly_as_before() {
+    let dir = TempDir::new("v4");
+    std::fs::create_dir_all(&dir.0).expect("mkdir");
+    const DELIVERIES: &str = "SELECT * FROM deliveries ORDER BY id";
+    const CDRS: &str = "SELECT * FROM cdrs ORDER BY seq";
+    let (deliveries, cdrs, timeline) = {
+        // What a v4 Dialtone left behind: an ended call with its CDR as text, its timeline with
+        // text times and event names, a status push delivered, one still owed after a failed
+        // attempt, and a CDR batch its call's CDR makes (body NULL).
+        let mut conn = Connection::open(dir.0.join(DB_FILE)).expect("open v4");
+        schema::migrate_to(&mut conn, 3).expect("v3 schema");
+        old_call_and_push(&conn, 3, 30);
+        for (idx, name) in ["callout", "alerting", "answer", "playing", "disconnect"]
+            .iter()
+            .enumerate()
+        {
+            let Write::CallEvent {
+                idx,
+                at_ms,
+                time,
+                detail,
+                ..
+            } = event(3, idx as u32, name)
+            else {
+                unreachable!()
+            };
+            conn.execute(
+                "INSERT INTO call_events (call_seq, idx, at_ms, time, event, detail)
+                 VALUES (3, ?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![idx, at_ms, time.to_string(), name, detail],
+            )
+            .expect("v3 event");
+        }
+        schema::migrate_to(&mut conn, 4).expect("v4 schema");
+        pack::register(&conn).expect("functions");
+        conn.execute_batch(
+            "UPDATE outbox SET attempts = 1, last_outcome = 'delivered',
+                 last_sent_at = '2026-03-14 10:15:53', finished_outcome = 'delivered'
+              WHERE id = '30';
+             INSERT INTO outbox (id, kind, call_seq, body, event_type, attempts, last_outcome,
+                 last_sent_at, next_attempt_at)
+             VALUES ('31', 'status', 3, dialtone_pack('{\"eventType\":\"alerting\"}',
+                 (SELECT app_key || display || callee || accepted_at || session_id
+                    FROM calls WHERE seq = 3)),
+                 'alerting', 1, 'failed_will_retry', '2026-03-14 10:15:53',
+                 '2026-03-14 10:16:53');
+             INSERT INTO outbox (id, kind, app_key, url, body, event_type, session_ids,
+                 attempts, last_outcome, last_sent_at, finished_outcome)
+             VALUES ('f3', 'fee', 'app', 'http://127.0.0.1:9/fee', NULL, 'fee',
+                 json_array((SELECT session_id FROM calls WHERE seq = 3)), 2, 'delivered',
+                 '2026-03-14 10:16:00', 'delivered');",
+        )
+        .expect("v4 outbox");
+        let timeline = rows(
+            &conn,
+            "SELECT call_seq, idx, at_ms, time, event, detail FROM call_events
+              ORDER BY call_seq, idx",
+        );
+        (rows(&conn, DELIVERIES), rows(&conn, CDRS), timeline)
+    };
+    assert_eq!(deliveries.len(), 3);
+    assert_eq!(timeline.len(), 5);
+    let store = Store::open(&dir.0).expect("open migrates");
+    assert_eq!(store.read(schema::version).expect("version"), 5);
+
+    // Plain SQL reads the same: the outbox through `deliveries`, the CDRs through `cdrs`, the
+    // timeline (now Unix ms and codes) through `timeline`.
+    let plain = Connection::open(dir.0.join(DB_FILE)).expect("plain open");
+    assert_eq!(rows(&plain, DELIVERIES), deliveries);
+    assert_eq!(rows(&plain, CDRS), cdrs);
+    assert_eq!(
+        rows(
+            &plain,
+            "SELECT call_seq, idx, at_ms, time, event, detail FROM timeline
+              ORDER BY call_seq, idx"
+        ),
+        timeline
+    );
+    let stored: Vec<Vec<rusqlite::types::Value>> = rows(
+        &plain,
+        "SELECT typeof(time), typeof(event), typeof(last_outcome), typeof(finished_outcome)
+           FROM call_events, outbox WHERE idx = 0 AND id = '30'",
+    );
+    use rusqlite::types::Value::Text;
+    assert_eq!(
+        stored,
+        vec![vec![
+            Text("integer".into()),
+            Text("integer".into()),
+            Text("null".into()),
+            Text("integer".into())
+        ]],
+        "converted in place"
+    );
+
+    // Dialtone reads them as before: the CDR's text, the timeline, the owed push, the CDR batch
+    // made from its call, the reconciliation counts.
+    let call = store.call(&session(3)).expect("read").expect("kept");
+    assert_eq!(call.ended.expect("ended").fee_json, fee_json(3, "app", 0));
+    let events = store.call_events(&session(3)).expect("events");
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.time.to_string())
+            .collect::<Vec<_>>(),
+        timeline
+            .iter()
+            .map(|r| match &r[3] {
+                Text(t) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(events[4].event, TimelineEvent::Disconnect);
+    let r = store.recover().expect("recover");
+    assert_eq!(
+        r.owed_deliveries
+            .iter()
+            .map(|d| (d.id.as_str(), d.attempt, d.last_outcome, d.body.clone()))
+            .collect::<Vec<_>>(),
+        vec![(
+            "31",
+            1,
+            Some(DeliveryOutcome::FailedWillRetry),
+            br#"{"eventType":"alerting"}"#.to_vec()
+        )]
+    );
+    assert_eq!(r.last_time.as_deref(), Some("2026-03-14 10:15:33.400"));
+    let apps = store.reconciliation(None, None).expect("report");
+    assert_eq!(
+        (
+            apps[0].accepted,
+            apps[0].placed,
+            apps[0].rang,
+            apps[0].answered
+        ),
+        (1, 1, 1, 1)
+    );
+
+    // What is written from now on is in the v5 form and reads the same through the views.
+    full_lifecycle(&store, 4);
+    store.write(Write::DeliveryFinished {
+        id: "31".into(),
+        outcome: DeliveryOutcome::Dropped,
+    });
+    store.flush().expect("flush");
+    let outcomes = rows(
+        &plain,
+        "SELECT id, attempts, last_outcome, finished_outcome FROM deliveries
+          WHERE id IN ('31', '40', '49') ORDER BY id",
+    );
+    use rusqlite::types::Value::Integer;
+    assert_eq!(
+        outcomes,
+        vec![
+            vec![
+                Text("31".into()),
+                Integer(1),
+                Text("failed_will_retry".into()),
+                Text("dropped".into())
+            ],
+            vec![
+                Text("40".into()),
+                Integer(1),
+                Text("delivered".into()),
+                Text("delivered".into())
+            ],
+            vec![
+                Text("49".into()),
+                Integer(3),
+                Text("delivered".into()),
+                Text("delivered".into())
+            ],
+        ]
+    );
+    let new_cdr: (Option<String>, String) = plain
+        .query_row(
+            "SELECT c.fee_json, v.fee_json FROM calls c JOIN cdrs v ON v.seq = c.seq
+              WHERE c.seq = 4",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("call 4");
+    assert_eq!(new_cdr, (None, fee_json(4, "app", 0)), "kept as its fields");
 }

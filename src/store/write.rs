@@ -14,6 +14,7 @@ use super::cdr::{self, CallFacts};
 use super::pack::{call_context, packed_sql, CALL_CONTEXT_SQL};
 use super::StoreError;
 use crate::call::timeline::TimelineEvent;
+use crate::clock::TimelineTime;
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushError, PushKind};
 use crate::push::payload::{EventType, FeeInfo};
 use crate::push::transport::usual_headers;
@@ -48,8 +49,8 @@ pub enum Write {
         session_id: String,
         idx: u32,
         at_ms: u64,
-        /// `yyyy-MM-dd HH:mm:ss.SSS` UTC.
-        time: String,
+        /// Shown `yyyy-MM-dd HH:mm:ss.SSS` UTC; stored as Unix milliseconds (schema v5).
+        time: TimelineTime,
         event: TimelineEvent,
         detail: Option<String>,
     },
@@ -188,6 +189,16 @@ pub(super) fn outcome_str(o: DeliveryOutcome) -> &'static str {
     }
 }
 
+/// A delivery outcome as the outbox stores it from schema v5 on (the `deliveries` view names it).
+fn outcome_code(o: DeliveryOutcome) -> i64 {
+    match o {
+        DeliveryOutcome::Delivered => 0,
+        DeliveryOutcome::FailedWillRetry => 1,
+        DeliveryOutcome::Dropped => 2,
+        DeliveryOutcome::Abandoned => 3,
+    }
+}
+
 pub(super) fn parse_outcome(s: &str) -> Result<DeliveryOutcome, StoreError> {
     match s {
         "delivered" => Ok(DeliveryOutcome::Delivered),
@@ -225,6 +236,46 @@ pub(super) fn parse_event_type(s: &str) -> Result<EventType, StoreError> {
 
 pub(super) fn parse_event(s: &str) -> Result<TimelineEvent, StoreError> {
     s.parse().map_err(|_| corrupt("event", s))
+}
+
+/// A timeline event as `call_events.event` stores it from schema v5 on (the table
+/// `timeline_event_names` says the same to `sqlite3`). `playing`, the most frequent, is 0: SQLite
+/// stores 0 and 1 in no byte.
+pub(super) fn event_code(e: TimelineEvent) -> i64 {
+    match e {
+        TimelineEvent::Playing => 0,
+        TimelineEvent::Callout => 1,
+        TimelineEvent::Alerting => 2,
+        TimelineEvent::Answer => 3,
+        TimelineEvent::Disconnect => 4,
+        TimelineEvent::Collecting => 5,
+        TimelineEvent::Key => 6,
+        TimelineEvent::CollectInfo => 7,
+        TimelineEvent::Note => 8,
+    }
+}
+
+/// A stored timeline event: its code (v5), or its name (before).
+pub(super) fn event_from(v: ValueRef<'_>) -> Result<TimelineEvent, StoreError> {
+    match v {
+        ValueRef::Integer(code) => TimelineEvent::ALL
+            .into_iter()
+            .find(|e| event_code(*e) == code)
+            .ok_or_else(|| corrupt("event", &code.to_string())),
+        ValueRef::Text(t) => parse_event(&String::from_utf8_lossy(t)),
+        other => Err(corrupt("event", &format!("{:?}", other.data_type()))),
+    }
+}
+
+/// A stored timeline time: Unix milliseconds (v5), or its text (before).
+pub(super) fn time_from(v: ValueRef<'_>) -> Result<TimelineTime, StoreError> {
+    match v {
+        ValueRef::Integer(ms) => chrono::DateTime::from_timestamp_millis(ms)
+            .map(TimelineTime::new)
+            .ok_or_else(|| corrupt("time", &ms.to_string())),
+        ValueRef::Text(t) => parse_time(&String::from_utf8_lossy(t)),
+        other => Err(corrupt("time", &format!("{:?}", other.data_type()))),
+    }
 }
 
 pub(super) fn parse_time(s: &str) -> Result<crate::clock::TimelineTime, StoreError> {
@@ -403,7 +454,14 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                     "INSERT OR REPLACE INTO call_events (call_seq, idx, at_ms, time, event, detail)
                      SELECT seq, ?2, ?3, ?4, ?5, ?6 FROM calls WHERE session_id = ?1",
                 )?
-                .execute(params![session_id, idx, at_ms, time, event.name(), detail])?;
+                .execute(params![
+                    session_id,
+                    idx,
+                    at_ms,
+                    time.utc().timestamp_millis(),
+                    event_code(*event),
+                    detail
+                ])?;
             if n == 0 {
                 return Err(StoreError::UnknownSession(session_id.clone()));
             }
@@ -544,9 +602,15 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
         Write::Attempt { entry, fault } => apply_attempt(conn, entry, fault.as_deref())?,
         Write::DeliveryFinished { id, outcome } => {
             conn.prepare_cached(
-                "UPDATE outbox SET finished_outcome = ?2, next_attempt_at = NULL WHERE id = ?1",
+                // Schema v5: the last attempt's outcome is kept only when it is not this one.
+                "UPDATE outbox SET
+                     last_outcome = CASE WHEN attempts > 0
+                                          AND coalesce(last_outcome, finished_outcome) IS NOT ?2
+                                         THEN coalesce(last_outcome, finished_outcome) END,
+                     finished_outcome = ?2, next_attempt_at = NULL
+                 WHERE id = ?1",
             )?
-            .execute(params![id, outcome_str(*outcome)])?;
+            .execute(params![id, outcome_code(*outcome)])?;
             settle_fee_state(conn, id, *outcome)?;
         }
         Write::Retain(r) => {
@@ -650,16 +714,18 @@ fn apply_attempt(
         (!same_body).then_some(&e.request_body),
     ])?;
     let id = e.delivery_id.as_str();
-    let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_str(e.outcome));
+    let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_code(e.outcome));
     conn.prepare_cached(
-        "UPDATE outbox SET attempts = max(attempts, ?2), last_outcome = ?3, last_sent_at = ?4,
-             next_attempt_at = ?5, finished_outcome = coalesce(?6, finished_outcome)
+        "UPDATE outbox SET attempts = max(attempts, ?2),
+             last_outcome = CASE WHEN ?3 IS coalesce(?6, finished_outcome) THEN NULL ELSE ?3 END,
+             last_sent_at = ?4, next_attempt_at = ?5,
+             finished_outcome = coalesce(?6, finished_outcome)
          WHERE id = ?1",
     )?
     .execute(params![
         id,
         e.attempt,
-        outcome_str(e.outcome),
+        outcome_code(e.outcome),
         e.sent_at,
         e.next_attempt_at,
         finished

@@ -14,6 +14,13 @@
 --   for a split CDR (Dialtone's own reader rebuilds it in Rust with the code that wrote the push;
 --   a test checks that both read the same for every kind of call). A CDR batch body stored NULL
 --   (schema v3) is made from this column.
+-- * call_events: `time` is Unix milliseconds (INTEGER) rather than its 23-character text, and
+--   `event` a code (the table timeline_event_names names them). Existing rows are converted. The
+--   view `timeline` shows the timeline as before, with each call's session id.
+-- * outbox: WITHOUT ROWID (keyed by its id alone: no rowid, no second index of the id);
+--   last_outcome and finished_outcome are codes (0 delivered, 1 failed_will_retry, 2 dropped,
+--   3 abandoned), and last_outcome is NULL when it is the finished outcome, as it is for every
+--   push that ended on an attempt. The `deliveries` view reads exactly as before.
 
 ALTER TABLE calls ADD COLUMN cdr_start INTEGER;        -- callOutStartTime, s after accepted_at
 ALTER TABLE calls ADD COLUMN cdr_alerting INTEGER;     -- callOutAlertingTime
@@ -96,3 +103,111 @@ SELECT
         || '}')                                                                 AS fee_json
 FROM calls c
 WHERE c.fee_json IS NOT NULL OR (c.state_code IS NOT NULL AND c.cdr_sp_id IS NOT NULL);
+
+-- The codes of call_events.event (src/store/write.rs `event_code`). Never renumber one.
+CREATE TABLE timeline_event_names (
+    code INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+INSERT INTO timeline_event_names (code, name) VALUES
+    (0, 'playing'), (1, 'callout'), (2, 'alerting'), (3, 'answer'), (4, 'disconnect'),
+    (5, 'collecting'), (6, 'key'), (7, 'collectInfo'), (8, 'note');
+
+CREATE TABLE call_events_v5 (
+    call_seq   INTEGER NOT NULL,          -- calls.seq
+    idx        INTEGER NOT NULL,          -- position in the timeline, from 0
+    at_ms      INTEGER NOT NULL,          -- simulated ms since the run's start
+    time       INTEGER NOT NULL,          -- Unix ms (UTC)
+    event      INTEGER NOT NULL,          -- timeline_event_names.code
+    detail     TEXT,
+    PRIMARY KEY (call_seq, idx)
+) WITHOUT ROWID;
+-- julianday keeps milliseconds; rounding undoes the floating point.
+INSERT INTO call_events_v5 (call_seq, idx, at_ms, time, event, detail)
+SELECT e.call_seq, e.idx, e.at_ms,
+    coalesce(CAST(round((julianday(e.time) - 2440587.5) * 86400000.0) AS INTEGER), e.time),
+    coalesce(n.code, e.event), e.detail
+FROM call_events e LEFT JOIN timeline_event_names n ON n.name = e.event;
+DROP TABLE call_events;
+ALTER TABLE call_events_v5 RENAME TO call_events;
+
+-- The timeline as it reads in the inspection API: times as yyyy-MM-dd HH:mm:ss.SSS UTC, events
+-- by name.
+CREATE VIEW timeline AS
+SELECT c.session_id, e.call_seq, e.idx, e.at_ms,
+    strftime('%Y-%m-%d %H:%M:%f', e.time / 1000.0, 'unixepoch') AS time,
+    n.name AS event, e.detail
+FROM call_events e
+JOIN calls c ON c.seq = e.call_seq
+LEFT JOIN timeline_event_names n ON n.code = e.event;
+
+-- The outbox, keyed by its id alone.
+DROP VIEW deliveries;
+CREATE TABLE outbox_v5 (
+    id               TEXT PRIMARY KEY,    -- s<call>.<n> (status) or f<first call> (CDR batch)
+    kind             TEXT NOT NULL CHECK (kind IN ('status', 'fee')),
+    call_seq         INTEGER,             -- calls.seq: app_key, url and session_ids are its own
+    app_key          TEXT,
+    url              TEXT,
+    body,                                 -- packed BLOB, or TEXT (before v4), or NULL (see v3)
+    event_type       TEXT NOT NULL,
+    session_ids      TEXT,                -- JSON array
+    idempotency_key  TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    last_outcome     INTEGER,             -- NULL: none yet (attempts = 0), or finished_outcome
+    last_sent_at     TEXT,
+    next_attempt_at  TEXT,
+    finished_outcome INTEGER              -- 0 delivered, 2 dropped, 3 abandoned; NULL = still owed
+) WITHOUT ROWID;
+INSERT INTO outbox_v5 (id, kind, call_seq, app_key, url, body, event_type, session_ids,
+    idempotency_key, attempts, last_outcome, last_sent_at, next_attempt_at, finished_outcome)
+SELECT id, kind, call_seq, app_key, url, body, event_type, session_ids, idempotency_key, attempts,
+    CASE WHEN attempts > 0 AND last_outcome IS finished_outcome THEN NULL
+         ELSE CASE last_outcome WHEN 'delivered' THEN 0 WHEN 'failed_will_retry' THEN 1
+                                WHEN 'dropped' THEN 2 WHEN 'abandoned' THEN 3
+                                ELSE last_outcome END
+    END,
+    last_sent_at, next_attempt_at,
+    CASE finished_outcome WHEN 'delivered' THEN 0 WHEN 'failed_will_retry' THEN 1
+                          WHEN 'dropped' THEN 2 WHEN 'abandoned' THEN 3
+                          ELSE finished_outcome END
+FROM outbox;
+DROP TABLE outbox;
+ALTER TABLE outbox_v5 RENAME TO outbox;
+CREATE UNIQUE INDEX outbox_key ON outbox (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX outbox_owed ON outbox (id) WHERE finished_outcome IS NULL;
+
+-- As in v4, with the outcomes by name again.
+CREATE VIEW deliveries AS
+SELECT o.id, o.kind,
+    coalesce(o.app_key, (SELECT c.app_key FROM calls c WHERE c.seq = o.call_seq)) AS app_key,
+    coalesce(o.url, (SELECT c.status_url FROM calls c WHERE c.seq = o.call_seq)) AS url,
+    o.body, o.event_type,
+    coalesce(o.session_ids,
+        (SELECT json_array(c.session_id) FROM calls c WHERE c.seq = o.call_seq)) AS session_ids,
+    o.idempotency_key, o.attempts,
+    CASE WHEN o.attempts > 0 THEN
+        CASE coalesce(o.last_outcome, o.finished_outcome)
+            WHEN 0 THEN 'delivered' WHEN 1 THEN 'failed_will_retry' WHEN 2 THEN 'dropped'
+            WHEN 3 THEN 'abandoned' ELSE coalesce(o.last_outcome, o.finished_outcome) END
+    END AS last_outcome,
+    o.last_sent_at, o.next_attempt_at,
+    CASE o.finished_outcome
+        WHEN 0 THEN 'delivered' WHEN 1 THEN 'failed_will_retry' WHEN 2 THEN 'dropped'
+        WHEN 3 THEN 'abandoned' ELSE o.finished_outcome END AS finished_outcome,
+    o.call_seq,
+    -- what the body is packed with (src/store/pack.rs)
+    CASE WHEN o.call_seq IS NULL THEN json_extract(o.session_ids, '$[0]')
+         ELSE (SELECT c.app_key || c.display || c.callee || c.accepted_at || c.session_id
+                 FROM calls c WHERE c.seq = o.call_seq)
+    END AS pack_context
+FROM outbox o;
+
+-- Links each new delivery to its calls as it is queued, in the same statement.
+CREATE TRIGGER outbox_link_calls AFTER INSERT ON outbox BEGIN
+    INSERT OR IGNORE INTO delivery_calls (call_seq, delivery_id)
+    SELECT c.seq, NEW.id FROM json_each(NEW.session_ids) j
+    JOIN calls c ON c.session_id = j.value;
+    INSERT OR IGNORE INTO delivery_calls (call_seq, delivery_id)
+    SELECT NEW.call_seq, NEW.id WHERE NEW.call_seq IS NOT NULL;
+END;
