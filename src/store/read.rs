@@ -278,8 +278,9 @@ pub(super) fn sql_limit(limit: Option<usize>) -> i64 {
 pub(super) fn events(conn: &Connection, session_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
     collect(
         conn,
-        "SELECT e.idx, e.at_ms, e.time, e.event, e.detail
+        "SELECT e.idx, e.at_ms, e.time, e.event, coalesce(d.text, e.detail)
          FROM calls c JOIN call_events e ON e.call_seq = c.seq
+         LEFT JOIN timeline_details d ON typeof(e.detail) = 'integer' AND d.id = e.detail
          WHERE c.session_id = ?1 ORDER BY e.idx",
         [session_id],
         |row| {
@@ -305,8 +306,11 @@ fn string_list(column: &'static str, json: &str) -> Result<Vec<String>, StoreErr
 fn status_pushes(conn: &Connection, seq: u64) -> Result<u32, StoreError> {
     let prefix = format!("s{seq}.");
     let n: Option<u32> = conn.query_row(
-        "SELECT max(CAST(substr(id, length(?1) + 1) AS INTEGER)) FROM outbox
-          WHERE kind = 'status' AND substr(id, 1, length(?1)) = ?1",
+        &format!(
+            "SELECT max(CAST(substr(id, length(?1) + 1) AS INTEGER)) FROM outbox
+              WHERE {} = 'status' AND substr(id, 1, length(?1)) = ?1",
+            super::write::KIND_SQL
+        ),
         [&prefix],
         |r| r.get(0),
     )?;

@@ -1812,3 +1812,86 @@ fn a_v4_database_is_upgraded_in_place_and_its_views_read_exactly_as_before() {
         .expect("call 4");
     assert_eq!(new_cdr, (None, fee_json(4, "app", 0)), "kept as its fields");
 }
+
+#[test]
+fn a_delivery_keeps_its_last_send_time_when_the_journal_is_cleared() {
+    let store = Store::in_memory().expect("store");
+    full_lifecycle(&store, 1);
+    let read = |store: &Store| {
+        store
+            .read(|c| {
+                Ok(rows(
+                    c,
+                    "SELECT id, attempts, last_outcome, last_sent_at FROM deliveries ORDER BY id",
+                ))
+            })
+            .expect("deliveries")
+    };
+    let before = read(&store);
+    assert_eq!(before.len(), 5);
+    assert!(
+        before
+            .iter()
+            .all(|r| r[3] == rusqlite::types::Value::Text("2026-03-14 10:15:53".into())),
+        "{before:?}"
+    );
+    SqliteJournal::new(store.clone()).clear();
+    assert_eq!(read(&store), before);
+}
+
+#[test]
+fn timeline_details_are_stored_once_and_read_back_after_a_failed_commit_and_past_the_cap() {
+    let store = Store::in_memory().expect("store");
+    store.write(accepted(1, "app", "2026-03-14 10:15:31"));
+    store.flush().expect("flush");
+    let detail = |seq: u64, idx: u32, text: &str| {
+        let Write::CallEvent {
+            session_id,
+            at_ms,
+            time,
+            event,
+            ..
+        } = event(seq, idx, "playing")
+        else {
+            unreachable!()
+        };
+        Write::CallEvent {
+            session_id,
+            idx,
+            at_ms,
+            time,
+            event,
+            detail: Some(text.into()),
+        }
+    };
+    // A commit that fails takes the new text's row with it: the next use must not point at it.
+    store.fail_commits(true);
+    store.write(detail(1, 0, "code reading 1"));
+    assert!(store.flush().is_err());
+    store.fail_commits(false);
+    store.write(detail(1, 0, "code reading 1"));
+    store.write(detail(1, 1, "code reading 1"));
+    // Past 10 000 texts, new ones are stored as they are.
+    for i in 0..10_001u32 {
+        store.write(detail(1, 2 + i, &format!("key {i}")));
+    }
+    let events = store.call_events(&session(1)).expect("events");
+    assert_eq!(events.len(), 10_003);
+    assert_eq!(events[0].detail.as_deref(), Some("code reading 1"));
+    assert_eq!(events[1].detail.as_deref(), Some("code reading 1"));
+    for (i, e) in events[2..].iter().enumerate() {
+        assert_eq!(e.detail, Some(format!("key {i}")));
+    }
+    let (texts, inline): (i64, i64) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT count(*) FROM timeline_details),
+                        (SELECT count(*) FROM call_events WHERE typeof(detail) = 'text')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .expect("counts");
+    // "code reading 1" and "key 0" to "key 9998" have ids.
+    assert_eq!((texts, inline), (10_000, 2));
+}

@@ -189,6 +189,83 @@ pub(super) fn outcome_str(o: DeliveryOutcome) -> &'static str {
     }
 }
 
+/// At most this many detail texts get an id in `timeline_details`; others are stored as they are,
+/// so that free text (collected digits) cannot grow the table without bound.
+const MAX_DETAIL_IDS: i64 = 10_000;
+
+/// The ids of the timeline's detail texts (schema v5), as the writer knows them. Forgotten
+/// whenever a write or a commit fails, so that an id is never used whose row was rolled back.
+#[derive(Debug, Default)]
+pub(super) struct DetailIds {
+    ids: std::collections::HashMap<Box<str>, i64>,
+}
+
+impl DetailIds {
+    /// `text`'s id, added to `timeline_details` if new; `None` once the table is full.
+    fn id(&mut self, conn: &Connection, text: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(id) = self.ids.get(text) {
+            return Ok(Some(*id));
+        }
+        let known: Option<i64> = conn
+            .prepare_cached("SELECT id FROM timeline_details WHERE text = ?1")?
+            .query_row([text], |r| r.get(0))
+            .optional()?;
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let full: bool = conn
+                    .prepare_cached("SELECT coalesce(max(id), 0) >= ?1 FROM timeline_details")?
+                    .query_row([MAX_DETAIL_IDS], |r| r.get(0))?;
+                if full {
+                    return Ok(None);
+                }
+                conn.prepare_cached("INSERT INTO timeline_details (text) VALUES (?1)")?
+                    .execute([text])?;
+                conn.last_insert_rowid()
+            }
+        };
+        self.ids.insert(text.into(), id);
+        Ok(Some(id))
+    }
+
+    pub(super) fn forget(&mut self) {
+        self.ids.clear();
+    }
+}
+
+/// Whether the outbox row `o` is one of call `seq`'s own status pushes (both SQL expressions):
+/// schema v5 no longer lists in `delivery_calls` a push whose id is `s<seq>.<n>` and that names
+/// its call in `call_seq`, as every status push of a call to its own app and URL does; they are a
+/// range of the outbox's key instead.
+pub(super) fn own_status_push(o: &str, seq: &str) -> String {
+    format!(
+        "{o}.id >= 's' || {seq} || '.' AND {o}.id < 's' || {seq} || '/' AND {o}.call_seq = {seq}"
+    )
+}
+
+/// A push's event type as the outbox stores it from schema v5 on (the `deliveries` view names it).
+pub(super) fn event_type_code(e: EventType) -> i64 {
+    match e {
+        EventType::Callout => 0,
+        EventType::Alerting => 1,
+        EventType::Answer => 2,
+        EventType::Disconnect => 3,
+        EventType::CollectInfo => 4,
+        EventType::Fee => 5,
+    }
+}
+
+/// The kind of push an event type is pushed as; `outbox.kind` is NULL when it is this (v5).
+fn natural_kind(e: EventType) -> PushKind {
+    match e {
+        EventType::Fee => PushKind::Fee,
+        _ => PushKind::Status,
+    }
+}
+
+/// An outbox row's kind, for a query naming the `outbox` table (schema v5, [`natural_kind`]).
+pub(super) const KIND_SQL: &str = "coalesce(kind, iif(event_type = 5, 'fee', 'status'))";
+
 /// A delivery outcome as the outbox stores it from schema v5 on (the `deliveries` view names it).
 fn outcome_code(o: DeliveryOutcome) -> i64 {
     match o {
@@ -323,7 +400,7 @@ fn insert_delivery(body: &str) -> String {
     format!(
         "INSERT INTO outbox (id, kind, call_seq, app_key, url, body, event_type, session_ids,
              idempotency_key)
-         VALUES (?1, ?2, ?9, ?3, ?4, {body}, ?6, ?10,
+         VALUES (?1, ?2, ?9, ?3, ?4, {body}, ?11, ?10,
              CASE WHEN ?8 = json_extract(?7, '$[0]') || '/' || ?6 THEN NULL ELSE ?8 END)"
     )
 }
@@ -406,7 +483,11 @@ pub(super) fn json_list(items: &[String]) -> String {
 }
 
 /// Applies one write. The caller wraps it in a savepoint, so a failing write leaves no trace.
-pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
+pub(super) fn apply(
+    conn: &Connection,
+    w: &Write,
+    details: &mut DetailIds,
+) -> Result<(), StoreError> {
     match w {
         Write::CallAccepted {
             seq,
@@ -449,6 +530,14 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             event,
             detail,
         } => {
+            // Schema v5: a detail seen before is its id in `timeline_details`.
+            let detail = match detail {
+                Some(text) => Some(match details.id(conn, text)? {
+                    Some(id) => Value::Integer(id),
+                    None => Value::Text(text.clone()),
+                }),
+                None => None,
+            };
             let n = conn
                 .prepare_cached(
                     "INSERT OR REPLACE INTO call_events (call_seq, idx, at_ms, time, event, detail)
@@ -588,7 +677,8 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             let own = call.is_none();
             conn.prepare_cached(sql)?.execute(params![
                 id,
-                kind_str(*kind),
+                // Schema v5: NULL when it is the event type's own (`KIND_SQL`).
+                (*kind != natural_kind(*event_type)).then(|| kind_str(*kind)),
                 own.then_some(app_key),
                 own.then_some(url),
                 body,
@@ -597,6 +687,7 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                 idempotency_key,
                 call,
                 own.then_some(&ids),
+                event_type_code(*event_type),
             ])?;
         }
         Write::Attempt { entry, fault } => apply_attempt(conn, entry, fault.as_deref())?,
@@ -617,7 +708,14 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             super::retention::apply(conn, r)?;
         }
         Write::ClearJournal => {
-            conn.execute_batch("DELETE FROM attempts;")?;
+            // A delivery's last send time is its last attempt's (schema v5): kept before they go.
+            conn.execute_batch(
+                "UPDATE outbox SET last_sent_at = (
+                         SELECT a.sent_at FROM attempts a WHERE a.delivery_id = outbox.id
+                          ORDER BY a.seq DESC LIMIT 1)
+                  WHERE last_sent_at IS NULL AND attempts > 0;
+                 DELETE FROM attempts;",
+            )?;
         }
         Write::Reset => {
             conn.execute_batch(
@@ -716,17 +814,17 @@ fn apply_attempt(
     let id = e.delivery_id.as_str();
     let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_code(e.outcome));
     conn.prepare_cached(
+        // Schema v5: the last send time is this attempt's; the `deliveries` view reads it there.
         "UPDATE outbox SET attempts = max(attempts, ?2),
-             last_outcome = CASE WHEN ?3 IS coalesce(?6, finished_outcome) THEN NULL ELSE ?3 END,
-             last_sent_at = ?4, next_attempt_at = ?5,
-             finished_outcome = coalesce(?6, finished_outcome)
+             last_outcome = CASE WHEN ?3 IS coalesce(?5, finished_outcome) THEN NULL ELSE ?3 END,
+             last_sent_at = NULL, next_attempt_at = ?4,
+             finished_outcome = coalesce(?5, finished_outcome)
          WHERE id = ?1",
     )?
     .execute(params![
         id,
         e.attempt,
         outcome_code(e.outcome),
-        e.sent_at,
         e.next_attempt_at,
         finished
     ])?;
@@ -780,7 +878,9 @@ fn settle_fee_state(
     // Two indexed steps rather than `UPDATE … WHERE session_id IN (SELECT … json_each …)`,
     // which SQLite plans as a scan of every call (measured: 45 µs a write at 10 000 calls).
     let sessions: Option<String> = conn
-        .prepare_cached("SELECT session_ids FROM outbox WHERE id = ?1 AND kind = 'fee'")?
+        .prepare_cached(&format!(
+            "SELECT session_ids FROM outbox WHERE id = ?1 AND {KIND_SQL} = 'fee'"
+        ))?
         .query_row([delivery_id], |r| r.get(0))
         .optional()?;
     let Some(sessions) = sessions else {

@@ -15,12 +15,19 @@
 --   a test checks that both read the same for every kind of call). A CDR batch body stored NULL
 --   (schema v3) is made from this column.
 -- * call_events: `time` is Unix milliseconds (INTEGER) rather than its 23-character text, and
---   `event` a code (the table timeline_event_names names them). Existing rows are converted. The
---   view `timeline` shows the timeline as before, with each call's session id.
+--   `event` a code (the table timeline_event_names names them). Existing rows are converted.
+--   `detail` is the id of its text in timeline_details when it has one (the details repeat from
+--   call to call: "code reading 1", "stateCode 0: …"), its text otherwise. The view `timeline`
+--   shows the timeline as before, with each call's session id.
 -- * outbox: WITHOUT ROWID (keyed by its id alone: no rowid, no second index of the id);
 --   last_outcome and finished_outcome are codes (0 delivered, 1 failed_will_retry, 2 dropped,
---   3 abandoned), and last_outcome is NULL when it is the finished outcome, as it is for every
---   push that ended on an attempt. The `deliveries` view reads exactly as before.
+--   3 abandoned), event_type a code (0 callout, 1 alerting, 2 answer, 3 disconnect,
+--   4 collectInfo, 5 fee), kind NULL when it is the event type's own (fee for fee, status for
+--   the others), last_outcome NULL when it is the finished outcome, as it is for every
+--   push that ended on an attempt; last_sent_at is NULL when it is the send time of the
+--   delivery's last attempt (clearing the journal writes it out first). The `deliveries` view
+--   reads exactly as before. delivery_calls no longer lists a call's own status pushes
+--   (id s<seq>.<n> naming the call in call_seq): they are a range of the outbox's key.
 
 ALTER TABLE calls ADD COLUMN cdr_start INTEGER;        -- callOutStartTime, s after accepted_at
 ALTER TABLE calls ADD COLUMN cdr_alerting INTEGER;     -- callOutAlertingTime
@@ -119,7 +126,7 @@ CREATE TABLE call_events_v5 (
     at_ms      INTEGER NOT NULL,          -- simulated ms since the run's start
     time       INTEGER NOT NULL,          -- Unix ms (UTC)
     event      INTEGER NOT NULL,          -- timeline_event_names.code
-    detail     TEXT,
+    detail,                               -- timeline_details.id (INTEGER), or the text itself
     PRIMARY KEY (call_seq, idx)
 ) WITHOUT ROWID;
 -- julianday keeps milliseconds; rounding undoes the floating point.
@@ -131,37 +138,50 @@ FROM call_events e LEFT JOIN timeline_event_names n ON n.name = e.event;
 DROP TABLE call_events;
 ALTER TABLE call_events_v5 RENAME TO call_events;
 
+-- The timeline's detail texts, each once (at most 10 000 of them; src/store/write.rs `DetailIds`).
+CREATE TABLE timeline_details (
+    id   INTEGER PRIMARY KEY,
+    text TEXT NOT NULL UNIQUE
+);
+
 -- The timeline as it reads in the inspection API: times as yyyy-MM-dd HH:mm:ss.SSS UTC, events
--- by name.
+-- by name, details as text.
 CREATE VIEW timeline AS
 SELECT c.session_id, e.call_seq, e.idx, e.at_ms,
     strftime('%Y-%m-%d %H:%M:%f', e.time / 1000.0, 'unixepoch') AS time,
-    n.name AS event, e.detail
+    n.name AS event, coalesce(d.text, e.detail) AS detail
 FROM call_events e
 JOIN calls c ON c.seq = e.call_seq
-LEFT JOIN timeline_event_names n ON n.code = e.event;
+LEFT JOIN timeline_event_names n ON n.code = e.event
+LEFT JOIN timeline_details d ON typeof(e.detail) = 'integer' AND d.id = e.detail;
 
 -- The outbox, keyed by its id alone.
 DROP VIEW deliveries;
 CREATE TABLE outbox_v5 (
     id               TEXT PRIMARY KEY,    -- s<call>.<n> (status) or f<first call> (CDR batch)
-    kind             TEXT NOT NULL CHECK (kind IN ('status', 'fee')),
+    kind             TEXT CHECK (kind IN ('status', 'fee')), -- NULL: the event type's own
     call_seq         INTEGER,             -- calls.seq: app_key, url and session_ids are its own
     app_key          TEXT,
     url              TEXT,
     body,                                 -- packed BLOB, or TEXT (before v4), or NULL (see v3)
-    event_type       TEXT NOT NULL,
+    event_type       INTEGER NOT NULL,    -- 0 callout … 5 fee
     session_ids      TEXT,                -- JSON array
     idempotency_key  TEXT,
     attempts         INTEGER NOT NULL DEFAULT 0,
     last_outcome     INTEGER,             -- NULL: none yet (attempts = 0), or finished_outcome
-    last_sent_at     TEXT,
+    last_sent_at     TEXT,                -- NULL: its last attempt's sent_at
     next_attempt_at  TEXT,
     finished_outcome INTEGER              -- 0 delivered, 2 dropped, 3 abandoned; NULL = still owed
 ) WITHOUT ROWID;
 INSERT INTO outbox_v5 (id, kind, call_seq, app_key, url, body, event_type, session_ids,
     idempotency_key, attempts, last_outcome, last_sent_at, next_attempt_at, finished_outcome)
-SELECT id, kind, call_seq, app_key, url, body, event_type, session_ids, idempotency_key, attempts,
+SELECT id,
+    CASE WHEN kind = iif(event_type = 'fee', 'fee', 'status') THEN NULL ELSE kind END,
+    call_seq, app_key, url, body,
+    CASE event_type WHEN 'callout' THEN 0 WHEN 'alerting' THEN 1 WHEN 'answer' THEN 2
+                    WHEN 'disconnect' THEN 3 WHEN 'collectInfo' THEN 4 WHEN 'fee' THEN 5
+                    ELSE event_type END,
+    session_ids, idempotency_key, attempts,
     CASE WHEN attempts > 0 AND last_outcome IS finished_outcome THEN NULL
          ELSE CASE last_outcome WHEN 'delivered' THEN 0 WHEN 'failed_will_retry' THEN 1
                                 WHEN 'dropped' THEN 2 WHEN 'abandoned' THEN 3
@@ -177,12 +197,15 @@ ALTER TABLE outbox_v5 RENAME TO outbox;
 CREATE UNIQUE INDEX outbox_key ON outbox (idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX outbox_owed ON outbox (id) WHERE finished_outcome IS NULL;
 
--- As in v4, with the outcomes by name again.
+-- As in v4, with kinds, event types and outcomes by name again.
 CREATE VIEW deliveries AS
-SELECT o.id, o.kind,
+SELECT o.id, coalesce(o.kind, iif(o.event_type = 5, 'fee', 'status')) AS kind,
     coalesce(o.app_key, (SELECT c.app_key FROM calls c WHERE c.seq = o.call_seq)) AS app_key,
     coalesce(o.url, (SELECT c.status_url FROM calls c WHERE c.seq = o.call_seq)) AS url,
-    o.body, o.event_type,
+    o.body,
+    CASE o.event_type WHEN 0 THEN 'callout' WHEN 1 THEN 'alerting' WHEN 2 THEN 'answer'
+                      WHEN 3 THEN 'disconnect' WHEN 4 THEN 'collectInfo' WHEN 5 THEN 'fee'
+                      ELSE o.event_type END AS event_type,
     coalesce(o.session_ids,
         (SELECT json_array(c.session_id) FROM calls c WHERE c.seq = o.call_seq)) AS session_ids,
     o.idempotency_key, o.attempts,
@@ -191,7 +214,10 @@ SELECT o.id, o.kind,
             WHEN 0 THEN 'delivered' WHEN 1 THEN 'failed_will_retry' WHEN 2 THEN 'dropped'
             WHEN 3 THEN 'abandoned' ELSE coalesce(o.last_outcome, o.finished_outcome) END
     END AS last_outcome,
-    o.last_sent_at, o.next_attempt_at,
+    coalesce(o.last_sent_at,
+        (SELECT a.sent_at FROM attempts a WHERE a.delivery_id = o.id
+          ORDER BY a.seq DESC LIMIT 1)) AS last_sent_at,
+    o.next_attempt_at,
     CASE o.finished_outcome
         WHEN 0 THEN 'delivered' WHEN 1 THEN 'failed_will_retry' WHEN 2 THEN 'dropped'
         WHEN 3 THEN 'abandoned' ELSE o.finished_outcome END AS finished_outcome,
@@ -203,11 +229,18 @@ SELECT o.id, o.kind,
     END AS pack_context
 FROM outbox o;
 
--- Links each new delivery to its calls as it is queued, in the same statement.
+-- Links each new delivery to its calls as it is queued, in the same statement; not a call's own
+-- status push (id s<seq>.<n>, call_seq = seq): readers find those by the outbox's key
+-- (src/store/write.rs `own_status_push`).
 CREATE TRIGGER outbox_link_calls AFTER INSERT ON outbox BEGIN
     INSERT OR IGNORE INTO delivery_calls (call_seq, delivery_id)
     SELECT c.seq, NEW.id FROM json_each(NEW.session_ids) j
     JOIN calls c ON c.session_id = j.value;
     INSERT OR IGNORE INTO delivery_calls (call_seq, delivery_id)
-    SELECT NEW.call_seq, NEW.id WHERE NEW.call_seq IS NOT NULL;
+    SELECT NEW.call_seq, NEW.id WHERE NEW.call_seq IS NOT NULL
+       AND NOT (NEW.id >= 's' || NEW.call_seq || '.' AND NEW.id < 's' || NEW.call_seq || '/');
 END;
+DELETE FROM delivery_calls
+ WHERE EXISTS (SELECT 1 FROM outbox o
+                WHERE o.id = delivery_calls.delivery_id AND o.call_seq = delivery_calls.call_seq
+                  AND o.id >= 's' || o.call_seq || '.' AND o.id < 's' || o.call_seq || '/');
