@@ -370,6 +370,54 @@ fn data_survives_closing_and_reopening_the_file() {
         (icid.as_str(), reason, state.as_str()),
         ("CAE-20260314181531-00000001", 0, "delivered")
     );
+    // Schema v5: the CDR is kept as its fields, and the view makes its text as pushed; the
+    // timeline and the outbox keep codes, and their views name them.
+    let (kept, cdr): (Option<String>, String) = conn
+        .query_row(
+            "SELECT c.fee_json, v.fee_json FROM calls c JOIN cdrs v ON v.seq = c.seq
+              WHERE c.session_id = ?1",
+            [session(1)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("cdrs view in plain SQLite");
+    assert_eq!((kept, cdr), (None, fee_json(1, "app", 0)));
+    let timeline = rows(
+        &conn,
+        "SELECT time, event, detail FROM timeline ORDER BY call_seq, idx",
+    );
+    use rusqlite::types::Value::{Null, Text};
+    assert_eq!(
+        timeline.first(),
+        Some(&vec![
+            Text("2026-03-14 10:15:31.000".into()),
+            Text("callout".into()),
+            Null
+        ])
+    );
+    assert_eq!(
+        timeline.last(),
+        Some(&vec![
+            Text("2026-03-14 10:15:31.400".into()),
+            Text("disconnect".into()),
+            Text("stateCode 0".into())
+        ])
+    );
+    let fee_push = rows(
+        &conn,
+        "SELECT kind, event_type, attempts, last_outcome, last_sent_at, finished_outcome
+           FROM deliveries WHERE id = '19'",
+    );
+    assert_eq!(
+        fee_push,
+        vec![vec![
+            Text("fee".into()),
+            Text("fee".into()),
+            rusqlite::types::Value::Integer(3),
+            Text("delivered".into()),
+            Text("2026-03-14 10:15:53".into()),
+            Text("delivered".into())
+        ]]
+    );
 }
 
 #[test]
