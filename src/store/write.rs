@@ -111,7 +111,9 @@ pub enum Write {
 }
 
 impl Write {
-    /// Whether [`apply`] runs a single statement for this write (so it needs no savepoint).
+    /// Whether [`apply`] writes with a single statement for this write (so it needs no
+    /// savepoint). A `CallEvent` may first give a new detail text its id (schema v5): should the
+    /// event then fail, the text stays in `timeline_details`, which no reader shows on its own.
     pub(super) fn is_one_statement(&self) -> bool {
         match self {
             Write::CallAccepted { .. }
