@@ -82,24 +82,73 @@ impl CdrColumns {
 }
 
 fn accepted(call: &CallFacts<'_>) -> Option<DateTime<Utc>> {
-    PlatformTime::parse(call.accepted_at)
-        .ok()
-        .map(PlatformTime::utc)
+    DateTime::from_timestamp(unix_seconds(call.accepted_at)?, 0)
+}
+
+/// The Unix seconds of a platform time (`yyyy-MM-dd HH:mm:ss`, UTC), `None` for anything else.
+/// Read by hand rather than with chrono's `parse_from_str`, which parses its pattern on every
+/// call: this runs on the writer's thread for every call that ends. Only the canonical form
+/// is accepted, so writing the time back gives the same text.
+fn unix_seconds(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0, 4)?).ok()?, num(5, 7)?, num(8, 10)?)?;
+    let time = date.and_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+    Some(time.and_utc().timestamp())
 }
 
 /// `fee` as columns, or `None` when they would not give it back exactly (it is then kept as text).
+/// Compared field by field, without building the CDR again (tests check, in debug builds, that
+/// [`fee`] gives it back).
 pub(super) fn columns(fee: &FeeInfo, call: &CallFacts<'_>) -> Option<CdrColumns> {
-    let accepted = accepted(call)?;
+    let accepted_s = unix_seconds(call.accepted_at)?;
+    let accepted = DateTime::from_timestamp(accepted_s, 0)?;
     // `Some(None)` for an absent time, `None` for one that is not a platform time.
     let offset = |t: &Option<String>| -> Option<Option<i64>> {
         match t {
             None => Some(None),
-            Some(t) => {
-                let t = PlatformTime::parse(t).ok()?.utc();
-                Some(Some((t - accepted).num_seconds()))
-            }
+            Some(t) => Some(Some(unix_seconds(t)? - accepted_s)),
         }
     };
+    let own = fee.direction == 0
+        && fee.app_key == call.app_key
+        && fee.session_id == call.session_id
+        && fee.bind_num == call.display
+        && fee.caller_num == call.display
+        && fee.callee_num == call.callee
+        && fee.call_end_time == call.ended_at
+        && fee.tts_play_times == call.readings
+        && fee.tts_trans_duration == call.code_ms.div_ceil(1000)
+        && fee.record_flag == 0
+        && fee.service_type == "001"
+        && fee.fwd_display_num.is_none()
+        && fee.fwd_dst_num.is_none()
+        && fee.fwd_start_time.is_none()
+        && fee.fwd_alerting_time.is_none()
+        && fee.fwd_answer_time.is_none()
+        && fee.fwd_unasw_rsn.is_none()
+        && fee.record_start_time.is_none()
+        && fee.record_object_name.is_none()
+        && fee.record_bucket_name.is_none()
+        && fee.record_domain.is_none()
+        && fee.record_file_download_url.is_none()
+        && fee.dyn_ivr_start_time.is_none()
+        && fee.dyn_ivr_path.is_none()
+        && fee.icid == crate::ids::icid(call.seq, accepted);
+    if !own {
+        return None;
+    }
     let cols = CdrColumns {
         start: offset(&fee.call_out_start_time)?,
         alerting: offset(&fee.call_out_alerting_time)?,
@@ -112,7 +161,12 @@ pub(super) fn columns(fee: &FeeInfo, call: &CallFacts<'_>) -> Option<CdrColumns>
         host: (fee.host_name != HOST_NAME_V5).then(|| fee.host_name.clone()),
         user_data: fee.user_data.clone(),
     };
-    (fee_of(&cols, call).as_ref() == Some(fee)).then_some(cols)
+    debug_assert_eq!(
+        fee_of(&cols, call).as_ref(),
+        Some(fee),
+        "the split CDR reads back"
+    );
+    Some(cols)
 }
 
 /// The CDR that [`columns`] split.
@@ -180,4 +234,28 @@ fn fee_of(cols: &CdrColumns, call: &CallFacts<'_>) -> Option<FeeInfo> {
 /// The CDR's JSON text, as it was pushed.
 pub(super) fn json(fee: &FeeInfo) -> String {
     serde_json::to_string(fee).expect("a FeeInfo always serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_canonical_platform_time_is_read_and_it_reads_as_chrono_does() {
+        for t in ["2026-03-14 10:15:31", "1999-12-31 23:59:59", "2028-02-29 00:00:00"] {
+            let chrono = PlatformTime::parse(t).expect("a platform time").utc().timestamp();
+            assert_eq!(unix_seconds(t), Some(chrono), "{t}");
+        }
+        for odd in [
+            "2026-03-14 10:15:31.5",
+            "2026-3-14 10:15:31 ",
+            "2026-02-30 10:00:00",
+            "2026-03-14 24:00:00",
+            "2026-03-14T10:15:31",
+            "2026-03-14 10:15:+1",
+            "",
+        ] {
+            assert_eq!(unix_seconds(odd), None, "{odd:?}");
+        }
+    }
 }
