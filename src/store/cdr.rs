@@ -242,8 +242,15 @@ mod tests {
 
     #[test]
     fn only_a_canonical_platform_time_is_read_and_it_reads_as_chrono_does() {
-        for t in ["2026-03-14 10:15:31", "1999-12-31 23:59:59", "2028-02-29 00:00:00"] {
-            let chrono = PlatformTime::parse(t).expect("a platform time").utc().timestamp();
+        for t in [
+            "2026-03-14 10:15:31",
+            "1999-12-31 23:59:59",
+            "2028-02-29 00:00:00",
+        ] {
+            let chrono = PlatformTime::parse(t)
+                .expect("a platform time")
+                .utc()
+                .timestamp();
             assert_eq!(unix_seconds(t), Some(chrono), "{t}");
         }
         for odd in [
