@@ -56,9 +56,14 @@ fn lifecycle(seq: u64) -> Vec<Write> {
             session_id: s.clone(),
             idx: idx as u32,
             at_ms: seq + idx as u64 * 1000,
-            time: "2026-03-14 10:15:33.000".into(),
+            time: dialtone::clock::TimelineTime::parse("2026-03-14 10:15:33.000").expect("a time"),
             event: event.parse().expect("a timeline event name"),
-            detail: None,
+            // As the engine writes them: the same few texts on every call.
+            detail: match *event {
+                "playing" => Some("code reading 1".into()),
+                "disconnect" => Some("stateCode 0: The user releases the call.".into()),
+                _ => None,
+            },
         });
     }
     w.push(Write::CallEnded {
@@ -67,7 +72,8 @@ fn lifecycle(seq: u64) -> Vec<Write> {
         ended_at: "2026-03-14 10:15:53".into(),
         readings: 3,
         code_ms: 8200,
-        fee_json: r#"{"direction":0,"spId":"dialtone_sp01","appKey":"k3VdT9wQx2LpR7mN4sB8cY1fHj6Z","icid":"CAE-20260314181531-00000017","bindNum":"+862087654321","sessionId":"1200_17_2841736025_20260314101531@callenabler.home1.com","callerNum":"+862087654321","calleeNum":"+8613900001234","callOutStartTime":"2026-03-14 10:15:31","callOutAlertingTime":"2026-03-14 10:15:33","callOutAnswerTime":"2026-03-14 10:15:37","callEndTime":"2026-03-14 10:15:53","ulFailReason":0,"sipStatusCode":0,"callOutUnaswRsn":0,"recordFlag":0,"ttsPlayTimes":3,"ttsTransDuration":9,"serviceType":"001","hostName":"callenabler.home1.com","userData":"order-7781"}"#.into(),
+        fee: serde_json::from_str(&format!(r#"{{"direction":0,"spId":"dialtone_sp01","appKey":"k3VdT9wQx2LpR7mN4sB8cY1fHj6Z","icid":"CAE-20260314181531-{seq:08}","bindNum":"+862087654321","sessionId":"1200_{seq}_2841736025_20260314101531@callenabler.home1.com","callerNum":"+862087654321","calleeNum":"+8613900001234","callOutStartTime":"2026-03-14 10:15:31","callOutAlertingTime":"2026-03-14 10:15:33","callOutAnswerTime":"2026-03-14 10:15:37","callEndTime":"2026-03-14 10:15:53","ulFailReason":0,"sipStatusCode":0,"callOutUnaswRsn":0,"recordFlag":0,"ttsPlayTimes":3,"ttsTransDuration":9,"serviceType":"001","hostName":"callenabler.home1.com","userData":"order-7781"}}"#))
+        .expect("a CDR"),
         view_json: None,
     });
     let pushes = [

@@ -244,7 +244,7 @@ impl CallEntry {
                 session_id: self.session_id.to_string(),
                 idx: self.timeline.len() as u32,
                 at_ms: t.at_ms,
-                time: t.time.to_string(),
+                time: t.time,
                 event: t.event,
                 detail: t.detail.as_deref().map(str::to_owned),
             });
@@ -751,8 +751,7 @@ impl Engine {
                                 ended_at: fee.call_end_time.clone(),
                                 readings: ending.map_or(0, |e| e.readings),
                                 code_ms: ending.map_or(0, |e| e.code_ms),
-                                fee_json: serde_json::to_string(&fee)
-                                    .expect("a FeeInfo always serialises"),
+                                fee: Box::new(fee.clone()),
                                 view_json: Some(retention::ViewExtras::of(entry).json()),
                             });
                             entry.fee = Some(Box::new(fee));

@@ -162,9 +162,21 @@ impl Engine {
 
         // 4. CDRs that never reached the outbox, and everything restored, move on.
         for c in r.cdrs_unsent {
-            if !st.by_session.contains_key(c.session_id.as_str()) {
+            match st.by_session.get(c.session_id.as_str()).copied() {
+                // Restored above for an owed status push, its CDR said `queued`: the journal
+                // writes a push's last attempt after the engine has queued the CDR, so a kill
+                // between the two leaves it so. It is in no owed push: queue it again too.
+                Some(seq) => {
+                    if let Some(entry) = st.calls.get_mut(&seq) {
+                        if entry.fee_state == FeeState::Queued {
+                            entry.fee_state = FeeState::Pending;
+                        }
+                    }
+                }
                 // Pending: `pump_status` queues the CDR again.
-                self.restore(&mut st, &c, &[], FeeState::Pending);
+                None => {
+                    self.restore(&mut st, &c, &[], FeeState::Pending);
+                }
             }
         }
         let restored: Vec<u64> = st.calls.keys().copied().collect();
@@ -314,7 +326,7 @@ impl Engine {
             ended_at: end,
             readings: 0,
             code_ms: 0,
-            fee_json: serde_json::to_string(&fee).expect("a FeeInfo always serialises"),
+            fee: Box::new(fee.clone()),
             // An earlier run's call: what it did was not recorded (the view leaves it out).
             view_json: None,
         });

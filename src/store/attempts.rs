@@ -76,17 +76,24 @@ pub(super) fn query(conn: &Connection, q: &JournalQuery) -> Result<Vec<JournalEn
     // With a session, start from the call's deliveries (an index) rather than scanning every
     // attempt; attempts that name their own calls (no delivery row) are few, and indexed too.
     if let Some(s) = &q.session_id {
-        sql.push_str(
+        // A call's own status pushes are a range of the outbox (schema v5, `own_status_pushes`).
+        sql.push_str(&format!(
             " AND a.seq IN (
                 SELECT a2.seq FROM calls c
                   JOIN delivery_calls dc ON dc.call_seq = c.seq
                   JOIN attempts a2 ON a2.delivery_id = dc.delivery_id
                  WHERE c.session_id = ?1 AND a2.session_ids IS NULL
                 UNION ALL
+                SELECT a4.seq FROM calls c
+                  JOIN outbox o ON {own}
+                  JOIN attempts a4 ON a4.delivery_id = o.id
+                 WHERE c.session_id = ?1 AND a4.session_ids IS NULL
+                UNION ALL
                 SELECT a3.seq FROM attempts a3
                  WHERE a3.session_ids IS NOT NULL
                    AND EXISTS (SELECT 1 FROM json_each(a3.session_ids) WHERE value = ?1))",
-        );
+            own = write::own_status_push("o", "c.seq")
+        ));
         args.push(Value::Text(s.clone()));
     }
     if let Some(d) = &q.delivery_id {

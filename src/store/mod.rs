@@ -35,6 +35,7 @@
 //! The schema and how to query it with `sqlite3` are in [`schema`].
 
 mod attempts;
+mod cdr;
 mod lock;
 mod pack;
 mod read;

@@ -9,8 +9,10 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
+use super::cdr::{self, CallFacts, CdrColumns};
 use super::write::{
-    body_from, parse_event, parse_event_type, parse_kind, parse_outcome, parse_time, FeeState,
+    body_from, event_code, event_from, parse_event_type, parse_kind, parse_outcome, time_from,
+    FeeState,
 };
 use super::{pack, StoreError};
 use crate::call::timeline::TimelineEvent;
@@ -157,7 +159,8 @@ pub struct AppReconciliation {
 
 const CALL_COLUMNS: &str = "seq, session_id, app_key, callee, display, accepted_ms, accepted_at,
     request_json, status_url, fee_url, state_code, ended_at, readings, code_ms, fee_json,
-    fee_state, view_json";
+    fee_state, view_json, cdr_start, cdr_alerting, cdr_answer, cdr_fail, cdr_fail_reason, cdr_sip,
+    cdr_q850, cdr_sp_id, cdr_host, cdr_user_data";
 
 fn call_from(row: &Row<'_>) -> Result<StoredCall, StoreError> {
     let session_id: String = row.get("session_id")?;
@@ -176,16 +179,39 @@ fn call_from(row: &Row<'_>) -> Result<StoredCall, StoreError> {
     let state_code: Option<u32> = row.get("state_code")?;
     let ended = match state_code {
         None => None,
-        Some(state_code) => Some(StoredEnd {
-            state_code,
-            ended_at: row
+        Some(state_code) => {
+            let ended_at = row
                 .get::<_, Option<String>>("ended_at")?
-                .unwrap_or_default(),
-            readings: row.get::<_, Option<u32>>("readings")?.unwrap_or_default(),
-            code_ms: row.get::<_, Option<u64>>("code_ms")?.unwrap_or_default(),
-            fee_json: unpacked("fee_json")?.unwrap_or_default(),
-            view_json: unpacked("view_json")?,
-        }),
+                .unwrap_or_default();
+            let readings = row.get::<_, Option<u32>>("readings")?.unwrap_or_default();
+            let code_ms = row.get::<_, Option<u64>>("code_ms")?.unwrap_or_default();
+            // Schema v5: the CDR kept as its fields, made again by the code that pushed it.
+            let fee_json = match CdrColumns::read(row)? {
+                Some(cols) => {
+                    let call = CallFacts {
+                        seq: row.get("seq")?,
+                        session_id: &session_id,
+                        app_key: &app_key,
+                        display: &display,
+                        callee: &callee,
+                        accepted_at: &accepted_at,
+                        ended_at: &ended_at,
+                        readings,
+                        code_ms,
+                    };
+                    cdr::json(&cdr::fee(&cols, &call)?)
+                }
+                None => unpacked("fee_json")?.unwrap_or_default(),
+            };
+            Some(StoredEnd {
+                state_code,
+                ended_at,
+                readings,
+                code_ms,
+                fee_json,
+                view_json: unpacked("view_json")?,
+            })
+        }
     };
     Ok(StoredCall {
         seq: row.get("seq")?,
@@ -252,16 +278,17 @@ pub(super) fn sql_limit(limit: Option<usize>) -> i64 {
 pub(super) fn events(conn: &Connection, session_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
     collect(
         conn,
-        "SELECT e.idx, e.at_ms, e.time, e.event, e.detail
+        "SELECT e.idx, e.at_ms, e.time, e.event, coalesce(d.text, e.detail)
          FROM calls c JOIN call_events e ON e.call_seq = c.seq
+         LEFT JOIN timeline_details d ON typeof(e.detail) = 'integer' AND d.id = e.detail
          WHERE c.session_id = ?1 ORDER BY e.idx",
         [session_id],
         |row| {
             Ok(StoredEvent {
                 idx: row.get(0)?,
                 at_ms: row.get(1)?,
-                time: parse_time(&row.get::<_, String>(2)?)?,
-                event: parse_event(&row.get::<_, String>(3)?)?,
+                time: time_from(row.get_ref(2)?)?,
+                event: event_from(row.get_ref(3)?)?,
                 detail: row.get(4)?,
             })
         },
@@ -279,8 +306,11 @@ fn string_list(column: &'static str, json: &str) -> Result<Vec<String>, StoreErr
 fn status_pushes(conn: &Connection, seq: u64) -> Result<u32, StoreError> {
     let prefix = format!("s{seq}.");
     let n: Option<u32> = conn.query_row(
-        "SELECT max(CAST(substr(id, length(?1) + 1) AS INTEGER)) FROM outbox
-          WHERE kind = 'status' AND substr(id, 1, length(?1)) = ?1",
+        &format!(
+            "SELECT max(CAST(substr(id, length(?1) + 1) AS INTEGER)) FROM outbox
+              WHERE {} = 'status' AND substr(id, 1, length(?1)) = ?1",
+            super::write::KIND_SQL
+        ),
         [&prefix],
         |r| r.get(0),
     )?;
@@ -358,14 +388,26 @@ pub(super) fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
         calls_in_flight,
         owed_deliveries,
         cdrs_unsent,
-        last_time: conn.query_row(
-            "SELECT max(t) FROM (SELECT max(time) AS t FROM call_events
-                                 UNION ALL SELECT max(sent_at) FROM attempts)",
-            [],
-            |r| r.get(0),
-        )?,
+        last_time: last_time(conn)?,
         max_seq: max("SELECT max(seq) FROM calls")?,
     })
+}
+
+/// The latest time recorded: of the timeline (Unix ms from schema v5, text before: a database
+/// upgraded in place has only one kind) and of the journal, as text compared as text.
+fn last_time(conn: &Connection) -> Result<Option<String>, StoreError> {
+    let timeline = conn
+        .query_row("SELECT max(time) FROM call_events", [], |r| {
+            Ok(match r.get_ref(0)? {
+                ValueRef::Null => None,
+                v => Some(time_from(v)),
+            })
+        })?
+        .transpose()?
+        .map(|t| t.to_string());
+    let journal: Option<String> =
+        conn.query_row("SELECT max(sent_at) FROM attempts", [], |r| r.get(0))?;
+    Ok(timeline.max(journal))
 }
 
 /// Checks a reconciliation bound: `yyyy-MM-dd HH:mm:ss`, the form `accepted_at` is stored in,
@@ -392,7 +434,8 @@ pub(super) fn reconciliation(
     let had = |event: TimelineEvent| {
         format!(
             "EXISTS (SELECT 1 FROM call_events e
-                     WHERE e.call_seq = c.seq AND e.event = '{event}')"
+                     WHERE e.call_seq = c.seq AND e.event = {})",
+            event_code(event)
         )
     };
     let sql = format!(

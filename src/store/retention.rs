@@ -10,8 +10,11 @@
 //!
 //! [`Write::Retain`]: super::Write::Retain
 
+use std::sync::LazyLock;
+
 use rusqlite::{params, Connection};
 
+use super::write::own_status_push;
 use super::StoreError;
 
 /// One retention pass: what to delete, and at most how much of it.
@@ -44,8 +47,8 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
     };
     // The oldest calls first (acceptance order is close to end order), a window of `batch`. A
     // NULL `ended_before` makes `ended_at < ?1` NULL: no call is old enough.
-    let doomed: Vec<(i64, String)> = {
-        let mut stmt = conn.prepare_cached(
+    static DOOMED: LazyLock<String> = LazyLock::new(|| {
+        format!(
             "SELECT c.seq, c.session_id
                FROM (SELECT seq, session_id, state_code, fee_state, ended_at FROM calls
                      ORDER BY seq LIMIT ?3) c
@@ -54,8 +57,14 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
                 AND (c.seq <= ?2 OR c.ended_at < ?1)
                 AND NOT EXISTS (
                     SELECT 1 FROM delivery_calls dc JOIN outbox d ON d.id = dc.delivery_id
-                     WHERE dc.call_seq = c.seq AND d.finished_outcome IS NULL)",
-        )?;
+                     WHERE dc.call_seq = c.seq AND d.finished_outcome IS NULL)
+                AND NOT EXISTS (
+                    SELECT 1 FROM outbox o WHERE {} AND o.finished_outcome IS NULL)",
+            own_status_push("o", "c.seq")
+        )
+    });
+    let doomed: Vec<(i64, String)> = {
+        let mut stmt = conn.prepare_cached(&DOOMED)?;
         let rows = stmt.query_map(params![r.ended_before, over_count, r.batch], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?;
@@ -64,8 +73,14 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
     if doomed.is_empty() {
         return Ok(0);
     }
-    let mut deliveries =
-        conn.prepare_cached("SELECT delivery_id FROM delivery_calls WHERE call_seq = ?1")?;
+    static DELIVERIES: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT delivery_id FROM delivery_calls WHERE call_seq = ?1
+             UNION ALL SELECT o.id FROM outbox o WHERE {}",
+            own_status_push("o", "?1")
+        )
+    });
+    let mut deliveries = conn.prepare_cached(&DELIVERIES)?;
     let mut touched: Vec<String> = Vec::new();
     for (seq, _) in &doomed {
         let ids = deliveries.query_map([seq], |row| row.get::<_, String>(0))?;

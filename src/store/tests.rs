@@ -6,7 +6,7 @@ use crate::call::timeline::TimelineEvent;
 use crate::push::journal::{
     DeliveryOutcome, JournalEntry, JournalQuery, JournalStore, MemoryJournal, PushError, PushKind,
 };
-use crate::push::payload::EventType;
+use crate::push::payload::{CdrFacts, EventType, FeeInfo};
 
 /// A fresh directory under the system temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -55,17 +55,43 @@ fn event(seq: u64, idx: u32, name: &str) -> Write {
         session_id: session(seq),
         idx,
         at_ms,
-        time: crate::clock::TimelineTime::new(at).to_string(),
+        time: crate::clock::TimelineTime::new(at),
         event: name.parse().expect("a timeline event name"),
         detail: (name == "disconnect").then(|| "stateCode 0".into()),
     }
 }
 
+/// The CDR of [`ended`]'s call, when accepted at 2026-03-14 10:15:31 by [`accepted`].
+fn fee(seq: u64, app: &str, code: u32) -> FeeInfo {
+    let session = session(seq);
+    let icid = format!("CAE-20260314181531-{seq:08}");
+    let code = crate::call::codes::StateCode::from_code(code).expect("a stateCode");
+    FeeInfo::new(CdrFacts {
+        sp_id: "sp01",
+        app_key: app,
+        icid: &icid,
+        session_id: &session,
+        display_nbr: "+862087654321",
+        callee_nbr: "+8613900001234",
+        user_data: Some("order-7781"),
+        host_name: "callenabler.home1.com",
+        callout: Some("2026-03-14 10:15:31".into()),
+        alerting: Some("2026-03-14 10:15:33".into()),
+        answer: (code.code() == 0).then(|| "2026-03-14 10:15:37".into()),
+        end: "2026-03-14 10:15:53".into(),
+        state_code: Some(code),
+        fail_reason: None,
+        readings: 3,
+        code_ms: 8200,
+        ivr_start: None,
+        ivr_path: None,
+        forwarded: None,
+        recording: None,
+    })
+}
+
 fn fee_json(seq: u64, app: &str, code: u32) -> String {
-    format!(
-        r#"{{"direction":0,"appKey":"{app}","icid":"CAE-20260314181531-{seq:08}","sessionId":"{}","callEndTime":"2026-03-14 10:15:53","ulFailReason":{code},"ttsPlayTimes":3}}"#,
-        session(seq)
-    )
+    serde_json::to_string(&fee(seq, app, code)).expect("serialises")
 }
 
 fn ended(seq: u64, app: &str, code: u32) -> Write {
@@ -75,7 +101,7 @@ fn ended(seq: u64, app: &str, code: u32) -> Write {
         ended_at: "2026-03-14 10:15:53".into(),
         readings: 3,
         code_ms: 8200,
-        fee_json: fee_json(seq, app, code),
+        fee: Box::new(fee(seq, app, code)),
         view_json: None,
     }
 }
@@ -343,6 +369,54 @@ fn data_survives_closing_and_reopening_the_file() {
     assert_eq!(
         (icid.as_str(), reason, state.as_str()),
         ("CAE-20260314181531-00000001", 0, "delivered")
+    );
+    // Schema v5: the CDR is kept as its fields, and the view makes its text as pushed; the
+    // timeline and the outbox keep codes, and their views name them.
+    let (kept, cdr): (Option<String>, String) = conn
+        .query_row(
+            "SELECT c.fee_json, v.fee_json FROM calls c JOIN cdrs v ON v.seq = c.seq
+              WHERE c.session_id = ?1",
+            [session(1)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("cdrs view in plain SQLite");
+    assert_eq!((kept, cdr), (None, fee_json(1, "app", 0)));
+    let timeline = rows(
+        &conn,
+        "SELECT time, event, detail FROM timeline ORDER BY call_seq, idx",
+    );
+    use rusqlite::types::Value::{Null, Text};
+    assert_eq!(
+        timeline.first(),
+        Some(&vec![
+            Text("2026-03-14 10:15:31.000".into()),
+            Text("callout".into()),
+            Null
+        ])
+    );
+    assert_eq!(
+        timeline.last(),
+        Some(&vec![
+            Text("2026-03-14 10:15:31.400".into()),
+            Text("disconnect".into()),
+            Text("stateCode 0".into())
+        ])
+    );
+    let fee_push = rows(
+        &conn,
+        "SELECT kind, event_type, attempts, last_outcome, last_sent_at, finished_outcome
+           FROM deliveries WHERE id = '19'",
+    );
+    assert_eq!(
+        fee_push,
+        vec![vec![
+            Text("fee".into()),
+            Text("fee".into()),
+            rusqlite::types::Value::Integer(3),
+            Text("delivered".into()),
+            Text("2026-03-14 10:15:53".into()),
+            Text("delivered".into())
+        ]]
     );
 }
 
@@ -1210,7 +1284,7 @@ fn finished(store: &Store, seq: u64, ended_at: &str) {
         state_code,
         readings,
         code_ms,
-        fee_json,
+        fee,
         view_json,
         ..
     } = ended(seq, "app", 0)
@@ -1223,7 +1297,7 @@ fn finished(store: &Store, seq: u64, ended_at: &str) {
         ended_at: ended_at.into(),
         readings,
         code_ms,
-        fee_json,
+        fee,
         view_json,
     });
     store.write(queued(seq * 10, PushKind::Status, &[seq]));
@@ -1497,7 +1571,10 @@ fn a_v3_database_is_upgraded_in_place_and_what_it_held_reads_byte_for_byte() {
         .expect("v3 odd push");
     }
     let store = Store::open(&dir.0).expect("open migrates");
-    assert_eq!(store.read(schema::version).expect("version"), 4);
+    assert_eq!(
+        store.read(schema::version).expect("version"),
+        schema::SCHEMA_VERSION
+    );
 
     // The old rows stay text, and read as they did.
     let call = store.call(&session(3)).expect("read").expect("kept");
@@ -1557,8 +1634,8 @@ fn a_v3_database_is_upgraded_in_place_and_what_it_held_reads_byte_for_byte() {
             )?)
         })
         .expect("types");
-    // The CDR stays text for `sqlite3` users (the `cdrs` view).
-    assert_eq!(types, ("blob".into(), "text".into(), "blob".into()));
+    // The CDR is kept as its fields (v5); the `cdrs` view makes its text for `sqlite3` users.
+    assert_eq!(types, ("blob".into(), "null".into(), "blob".into()));
     let call = store.call(&session(4)).expect("read").expect("kept");
     assert_eq!(call.request_json, r#"{"verifyCode":"0004"}"#);
     assert_eq!(call.ended.expect("ended").fee_json, fee_json(4, "app", 0));
@@ -1617,4 +1694,284 @@ fn the_writers_per_attempt_query_is_prepared_once_and_the_journal_reads_by_index
         !plan.iter().any(|step| step.contains("MATERIALIZE")),
         "{plan:?}"
     );
+}
+
+/// Every row of `sql`, each value as SQLite gives it.
+fn rows(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut stmt = conn.prepare(sql).expect("prepares");
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+        .expect("runs")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[test]
+fn a_v4_database_is_upgraded_in_place_and_its_views_read_exactly_as_before() {
+    let dir = TempDir::new("v4");
+    std::fs::create_dir_all(&dir.0).expect("mkdir");
+    const DELIVERIES: &str = "SELECT * FROM deliveries ORDER BY id";
+    const CDRS: &str = "SELECT * FROM cdrs ORDER BY seq";
+    let (deliveries, cdrs, timeline) = {
+        // What a v4 Dialtone left behind: an ended call with its CDR as text, its timeline with
+        // text times and event names, a status push delivered, one still owed after a failed
+        // attempt, and a CDR batch its call's CDR makes (body NULL).
+        let mut conn = Connection::open(dir.0.join(DB_FILE)).expect("open v4");
+        schema::migrate_to(&mut conn, 3).expect("v3 schema");
+        old_call_and_push(&conn, 3, 30);
+        for (idx, name) in ["callout", "alerting", "answer", "playing", "disconnect"]
+            .iter()
+            .enumerate()
+        {
+            let Write::CallEvent {
+                idx,
+                at_ms,
+                time,
+                detail,
+                ..
+            } = event(3, idx as u32, name)
+            else {
+                unreachable!()
+            };
+            conn.execute(
+                "INSERT INTO call_events (call_seq, idx, at_ms, time, event, detail)
+                 VALUES (3, ?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![idx, at_ms, time.to_string(), name, detail],
+            )
+            .expect("v3 event");
+        }
+        schema::migrate_to(&mut conn, 4).expect("v4 schema");
+        pack::register(&conn).expect("functions");
+        conn.execute_batch(
+            "UPDATE outbox SET attempts = 1, last_outcome = 'delivered',
+                 last_sent_at = '2026-03-14 10:15:53', finished_outcome = 'delivered'
+              WHERE id = '30';
+             INSERT INTO outbox (id, kind, call_seq, body, event_type, attempts, last_outcome,
+                 last_sent_at, next_attempt_at)
+             VALUES ('31', 'status', 3, dialtone_pack('{\"eventType\":\"alerting\"}',
+                 (SELECT app_key || display || callee || accepted_at || session_id
+                    FROM calls WHERE seq = 3)),
+                 'alerting', 1, 'failed_will_retry', '2026-03-14 10:15:53',
+                 '2026-03-14 10:16:53');
+             INSERT INTO outbox (id, kind, app_key, url, body, event_type, session_ids,
+                 attempts, last_outcome, last_sent_at, finished_outcome)
+             VALUES ('f3', 'fee', 'app', 'http://127.0.0.1:9/fee', NULL, 'fee',
+                 json_array((SELECT session_id FROM calls WHERE seq = 3)), 2, 'delivered',
+                 '2026-03-14 10:16:00', 'delivered');",
+        )
+        .expect("v4 outbox");
+        let timeline = rows(
+            &conn,
+            "SELECT call_seq, idx, at_ms, time, event, detail FROM call_events
+              ORDER BY call_seq, idx",
+        );
+        (rows(&conn, DELIVERIES), rows(&conn, CDRS), timeline)
+    };
+    assert_eq!(deliveries.len(), 3);
+    assert_eq!(timeline.len(), 5);
+    let store = Store::open(&dir.0).expect("open migrates");
+    assert_eq!(store.read(schema::version).expect("version"), 5);
+
+    // Plain SQL reads the same: the outbox through `deliveries`, the CDRs through `cdrs`, the
+    // timeline (now Unix ms and codes) through `timeline`.
+    let plain = Connection::open(dir.0.join(DB_FILE)).expect("plain open");
+    assert_eq!(rows(&plain, DELIVERIES), deliveries);
+    assert_eq!(rows(&plain, CDRS), cdrs);
+    assert_eq!(
+        rows(
+            &plain,
+            "SELECT call_seq, idx, at_ms, time, event, detail FROM timeline
+              ORDER BY call_seq, idx"
+        ),
+        timeline
+    );
+    let stored: Vec<Vec<rusqlite::types::Value>> = rows(
+        &plain,
+        "SELECT typeof(time), typeof(event), typeof(last_outcome), typeof(finished_outcome)
+           FROM call_events, outbox WHERE idx = 0 AND id = '30'",
+    );
+    use rusqlite::types::Value::Text;
+    assert_eq!(
+        stored,
+        vec![vec![
+            Text("integer".into()),
+            Text("integer".into()),
+            Text("null".into()),
+            Text("integer".into())
+        ]],
+        "converted in place"
+    );
+
+    // Dialtone reads them as before: the CDR's text, the timeline, the owed push, the CDR batch
+    // made from its call, the reconciliation counts.
+    let call = store.call(&session(3)).expect("read").expect("kept");
+    assert_eq!(call.ended.expect("ended").fee_json, fee_json(3, "app", 0));
+    let events = store.call_events(&session(3)).expect("events");
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.time.to_string())
+            .collect::<Vec<_>>(),
+        timeline
+            .iter()
+            .map(|r| match &r[3] {
+                Text(t) => t.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(events[4].event, TimelineEvent::Disconnect);
+    let r = store.recover().expect("recover");
+    assert_eq!(
+        r.owed_deliveries
+            .iter()
+            .map(|d| (d.id.as_str(), d.attempt, d.last_outcome, d.body.clone()))
+            .collect::<Vec<_>>(),
+        vec![(
+            "31",
+            1,
+            Some(DeliveryOutcome::FailedWillRetry),
+            br#"{"eventType":"alerting"}"#.to_vec()
+        )]
+    );
+    assert_eq!(r.last_time.as_deref(), Some("2026-03-14 10:15:33.400"));
+    let apps = store.reconciliation(None, None).expect("report");
+    assert_eq!(
+        (
+            apps[0].accepted,
+            apps[0].placed,
+            apps[0].rang,
+            apps[0].answered
+        ),
+        (1, 1, 1, 1)
+    );
+
+    // What is written from now on is in the v5 form and reads the same through the views.
+    full_lifecycle(&store, 4);
+    store.write(Write::DeliveryFinished {
+        id: "31".into(),
+        outcome: DeliveryOutcome::Dropped,
+    });
+    store.flush().expect("flush");
+    let outcomes = rows(
+        &plain,
+        "SELECT id, attempts, last_outcome, finished_outcome FROM deliveries
+          WHERE id IN ('31', '40', '49') ORDER BY id",
+    );
+    use rusqlite::types::Value::Integer;
+    assert_eq!(
+        outcomes,
+        vec![
+            vec![
+                Text("31".into()),
+                Integer(1),
+                Text("failed_will_retry".into()),
+                Text("dropped".into())
+            ],
+            vec![
+                Text("40".into()),
+                Integer(1),
+                Text("delivered".into()),
+                Text("delivered".into())
+            ],
+            vec![
+                Text("49".into()),
+                Integer(3),
+                Text("delivered".into()),
+                Text("delivered".into())
+            ],
+        ]
+    );
+    let new_cdr: (Option<String>, String) = plain
+        .query_row(
+            "SELECT c.fee_json, v.fee_json FROM calls c JOIN cdrs v ON v.seq = c.seq
+              WHERE c.seq = 4",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("call 4");
+    assert_eq!(new_cdr, (None, fee_json(4, "app", 0)), "kept as its fields");
+}
+
+#[test]
+fn a_delivery_keeps_its_last_send_time_when_the_journal_is_cleared() {
+    let store = Store::in_memory().expect("store");
+    full_lifecycle(&store, 1);
+    let read = |store: &Store| {
+        store
+            .read(|c| {
+                Ok(rows(
+                    c,
+                    "SELECT id, attempts, last_outcome, last_sent_at FROM deliveries ORDER BY id",
+                ))
+            })
+            .expect("deliveries")
+    };
+    let before = read(&store);
+    assert_eq!(before.len(), 5);
+    assert!(
+        before
+            .iter()
+            .all(|r| r[3] == rusqlite::types::Value::Text("2026-03-14 10:15:53".into())),
+        "{before:?}"
+    );
+    SqliteJournal::new(store.clone()).clear();
+    assert_eq!(read(&store), before);
+}
+
+#[test]
+fn timeline_details_are_stored_once_and_read_back_after_a_failed_commit_and_past_the_cap() {
+    let store = Store::in_memory().expect("store");
+    store.write(accepted(1, "app", "2026-03-14 10:15:31"));
+    store.flush().expect("flush");
+    let detail = |seq: u64, idx: u32, text: &str| {
+        let Write::CallEvent {
+            session_id,
+            at_ms,
+            time,
+            event,
+            ..
+        } = event(seq, idx, "playing")
+        else {
+            unreachable!()
+        };
+        Write::CallEvent {
+            session_id,
+            idx,
+            at_ms,
+            time,
+            event,
+            detail: Some(text.into()),
+        }
+    };
+    // A commit that fails takes the new text's row with it: the next use must not point at it.
+    store.fail_commits(true);
+    store.write(detail(1, 0, "code reading 1"));
+    assert!(store.flush().is_err());
+    store.fail_commits(false);
+    store.write(detail(1, 0, "code reading 1"));
+    store.write(detail(1, 1, "code reading 1"));
+    // Past 10 000 texts, new ones are stored as they are.
+    for i in 0..10_001u32 {
+        store.write(detail(1, 2 + i, &format!("key {i}")));
+    }
+    let events = store.call_events(&session(1)).expect("events");
+    assert_eq!(events.len(), 10_003);
+    assert_eq!(events[0].detail.as_deref(), Some("code reading 1"));
+    assert_eq!(events[1].detail.as_deref(), Some("code reading 1"));
+    for (i, e) in events[2..].iter().enumerate() {
+        assert_eq!(e.detail, Some(format!("key {i}")));
+    }
+    let (texts, inline): (i64, i64) = store
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT count(*) FROM timeline_details),
+                        (SELECT count(*) FROM call_events WHERE typeof(detail) = 'text')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .expect("counts");
+    // "code reading 1" and "key 0" to "key 9998" have ids.
+    assert_eq!((texts, inline), (10_000, 2));
 }

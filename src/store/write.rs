@@ -10,11 +10,13 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::cdr::{self, CallFacts};
 use super::pack::{call_context, packed_sql, CALL_CONTEXT_SQL};
 use super::StoreError;
 use crate::call::timeline::TimelineEvent;
+use crate::clock::TimelineTime;
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushError, PushKind};
-use crate::push::payload::EventType;
+use crate::push::payload::{EventType, FeeInfo};
 use crate::push::transport::usual_headers;
 
 /// One fact for the store. Build it where the engine changes state, then hand it to
@@ -47,8 +49,8 @@ pub enum Write {
         session_id: String,
         idx: u32,
         at_ms: u64,
-        /// `yyyy-MM-dd HH:mm:ss.SSS` UTC.
-        time: String,
+        /// Shown `yyyy-MM-dd HH:mm:ss.SSS` UTC; stored as Unix milliseconds (schema v5).
+        time: TimelineTime,
         event: TimelineEvent,
         detail: Option<String>,
     },
@@ -61,8 +63,8 @@ pub enum Write {
         readings: u32,
         /// Milliseconds of code audio played.
         code_ms: u64,
-        /// The FeeInfo as it is pushed.
-        fee_json: String,
+        /// The FeeInfo as it is pushed (schema v5: kept as its fields when they make it again).
+        fee: Box<FeeInfo>,
         /// What the inspection API shows besides the request (schema v3): outcome, the rule
         /// that chose it, the announcement's plan, as a JSON object.
         view_json: Option<String>,
@@ -115,7 +117,9 @@ pub enum Write {
 }
 
 impl Write {
-    /// Whether [`apply`] runs a single statement for this write (so it needs no savepoint).
+    /// Whether [`apply`] writes with a single statement for this write (so it needs no
+    /// savepoint). A `CallEvent` may first give a new detail text its id (schema v5): should the
+    /// event then fail, the text stays in `timeline_details`, which no reader shows on its own.
     pub(super) fn is_one_statement(&self) -> bool {
         match self {
             Write::CallAccepted { .. }
@@ -194,6 +198,93 @@ pub(super) fn outcome_str(o: DeliveryOutcome) -> &'static str {
     }
 }
 
+/// At most this many detail texts get an id in `timeline_details`; others are stored as they are,
+/// so that free text (collected digits) cannot grow the table without bound.
+const MAX_DETAIL_IDS: i64 = 10_000;
+
+/// The ids of the timeline's detail texts (schema v5), as the writer knows them. Forgotten
+/// whenever a write or a commit fails, so that an id is never used whose row was rolled back.
+#[derive(Debug, Default)]
+pub(super) struct DetailIds {
+    ids: std::collections::HashMap<Box<str>, i64>,
+}
+
+impl DetailIds {
+    /// `text`'s id, added to `timeline_details` if new; `None` once the table is full.
+    fn id(&mut self, conn: &Connection, text: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(id) = self.ids.get(text) {
+            return Ok(Some(*id));
+        }
+        let known: Option<i64> = conn
+            .prepare_cached("SELECT id FROM timeline_details WHERE text = ?1")?
+            .query_row([text], |r| r.get(0))
+            .optional()?;
+        let id = match known {
+            Some(id) => id,
+            None => {
+                let full: bool = conn
+                    .prepare_cached("SELECT coalesce(max(id), 0) >= ?1 FROM timeline_details")?
+                    .query_row([MAX_DETAIL_IDS], |r| r.get(0))?;
+                if full {
+                    return Ok(None);
+                }
+                conn.prepare_cached("INSERT INTO timeline_details (text) VALUES (?1)")?
+                    .execute([text])?;
+                conn.last_insert_rowid()
+            }
+        };
+        self.ids.insert(text.into(), id);
+        Ok(Some(id))
+    }
+
+    pub(super) fn forget(&mut self) {
+        self.ids.clear();
+    }
+}
+
+/// Whether the outbox row `o` is one of call `seq`'s own status pushes (both SQL expressions):
+/// schema v5 no longer lists in `delivery_calls` a push whose id is `s<seq>.<n>` and that names
+/// its call in `call_seq`, as every status push of a call to its own app and URL does; they are a
+/// range of the outbox's key instead.
+pub(super) fn own_status_push(o: &str, seq: &str) -> String {
+    format!(
+        "{o}.id >= 's' || {seq} || '.' AND {o}.id < 's' || {seq} || '/' AND {o}.call_seq = {seq}"
+    )
+}
+
+/// A push's event type as the outbox stores it from schema v5 on (the `deliveries` view names it).
+pub(super) fn event_type_code(e: EventType) -> i64 {
+    match e {
+        EventType::Callout => 0,
+        EventType::Alerting => 1,
+        EventType::Answer => 2,
+        EventType::Disconnect => 3,
+        EventType::CollectInfo => 4,
+        EventType::Fee => 5,
+    }
+}
+
+/// The kind of push an event type is pushed as; `outbox.kind` is NULL when it is this (v5).
+fn natural_kind(e: EventType) -> PushKind {
+    match e {
+        EventType::Fee => PushKind::Fee,
+        _ => PushKind::Status,
+    }
+}
+
+/// An outbox row's kind, for a query naming the `outbox` table (schema v5, [`natural_kind`]).
+pub(super) const KIND_SQL: &str = "coalesce(kind, iif(event_type = 5, 'fee', 'status'))";
+
+/// A delivery outcome as the outbox stores it from schema v5 on (the `deliveries` view names it).
+fn outcome_code(o: DeliveryOutcome) -> i64 {
+    match o {
+        DeliveryOutcome::Delivered => 0,
+        DeliveryOutcome::FailedWillRetry => 1,
+        DeliveryOutcome::Dropped => 2,
+        DeliveryOutcome::Abandoned => 3,
+    }
+}
+
 pub(super) fn parse_outcome(s: &str) -> Result<DeliveryOutcome, StoreError> {
     match s {
         "delivered" => Ok(DeliveryOutcome::Delivered),
@@ -233,6 +324,46 @@ pub(super) fn parse_event(s: &str) -> Result<TimelineEvent, StoreError> {
     s.parse().map_err(|_| corrupt("event", s))
 }
 
+/// A timeline event as `call_events.event` stores it from schema v5 on (the table
+/// `timeline_event_names` says the same to `sqlite3`). `playing`, the most frequent, is 0: SQLite
+/// stores 0 and 1 in no byte.
+pub(super) fn event_code(e: TimelineEvent) -> i64 {
+    match e {
+        TimelineEvent::Playing => 0,
+        TimelineEvent::Callout => 1,
+        TimelineEvent::Alerting => 2,
+        TimelineEvent::Answer => 3,
+        TimelineEvent::Disconnect => 4,
+        TimelineEvent::Collecting => 5,
+        TimelineEvent::Key => 6,
+        TimelineEvent::CollectInfo => 7,
+        TimelineEvent::Note => 8,
+    }
+}
+
+/// A stored timeline event: its code (v5), or its name (before).
+pub(super) fn event_from(v: ValueRef<'_>) -> Result<TimelineEvent, StoreError> {
+    match v {
+        ValueRef::Integer(code) => TimelineEvent::ALL
+            .into_iter()
+            .find(|e| event_code(*e) == code)
+            .ok_or_else(|| corrupt("event", &code.to_string())),
+        ValueRef::Text(t) => parse_event(&String::from_utf8_lossy(t)),
+        other => Err(corrupt("event", &format!("{:?}", other.data_type()))),
+    }
+}
+
+/// A stored timeline time: Unix milliseconds (v5), or its text (before).
+pub(super) fn time_from(v: ValueRef<'_>) -> Result<TimelineTime, StoreError> {
+    match v {
+        ValueRef::Integer(ms) => chrono::DateTime::from_timestamp_millis(ms)
+            .map(TimelineTime::new)
+            .ok_or_else(|| corrupt("time", &ms.to_string())),
+        ValueRef::Text(t) => parse_time(&String::from_utf8_lossy(t)),
+        other => Err(corrupt("time", &format!("{:?}", other.data_type()))),
+    }
+}
+
 pub(super) fn parse_time(s: &str) -> Result<crate::clock::TimelineTime, StoreError> {
     crate::clock::TimelineTime::parse(s).map_err(|_| corrupt("time", s))
 }
@@ -245,13 +376,14 @@ pub(super) fn corrupt(column: &'static str, value: &str) -> StoreError {
 }
 
 /// The CDR batch body a delivery's calls make: `{"eventType":"fee","feeLst":[…]}` of their
-/// `fee_json` in the order of `session_ids` (`$ids`: an SQL expression of the JSON array).
+/// CDRs in the order of `session_ids` (`$ids`: an SQL expression of the JSON array). Through the
+/// `cdrs` view, which makes a CDR kept as its fields (schema v5) again.
 fn fee_body_of(ids: &str) -> String {
     format!(
         "(SELECT '{{\"eventType\":\"fee\",\"feeLst\":['
                  || group_concat(c.fee_json, ',' ORDER BY j.key)
                  || ']}}'
-            FROM json_each({ids}) j JOIN calls c ON c.session_id = j.value)"
+            FROM json_each({ids}) j JOIN cdrs c ON c.session_id = j.value)"
     )
 }
 
@@ -292,7 +424,7 @@ fn insert_delivery(body: &str) -> String {
     format!(
         "INSERT INTO outbox (id, kind, call_seq, app_key, url, body, event_type, session_ids,
              idempotency_key)
-         VALUES (?1, ?2, ?9, ?3, ?4, {body}, ?6, ?10,
+         VALUES (?1, ?2, ?9, ?3, ?4, {body}, ?11, ?10,
              CASE WHEN ?8 = json_extract(?7, '$[0]') || '/' || ?6 THEN NULL ELSE ?8 END)"
     )
 }
@@ -325,16 +457,6 @@ fn own_call(
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?)
-}
-
-/// The context a call's values are packed with, from its row.
-fn stored_call_context(conn: &Connection, session_id: &str) -> Result<String, StoreError> {
-    static SQL: LazyLock<String> =
-        LazyLock::new(|| format!("SELECT {CALL_CONTEXT_SQL} FROM calls c WHERE c.session_id = ?1"));
-    conn.prepare_cached(&SQL)?
-        .query_row([session_id], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::UnknownSession(session_id.to_owned()))
 }
 
 /// A delivery's idempotency key, for a query naming the `deliveries` row `d`: stored NULL when it
@@ -385,7 +507,11 @@ pub(super) fn json_list(items: &[String]) -> String {
 }
 
 /// Applies one write. The caller wraps it in a savepoint, so a failing write leaves no trace.
-pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
+pub(super) fn apply(
+    conn: &Connection,
+    w: &Write,
+    details: &mut DetailIds,
+) -> Result<(), StoreError> {
     match w {
         Write::CallAccepted {
             seq,
@@ -428,12 +554,27 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             event,
             detail,
         } => {
+            // Schema v5: a detail seen before is its id in `timeline_details`.
+            let detail = match detail {
+                Some(text) => Some(match details.id(conn, text)? {
+                    Some(id) => Value::Integer(id),
+                    None => Value::Text(text.clone()),
+                }),
+                None => None,
+            };
             let n = conn
                 .prepare_cached(
                     "INSERT OR REPLACE INTO call_events (call_seq, idx, at_ms, time, event, detail)
                      SELECT seq, ?2, ?3, ?4, ?5, ?6 FROM calls WHERE session_id = ?1",
                 )?
-                .execute(params![session_id, idx, at_ms, time, event.name(), detail])?;
+                .execute(params![
+                    session_id,
+                    idx,
+                    at_ms,
+                    time.utc().timestamp_millis(),
+                    event_code(*event),
+                    detail
+                ])?;
             if n == 0 {
                 return Err(StoreError::UnknownSession(session_id.clone()));
             }
@@ -444,31 +585,78 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             ended_at,
             readings,
             code_ms,
-            fee_json,
+            fee,
             view_json,
         } => {
-            // The view is packed against what the call's row says (read only when there is one).
-            let view = match view_json {
-                Some(v) => Some(packed_sql(
-                    v.as_bytes(),
-                    &stored_call_context(conn, session_id)?,
-                )),
-                None => None,
-            };
-            let n = conn
+            // The row's own columns: what the CDR and the view are stored against.
+            let row = conn
                 .prepare_cached(
-                    "UPDATE calls SET state_code = ?2, ended_at = ?3, readings = ?4, code_ms = ?5,
-                         fee_json = ?6, view_json = ?7
+                    "SELECT seq, app_key, display, callee, accepted_at FROM calls
                      WHERE session_id = ?1",
                 )?
-                .execute(params![
-                    session_id, state_code, ended_at, readings, code_ms,
-                    // The CDR stays text: users query it with `sqlite3` (the `cdrs` view).
-                    fee_json, view
-                ])?;
-            if n == 0 {
+                .query_row([session_id], |r| {
+                    Ok((
+                        r.get::<_, u64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((seq, app_key, display, callee, accepted_at)) = row else {
                 return Err(StoreError::UnknownSession(session_id.clone()));
-            }
+            };
+            let call = CallFacts {
+                seq,
+                session_id,
+                app_key: &app_key,
+                display: &display,
+                callee: &callee,
+                accepted_at: &accepted_at,
+                ended_at,
+                readings: *readings,
+                code_ms: *code_ms,
+            };
+            let view = view_json.as_ref().map(|v| {
+                packed_sql(
+                    v.as_bytes(),
+                    &call_context(&app_key, &display, &callee, &accepted_at, session_id),
+                )
+            });
+            // Schema v5: the CDR as its fields when they make it again exactly, else its text
+            // (plain, for the `cdrs` view).
+            let cols = cdr::columns(fee, &call);
+            let text = cols.is_none().then(|| cdr::json(fee));
+            let cols = cols.as_ref();
+            static UPDATE: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "UPDATE calls SET state_code = ?2, ended_at = ?3, readings = ?4, code_ms = ?5,
+                         fee_json = ?6, view_json = ?7,
+                         ({}) = (?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                     WHERE seq = ?1",
+                    cdr::COLUMNS
+                )
+            });
+            conn.prepare_cached(&UPDATE)?.execute(params![
+                seq,
+                state_code,
+                ended_at,
+                readings,
+                code_ms,
+                text,
+                view,
+                cols.and_then(|c| c.start),
+                cols.and_then(|c| c.alerting),
+                cols.and_then(|c| c.answer),
+                cols.and_then(|c| c.fail),
+                cols.map(|c| c.fail_reason),
+                cols.map(|c| c.sip),
+                cols.map(|c| c.q850),
+                cols.map(|c| &c.sp_id),
+                cols.and_then(|c| c.host.as_ref()),
+                cols.and_then(|c| c.user_data.as_ref()),
+            ])?;
         }
         Write::FeeState { session_ids, state } => {
             let mut update =
@@ -513,7 +701,8 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
             let own = call.is_none();
             conn.prepare_cached(sql)?.execute(params![
                 id,
-                kind_str(*kind),
+                // Schema v5: NULL when it is the event type's own (`KIND_SQL`).
+                (*kind != natural_kind(*event_type)).then(|| kind_str(*kind)),
                 own.then_some(app_key),
                 own.then_some(url),
                 body,
@@ -522,22 +711,36 @@ pub(super) fn apply(conn: &Connection, w: &Write) -> Result<(), StoreError> {
                 idempotency_key,
                 call,
                 own.then_some(&ids),
+                event_type_code(*event_type),
             ])?;
         }
         Write::Attempt { entry, fault } => apply_attempt(conn, entry, fault.as_deref(), false)?,
         Write::QueuedAttempt(entry) => apply_attempt(conn, entry, entry.fault.as_deref(), true)?,
         Write::DeliveryFinished { id, outcome } => {
             conn.prepare_cached(
-                "UPDATE outbox SET finished_outcome = ?2, next_attempt_at = NULL WHERE id = ?1",
+                // Schema v5: the last attempt's outcome is kept only when it is not this one.
+                "UPDATE outbox SET
+                     last_outcome = CASE WHEN attempts > 0
+                                          AND coalesce(last_outcome, finished_outcome) IS NOT ?2
+                                         THEN coalesce(last_outcome, finished_outcome) END,
+                     finished_outcome = ?2, next_attempt_at = NULL
+                 WHERE id = ?1",
             )?
-            .execute(params![id, outcome_str(*outcome)])?;
+            .execute(params![id, outcome_code(*outcome)])?;
             settle_fee_state(conn, id, *outcome)?;
         }
         Write::Retain(r) => {
             super::retention::apply(conn, r)?;
         }
         Write::ClearJournal => {
-            conn.execute_batch("DELETE FROM attempts;")?;
+            // A delivery's last send time is its last attempt's (schema v5): kept before they go.
+            conn.execute_batch(
+                "UPDATE outbox SET last_sent_at = (
+                         SELECT a.sent_at FROM attempts a WHERE a.delivery_id = outbox.id
+                          ORDER BY a.seq DESC LIMIT 1)
+                  WHERE last_sent_at IS NULL AND attempts > 0;
+                 DELETE FROM attempts;",
+            )?;
         }
         Write::Reset => {
             conn.execute_batch(
@@ -639,17 +842,19 @@ fn apply_attempt(
         (!same_body).then_some(&e.request_body),
     ])?;
     let id = e.delivery_id.as_str();
-    let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_str(e.outcome));
+    let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_code(e.outcome));
     conn.prepare_cached(
-        "UPDATE outbox SET attempts = max(attempts, ?2), last_outcome = ?3, last_sent_at = ?4,
-             next_attempt_at = ?5, finished_outcome = coalesce(?6, finished_outcome)
+        // Schema v5: the last send time is this attempt's; the `deliveries` view reads it there.
+        "UPDATE outbox SET attempts = max(attempts, ?2),
+             last_outcome = CASE WHEN ?3 IS coalesce(?5, finished_outcome) THEN NULL ELSE ?3 END,
+             last_sent_at = NULL, next_attempt_at = ?4,
+             finished_outcome = coalesce(?5, finished_outcome)
          WHERE id = ?1",
     )?
     .execute(params![
         id,
         e.attempt,
-        outcome_str(e.outcome),
-        e.sent_at,
+        outcome_code(e.outcome),
         e.next_attempt_at,
         finished
     ])?;
@@ -703,7 +908,9 @@ fn settle_fee_state(
     // Two indexed steps rather than `UPDATE … WHERE session_id IN (SELECT … json_each …)`,
     // which SQLite plans as a scan of every call (measured: 45 µs a write at 10 000 calls).
     let sessions: Option<String> = conn
-        .prepare_cached("SELECT session_ids FROM outbox WHERE id = ?1 AND kind = 'fee'")?
+        .prepare_cached(&format!(
+            "SELECT session_ids FROM outbox WHERE id = ?1 AND {KIND_SQL} = 'fee'"
+        ))?
         .query_row([delivery_id], |r| r.get(0))
         .optional()?;
     let Some(sessions) = sessions else {

@@ -59,6 +59,7 @@ pub(super) struct Writer {
     open: bool,
     /// Acks to send after the open transaction commits, each with its own write's error.
     waiting: Vec<(Ack, Option<String>)>,
+    details: write::DetailIds,
 }
 
 impl Writer {
@@ -68,6 +69,7 @@ impl Writer {
             counters,
             open: false,
             waiting: Vec::new(),
+            details: write::DetailIds::default(),
         }
     }
 
@@ -124,12 +126,13 @@ impl Writer {
             self.open = true;
         }
         let conn = &self.conn;
-        let run = || -> Result<(), StoreError> {
+        let details = &mut self.details;
+        let mut run = || -> Result<(), StoreError> {
             if w.is_one_statement() {
-                return write::apply(conn, w);
+                return write::apply(conn, w, details);
             }
             conn.prepare_cached("SAVEPOINT w")?.execute([])?;
-            match write::apply(conn, w) {
+            match write::apply(conn, w, details) {
                 Ok(()) => {
                     conn.prepare_cached("RELEASE w")?.execute([])?;
                     Ok(())
@@ -142,6 +145,10 @@ impl Writer {
             }
         };
         let result = run();
+        if result.is_err() {
+            // What it added may be rolled back with it.
+            self.details.forget();
+        }
         if result.is_err() && self.conn.is_autocommit() {
             // Some errors (disk full, I/O) make SQLite roll back the whole transaction: the
             // batch so far is gone, and whoever waits on it must hear so.
@@ -184,6 +191,7 @@ impl Writer {
                     Ok(())
                 }
                 Err(e) => {
+                    self.details.forget();
                     tracing::error!(error = %e, "store commit failed: a batch of writes is lost");
                     let _ = self.conn.execute_batch("ROLLBACK");
                     Err(e.to_string())

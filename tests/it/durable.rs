@@ -487,3 +487,54 @@ async fn a_second_dialtone_process_on_the_same_data_directory_exits_naming_the_f
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Found by `scripts/crash-test.sh`: the journal writes a status push's last attempt after the
+/// engine has queued the call's CDR, so a kill between the two leaves the CDR `queued` while a
+/// status push is still owed, and no CDR push in the outbox. After the restart the CDR must still
+/// be pushed once the status pushes are done.
+#[tokio::test]
+async fn a_cdr_marked_queued_but_in_no_push_is_pushed_after_a_restart_behind_its_owed_status_push()
+{
+    let dir = scratch("queued-cdr");
+    let durable = |c: &mut dialtone::Config, _: &PushReceiver| {
+        c.store.ephemeral = false;
+        c.store.data_dir = dir.clone();
+    };
+    let sim = TestSim::start_with(durable).await;
+    let session = sim.place_call(&verify_body("4827")).await;
+    sim.advance("2m").await;
+    assert_eq!(sim.receiver.cdr(&session)["sessionId"], session.as_str());
+    let receiver = sim.stop_and_keep_receiver().await;
+    receiver.forget().await;
+    // The state the kill left: the disconnect push owed, the CDR said queued, no CDR push.
+    {
+        let db = rusqlite::Connection::open(dir.join(dialtone::store::DB_FILE)).unwrap();
+        let disconnect: String = db
+            .query_row(
+                "SELECT id FROM deliveries WHERE event_type = 'disconnect'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        db.execute_batch(&format!(
+            "DELETE FROM attempts WHERE delivery_id IN
+                 (SELECT id FROM deliveries WHERE kind = 'fee' OR id = '{disconnect}');
+             UPDATE outbox SET attempts = 0, last_outcome = NULL, last_sent_at = NULL,
+                 finished_outcome = NULL WHERE id = '{disconnect}';
+             DELETE FROM delivery_calls
+              WHERE delivery_id IN (SELECT id FROM deliveries WHERE kind = 'fee');
+             DELETE FROM outbox WHERE id IN (SELECT id FROM deliveries WHERE kind = 'fee');
+             UPDATE calls SET fee_state = 'queued';"
+        ))
+        .unwrap();
+    }
+    let sim = TestSim::start_on(receiver, durable).await;
+    sim.advance("2m").await;
+    assert_eq!(
+        sim.receiver.events_of(&session).await,
+        ["disconnect", "fee"]
+    );
+    assert_eq!(sim.call(&session).await["cdr_state"], "delivered");
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -31,4 +31,5 @@ mod readme;
 mod reports;
 mod retention;
 mod sim_api;
+mod stored_cdrs;
 mod stream;
