@@ -1945,9 +1945,10 @@ fn timeline_details_are_stored_once_and_read_back_after_a_failed_commit_and_past
         }
     };
     // A commit that fails takes the new text's row with it: the next use must not point at it.
+    // (`write_sync` hears its own commit's fate; a flush sent after it could find the failed
+    // batch already gone and an empty one of its own to commit.)
     store.fail_commits(true);
-    store.write(detail(1, 0, "code reading 1"));
-    assert!(store.flush().is_err());
+    assert!(store.write_sync(detail(1, 0, "code reading 1")).is_err());
     store.fail_commits(false);
     store.write(detail(1, 0, "code reading 1"));
     store.write(detail(1, 1, "code reading 1"));
