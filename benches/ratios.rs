@@ -7,6 +7,8 @@
 //!    bare axum server answering the same JSON, then to Dialtone (manual clock, so every call
 //!    stays in flight; in memory; caps and frequency rules lifted). Then Dialtone again once it
 //!    holds `IN_FLIGHT` calls (default 400 000): the rate should not fall as the table grows.
+//!    Then that loaded server and a second, fresh one in turn, in short slices, so that the
+//!    machine's drift falls on both alike: loaded against fresh, alternated.
 //! 2. **Memory per call in flight:** the process's RSS growth over the calls Dialtone holds.
 //! 3. **Webhook delivery.** A fresh Dialtone holding `BURST` calls (default 10 000) advances
 //!    its clock once; the time until every status push and CDR reached a bare axum receiver,
@@ -32,6 +34,9 @@ use common::{counting_receiver, now};
 use dialtone::clock::ClockMode;
 use dialtone::testing::{verify_body, APP_KEY};
 
+/// Slices of the alternated fresh/loaded measurement.
+const SLICES: usize = 4;
+
 type Http = Client<hyper_util::client::legacy::connect::HttpConnector, Body>;
 
 const ANSWER: &str = r#"{"resultcode":"0","resultdesc":"Success","sessionId":"1200_1_1_20260314101531@callenabler.home1.com"}"#;
@@ -51,6 +56,17 @@ fn rss_kib() -> f64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// With `RATIOS_MARKS` set, prints the wall time at which a phase starts, to cut a profile taken
+/// with `perf record -k realtime` by phase.
+fn mark(phase: &str) {
+    if std::env::var_os("RATIOS_MARKS").is_some() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        eprintln!("mark {phase} {:.6}", t.as_secs_f64());
+    }
 }
 
 /// Serves `app` on a fresh loopback port; its base URL.
@@ -215,10 +231,30 @@ async fn throughput(secs: f64, in_flight: usize, next: &Arc<AtomicUsize>) {
     let held = next.load(Ordering::Relaxed);
     let rss_held = rss_kib();
     let loaded = drive(&url, secs, usize::MAX, next).await;
+    // A shared 2-core box drifts by more than the effect looked for between phases seconds
+    // apart. So the bare server, the loaded Dialtone and a second, fresh one (in the same
+    // process) are measured again in turn, in short slices: drift falls on all three alike.
+    let other = dialtone(None).await;
+    let other_url = format!("{other}{}", verify_path(&other).await);
+    let other_next = Arc::new(AtomicUsize::new(2_000_000_000));
+    let slice = secs / SLICES as f64;
+    let (mut bare_sliced, mut loaded_sliced, mut fresh_sliced) = (0.0, 0.0, 0.0);
+    for _ in 0..SLICES {
+        mark("bare");
+        bare_sliced += drive(&format!("{bare}/x"), slice, usize::MAX, &elsewhere).await;
+        mark("loaded");
+        loaded_sliced += drive(&url, slice, usize::MAX, next).await;
+        mark("fresh");
+        fresh_sliced += drive(&other_url, slice, usize::MAX, &other_next).await;
+    }
+    mark("end");
     let bare_again = drive(&format!("{bare}/x"), secs, usize::MAX, &elsewhere).await;
-    let bare_rate = (bare_rate + bare_again) / 2.0;
     println!("callVerify throughput (64 connections, {secs} s each, legacy token)");
-    println!("  bare axum answering the same JSON:     {bare_rate:>9.0} req/s (mean of before and after)");
+    println!(
+        "  bare axum answering the same JSON:     {:>9.0} req/s (mean of {bare_rate:.0} before and {bare_again:.0} after)",
+        (bare_rate + bare_again) / 2.0
+    );
+    let bare_rate = (bare_rate + bare_again) / 2.0;
     println!(
         "  Dialtone, fresh:                       {fresh:>9.0} req/s = {:.2} x bare",
         fresh / bare_rate
@@ -226,6 +262,22 @@ async fn throughput(secs: f64, in_flight: usize, next: &Arc<AtomicUsize>) {
     println!(
         "  Dialtone, {held} calls in flight: {loaded:>9.0} req/s = {:.2} x bare",
         loaded / bare_rate
+    );
+    println!("  the three in turn, {SLICES} slices of {slice:.1} s each:");
+    println!(
+        "    bare axum:                           {bare_sliced:>9.0} req/s",
+        bare_sliced = bare_sliced / SLICES as f64
+    );
+    println!(
+        "    Dialtone holding {held}+ calls: {:>9.0} req/s = {:.2} x bare",
+        loaded_sliced / SLICES as f64,
+        loaded_sliced / bare_sliced
+    );
+    println!(
+        "    a fresh Dialtone:                    {:>9.0} req/s = {:.2} x bare (loaded = {:.2} x fresh)",
+        fresh_sliced / SLICES as f64,
+        fresh_sliced / bare_sliced,
+        loaded_sliced / fresh_sliced
     );
     println!(
         "memory per call in flight: {:.0} bytes ({:.0} MiB over {held} calls)",
