@@ -60,6 +60,7 @@ fn rss_kib() -> f64 {
 
 /// With `RATIOS_MARKS` set, prints the wall time at which a phase starts, to cut a profile taken
 /// with `perf record -k realtime` by phase.
+#[allow(clippy::disallowed_methods)] // perf's clock is the wall clock, not the simulated one
 fn mark(phase: &str) {
     if std::env::var_os("RATIOS_MARKS").is_some() {
         let t = std::time::SystemTime::now()
