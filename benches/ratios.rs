@@ -70,6 +70,44 @@ fn mark(phase: &str) {
     }
 }
 
+/// CPU time the whole process spent over some requests.
+#[derive(Default)]
+struct Cpu {
+    seconds: f64,
+    requests: f64,
+}
+
+impl Cpu {
+    /// Runs `drive` (which answers requests per second), adding its CPU time and requests.
+    async fn measure(&mut self, drive: impl std::future::Future<Output = f64>) -> f64 {
+        let (cpu, started) = (process_cpu_s(), now());
+        let rate = drive.await;
+        self.seconds += process_cpu_s() - cpu;
+        self.requests += rate * started.elapsed().as_secs_f64();
+        rate
+    }
+
+    fn per_request_us(&self) -> f64 {
+        self.seconds * 1e6 / self.requests
+    }
+}
+
+/// User and system CPU seconds of this process so far (`/proc/self/stat`, in clock ticks of
+/// 1/100 s).
+fn process_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let field = |i: usize| -> f64 {
+        rest.split_whitespace()
+            .nth(i)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (field(11) + field(12)) / 100.0
+}
+
 /// Serves `app` on a fresh loopback port; its base URL.
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -240,13 +278,22 @@ async fn throughput(secs: f64, in_flight: usize, next: &Arc<AtomicUsize>) {
     let other_next = Arc::new(AtomicUsize::new(2_000_000_000));
     let slice = secs / SLICES as f64;
     let (mut bare_sliced, mut loaded_sliced, mut fresh_sliced) = (0.0, 0.0, 0.0);
+    // The process's CPU time per request, which other programs on the box barely move.
+    let (mut bare_cpu, mut loaded_cpu, mut fresh_cpu) =
+        (Cpu::default(), Cpu::default(), Cpu::default());
     for _ in 0..SLICES {
         mark("bare");
-        bare_sliced += drive(&format!("{bare}/x"), slice, usize::MAX, &elsewhere).await;
+        bare_sliced += bare_cpu
+            .measure(drive(&format!("{bare}/x"), slice, usize::MAX, &elsewhere))
+            .await;
         mark("loaded");
-        loaded_sliced += drive(&url, slice, usize::MAX, next).await;
+        loaded_sliced += loaded_cpu
+            .measure(drive(&url, slice, usize::MAX, next))
+            .await;
         mark("fresh");
-        fresh_sliced += drive(&other_url, slice, usize::MAX, &other_next).await;
+        fresh_sliced += fresh_cpu
+            .measure(drive(&other_url, slice, usize::MAX, &other_next))
+            .await;
     }
     mark("end");
     let bare_again = drive(&format!("{bare}/x"), secs, usize::MAX, &elsewhere).await;
@@ -279,6 +326,13 @@ async fn throughput(secs: f64, in_flight: usize, next: &Arc<AtomicUsize>) {
         fresh_sliced / SLICES as f64,
         fresh_sliced / bare_sliced,
         loaded_sliced / fresh_sliced
+    );
+    println!(
+        "    process CPU per request (client included): bare {:.1} us, loaded {:.1} us, fresh {:.1} us: loaded = {:.2} x fresh",
+        bare_cpu.per_request_us(),
+        loaded_cpu.per_request_us(),
+        fresh_cpu.per_request_us(),
+        loaded_cpu.per_request_us() / fresh_cpu.per_request_us()
     );
     println!(
         "memory per call in flight: {:.0} bytes ({:.0} MiB over {held} calls)",
