@@ -131,6 +131,14 @@ type Written = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Sto
 /// for a tenth of a second at a time.
 const FIRE_SLICE: usize = 32;
 
+/// What one slice of [`Engine::fire_due`] left.
+struct Slice {
+    /// More timers are due.
+    more: bool,
+    /// Pushes are on the wire (their results will want the lock).
+    pushing: bool,
+}
+
 /// The simulation's shared state. Clone freely.
 #[derive(Clone)]
 pub struct Engine {
@@ -632,33 +640,44 @@ impl Engine {
     /// Processes every timer due at or before `now`, in deadline order, [`FIRE_SLICE`] at a
     /// time: between two slices the lock is free and the slice's pushes leave.
     pub fn fire_due(&self, now: SimInstant) {
-        while self.fire_slice(now) {}
+        while self.fire_slice(now).more {}
     }
 
-    /// As [`Engine::fire_due`], letting the runtime run other tasks between two slices: the
-    /// advance and the real-time driver fire this way, so that a burst of deadlines does not
-    /// hold a worker thread while the pushes it makes wait for one.
+    /// As [`Engine::fire_due`], letting the runtime run other tasks between two slices while
+    /// pushes are on the wire: the advance and the real-time driver fire this way, so that a
+    /// burst of deadlines does not hold a worker thread while the pushes it makes wait for one.
+    /// With none on the wire (a burst of timeline entries) it does not yield: each yield wakes
+    /// an idle worker thread that would find nothing to do.
     pub(super) async fn fire_due_yielding(&self, now: SimInstant) {
-        while self.fire_slice(now) {
-            tokio::task::yield_now().await;
+        loop {
+            let slice = self.fire_slice(now);
+            if !slice.more {
+                return;
+            }
+            if slice.pushing {
+                tokio::task::yield_now().await;
+            }
         }
     }
 
     /// Fires up to [`FIRE_SLICE`] of the timers due at or before `now` under one hold of the
-    /// lock, then sends their pushes; whether more are due.
-    fn fire_slice(&self, now: SimInstant) -> bool {
+    /// lock, then sends their pushes.
+    fn fire_slice(&self, now: SimInstant) -> Slice {
         let mut out = Outbound::default();
-        let more = {
+        let slice = {
             let mut st = self.lock();
             self.fire_timers(&mut st, now, &mut out);
             let more = st.timers.first().is_some_and(|(at, _, _)| *at <= now);
             if !more {
                 self.retain(&mut st, now);
             }
-            more
+            Slice {
+                more,
+                pushing: st.deliveries.in_flight() > 0,
+            }
         };
         self.send(out);
-        more
+        slice
     }
 
     /// Fires up to [`FIRE_SLICE`] of the timers due at or before `now`.
