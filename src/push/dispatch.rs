@@ -1,7 +1,8 @@
 //! Handing push attempts to the network. The engine decides *what* to send and *when* (order,
-//! batching, retries, faults); a [`Dispatcher`] runs the attempts on a few worker tasks per receiver, at most
-//! [`MAX_PUSHES_IN_FLIGHT`] at once and at most `push.max_in_flight_per_host` to one receiver
-//! (so a burst never floods a laptop's development server), and reports the result back.
+//! batching, retries, faults); a [`Dispatcher`] runs the attempts on a few worker tasks per
+//! receiver, at most [`MAX_PUSHES_IN_FLIGHT`] at once and at most
+//! `push.max_in_flight_per_host` to one receiver (so a burst never floods a laptop's development
+//! server), and reports the result back.
 //!
 //! The network side is the small [`Transport`] trait: [`HttpTransport`] in production, a
 //! scripted fake in the engine's delivery tests, which then run on a paused tokio clock with no
