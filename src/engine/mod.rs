@@ -884,8 +884,12 @@ impl Engine {
     fn arm(&self, st: &mut State, at: SimInstant, key: TimerKey) {
         st.timer_seq += 1;
         let tseq = st.timer_seq;
+        // The real-time driver sleeps until the earliest deadline: only an earlier one wakes it.
+        let earliest = st.timers.first().is_none_or(|(first, _, _)| at < *first);
         st.timers.insert((at, key, tseq));
-        self.shared.timers_changed.notify_one();
+        if earliest {
+            self.shared.timers_changed.notify_one();
+        }
     }
 
     /// Hands jobs to the dispatcher once everything persisted so far (their outbox rows
