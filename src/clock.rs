@@ -334,11 +334,14 @@ impl From<DateTime<Utc>> for PlatformTime {
 impl std::fmt::Display for PlatformTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = Calendar::of(&self.0);
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            c.year, c.month, c.day, c.hour, c.minute, c.second
-        )
+        match c.digits(b' ') {
+            Some(text) => f.write_str(ascii(&text)),
+            None => write!(
+                f,
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                c.year, c.month, c.day, c.hour, c.minute, c.second
+            ),
+        }
     }
 }
 
@@ -356,6 +359,28 @@ struct Calendar {
 }
 
 impl Calendar {
+    /// `yyyy-MM-dd HH:mm:ss` with `sep` between date and time, digit by digit (the formatter's
+    /// padded integers showed in the delivery profile: every push and event writes a time);
+    /// `None` for a year outside 0-9999, which the callers write with `write!`.
+    fn digits(&self, sep: u8) -> Option<[u8; 19]> {
+        let year = u32::try_from(self.year).ok().filter(|y| *y <= 9999)?;
+        let mut text = *b"0000-00-00 00:00:00";
+        for (at, n) in [
+            (0, year / 100),
+            (2, year % 100),
+            (5, self.month),
+            (8, self.day),
+            (11, self.hour),
+            (14, self.minute),
+            (17, self.second),
+        ] {
+            text[at] = b'0' + (n / 10) as u8;
+            text[at + 1] = b'0' + (n % 10) as u8;
+        }
+        text[10] = sep;
+        Some(text)
+    }
+
     fn of<Tz: TimeZone>(t: &DateTime<Tz>) -> Calendar {
         Calendar {
             year: t.year(),
@@ -401,12 +426,25 @@ impl TimelineTime {
 impl std::fmt::Display for TimelineTime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = Calendar::of(&self.0);
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
-            c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis
-        )
+        let Some(date_time) = c.digits(b' ') else {
+            return write!(
+                f,
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}",
+                c.year, c.month, c.day, c.hour, c.minute, c.second, c.millis
+            );
+        };
+        let mut text = [b'.'; 23];
+        text[..19].copy_from_slice(&date_time);
+        text[20] = b'0' + (c.millis / 100) as u8;
+        text[21] = b'0' + (c.millis / 10 % 10) as u8;
+        text[22] = b'0' + (c.millis % 10) as u8;
+        f.write_str(ascii(&text))
     }
+}
+
+/// Digits and separators written by [`Calendar::digits`].
+fn ascii(text: &[u8]) -> &str {
+    std::str::from_utf8(text).expect("digits and separators are ASCII")
 }
 
 impl Serialize for TimelineTime {
@@ -434,10 +472,18 @@ pub fn compact_time<Tz: TimeZone>(t: &DateTime<Tz>) -> String {
 /// `yyyy-MM-ddTHH:mm:ssZ`, the form of a WSSE `Created`.
 pub fn created_time(t: DateTime<Utc>) -> String {
     let c = Calendar::of(&t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    match c.digits(b'T') {
+        Some(text) => {
+            let mut created = String::with_capacity(20);
+            created.push_str(ascii(&text));
+            created.push('Z');
+            created
+        }
+        None => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        ),
+    }
 }
 
 impl std::str::FromStr for PlatformTime {
@@ -480,6 +526,16 @@ mod tests {
             );
             ms += 7_919_999_837;
         }
+        // Years past 9999 (a saturated wall time) take the formatter's path, unpadded.
+        let far = Utc
+            .timestamp_millis_opt(300_000_000_000_000)
+            .single()
+            .expect("in range");
+        assert_eq!(
+            super::TimelineTime::new(far).to_string(),
+            "11476-08-15 05:20:00.000"
+        );
+        assert_eq!(super::created_time(far), "11476-08-15T05:20:00Z");
     }
 
     use super::*;

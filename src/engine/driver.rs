@@ -32,10 +32,10 @@ impl Engine {
             let next = self.next_deadline().filter(|at| *at <= target);
             let Some(at) = next else { break };
             clock.set(at);
-            self.fire_due(at);
+            self.fire_due_yielding(at).await;
         }
         clock.set(target);
-        self.fire_due(target);
+        self.fire_due_yielding(target).await;
         if settle {
             self.wait_idle(self.settle_bound()).await;
         }
@@ -87,7 +87,7 @@ pub fn spawn_driver(engine: Engine, shutdown: Shutdown) -> tokio::task::JoinHand
                 _ = changed => {}
                 _ = sleep_real(delay.unwrap_or(Duration::from_secs(3600))) => {}
             }
-            engine.fire_due(engine.shared.clock.now());
+            engine.fire_due_yielding(engine.shared.clock.now()).await;
         }
     })
 }

@@ -74,7 +74,7 @@ impl Engine {
                     .push(StatusOut {
                         id: d.id.clone(),
                         event_type: d.event_type,
-                        body: d.body.clone(),
+                        body: d.body.clone().into(),
                     }),
                 PushKind::Fee => owed_fee.push(d),
             }
@@ -146,7 +146,7 @@ impl Engine {
                     d.kind,
                     d.app_key,
                     d.url,
-                    d.body,
+                    d.body.into(),
                     d.event_type,
                     calls,
                     d.session_ids,

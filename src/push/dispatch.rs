@@ -1,7 +1,8 @@
 //! Handing push attempts to the network. The engine decides *what* to send and *when* (order,
-//! batching, retries, faults); a [`Dispatcher`] runs each attempt on a task of its own, at most
-//! [`MAX_PUSHES_IN_FLIGHT`] at once and at most `push.max_in_flight_per_host` to one receiver
-//! (so a burst never floods a laptop's development server), and reports the result back.
+//! batching, retries, faults); a [`Dispatcher`] runs the attempts on a few worker tasks per
+//! receiver, at most [`MAX_PUSHES_IN_FLIGHT`] at once and at most
+//! `push.max_in_flight_per_host` to one receiver (so a burst never floods a laptop's development
+//! server), and reports the result back.
 //!
 //! The network side is the small [`Transport`] trait: [`HttpTransport`] in production, a
 //! scripted fake in the engine's delivery tests, which then run on a paused tokio clock with no
@@ -42,18 +43,32 @@ type Done = Box<dyn FnOnce(PushJob, AttemptReport) + Send>;
 /// Runs attempts concurrently over a [`Transport`]: at most [`MAX_PUSHES_IN_FLIGHT`] in all, and
 /// at most `per_host` to one receiver (host and port), the rest waiting their turn in the order
 /// they were handed over. Cheap to clone.
+///
+/// Each receiver gets up to `per_host` worker tasks that take its pushes from one queue, one
+/// after the other, and end when it is empty: a burst costs a few tasks, not one per push.
 #[derive(Clone)]
 pub struct Dispatcher {
     transport: Arc<dyn Transport>,
     slots: Arc<Semaphore>,
     per_host: usize,
-    hosts: Arc<Mutex<HashMap<String, Host>>>,
+    hosts: Arc<Mutex<Hosts>>,
 }
 
-/// One receiver's pushes: how many are on the wire, and which wait.
+#[derive(Default)]
+struct Hosts {
+    by_key: HashMap<String, Host>,
+    /// Push URLs already seen and their receiver's key, so a URL is parsed once rather than for
+    /// every push; at most [`KEYS_KEPT`], forgotten all at once when full.
+    keys: HashMap<String, String>,
+}
+
+/// URLs whose receiver is remembered (an app's two URLs, or a test's receivers).
+const KEYS_KEPT: usize = 1024;
+
+/// One receiver's pushes: how many workers take them, and which wait.
 #[derive(Default)]
 struct Host {
-    in_flight: usize,
+    workers: usize,
     waiting: VecDeque<(PushJob, Done)>,
 }
 
@@ -68,61 +83,65 @@ impl Dispatcher {
         }
     }
 
-    /// Makes `job`'s attempt on a task of its own, once its receiver and the whole have a slot
-    /// free; `done` receives the job and its report. Must be called within a tokio runtime.
+    /// Makes `job`'s attempt once its receiver and the whole have a slot free; `done` receives
+    /// the job and its report. Must be called within a tokio runtime.
     pub fn dispatch(
         &self,
         job: PushJob,
         done: impl FnOnce(PushJob, AttemptReport) + Send + 'static,
     ) {
         let done: Done = Box::new(done);
-        let key = receiver(&job.url);
-        {
-            let mut hosts = self.lock_hosts();
-            let host = hosts.entry(key.clone()).or_default();
-            if host.in_flight >= self.per_host {
-                // Queued here rather than on a semaphore, so the order is exactly this one.
-                host.waiting.push_back((job, done));
-                return;
-            }
-            host.in_flight += 1;
-        }
-        self.run(key, job, done);
-    }
-
-    fn run(&self, key: String, job: PushJob, done: Done) {
-        let this = self.clone();
-        tokio::spawn(async move {
-            // The semaphore is never closed, so acquiring only waits for a free slot.
-            let _slot = this.slots.acquire().await;
-            let report = this.transport.attempt(&job).await;
-            done(job, report);
-            this.next_for(key);
-        });
-    }
-
-    /// An attempt to `key` finished: its receiver's next push goes, or its slot is freed.
-    fn next_for(&self, key: String) {
-        let next = {
-            let mut hosts = self.lock_hosts();
-            let Some(host) = hosts.get_mut(&key) else {
-                return;
-            };
-            let next = host.waiting.pop_front();
-            if next.is_none() {
-                host.in_flight -= 1;
-                if host.in_flight == 0 {
-                    hosts.remove(&key);
+        let mut hosts = self.lock_hosts();
+        let Hosts { by_key, keys } = &mut *hosts;
+        let key = match keys.get(&job.url) {
+            Some(key) => key,
+            None => {
+                if keys.len() >= KEYS_KEPT {
+                    keys.clear();
                 }
+                keys.entry(job.url.clone()).or_insert(receiver(&job.url))
             }
-            next
         };
-        if let Some((job, done)) = next {
-            self.run(key, job, done);
+        let host = match by_key.get_mut(key) {
+            Some(host) => host,
+            None => by_key.entry(key.clone()).or_default(),
+        };
+        // Queued here rather than on a semaphore, so the order is exactly this one.
+        host.waiting.push_back((job, done));
+        if host.workers < self.per_host {
+            host.workers += 1;
+            let (this, key) = (self.clone(), key.clone());
+            tokio::spawn(async move { this.work(key).await });
         }
     }
 
-    fn lock_hosts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Host>> {
+    /// A worker of receiver `key`: makes its waiting attempts one at a time until none is left.
+    async fn work(self, key: String) {
+        while let Some((job, done)) = self.next_for(&key) {
+            let report = {
+                // The semaphore is never closed, so acquiring only waits for a free slot.
+                let _slot = self.slots.acquire().await;
+                self.transport.attempt(&job).await
+            };
+            done(job, report);
+        }
+    }
+
+    /// The next push to `key`, or `None` when none waits (this worker then ends).
+    fn next_for(&self, key: &str) -> Option<(PushJob, Done)> {
+        let mut hosts = self.lock_hosts();
+        let host = hosts.by_key.get_mut(key)?;
+        let next = host.waiting.pop_front();
+        if next.is_none() {
+            host.workers -= 1;
+            if host.workers == 0 {
+                hosts.by_key.remove(key);
+            }
+        }
+        next
+    }
+
+    fn lock_hosts(&self) -> std::sync::MutexGuard<'_, Hosts> {
         // Plain counters and queues: a panic elsewhere leaves them usable.
         self.hosts.lock().unwrap_or_else(|p| p.into_inner())
     }

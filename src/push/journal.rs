@@ -216,7 +216,9 @@ impl Journal {
 /// answered, so a seeded manual-clock run lists them identically every time.
 pub struct MemoryJournal {
     max_entries: usize,
-    entries: Mutex<BTreeMap<OrderKey, JournalEntry>>,
+    /// Boxed: entries of one instant arrive in no key order, and an insertion shifts the values
+    /// of its B-tree node, which inline would be whole entries.
+    entries: Mutex<BTreeMap<OrderKey, Box<JournalEntry>>>,
 }
 
 type OrderKey = (u64, String, u32);
@@ -233,7 +235,7 @@ impl MemoryJournal {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<OrderKey, JournalEntry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<OrderKey, Box<JournalEntry>>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -241,7 +243,7 @@ impl MemoryJournal {
 impl JournalStore for MemoryJournal {
     fn record(&self, entry: JournalEntry) {
         let mut entries = self.lock();
-        entries.insert(order_key(&entry), entry);
+        entries.insert(order_key(&entry), Box::new(entry));
         while entries.len() > self.max_entries {
             entries.pop_first();
         }
@@ -252,7 +254,7 @@ impl JournalStore for MemoryJournal {
         let newest_first = entries.values().rev().filter(|e| q.matches(e));
         let mut picked: Vec<JournalEntry> = newest_first
             .take(q.limit.unwrap_or(usize::MAX))
-            .cloned()
+            .map(|e| JournalEntry::clone(e))
             .collect();
         picked.reverse();
         Ok(picked)

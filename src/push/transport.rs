@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -56,7 +56,8 @@ pub struct PushJob {
     pub app_key: String,
     pub app_secret: String,
     pub url: String,
-    pub body: Vec<u8>,
+    /// The delivery's body, shared: an attempt never copies it.
+    pub body: Bytes,
     /// Chosen by the engine, derived from the delivery in a seeded run.
     pub nonce: String,
     /// An injected fault for this attempt (`drop`, `duplicate`, `corrupt_signature`,
@@ -101,8 +102,11 @@ pub fn journal_headers(
     idempotency_key: &str,
 ) -> Vec<(String, String)> {
     vec![
-        (CONTENT_TYPE.to_string(), PLATFORM_CONTENT_TYPE.to_owned()),
-        (AUTHORIZATION.to_string(), authorization.to_owned()),
+        (
+            CONTENT_TYPE.as_str().to_owned(),
+            PLATFORM_CONTENT_TYPE.to_owned(),
+        ),
+        (AUTHORIZATION.as_str().to_owned(), authorization.to_owned()),
         ("x-aksk".to_owned(), x_aksk.to_owned()),
         (IDEMPOTENCY_HEADER.to_owned(), idempotency_key.to_owned()),
     ]
@@ -122,6 +126,10 @@ pub fn usual_headers(headers: &[(String, String)]) -> Option<(&str, &str)> {
         && idem == IDEMPOTENCY_HEADER;
     usual.then_some((aksk_v.as_str(), idem_v.as_str()))
 }
+
+/// The push's own header names, checked once at compile time rather than on every push.
+const X_AKSK: HeaderName = HeaderName::from_static("x-aksk");
+const IDEMPOTENCY: HeaderName = HeaderName::from_static(IDEMPOTENCY_HEADER);
 
 /// Keeps at most this much of a response body for the journal (spec §9).
 const RESPONSE_BODY_KEPT: usize = 4096;
@@ -204,7 +212,11 @@ impl HttpTransport {
             fault: job.fault,
         };
         report.request_headers = journal_headers(&authorization, &x_aksk, &job.idempotency_key);
-        let Some(request) = PushRequest::new(job, &authorization, &x_aksk) else {
+        let request = PushRequest {
+            job,
+            x_aksk: &x_aksk,
+        };
+        let Some(first) = request.build() else {
             // Push URLs are checked on the way in (`call::request::PushUrl`) and the headers are
             // ASCII we made: not expected, and reported like any request that never left.
             report.error = Some(PushError::Io);
@@ -214,19 +226,20 @@ impl HttpTransport {
             return report;
         }
         let watch = Stopwatch::start();
-        let mut sent = self.send(&self.client, &request).await;
+        let mut sent = self.send(&self.client, first).await;
         if let Err(SendError::Client(e)) = &sent {
-            if discarded_unread(e) {
+            if let Some(again) = discarded_unread(e).then(|| request.build()).flatten() {
                 // The receiver's socket threw the request away unread (typically a kept-alive
                 // connection it was closing as we wrote): it cannot have acted on it, so the same
                 // request, byte for byte, goes once more on a new connection, within this attempt.
                 tracing::debug!(delivery = %job.delivery_id, error = %e, "push reset unread; resent");
-                sent = self.send(&self.fresh, &request).await;
+                sent = self.send(&self.fresh, again).await;
             }
         }
-        if job.fault == Some(FaultKind::Duplicate) {
+        let duplicate = job.fault == Some(FaultKind::Duplicate);
+        if let Some(again) = duplicate.then(|| request.build()).flatten() {
             // The receiver sees the push twice; the journal records the first answer.
-            if let Ok(response) = self.send(&self.client, &request).await {
+            if let Ok(response) = self.send(&self.client, again).await {
                 let _ = self.read_kept(response, &watch).await;
             }
         }
@@ -239,7 +252,9 @@ impl HttpTransport {
                     report.error = Some(PushError::Redirect);
                 }
                 let kept = self.read_kept(response, &watch).await;
-                report.response_body = Some(String::from_utf8_lossy(&kept).into_owned());
+                let text = String::from_utf8(kept)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+                report.response_body = Some(text);
             }
             Err(SendError::Timeout) => report.error = Some(PushError::Timeout),
             Err(SendError::Client(e)) => report.error = Some(classify(&e)),
@@ -259,9 +274,9 @@ impl HttpTransport {
     async fn send(
         &self,
         client: &Client,
-        request: &PushRequest,
+        request: hyper::Request<Full<Bytes>>,
     ) -> Result<hyper::Response<Incoming>, SendError> {
-        match tokio::time::timeout(self.timeout, client.request(request.build())).await {
+        match tokio::time::timeout(self.timeout, client.request(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(SendError::Client(e)),
             Err(_) => Err(SendError::Timeout),
@@ -294,39 +309,33 @@ impl HttpTransport {
     }
 }
 
-/// One push's request, built once and sent as often as the attempt needs (a resend, a
-/// duplicate): the URL parsed once, the body shared rather than copied.
-struct PushRequest {
-    uri: hyper::Uri,
-    headers: hyper::HeaderMap,
-    body: Bytes,
+/// One push's request, built for each send (a resend and a duplicate are rare): moving the parts
+/// into the request is cheaper than keeping one to clone.
+struct PushRequest<'a> {
+    job: &'a PushJob,
+    x_aksk: &'a str,
 }
 
-impl PushRequest {
-    fn new(job: &PushJob, authorization: &str, x_aksk: &str) -> Option<PushRequest> {
-        let uri: hyper::Uri = job.url.parse().ok()?;
+impl PushRequest<'_> {
+    /// `None` if the URL or a header value is not valid.
+    fn build(&self) -> Option<hyper::Request<Full<Bytes>>> {
         let value = |v: &str| HeaderValue::from_str(v).ok();
-        let mut headers = hyper::HeaderMap::with_capacity(4);
+        let mut request = hyper::Request::new(Full::new(self.job.body.clone()));
+        *request.method_mut() = hyper::Method::POST;
+        *request.uri_mut() = self.job.url.parse().ok()?;
+        let headers = request.headers_mut();
+        headers.reserve(4);
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static(PLATFORM_CONTENT_TYPE),
         );
-        headers.insert(AUTHORIZATION, value(authorization)?);
-        headers.insert("x-aksk", value(x_aksk)?);
-        headers.insert(IDEMPOTENCY_HEADER, value(&job.idempotency_key)?);
-        Some(PushRequest {
-            uri,
-            headers,
-            body: Bytes::copy_from_slice(&job.body),
-        })
-    }
-
-    fn build(&self) -> hyper::Request<Full<Bytes>> {
-        let mut request = hyper::Request::new(Full::new(self.body.clone()));
-        *request.method_mut() = hyper::Method::POST;
-        *request.uri_mut() = self.uri.clone();
-        *request.headers_mut() = self.headers.clone();
-        request
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static(sign::PUSH_AUTHORIZATION),
+        );
+        headers.insert(X_AKSK, value(self.x_aksk)?);
+        headers.insert(IDEMPOTENCY, value(&self.job.idempotency_key)?);
+        Some(request)
     }
 }
 
@@ -400,7 +409,7 @@ pub(crate) fn test_job(url: &str, n: u32) -> PushJob {
         app_key: "key".into(),
         app_secret: "secret".into(),
         url: url.into(),
-        body: b"{}".to_vec(),
+        body: Bytes::from_static(b"{}"),
         nonce: format!("nonce{n}"),
         fault: None,
         idempotency_key: format!("s1.{n}"),

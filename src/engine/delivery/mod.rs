@@ -7,6 +7,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use hyper::body::Bytes;
+
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::timeline::TimelineEvent;
 use crate::call::{Leg, StatusEvent};
@@ -62,7 +64,8 @@ pub(super) struct StatusOut {
     /// `s<call>.<n>`: the n-th status push of the call.
     pub(super) id: String,
     pub(super) event_type: EventType,
-    pub(super) body: Vec<u8>,
+    /// Shared with the attempts that send it, never copied.
+    pub(super) body: Bytes,
 }
 
 /// All pushes that are queued, on the wire or waiting to retry.
@@ -128,7 +131,7 @@ pub(super) struct Delivery {
     kind: PushKind,
     app_key: String,
     url: String,
-    body: Vec<u8>,
+    body: Bytes,
     event_type: EventType,
     /// The calls concerned, by sequence number: one for status, up to 50 for a CDR batch.
     calls: Vec<u64>,
@@ -147,7 +150,7 @@ impl Delivery {
         kind: PushKind,
         app_key: String,
         url: String,
-        body: Vec<u8>,
+        body: Bytes,
         event_type: EventType,
         calls: Vec<u64>,
         session_ids: Vec<String>,
@@ -244,7 +247,7 @@ impl Engine {
                 party_type,
             },
         };
-        let body = to_body(&push);
+        let body = Bytes::from(to_body(&push));
         queue.created += 1;
         let id = format!("s{}.{}", entry.seq, queue.created);
         let session_ids = vec![entry.session_id.to_string()];
@@ -253,7 +256,7 @@ impl Engine {
             kind: PushKind::Status,
             app_key: entry.request.app_key.clone(),
             url,
-            body: body.clone(),
+            body: body.to_vec(),
             event_type,
             idempotency_key: idempotency_key(&session_ids, event_type),
             session_ids,
@@ -372,7 +375,7 @@ impl Engine {
                 kind: PushKind::Fee,
                 app_key: batch.app_key.clone(),
                 url: batch.url.clone(),
-                body: to_body(&FeePush::new(fees)),
+                body: Bytes::from(to_body(&FeePush::new(fees))),
                 event_type: EventType::Fee,
                 session_ids: entries.iter().map(|e| e.session_id.to_string()).collect(),
                 calls: chunk.to_vec(),
@@ -386,7 +389,7 @@ impl Engine {
                 kind: PushKind::Fee,
                 app_key: delivery.app_key.clone(),
                 url: delivery.url.clone(),
-                body: delivery.body.clone(),
+                body: delivery.body.to_vec(),
                 event_type: EventType::Fee,
                 idempotency_key: idempotency_key(&delivery.session_ids, EventType::Fee),
                 session_ids: delivery.session_ids.clone(),
@@ -563,7 +566,7 @@ impl Engine {
                 sent_at: super::wall_string(clock, d.sent_at),
                 sent_at_ms: d.sent_at.ms(),
                 request_headers: report.request_headers,
-                request_body: String::from_utf8_lossy(&d.body).into_owned(),
+                request_body: body_text(&d.body),
                 response_status: report.response_status,
                 response_body: report.response_body,
                 error: report.error,
@@ -647,7 +650,7 @@ impl Engine {
                     kind: last.kind,
                     app_key: last.app_key,
                     url: last.url,
-                    body: last.request_body.into_bytes(),
+                    body: Bytes::from(last.request_body.into_bytes()),
                     event_type: last.event_type,
                     calls,
                     session_ids: last.session_ids,
@@ -677,6 +680,15 @@ impl Engine {
             PushKind::Fee => &cfg.fee_push.retry,
         };
         policy.delay_ms(attempt, || self.shared.ids.unit_for(id, attempt))
+    }
+}
+
+/// A push body as the journal keeps it: our own JSON, so UTF-8, checked on the fast path
+/// (a lossy conversion looks at it character by character).
+fn body_text(body: &[u8]) -> String {
+    match std::str::from_utf8(body) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
     }
 }
 
