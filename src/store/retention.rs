@@ -111,7 +111,7 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
     let mut orphan = conn.prepare_cached(
         "SELECT NOT EXISTS (SELECT 1 FROM delivery_calls WHERE delivery_id = ?1)",
     )?;
-    let mut attempts = conn.prepare_cached("DELETE FROM attempts WHERE delivery_id = ?1")?;
+    let mut attempts = conn.prepare_cached("DELETE FROM attempt_rows WHERE delivery_id = ?1")?;
     let mut delivery =
         conn.prepare_cached("DELETE FROM outbox WHERE id = ?1 AND finished_outcome IS NOT NULL")?;
     for id in &touched {

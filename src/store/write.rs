@@ -733,18 +733,24 @@ pub(super) fn apply(
             super::retention::apply(conn, r)?;
         }
         Write::ClearJournal => {
-            // A delivery's last send time is its last attempt's (schema v5): kept before they go.
+            // A delivery's last send time is its last attempt's (schema v5): kept before they go,
+            // with the first attempts kept in the outbox rows (v6).
             conn.execute_batch(
-                "UPDATE outbox SET last_sent_at = (
-                         SELECT a.sent_at FROM attempts a WHERE a.delivery_id = outbox.id
-                          ORDER BY a.seq DESC LIMIT 1)
+                "UPDATE outbox SET last_sent_at = coalesce((
+                         SELECT a.sent_at FROM attempt_rows a WHERE a.delivery_id = outbox.id
+                          ORDER BY a.seq DESC LIMIT 1), first_sent_at)
                   WHERE last_sent_at IS NULL AND attempts > 0;
-                 DELETE FROM attempts;",
+                 UPDATE outbox SET first_sent_at = NULL, first_sent_at_ms = NULL,
+                     first_aksk = NULL, first_response_status = NULL,
+                     first_response_body = NULL, first_error = NULL, first_latency_ms = NULL,
+                     first_outcome = NULL, first_next_attempt_at = NULL, first_fault = NULL
+                  WHERE first_sent_at IS NOT NULL;
+                 DELETE FROM attempt_rows;",
             )?;
         }
         Write::Reset => {
             conn.execute_batch(
-                "DELETE FROM attempts; DELETE FROM delivery_calls; DELETE FROM outbox;
+                "DELETE FROM attempt_rows; DELETE FROM delivery_calls; DELETE FROM outbox;
                  DELETE FROM call_events; DELETE FROM calls;",
             )?;
         }
@@ -812,10 +818,61 @@ fn apply_attempt(
         ),
     };
     let same_body = facts.and_then(|f| f.body.as_deref()) == Some(e.request_body.as_bytes());
+    let own_id = (e.id != format!("{}#{}", e.delivery_id, e.attempt)).then_some(&e.id);
+    let kind = unless(kind_str(e.kind), facts.map(|f| f.kind.as_str()));
+    let app_key = unless(&e.app_key, facts.map(|f| f.app_key.as_str()));
+    let sessions = unless(&session_ids, facts.map(|f| f.session_ids.as_str()));
+    let event_type = unless(e.event_type.name(), facts.map(|f| f.event_type.as_str()));
+    let url = unless(&e.url, facts.map(|f| f.url.as_str()));
+    let id = e.delivery_id.as_str();
+    let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_code(e.outcome));
+    // Schema v6: a first attempt that is its delivery's as queued is kept in the outbox row, by
+    // the update that records its outcome (no row of its own, no index entry). It takes the
+    // usual way when the delivery has no row, or already keeps a first attempt.
+    let as_its_delivery = headers.is_none()
+        && same_body
+        && [own_id.map(String::as_str), kind, app_key, sessions, event_type, url]
+            .iter()
+            .all(Option::is_none);
+    if e.attempt == 1 && as_its_delivery {
+        let kept = conn
+            .prepare_cached(
+                "UPDATE outbox SET attempts = max(attempts, 1),
+                     last_outcome = CASE WHEN ?2 IS coalesce(?4, finished_outcome) THEN NULL
+                                         ELSE ?2 END,
+                     last_sent_at = NULL, next_attempt_at = ?3,
+                     finished_outcome = coalesce(?4, finished_outcome),
+                     first_sent_at = ?5, first_sent_at_ms = ?6, first_aksk = ?7,
+                     first_response_status = ?8, first_response_body = ?9, first_error = ?10,
+                     first_latency_ms = ?11, first_outcome = ?2, first_next_attempt_at = ?3,
+                     first_fault = ?12
+                 WHERE id = ?1 AND first_sent_at IS NULL",
+            )?
+            .execute(params![
+                id,
+                outcome_code(e.outcome),
+                e.next_attempt_at,
+                finished,
+                e.sent_at,
+                e.sent_at_ms,
+                usual,
+                e.response_status,
+                e.response_body,
+                e.error.map(error_str),
+                e.latency_ms,
+                fault,
+            ])?;
+        if kept == 1 {
+            if e.kind == PushKind::Fee {
+                settle_fee_state(conn, id, e.outcome)?;
+            }
+            return Ok(());
+        }
+    }
     conn.prepare_cached(
-        "INSERT INTO attempts (delivery_id, attempt, sent_at, sent_at_ms, aksk, response_status,
-             response_body, error, latency_ms, outcome, next_attempt_at, fault, id, kind, app_key,
-             session_ids, event_type, url, request_headers, request_body)
+        "INSERT INTO attempt_rows (delivery_id, attempt, sent_at, sent_at_ms, aksk,
+             response_status, response_body, error, latency_ms, outcome, next_attempt_at, fault,
+             id, kind, app_key, session_ids, event_type, url, request_headers, request_body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
              ?19, ?20)",
     )?
@@ -832,17 +889,15 @@ fn apply_attempt(
         outcome_str(e.outcome),
         e.next_attempt_at,
         fault,
-        (e.id != format!("{}#{}", e.delivery_id, e.attempt)).then_some(&e.id),
-        unless(kind_str(e.kind), facts.map(|f| f.kind.as_str())),
-        unless(&e.app_key, facts.map(|f| f.app_key.as_str())),
-        unless(&session_ids, facts.map(|f| f.session_ids.as_str())),
-        unless(e.event_type.name(), facts.map(|f| f.event_type.as_str())),
-        unless(&e.url, facts.map(|f| f.url.as_str())),
+        own_id,
+        kind,
+        app_key,
+        sessions,
+        event_type,
+        url,
         headers,
         (!same_body).then_some(&e.request_body),
     ])?;
-    let id = e.delivery_id.as_str();
-    let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_code(e.outcome));
     conn.prepare_cached(
         // Schema v5: the last send time is this attempt's; the `deliveries` view reads it there.
         "UPDATE outbox SET attempts = max(attempts, ?2),
