@@ -100,11 +100,9 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
         materialise.execute([id])?;
     }
     let mut unlink = conn.prepare_cached("DELETE FROM delivery_calls WHERE call_seq = ?1")?;
-    let mut events = conn.prepare_cached("DELETE FROM call_events WHERE call_seq = ?1")?;
     let mut call = conn.prepare_cached("DELETE FROM calls WHERE seq = ?1")?;
     for (seq, _) in &doomed {
         unlink.execute([seq])?;
-        events.execute([seq])?;
         call.execute([seq])?;
     }
     // A delivery goes with its last call (a CDR batch names up to 50).

@@ -506,6 +506,33 @@ pub(super) fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).expect("a list of strings always serialises")
 }
 
+/// A timeline entry as the call's row keeps it (schema v6, [`super::timeline`]); a detail seen
+/// before is its id in `timeline_details` (v5).
+pub(super) fn timeline_entry(
+    conn: &Connection,
+    details: &mut DetailIds,
+    idx: u32,
+    at_ms: u64,
+    time: TimelineTime,
+    event: TimelineEvent,
+    detail: Option<String>,
+) -> Result<super::timeline::Entry, StoreError> {
+    let detail = match detail {
+        Some(text) => Some(match details.id(conn, &text)? {
+            Some(id) => Value::Integer(id),
+            None => Value::Text(text),
+        }),
+        None => None,
+    };
+    Ok(super::timeline::Entry {
+        idx,
+        at_ms,
+        time_ms: time.utc().timestamp_millis(),
+        event: event_code(event),
+        detail,
+    })
+}
+
 /// Applies one write. The caller wraps it in a savepoint, so a failing write leaves no trace.
 pub(super) fn apply(
     conn: &Connection,
@@ -554,28 +581,8 @@ pub(super) fn apply(
             event,
             detail,
         } => {
-            // Schema v5: a detail seen before is its id in `timeline_details`.
-            let detail = match detail {
-                Some(text) => Some(match details.id(conn, text)? {
-                    Some(id) => Value::Integer(id),
-                    None => Value::Text(text.clone()),
-                }),
-                None => None,
-            };
-            let n = conn
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO call_events (call_seq, idx, at_ms, time, event, detail)
-                     SELECT seq, ?2, ?3, ?4, ?5, ?6 FROM calls WHERE session_id = ?1",
-                )?
-                .execute(params![
-                    session_id,
-                    idx,
-                    at_ms,
-                    time.utc().timestamp_millis(),
-                    event_code(*event),
-                    detail
-                ])?;
-            if n == 0 {
+            let entry = timeline_entry(conn, details, *idx, *at_ms, *time, *event, detail.clone())?;
+            if !super::timeline::write(conn, session_id, &[entry])? {
                 return Err(StoreError::UnknownSession(session_id.clone()));
             }
         }
@@ -751,7 +758,7 @@ pub(super) fn apply(
         Write::Reset => {
             conn.execute_batch(
                 "DELETE FROM attempt_rows; DELETE FROM delivery_calls; DELETE FROM outbox;
-                 DELETE FROM call_events; DELETE FROM calls;",
+                 DELETE FROM calls;",
             )?;
         }
     }
@@ -831,9 +838,16 @@ fn apply_attempt(
     // usual way when the delivery has no row, or already keeps a first attempt.
     let as_its_delivery = headers.is_none()
         && same_body
-        && [own_id.map(String::as_str), kind, app_key, sessions, event_type, url]
-            .iter()
-            .all(Option::is_none);
+        && [
+            own_id.map(String::as_str),
+            kind,
+            app_key,
+            sessions,
+            event_type,
+            url,
+        ]
+        .iter()
+        .all(Option::is_none);
     if e.attempt == 1 && as_its_delivery {
         let kept = conn
             .prepare_cached(

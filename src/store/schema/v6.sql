@@ -74,3 +74,45 @@ SELECT o.id, coalesce(o.kind, iif(o.event_type = 5, 'fee', 'status')) AS kind,
                  FROM calls c WHERE c.seq = o.call_seq)
     END AS pack_context
 FROM outbox o;
+
+-- A call's timeline in its own row (src/store/timeline.rs): `calls.timeline`, a JSON array whose
+-- element i is the entry at position i, `[at_ms, time, event]` or `[at_ms, time, event, detail]`,
+-- `at_ms` in simulated ms after the call's accepted_ms, `time` in ms after its accepted_at (a
+-- text time v5 could not read is kept as it was), `event` and `detail` as call_events had them.
+-- One update of the call's row per commit instead of an insert per entry into a B-tree of its
+-- own. Existing entries move there (a position no write reached is null; Dialtone leaves none).
+ALTER TABLE calls ADD COLUMN timeline TEXT;
+-- `gap`: positions no row had before this one, each written `null,` (hex of a zero byte is 00).
+UPDATE calls SET timeline = (
+    SELECT '[' || group_concat(replace(hex(zeroblob(gap)), '00', 'null,')
+                               || iif(detail IS NULL, entry, json_insert(entry, '$[#]', detail)),
+                               ',' ORDER BY idx) || ']'
+      FROM (SELECT e.idx, e.idx - lag(e.idx, 1, -1) OVER (ORDER BY e.idx) - 1 AS gap,
+                json_array(e.at_ms - calls.accepted_ms,
+                    CASE WHEN typeof(e.time) = 'integer'
+                         THEN e.time - coalesce(unixepoch(calls.accepted_at) * 1000, 0)
+                         ELSE e.time END,
+                    e.event) AS entry,
+                e.detail
+              FROM call_events e WHERE e.call_seq = calls.seq))
+WHERE seq IN (SELECT call_seq FROM call_events);
+DROP VIEW timeline;
+DROP TABLE call_events;
+
+-- As in v5, from the calls' rows.
+CREATE VIEW timeline AS
+SELECT c.session_id, c.seq AS call_seq, j.key AS idx, c.accepted_ms + (j.value ->> 0) AS at_ms,
+    strftime('%Y-%m-%d %H:%M:%f',
+        CASE WHEN typeof(j.value ->> 1) = 'integer'
+             THEN coalesce(unixepoch(c.accepted_at) * 1000, 0) + (j.value ->> 1)
+             ELSE j.value ->> 1 END / 1000.0, 'unixepoch') AS time,
+    n.name AS event, coalesce(d.text, j.value ->> 3) AS detail
+FROM calls c, json_each(c.timeline) j
+LEFT JOIN timeline_event_names n ON n.code = (j.value ->> 2)
+LEFT JOIN timeline_details d ON typeof(j.value ->> 3) = 'integer' AND d.id = (j.value ->> 3)
+WHERE j.type = 'array';
+
+-- Read only by recovery, once at start-up, which now scans the tables: each was two B-tree
+-- changes per push (queued, finished) or call (accepted, ended) on the writer's path.
+DROP INDEX outbox_owed;
+DROP INDEX calls_in_flight;
