@@ -466,7 +466,7 @@ fn engine_lifecycle(seq: u64) -> Vec<Vec<Write>> {
         state: dialtone::store::FeeState::Queued,
     };
     let mut batch = Vec::new();
-    if seq % 50 == 0 {
+    if seq.is_multiple_of(50) {
         let sessions: Vec<String> = (seq - 49..=seq).map(session).collect();
         let fees: Vec<String> = (seq - 49..=seq)
             .map(|n| {

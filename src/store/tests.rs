@@ -2130,7 +2130,7 @@ fn a_v5_database_is_upgraded_in_place_and_its_journal_reads_exactly_as_before() 
         let mut conn = Connection::open(dir.0.join(DB_FILE)).expect("open v5");
         schema::migrate_to(&mut conn, 5).expect("v5 schema");
         pack::register(&conn).expect("functions");
-        let mut details = write::DetailIds::default();
+        let mut details = write::Known::default();
         for w in [
             accepted(1, "app", "2026-03-14 10:15:31"),
             queued(10, PushKind::Status, &[1]),

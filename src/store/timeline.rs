@@ -55,21 +55,32 @@ impl Entry {
     }
 }
 
-/// Writes `entries` (in order) into the timeline of call `session_id`; `false` when there is no
-/// such call.
+/// Writes `entries` (in order) into the timeline of call `session_id` (by its `seq` when the
+/// writer knows it: the primary key rather than the session id's index); `false` when there is
+/// no such call.
 pub(super) fn write(
     conn: &Connection,
     session_id: &str,
+    seq: Option<i64>,
     entries: &[Entry],
 ) -> Result<bool, StoreError> {
     let new = Json::Array(entries.iter().map(Entry::json).collect()).to_string();
-    let n = conn
-        .prepare_cached(
-            "UPDATE calls SET timeline = dialtone_timeline_set(timeline, accepted_ms,
-                 coalesce(unixepoch(accepted_at) * 1000, 0), ?2)
-             WHERE session_id = ?1",
-        )?
-        .execute(params![session_id, new])?;
+    let n = match seq {
+        Some(seq) => conn
+            .prepare_cached(
+                "UPDATE calls SET timeline = dialtone_timeline_set(timeline, accepted_ms,
+                     coalesce(unixepoch(accepted_at) * 1000, 0), ?2)
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, new])?,
+        None => conn
+            .prepare_cached(
+                "UPDATE calls SET timeline = dialtone_timeline_set(timeline, accepted_ms,
+                     coalesce(unixepoch(accepted_at) * 1000, 0), ?2)
+                 WHERE session_id = ?1",
+            )?
+            .execute(params![session_id, new])?,
+    };
     Ok(n == 1)
 }
 

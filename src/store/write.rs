@@ -127,8 +127,10 @@ impl Write {
             | Write::CallEnded { .. }
             | Write::DeliveryQueued { .. } => true,
             Write::FeeState { session_ids, .. } => session_ids.len() <= 1,
+            // A status push's attempt kept in its outbox row is one UPDATE; any other way, it
+            // takes a savepoint of its own (`apply_attempt`).
+            Write::QueuedAttempt(e) => e.kind == PushKind::Status,
             Write::Attempt { .. }
-            | Write::QueuedAttempt(_)
             | Write::DeliveryFinished { .. }
             | Write::Retain(_)
             | Write::ClearJournal
@@ -202,14 +204,44 @@ pub(super) fn outcome_str(o: DeliveryOutcome) -> &'static str {
 /// so that free text (collected digits) cannot grow the table without bound.
 const MAX_DETAIL_IDS: i64 = 10_000;
 
-/// The ids of the timeline's detail texts (schema v5), as the writer knows them. Forgotten
-/// whenever a write or a commit fails, so that an id is never used whose row was rolled back.
+/// At most this many calls in flight are known to the writer ([`Known::calls`]); past that it
+/// forgets them all and reads their rows again (about 250 bytes each).
+const MAX_KNOWN_CALLS: usize = 16_384;
+
+/// What the writer knows without reading the database: the ids of the timeline's detail texts
+/// (schema v5), and the calls it accepted that have not ended, with their rows' own columns
+/// (schema v6 work: a status push, a timeline update and a call's end each read the call's row
+/// by its session id before). Forgotten whenever a write or a commit fails, so that nothing is
+/// used whose row was rolled back.
 #[derive(Debug, Default)]
-pub(super) struct DetailIds {
+pub(super) struct Known {
     ids: std::collections::HashMap<Box<str>, i64>,
+    calls: std::collections::HashMap<Box<str>, KnownCall>,
 }
 
-impl DetailIds {
+/// A call's row as written by its acceptance (none of these columns changes afterwards).
+#[derive(Debug, Clone)]
+pub(super) struct KnownCall {
+    pub(super) seq: i64,
+    app_key: Box<str>,
+    display: Box<str>,
+    callee: Box<str>,
+    accepted_at: Box<str>,
+    status_url: Option<Box<str>>,
+}
+
+impl Known {
+    pub(super) fn call(&self, session_id: &str) -> Option<&KnownCall> {
+        self.calls.get(session_id)
+    }
+
+    fn accepted(&mut self, session_id: &str, call: KnownCall) {
+        if self.calls.len() >= MAX_KNOWN_CALLS {
+            self.calls.clear();
+        }
+        self.calls.insert(session_id.into(), call);
+    }
+
     /// `text`'s id, added to `timeline_details` if new; `None` once the table is full.
     fn id(&mut self, conn: &Connection, text: &str) -> Result<Option<i64>, StoreError> {
         if let Some(id) = self.ids.get(text) {
@@ -239,6 +271,7 @@ impl DetailIds {
 
     pub(super) fn forget(&mut self) {
         self.ids.clear();
+        self.calls.clear();
     }
 }
 
@@ -434,6 +467,7 @@ fn insert_delivery(body: &str) -> String {
 /// the call's context).
 fn own_call(
     conn: &Connection,
+    known: &Known,
     kind: PushKind,
     app_key: &str,
     url: &str,
@@ -444,6 +478,21 @@ fn own_call(
     };
     if kind != PushKind::Status {
         return Ok(None);
+    }
+    if let Some(c) = known.call(session_id) {
+        let own = &*c.app_key == app_key && c.status_url.as_deref() == Some(url);
+        return Ok(own.then(|| {
+            (
+                c.seq,
+                call_context(
+                    &c.app_key,
+                    &c.display,
+                    &c.callee,
+                    &c.accepted_at,
+                    session_id,
+                ),
+            )
+        }));
     }
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
@@ -510,7 +559,7 @@ pub(super) fn json_list(items: &[String]) -> String {
 /// before is its id in `timeline_details` (v5).
 pub(super) fn timeline_entry(
     conn: &Connection,
-    details: &mut DetailIds,
+    details: &mut Known,
     idx: u32,
     at_ms: u64,
     time: TimelineTime,
@@ -534,11 +583,7 @@ pub(super) fn timeline_entry(
 }
 
 /// Applies one write. The caller wraps it in a savepoint, so a failing write leaves no trace.
-pub(super) fn apply(
-    conn: &Connection,
-    w: &Write,
-    details: &mut DetailIds,
-) -> Result<(), StoreError> {
+pub(super) fn apply(conn: &Connection, w: &Write, details: &mut Known) -> Result<(), StoreError> {
     match w {
         Write::CallAccepted {
             seq,
@@ -572,6 +617,19 @@ pub(super) fn apply(
                 status_url,
                 fee_url
             ])?;
+            if let Ok(seq) = i64::try_from(*seq) {
+                details.accepted(
+                    session_id,
+                    KnownCall {
+                        seq,
+                        app_key: app_key.as_str().into(),
+                        display: display.as_str().into(),
+                        callee: callee.as_str().into(),
+                        accepted_at: accepted_at.as_str().into(),
+                        status_url: status_url.as_deref().map(Into::into),
+                    },
+                );
+            }
         }
         Write::CallEvent {
             session_id,
@@ -582,7 +640,8 @@ pub(super) fn apply(
             detail,
         } => {
             let entry = timeline_entry(conn, details, *idx, *at_ms, *time, *event, detail.clone())?;
-            if !super::timeline::write(conn, session_id, &[entry])? {
+            let seq = details.call(session_id).map(|c| c.seq);
+            if !super::timeline::write(conn, session_id, seq, &[entry])? {
                 return Err(StoreError::UnknownSession(session_id.clone()));
             }
         }
@@ -595,22 +654,35 @@ pub(super) fn apply(
             fee,
             view_json,
         } => {
-            // The row's own columns: what the CDR and the view are stored against.
-            let row = conn
-                .prepare_cached(
-                    "SELECT seq, app_key, display, callee, accepted_at FROM calls
+            // The row's own columns: what the CDR and the view are stored against (known to the
+            // writer when it accepted the call; it is in flight no more).
+            let known = details.calls.remove(session_id.as_str()).map(|c| {
+                (
+                    c.seq as u64,
+                    String::from(c.app_key),
+                    String::from(c.display),
+                    String::from(c.callee),
+                    String::from(c.accepted_at),
+                )
+            });
+            let row = match known {
+                Some(row) => Some(row),
+                None => conn
+                    .prepare_cached(
+                        "SELECT seq, app_key, display, callee, accepted_at FROM calls
                      WHERE session_id = ?1",
-                )?
-                .query_row([session_id], |r| {
-                    Ok((
-                        r.get::<_, u64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
-                .optional()?;
+                    )?
+                    .query_row([session_id], |r| {
+                        Ok((
+                            r.get::<_, u64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                        ))
+                    })
+                    .optional()?,
+            };
             let Some((seq, app_key, display, callee, accepted_at)) = row else {
                 return Err(StoreError::UnknownSession(session_id.clone()));
             };
@@ -694,7 +766,7 @@ pub(super) fn apply(
                 ))
             });
             static INSERT_STATUS: LazyLock<String> = LazyLock::new(|| insert_delivery("?5"));
-            let call = own_call(conn, *kind, app_key, url, session_ids)?;
+            let call = own_call(conn, details, *kind, app_key, url, session_ids)?;
             let context = match &call {
                 Some((_, context)) => context.as_str(),
                 None => session_ids.first().map_or("", String::as_str),
@@ -883,6 +955,74 @@ fn apply_attempt(
             return Ok(());
         }
     }
+    conn.prepare_cached("SAVEPOINT attempt")?.execute([])?;
+    let rows = || -> Result<(), StoreError> {
+        let row = RowFacts {
+            own_id,
+            kind,
+            app_key,
+            sessions,
+            event_type,
+            url,
+        };
+        insert_attempt_row(
+            conn,
+            e,
+            fault,
+            usual.clone(),
+            headers.clone(),
+            same_body,
+            row,
+        )?;
+        conn.prepare_cached(
+            // Schema v5: the last send time is this attempt's; the `deliveries` view reads it
+            // there.
+            "UPDATE outbox SET attempts = max(attempts, ?2),
+                 last_outcome = CASE WHEN ?3 IS coalesce(?5, finished_outcome) THEN NULL
+                                     ELSE ?3 END,
+                 last_sent_at = NULL, next_attempt_at = ?4,
+                 finished_outcome = coalesce(?5, finished_outcome)
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            e.attempt,
+            outcome_code(e.outcome),
+            e.next_attempt_at,
+            finished
+        ])?;
+        if e.kind == PushKind::Fee {
+            settle_fee_state(conn, id, e.outcome)?;
+        }
+        Ok(())
+    };
+    let result = rows();
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO attempt")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE attempt")?.execute([])?;
+    result
+}
+
+/// What an attempt row holds besides its delivery's (those of `row` that are `Some`).
+struct RowFacts<'a> {
+    own_id: Option<&'a String>,
+    kind: Option<&'a str>,
+    app_key: Option<&'a str>,
+    sessions: Option<&'a str>,
+    event_type: Option<&'a str>,
+    url: Option<&'a str>,
+}
+
+fn insert_attempt_row(
+    conn: &Connection,
+    e: &JournalEntry,
+    fault: Option<&str>,
+    usual: Option<Value>,
+    headers: Option<String>,
+    same_body: bool,
+    row: RowFacts<'_>,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO attempt_rows (delivery_id, attempt, sent_at, sent_at_ms, aksk,
              response_status, response_body, error, latency_ms, outcome, next_attempt_at, fault,
@@ -903,33 +1043,15 @@ fn apply_attempt(
         outcome_str(e.outcome),
         e.next_attempt_at,
         fault,
-        own_id,
-        kind,
-        app_key,
-        sessions,
-        event_type,
-        url,
+        row.own_id,
+        row.kind,
+        row.app_key,
+        row.sessions,
+        row.event_type,
+        row.url,
         headers,
         (!same_body).then_some(&e.request_body),
     ])?;
-    conn.prepare_cached(
-        // Schema v5: the last send time is this attempt's; the `deliveries` view reads it there.
-        "UPDATE outbox SET attempts = max(attempts, ?2),
-             last_outcome = CASE WHEN ?3 IS coalesce(?5, finished_outcome) THEN NULL ELSE ?3 END,
-             last_sent_at = NULL, next_attempt_at = ?4,
-             finished_outcome = coalesce(?5, finished_outcome)
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        e.attempt,
-        outcome_code(e.outcome),
-        e.next_attempt_at,
-        finished
-    ])?;
-    if e.kind == PushKind::Fee {
-        settle_fee_state(conn, id, e.outcome)?;
-    }
     Ok(())
 }
 

@@ -60,7 +60,7 @@ pub(super) struct Writer {
     open: bool,
     /// Acks to send after the open transaction commits, each with its own write's error.
     waiting: Vec<(Ack, Option<String>)>,
-    details: write::DetailIds,
+    details: write::Known,
     /// Timeline entries of the open transaction not written yet (schema v6): each call's are
     /// written with one update, before the commit or a write that deletes calls.
     timeline: timeline::Pending,
@@ -73,7 +73,7 @@ impl Writer {
             counters,
             open: false,
             waiting: Vec::new(),
-            details: write::DetailIds::default(),
+            details: write::Known::default(),
             timeline: timeline::Pending::default(),
         }
     }
@@ -155,8 +155,9 @@ impl Writer {
             return;
         }
         for (session_id, entries) in self.timeline.take() {
-            let written = self.in_tx("CallEvent", true, |conn, _| {
-                match timeline::write(conn, &session_id, &entries)? {
+            let written = self.in_tx("CallEvent", true, |conn, known| {
+                let seq = known.call(&session_id).map(|c| c.seq);
+                match timeline::write(conn, &session_id, seq, &entries)? {
                     true => Ok(()),
                     false => Err(StoreError::UnknownSession(session_id.clone())),
                 }
@@ -180,7 +181,7 @@ impl Writer {
         &mut self,
         kind: &'static str,
         one_statement: bool,
-        f: impl FnOnce(&Connection, &mut write::DetailIds) -> Result<T, StoreError>,
+        f: impl FnOnce(&Connection, &mut write::Known) -> Result<T, StoreError>,
     ) -> Result<T, String> {
         if !self.open {
             self.conn

@@ -116,3 +116,19 @@ WHERE j.type = 'array';
 -- changes per push (queued, finished) or call (accepted, ended) on the writer's path.
 DROP INDEX outbox_owed;
 DROP INDEX calls_in_flight;
+
+-- As in v5, run only when there is something to link: a call's own status push (most rows) has
+-- neither session ids nor another call to name, and no longer runs the trigger's statements.
+DROP TRIGGER outbox_link_calls;
+CREATE TRIGGER outbox_link_calls AFTER INSERT ON outbox
+WHEN NEW.session_ids IS NOT NULL
+  OR (NEW.call_seq IS NOT NULL
+      AND NOT (NEW.id >= 's' || NEW.call_seq || '.' AND NEW.id < 's' || NEW.call_seq || '/'))
+BEGIN
+    INSERT OR IGNORE INTO delivery_calls (call_seq, delivery_id)
+    SELECT c.seq, NEW.id FROM json_each(NEW.session_ids) j
+    JOIN calls c ON c.session_id = j.value;
+    INSERT OR IGNORE INTO delivery_calls (call_seq, delivery_id)
+    SELECT NEW.call_seq, NEW.id WHERE NEW.call_seq IS NOT NULL
+       AND NOT (NEW.id >= 's' || NEW.call_seq || '.' AND NEW.id < 's' || NEW.call_seq || '/');
+END;
