@@ -357,9 +357,9 @@ pub(super) fn parse_event(s: &str) -> Result<TimelineEvent, StoreError> {
     s.parse().map_err(|_| corrupt("event", s))
 }
 
-/// A timeline event as `call_events.event` stores it from schema v5 on (the table
-/// `timeline_event_names` says the same to `sqlite3`). `playing`, the most frequent, is 0: SQLite
-/// stores 0 and 1 in no byte.
+/// A timeline event as its code, stored from schema v5 on (`call_events.event`; v6: element 2 of
+/// an entry of `calls.timeline`); the table `timeline_event_names` says the same to `sqlite3`.
+/// `playing`, the most frequent, is 0 (in v5, SQLite stored 0 and 1 in no byte).
 pub(super) fn event_code(e: TimelineEvent) -> i64 {
     match e {
         TimelineEvent::Playing => 0,
@@ -832,6 +832,8 @@ pub(super) fn apply(conn: &Connection, w: &Write, details: &mut Known) -> Result
                 "DELETE FROM attempt_rows; DELETE FROM delivery_calls; DELETE FROM outbox;
                  DELETE FROM calls;",
             )?;
+            // The calls it knew are gone (a detail text's id stays valid, but is read again).
+            details.forget();
         }
     }
     Ok(())
