@@ -10,6 +10,9 @@
 //!
 //! 4. The issue's burst: 1000 calls/s for 3 s, each waiting for its `CallAccepted` to commit.
 //! 5. The writer's time per kind of write.
+//! 6. The same on disk for the writes the engine makes of a verification call whose pushes all
+//!    succeed at once: 9 timeline entries, 4 status pushes to the call's own URL each journaled
+//!    as queued, its end and CDR state, and a CDR batch of 50 calls with its attempt.
 //!
 //! Each runs in memory (`--ephemeral`) and on disk (a fresh directory under the temp dir).
 //! Figures are printed, not asserted.
@@ -330,7 +333,217 @@ fn per_kind() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+const APP: &str = "k3VdT9wQx2LpR7mN4sB8cY1fHj6Z";
+
+/// The engine's writes of call `seq` in the order of [`engine_per_kind`]'s kinds (`None`: not
+/// this call's part), the CDR batch written with every 50th call.
+fn engine_lifecycle(seq: u64) -> Vec<Vec<Write>> {
+    let s = session(seq);
+    let at = |ms: i64| {
+        dialtone::clock::TimelineTime::new(
+            chrono::DateTime::from_timestamp_millis(1_773_483_331_000 + ms).expect("a time"),
+        )
+    };
+    let events = [
+        ("callout", 0, None),
+        ("alerting", 2000, None),
+        ("answer", 6000, None),
+        ("playing", 6000, Some("code reading 1")),
+        ("playing", 9000, Some("code reading 2")),
+        ("playing", 12000, Some("code reading 3")),
+        ("playing", 15000, Some("closing")),
+        (
+            "disconnect",
+            22000,
+            Some("stateCode 0: The user releases the call."),
+        ),
+        ("note", 22000, Some("CDR queued")),
+    ];
+    let timeline = events
+        .iter()
+        .enumerate()
+        .map(|(idx, (event, ms, detail))| Write::CallEvent {
+            session_id: s.clone(),
+            idx: idx as u32,
+            at_ms: seq + *ms as u64,
+            time: at(*ms),
+            event: event.parse().expect("a timeline event name"),
+            detail: detail.map(str::to_owned),
+        })
+        .collect();
+    let status = ["callout", "alerting", "answer", "disconnect"];
+    let body = |event: &str| {
+        format!(
+            r#"{{"eventType":"{event}","statusInfo":{{"sessionId":"{s}","timestamp":"2026-03-14 10:15:53","caller":"+862087654321","called":"+8613900001234","stateCode":0,"stateDesc":"The user releases the call.","userData":"order-7781"}}}}"#
+        )
+    };
+    let queued = |id: String, kind, event: &str, body: String, sessions: Vec<String>, url: &str| {
+        Write::DeliveryQueued {
+            id,
+            kind,
+            app_key: APP.into(),
+            url: url.into(),
+            body: body.into_bytes(),
+            event_type: EventType::from_name(event).expect("an eventType"),
+            idempotency_key: format!("{}/{event}", sessions[0]),
+            session_ids: sessions,
+        }
+    };
+    let attempt = |w: &Write| {
+        let Write::DeliveryQueued {
+            id,
+            kind,
+            url,
+            body,
+            event_type,
+            session_ids,
+            idempotency_key,
+            ..
+        } = w
+        else {
+            unreachable!()
+        };
+        Write::QueuedAttempt(JournalEntry {
+            id: format!("{id}#1"),
+            delivery_id: id.clone(),
+            kind: *kind,
+            app_key: APP.into(),
+            session_ids: session_ids.clone(),
+            event_type: *event_type,
+            url: url.clone(),
+            attempt: 1,
+            sent_at: "2026-03-14 10:15:53".into(),
+            sent_at_ms: seq,
+            request_headers: dialtone::push::transport::journal_headers(
+                dialtone::push::sign::PUSH_AUTHORIZATION,
+                &format!(
+                    r#"UsernameToken Username="{APP}",PasswordDigest="ZmFrZWRpZ2VzdGZha2VkaWdlc3RmYWtlZGlnZXN0PQ==",Nonce="66C92B11FF8A425FB8D4CCFE{seq:08X}",Created="2026-03-14T18:15:53Z""#
+                ),
+                idempotency_key,
+            ),
+            request_body: String::from_utf8(body.clone()).expect("utf-8"),
+            response_status: Some(200),
+            response_body: Some(String::new()),
+            error: None,
+            latency_ms: 2,
+            outcome: DeliveryOutcome::Delivered,
+            next_attempt_at: None,
+            fault: None,
+        })
+    };
+    let status_queued: Vec<Write> = status
+        .iter()
+        .enumerate()
+        .map(|(n, event)| {
+            queued(
+                format!("s{seq}.{}", n + 1),
+                PushKind::Status,
+                event,
+                body(event),
+                vec![s.clone()],
+                "http://127.0.0.1:8080/status",
+            )
+        })
+        .collect();
+    let attempts = status_queued.iter().map(attempt).collect();
+    let Write::CallEnded { fee, .. } = &lifecycle(seq)[6] else {
+        unreachable!()
+    };
+    let ended = Write::CallEnded {
+        session_id: s.clone(),
+        state_code: 0,
+        ended_at: "2026-03-14 10:15:53".into(),
+        readings: 3,
+        code_ms: 8200,
+        fee: fee.clone(),
+        view_json: Some(
+            r#"{"outcome":"answered","behaviour_from":"default","announcement":["preTone","code","code","code"]}"#
+                .into(),
+        ),
+    };
+    let fee_state = Write::FeeState {
+        session_ids: vec![s.clone()],
+        state: dialtone::store::FeeState::Queued,
+    };
+    let mut batch = Vec::new();
+    if seq.is_multiple_of(50) {
+        let sessions: Vec<String> = (seq - 49..=seq).map(session).collect();
+        let fees: Vec<String> = (seq - 49..=seq)
+            .map(|n| {
+                let Write::CallEnded { fee, .. } = &lifecycle(n)[6] else {
+                    unreachable!()
+                };
+                serde_json::to_string(fee).expect("a CDR")
+            })
+            .collect();
+        let w = queued(
+            format!("f{}", seq - 49),
+            PushKind::Fee,
+            "fee",
+            format!(r#"{{"eventType":"fee","feeLst":[{}]}}"#, fees.join(",")),
+            sessions,
+            "http://127.0.0.1:8080/fee",
+        );
+        batch.push(attempt(&w));
+        batch.insert(0, w);
+    }
+    vec![
+        vec![accepted(seq)],
+        timeline,
+        status_queued,
+        attempts,
+        vec![ended, fee_state],
+        batch,
+    ]
+}
+
+/// The writer's cost per kind of the engine's writes, on disk, each kind committed in batches
+/// of 50 calls (about what the delivery phase of the `persistence` bench commits at once).
+fn engine_per_kind() -> Result<(), Box<dyn std::error::Error>> {
+    let calls: Vec<Vec<Vec<Write>>> = (1..=CALLS).map(engine_lifecycle).collect();
+    let kinds = [
+        "CallAccepted",
+        "CallEvent",
+        "DeliveryQueued",
+        "QueuedAttempt",
+        "CallEnded+FeeState",
+        "CDR batch",
+    ];
+    let dir = TempDir::new("engine");
+    let store = Store::open(&dir.0)?;
+    let mut total = Duration::ZERO;
+    for (k, name) in kinds.iter().enumerate() {
+        let before = store.stats().writes;
+        let t = Instant::now();
+        for chunk in calls.chunks(50) {
+            for call in chunk {
+                for w in &call[k] {
+                    store.write(w.clone());
+                }
+            }
+            store.flush()?;
+        }
+        let took = t.elapsed();
+        total += took;
+        let n = store.stats().writes - before;
+        println!(
+            "engine    {name:<18} {n:6} writes: {:6.2} µs a write, {:6.1} µs a call",
+            us(took) / n as f64,
+            us(took) / CALLS as f64
+        );
+    }
+    println!(
+        "engine    all kinds: {:6.1} µs a call ({} refused)",
+        us(total) / CALLS as f64,
+        store.stats().failed_writes
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var("STORE_ONLY").as_deref() == Ok("engine") {
+        return engine_per_kind();
+    }
     // `cargo bench` passes `--bench`; there is nothing to select.
     let memory = Store::in_memory()?;
     let dir = TempDir::new("store");
@@ -347,5 +560,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (label, store) in [("ephemeral", &memory), ("disk", &disk)] {
         paced(label, store)?;
     }
-    per_kind()
+    per_kind()?;
+    engine_per_kind()
 }

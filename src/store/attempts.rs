@@ -1,4 +1,5 @@
-//! The store's `attempts` table: the delivery journal (spec §9) kept on disk. [`SqliteJournal`] is a
+//! The delivery journal (spec §9) kept on disk: the `attempts` view (schema v6: the rows of
+//! `attempt_rows`, and the first attempts kept in their outbox rows). [`SqliteJournal`] is a
 //! [`JournalStore`], so `Journal::new(Arc::new(SqliteJournal::new(store)))` makes every caller
 //! durable without changing.
 //!
@@ -58,9 +59,52 @@ impl JournalStore for SqliteJournal {
     }
 }
 
+/// The columns of the `attempts` view (schema v6) from `attempt_rows r`, then from `outbox o`
+/// (a first attempt kept in its delivery's row); the journal filters each part by itself, so
+/// that each uses its own index.
+const ROW_COLUMNS: &str = "r.seq, r.delivery_id, r.attempt, r.sent_at, r.sent_at_ms, r.aksk,
+    r.response_status, r.response_body, r.error, r.latency_ms, r.outcome, r.next_attempt_at,
+    r.fault, r.id, r.kind, r.app_key, r.session_ids, r.event_type, r.url, r.request_headers,
+    r.request_body";
+const FIRST_COLUMNS: &str = "NULL, o.id, 1, o.first_sent_at, o.first_sent_at_ms, o.first_aksk,
+    o.first_response_status, o.first_response_body, o.first_error, o.first_latency_ms,
+    CASE o.first_outcome WHEN 0 THEN 'delivered' WHEN 1 THEN 'failed_will_retry'
+                         WHEN 2 THEN 'dropped' WHEN 3 THEN 'abandoned' END,
+    o.first_next_attempt_at, o.first_fault, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL";
+
 /// Matching entries, the most recent `q.limit`, oldest first. What an attempt row leaves NULL
-/// comes from its delivery (schema v3).
+/// comes from its delivery (schema v3). Parameters by number: `?1` the session, `?2` the
+/// delivery, `?3` the app, `?4` the kind, `?5` the outcome, `?6` the limit (those not asked for
+/// are bound NULL and not used).
 pub(super) fn query(conn: &Connection, q: &JournalQuery) -> Result<Vec<JournalEntry>, StoreError> {
+    let mut rows_where = String::from("1");
+    let mut first_where = String::from("o.first_sent_at IS NOT NULL");
+    // With a session, start from the call's deliveries (an index) rather than scanning every
+    // attempt; attempts that name their own calls (no delivery row) are few, and indexed too.
+    if q.session_id.is_some() {
+        // A call's own status pushes are a range of the outbox (schema v5, `own_status_push`).
+        let call_deliveries = format!(
+            "SELECT dc.delivery_id FROM calls c JOIN delivery_calls dc ON dc.call_seq = c.seq
+              WHERE c.session_id = ?1
+             UNION ALL
+             SELECT o2.id FROM calls c JOIN outbox o2 ON {own} WHERE c.session_id = ?1",
+            own = write::own_status_push("o2", "c.seq")
+        );
+        rows_where.push_str(&format!(
+            " AND r.seq IN (
+                SELECT a2.seq FROM attempt_rows a2
+                 WHERE a2.delivery_id IN ({call_deliveries}) AND a2.session_ids IS NULL
+                UNION ALL
+                SELECT a3.seq FROM attempt_rows a3
+                 WHERE a3.session_ids IS NOT NULL
+                   AND EXISTS (SELECT 1 FROM json_each(a3.session_ids) WHERE value = ?1))"
+        ));
+        first_where.push_str(&format!(" AND o.id IN ({call_deliveries})"));
+    }
+    if q.delivery_id.is_some() {
+        rows_where.push_str(" AND r.delivery_id = ?2");
+        first_where.push_str(" AND o.id = ?2");
+    }
     let mut sql = format!(
         "SELECT coalesce(a.id, a.delivery_id || '#' || a.attempt), coalesce(a.kind, d.kind),
              coalesce(a.app_key, d.app_key), coalesce(a.session_ids, d.session_ids),
@@ -68,56 +112,36 @@ pub(super) fn query(conn: &Connection, q: &JournalQuery) -> Result<Vec<JournalEn
              a.sent_at, a.sent_at_ms, a.request_headers, coalesce(a.request_body, {body}),
              a.response_status, a.response_body, a.error, a.latency_ms, a.outcome,
              a.next_attempt_at, a.delivery_id, a.fault, a.aksk, {key}
-         FROM attempts a LEFT JOIN deliveries d ON d.id = a.delivery_id WHERE 1",
+         FROM (SELECT {ROW_COLUMNS} FROM attempt_rows r WHERE {rows_where}
+               UNION ALL
+               SELECT {FIRST_COLUMNS} FROM outbox o WHERE {first_where}) a
+         LEFT JOIN deliveries d ON d.id = a.delivery_id WHERE 1",
         body = write::delivery_body(),
         key = write::DELIVERY_KEY,
     );
-    let mut args: Vec<Value> = Vec::new();
-    // With a session, start from the call's deliveries (an index) rather than scanning every
-    // attempt; attempts that name their own calls (no delivery row) are few, and indexed too.
-    if let Some(s) = &q.session_id {
-        // A call's own status pushes are a range of the outbox (schema v5, `own_status_pushes`).
-        sql.push_str(&format!(
-            " AND a.seq IN (
-                SELECT a2.seq FROM calls c
-                  JOIN delivery_calls dc ON dc.call_seq = c.seq
-                  JOIN attempts a2 ON a2.delivery_id = dc.delivery_id
-                 WHERE c.session_id = ?1 AND a2.session_ids IS NULL
-                UNION ALL
-                SELECT a4.seq FROM calls c
-                  JOIN outbox o ON {own}
-                  JOIN attempts a4 ON a4.delivery_id = o.id
-                 WHERE c.session_id = ?1 AND a4.session_ids IS NULL
-                UNION ALL
-                SELECT a3.seq FROM attempts a3
-                 WHERE a3.session_ids IS NOT NULL
-                   AND EXISTS (SELECT 1 FROM json_each(a3.session_ids) WHERE value = ?1))",
-            own = write::own_status_push("o", "c.seq")
-        ));
-        args.push(Value::Text(s.clone()));
+    if q.app_key.is_some() {
+        sql.push_str(" AND coalesce(a.app_key, d.app_key) = ?3");
     }
-    if let Some(d) = &q.delivery_id {
-        sql.push_str(" AND a.delivery_id = ?");
-        args.push(Value::Text(d.clone()));
+    if q.kind.is_some() {
+        sql.push_str(" AND coalesce(a.kind, d.kind) = ?4");
     }
-    if let Some(a) = &q.app_key {
-        sql.push_str(" AND coalesce(a.app_key, d.app_key) = ?");
-        args.push(Value::Text(a.clone()));
-    }
-    if let Some(k) = q.kind {
-        sql.push_str(" AND coalesce(a.kind, d.kind) = ?");
-        args.push(Value::Text(write::kind_str(k).into()));
-    }
-    if let Some(o) = q.outcome {
-        sql.push_str(" AND a.outcome = ?");
-        args.push(Value::Text(write::outcome_str(o).into()));
+    if q.outcome.is_some() {
+        sql.push_str(" AND a.outcome = ?5");
     }
     // Simulated send time, then delivery and attempt: the order a seeded run repeats exactly,
     // whatever order the network answered in (as `MemoryJournal`).
     sql.push_str(
-        " ORDER BY a.sent_at DESC, a.sent_at_ms DESC, a.delivery_id DESC, a.attempt DESC LIMIT ?",
+        " ORDER BY a.sent_at DESC, a.sent_at_ms DESC, a.delivery_id DESC, a.attempt DESC LIMIT ?6",
     );
-    args.push(Value::Integer(read::sql_limit(q.limit)));
+    let text = |v: Option<&str>| v.map_or(Value::Null, |v| Value::Text(v.to_owned()));
+    let args = [
+        text(q.session_id.as_deref()),
+        text(q.delivery_id.as_deref()),
+        text(q.app_key.as_deref()),
+        text(q.kind.map(write::kind_str)),
+        text(q.outcome.map(write::outcome_str)),
+        Value::Integer(read::sql_limit(q.limit)),
+    ];
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
     let mut out = Vec::new();

@@ -41,6 +41,7 @@ mod pack;
 mod read;
 mod retention;
 pub mod schema;
+mod timeline;
 mod write;
 mod writer;
 
@@ -431,7 +432,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "cache_size", -i64::from(PAGE_CACHE_KIB))?;
-    pack::register(conn)
+    pack::register(conn)?;
+    timeline::register(conn)
 }
 
 impl Drop for Inner {

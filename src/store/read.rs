@@ -4,12 +4,14 @@
 //! on the store's reader connection (on the writer's in memory; see `Store::read`).
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::LazyLock;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::cdr::{self, CallFacts, CdrColumns};
+use super::timeline::{AT_MS_SQL, DETAIL_SQL, EVENT_SQL, TIME_SQL};
 use super::write::{
     body_from, event_code, event_from, parse_event_type, parse_kind, parse_outcome, time_from,
     FeeState,
@@ -276,23 +278,25 @@ pub(super) fn sql_limit(limit: Option<usize>) -> i64 {
 }
 
 pub(super) fn events(conn: &Connection, session_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
-    collect(
-        conn,
-        "SELECT e.idx, e.at_ms, e.time, e.event, coalesce(d.text, e.detail)
-         FROM calls c JOIN call_events e ON e.call_seq = c.seq
-         LEFT JOIN timeline_details d ON typeof(e.detail) = 'integer' AND d.id = e.detail
-         WHERE c.session_id = ?1 ORDER BY e.idx",
-        [session_id],
-        |row| {
-            Ok(StoredEvent {
-                idx: row.get(0)?,
-                at_ms: row.get(1)?,
-                time: time_from(row.get_ref(2)?)?,
-                event: event_from(row.get_ref(3)?)?,
-                detail: row.get(4)?,
-            })
-        },
-    )
+    // Schema v6: the timeline is a JSON array in the call's row (`super::timeline`).
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT j.key, {AT_MS_SQL}, {TIME_SQL}, {EVENT_SQL}, coalesce(d.text, {DETAIL_SQL})
+             FROM calls c, json_each(c.timeline) j
+             LEFT JOIN timeline_details d
+                    ON typeof({DETAIL_SQL}) = 'integer' AND d.id = {DETAIL_SQL}
+             WHERE c.session_id = ?1 AND j.type = 'array' ORDER BY j.key"
+        )
+    });
+    collect(conn, &SQL, [session_id], |row| {
+        Ok(StoredEvent {
+            idx: row.get(0)?,
+            at_ms: row.get(1)?,
+            time: time_from(row.get_ref(2)?)?,
+            event: event_from(row.get_ref(3)?)?,
+            detail: row.get(4)?,
+        })
+    })
 }
 
 fn string_list(column: &'static str, json: &str) -> Result<Vec<String>, StoreError> {
@@ -397,12 +401,19 @@ pub(super) fn recover(conn: &Connection) -> Result<Recovered, StoreError> {
 /// upgraded in place has only one kind) and of the journal, as text compared as text.
 fn last_time(conn: &Connection) -> Result<Option<String>, StoreError> {
     let timeline = conn
-        .query_row("SELECT max(time) FROM call_events", [], |r| {
-            Ok(match r.get_ref(0)? {
-                ValueRef::Null => None,
-                v => Some(time_from(v)),
-            })
-        })?
+        .query_row(
+            &format!(
+                "SELECT max({TIME_SQL}) FROM calls c, json_each(c.timeline) j
+                  WHERE j.type = 'array'"
+            ),
+            [],
+            |r| {
+                Ok(match r.get_ref(0)? {
+                    ValueRef::Null => None,
+                    v => Some(time_from(v)),
+                })
+            },
+        )?
         .transpose()?
         .map(|t| t.to_string());
     let journal: Option<String> =
@@ -433,8 +444,8 @@ pub(super) fn reconciliation(
         "(?1 IS NULL OR c.accepted_at >= ?1) AND (?2 IS NULL OR c.accepted_at < ?2)";
     let had = |event: TimelineEvent| {
         format!(
-            "EXISTS (SELECT 1 FROM call_events e
-                     WHERE e.call_seq = c.seq AND e.event = {})",
+            "EXISTS (SELECT 1 FROM json_each(c.timeline) j
+                     WHERE j.type = 'array' AND {EVENT_SQL} = {})",
             event_code(event)
         )
     };

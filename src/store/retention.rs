@@ -100,18 +100,16 @@ pub(super) fn apply(conn: &Connection, r: &Retain) -> Result<usize, StoreError> 
         materialise.execute([id])?;
     }
     let mut unlink = conn.prepare_cached("DELETE FROM delivery_calls WHERE call_seq = ?1")?;
-    let mut events = conn.prepare_cached("DELETE FROM call_events WHERE call_seq = ?1")?;
     let mut call = conn.prepare_cached("DELETE FROM calls WHERE seq = ?1")?;
     for (seq, _) in &doomed {
         unlink.execute([seq])?;
-        events.execute([seq])?;
         call.execute([seq])?;
     }
     // A delivery goes with its last call (a CDR batch names up to 50).
     let mut orphan = conn.prepare_cached(
         "SELECT NOT EXISTS (SELECT 1 FROM delivery_calls WHERE delivery_id = ?1)",
     )?;
-    let mut attempts = conn.prepare_cached("DELETE FROM attempts WHERE delivery_id = ?1")?;
+    let mut attempts = conn.prepare_cached("DELETE FROM attempt_rows WHERE delivery_id = ?1")?;
     let mut delivery =
         conn.prepare_cached("DELETE FROM outbox WHERE id = ?1 AND finished_outcome IS NOT NULL")?;
     for id in &touched {

@@ -575,14 +575,14 @@ fn a_journal_the_database_cannot_read_is_an_error_not_an_empty_list() {
         sql.record(e);
     }
     store
-        .read(|c| Ok(c.execute_batch("ALTER TABLE attempts RENAME TO attempts_gone")?))
+        .read(|c| Ok(c.execute_batch("ALTER TABLE attempt_rows RENAME TO attempts_gone")?))
         .expect("break the table");
     let err = sql
         .query(&JournalQuery::default())
         .expect_err("a failed read is not an empty journal");
     assert_eq!(
         err.to_string(),
-        "reading the delivery journal: database error: no such table: attempts"
+        "reading the delivery journal: database error: no such table: attempt_rows"
     );
 }
 
@@ -1770,7 +1770,10 @@ fn a_v4_database_is_upgraded_in_place_and_its_views_read_exactly_as_before() {
     assert_eq!(deliveries.len(), 3);
     assert_eq!(timeline.len(), 5);
     let store = Store::open(&dir.0).expect("open migrates");
-    assert_eq!(store.read(schema::version).expect("version"), 5);
+    assert_eq!(
+        store.read(schema::version).expect("version"),
+        schema::SCHEMA_VERSION
+    );
 
     // Plain SQL reads the same: the outbox through `deliveries`, the CDRs through `cdrs`, the
     // timeline (now Unix ms and codes) through `timeline`.
@@ -1787,8 +1790,10 @@ fn a_v4_database_is_upgraded_in_place_and_its_views_read_exactly_as_before() {
     );
     let stored: Vec<Vec<rusqlite::types::Value>> = rows(
         &plain,
-        "SELECT typeof(time), typeof(event), typeof(last_outcome), typeof(finished_outcome)
-           FROM call_events, outbox WHERE idx = 0 AND id = '30'",
+        // (v6: the timeline is in the call's row, `[at_ms, time, event, detail]`.)
+        "SELECT typeof(timeline ->> '$[0][1]'), typeof(timeline ->> '$[0][2]'),
+                typeof(last_outcome), typeof(finished_outcome)
+           FROM calls, outbox WHERE seq = 3 AND id = '30'",
     );
     use rusqlite::types::Value::Text;
     assert_eq!(
@@ -1967,7 +1972,8 @@ fn timeline_details_are_stored_once_and_read_back_after_a_failed_commit_and_past
         .read(|c| {
             Ok(c.query_row(
                 "SELECT (SELECT count(*) FROM timeline_details),
-                        (SELECT count(*) FROM call_events WHERE typeof(detail) = 'text')",
+                        (SELECT count(*) FROM calls, json_each(timeline) j
+                          WHERE typeof(j.value ->> 3) = 'text')",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?)
@@ -1975,4 +1981,298 @@ fn timeline_details_are_stored_once_and_read_back_after_a_failed_commit_and_past
         .expect("counts");
     // "code reading 1" and "key 0" to "key 9998" have ids.
     assert_eq!((texts, inline), (10_000, 2));
+}
+
+/// `sent`, failed and to be tried again a minute later.
+fn failed_first(id: u64) -> JournalEntry {
+    JournalEntry {
+        response_status: Some(503),
+        outcome: DeliveryOutcome::FailedWillRetry,
+        next_attempt_at: Some("2026-03-14 10:16:53".into()),
+        ..sent(id, PushKind::Status, &[1], 1, DeliveryOutcome::Delivered)
+    }
+}
+
+#[test]
+fn a_first_attempt_is_kept_in_its_outbox_row_and_a_retry_in_a_row_of_its_own() {
+    let store = Store::in_memory().expect("store");
+    let journal = SqliteJournal::new(store.clone());
+    store.write(accepted(1, "app", "2026-03-14 10:15:31"));
+    store.write(queued(10, PushKind::Status, &[1]));
+    store.write(queued(11, PushKind::Status, &[1]));
+    store.write(queued(12, PushKind::Fee, &[1]));
+    let delivered = sent(10, PushKind::Status, &[1], 1, DeliveryOutcome::Delivered);
+    let failed = failed_first(11);
+    let retried = JournalEntry {
+        sent_at: "2026-03-14 10:16:53".into(),
+        ..sent(11, PushKind::Status, &[1], 2, DeliveryOutcome::Delivered)
+    };
+    // Compared with its row (`record`) or not (`record_queued`), a first attempt as queued is
+    // kept in the row; so is a CDR push's, which also settles its call's CDR.
+    let fee = JournalEntry {
+        fault: Some("slow".into()),
+        ..sent(12, PushKind::Fee, &[1], 1, DeliveryOutcome::Delivered)
+    };
+    journal.record_queued(delivered.clone());
+    journal.record(failed.clone());
+    journal.record_queued(retried.clone());
+    journal.record_queued(fee.clone());
+    let count = |sql: &'static str| -> i64 {
+        store
+            .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+            .expect("count")
+    };
+    assert_eq!(count("SELECT count(*) FROM attempt_rows"), 1, "the retry");
+    assert_eq!(
+        count("SELECT count(*) FROM attempts"),
+        4,
+        "the view shows every one"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM outbox WHERE first_sent_at IS NOT NULL"),
+        3
+    );
+    let call = store.call(&session(1)).expect("read").expect("kept");
+    assert_eq!(call.fee_state, FeeState::Delivered);
+
+    // The journal reads them back exactly, whichever way it is asked.
+    let all = vec![
+        delivered.clone(),
+        failed.clone(),
+        fee.clone(),
+        retried.clone(),
+    ];
+    let by_session = journal
+        .query(&JournalQuery::for_session(&session(1)))
+        .expect("by session");
+    assert_eq!(by_session, all);
+    assert_eq!(journal.query(&JournalQuery::default()).expect("all"), all);
+    let of_11 = JournalQuery {
+        delivery_id: Some("11".into()),
+        ..JournalQuery::default()
+    };
+    assert_eq!(journal.query(&of_11).expect("of 11"), vec![failed, retried]);
+    let failures = JournalQuery {
+        outcome: Some(DeliveryOutcome::FailedWillRetry),
+        ..JournalQuery::default()
+    };
+    assert_eq!(
+        journal.query(&failures).expect("failures"),
+        vec![failed_first(11)]
+    );
+    let fees = JournalQuery {
+        kind: Some(PushKind::Fee),
+        ..JournalQuery::default()
+    };
+    assert_eq!(journal.query(&fees).expect("fees"), vec![fee]);
+
+    // The outbox reads as before: attempts, outcomes and last send times.
+    let deliveries = store
+        .read(|c| {
+            Ok(rows(
+                c,
+                "SELECT id, attempts, last_outcome, last_sent_at, finished_outcome
+                   FROM deliveries ORDER BY id",
+            ))
+        })
+        .expect("deliveries");
+    use rusqlite::types::Value::{Integer, Text};
+    let row = |id: &str, n: i64, sent_at: &str| {
+        vec![
+            Text(id.into()),
+            Integer(n),
+            Text("delivered".into()),
+            Text(sent_at.into()),
+            Text("delivered".into()),
+        ]
+    };
+    assert_eq!(
+        deliveries,
+        vec![
+            row("10", 1, "2026-03-14 10:15:53"),
+            row("11", 2, "2026-03-14 10:16:53"),
+            row("12", 1, "2026-03-14 10:15:53"),
+        ]
+    );
+
+    // Cleared, the journal forgets them all and the outbox keeps its last send times.
+    journal.clear();
+    assert_eq!(
+        journal.query(&JournalQuery::default()).expect("all"),
+        vec![]
+    );
+    assert_eq!(count("SELECT count(*) FROM attempts"), 0);
+    assert_eq!(
+        store
+            .read(|c| Ok(rows(
+                c,
+                "SELECT id, attempts, last_outcome, last_sent_at, finished_outcome
+                   FROM deliveries ORDER BY id",
+            )))
+            .expect("deliveries"),
+        deliveries
+    );
+}
+
+#[test]
+fn a_v5_database_is_upgraded_in_place_and_its_journal_reads_exactly_as_before() {
+    let dir = TempDir::new("v5");
+    std::fs::create_dir_all(&dir.0).expect("mkdir");
+    const ATTEMPTS: &str = "SELECT * FROM attempts ORDER BY seq";
+    const DELIVERIES: &str = "SELECT * FROM deliveries ORDER BY id";
+    const TIMELINE: &str = "SELECT * FROM timeline ORDER BY call_seq, idx";
+    let delivered = sent(10, PushKind::Status, &[1], 1, DeliveryOutcome::Delivered);
+    let failed = failed_first(11);
+    let (attempts, deliveries, timeline) = {
+        // What a v5 Dialtone left behind: a call, a status push delivered at once and one owed
+        // after a failed attempt, each attempt a row of `attempts` (as v5 stored an attempt of
+        // its delivery as queued: X-AKSK, no repeat of the delivery).
+        let mut conn = Connection::open(dir.0.join(DB_FILE)).expect("open v5");
+        schema::migrate_to(&mut conn, 5).expect("v5 schema");
+        pack::register(&conn).expect("functions");
+        let mut details = write::Known::default();
+        for w in [
+            accepted(1, "app", "2026-03-14 10:15:31"),
+            queued(10, PushKind::Status, &[1]),
+            queued(11, PushKind::Status, &[1]),
+        ] {
+            write::apply(&conn, &w, &mut details).expect("v5 write");
+        }
+        for e in [&delivered, &failed] {
+            let aksk = &e.request_headers[2].1;
+            conn.execute(
+                "INSERT INTO attempts (delivery_id, attempt, sent_at, sent_at_ms, aksk,
+                     response_status, response_body, error, latency_ms, outcome,
+                     next_attempt_at)
+                 VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9)",
+                rusqlite::params![
+                    e.delivery_id,
+                    e.sent_at,
+                    e.sent_at_ms,
+                    aksk,
+                    e.response_status,
+                    e.response_body,
+                    e.latency_ms,
+                    write::outcome_str(e.outcome),
+                    e.next_attempt_at
+                ],
+            )
+            .expect("v5 attempt");
+        }
+        conn.execute_batch(
+            "UPDATE outbox SET attempts = 1, finished_outcome = 0 WHERE id = '10';
+             UPDATE outbox SET attempts = 1, last_outcome = 1,
+                 next_attempt_at = '2026-03-14 10:16:53' WHERE id = '11';",
+        )
+        .expect("v5 outbox");
+        // Its timeline: a detail by id, one as text, one entry without, and a position (2) no
+        // write reached.
+        conn.execute_batch(
+            "INSERT INTO timeline_details (id, text) VALUES (1, 'code reading 1');
+             INSERT INTO call_events (call_seq, idx, at_ms, time, event, detail) VALUES
+                 (1, 0, 1000, 1773483331000, 1, NULL),
+                 (1, 1, 3000, 1773483333250, 2, 'ringing'),
+                 (1, 3, 7000, 1773483337999, 0, 1);",
+        )
+        .expect("v5 timeline");
+        (
+            rows(&conn, ATTEMPTS),
+            rows(&conn, DELIVERIES),
+            rows(&conn, TIMELINE),
+        )
+    };
+    assert_eq!(timeline.len(), 3);
+    assert_eq!(attempts.len(), 2);
+    assert!(
+        attempts[0][2..] != attempts[1][2..],
+        "two different attempts"
+    );
+    let store = Store::open(&dir.0).expect("open migrates");
+    assert_eq!(store.read(schema::version).expect("version"), 6);
+
+    // Plain SQL reads the same through `attempts` (now a view) and `deliveries`.
+    let plain = Connection::open(dir.0.join(DB_FILE)).expect("plain open");
+    assert_eq!(rows(&plain, ATTEMPTS), attempts);
+    assert_eq!(rows(&plain, DELIVERIES), deliveries);
+    assert_eq!(rows(&plain, TIMELINE), timeline);
+    let events = store.call_events(&session(1)).expect("events");
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| (e.idx, e.at_ms, e.time.to_string(), e.detail.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![
+            (0, 1000, "2026-03-14 10:15:31.000".to_owned(), None),
+            (
+                1,
+                3000,
+                "2026-03-14 10:15:33.250".to_owned(),
+                Some("ringing")
+            ),
+            (
+                3,
+                7000,
+                "2026-03-14 10:15:37.999".to_owned(),
+                Some("code reading 1")
+            ),
+        ]
+    );
+    // Dialtone's journal reads them whole, and recovery finds the owed push as it was left.
+    let journal = SqliteJournal::new(store.clone());
+    let read = journal
+        .query(&JournalQuery::for_session(&session(1)))
+        .expect("journal");
+    assert_eq!(read, vec![delivered.clone(), failed.clone()]);
+    let r = store.recover().expect("recover");
+    assert_eq!(
+        r.owed_deliveries
+            .iter()
+            .map(|d| (d.id.as_str(), d.attempt, d.last_outcome))
+            .collect::<Vec<_>>(),
+        vec![("11", 1, Some(DeliveryOutcome::FailedWillRetry))]
+    );
+    assert_eq!(r.last_time.as_deref(), Some("2026-03-14 10:15:53"));
+    assert_eq!(r.calls_in_flight[0].events, events);
+
+    // From now on a first attempt is kept in its outbox row, a retry in `attempt_rows`; both
+    // read back with the old ones, in order.
+    store.write(queued(12, PushKind::Status, &[1]));
+    let new_first = sent(12, PushKind::Status, &[1], 1, DeliveryOutcome::Delivered);
+    let retry = JournalEntry {
+        sent_at: "2026-03-14 10:16:53".into(),
+        ..sent(11, PushKind::Status, &[1], 2, DeliveryOutcome::Delivered)
+    };
+    journal.record_queued(new_first.clone());
+    journal.record_queued(retry.clone());
+    assert_eq!(
+        journal
+            .query(&JournalQuery::for_session(&session(1)))
+            .expect("journal"),
+        vec![delivered, failed, new_first, retry]
+    );
+    let kept: (i64, i64) = plain
+        .query_row(
+            "SELECT (SELECT count(*) FROM attempt_rows),
+                    (SELECT count(*) FROM outbox WHERE first_sent_at IS NOT NULL)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("counts");
+    assert_eq!(kept, (3, 1));
+    // A new timeline entry joins the ones moved into the call's row.
+    store.write(event(1, 4, "disconnect"));
+    store.flush().expect("flush");
+    let now = rows(&plain, TIMELINE);
+    assert_eq!(now[..3], timeline[..]);
+    assert_eq!(now.len(), 4);
+    assert_eq!(
+        now[3][2..],
+        [
+            rusqlite::types::Value::Integer(4),
+            rusqlite::types::Value::Integer(1400),
+            rusqlite::types::Value::Text("2026-03-14 10:15:31.400".into()),
+            rusqlite::types::Value::Text("disconnect".into()),
+            rusqlite::types::Value::Text("stateCode 0".into()),
+        ]
+    );
 }

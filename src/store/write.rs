@@ -127,8 +127,10 @@ impl Write {
             | Write::CallEnded { .. }
             | Write::DeliveryQueued { .. } => true,
             Write::FeeState { session_ids, .. } => session_ids.len() <= 1,
+            // A status push's attempt kept in its outbox row is one UPDATE; any other way, it
+            // takes a savepoint of its own (`apply_attempt`).
+            Write::QueuedAttempt(e) => e.kind == PushKind::Status,
             Write::Attempt { .. }
-            | Write::QueuedAttempt(_)
             | Write::DeliveryFinished { .. }
             | Write::Retain(_)
             | Write::ClearJournal
@@ -202,14 +204,44 @@ pub(super) fn outcome_str(o: DeliveryOutcome) -> &'static str {
 /// so that free text (collected digits) cannot grow the table without bound.
 const MAX_DETAIL_IDS: i64 = 10_000;
 
-/// The ids of the timeline's detail texts (schema v5), as the writer knows them. Forgotten
-/// whenever a write or a commit fails, so that an id is never used whose row was rolled back.
+/// At most this many calls in flight are known to the writer ([`Known::calls`]); past that it
+/// forgets them all and reads their rows again (about 250 bytes each).
+const MAX_KNOWN_CALLS: usize = 16_384;
+
+/// What the writer knows without reading the database: the ids of the timeline's detail texts
+/// (schema v5), and the calls it accepted that have not ended, with their rows' own columns
+/// (schema v6 work: a status push, a timeline update and a call's end each read the call's row
+/// by its session id before). Forgotten whenever a write or a commit fails, so that nothing is
+/// used whose row was rolled back.
 #[derive(Debug, Default)]
-pub(super) struct DetailIds {
+pub(super) struct Known {
     ids: std::collections::HashMap<Box<str>, i64>,
+    calls: std::collections::HashMap<Box<str>, KnownCall>,
 }
 
-impl DetailIds {
+/// A call's row as written by its acceptance (none of these columns changes afterwards).
+#[derive(Debug, Clone)]
+pub(super) struct KnownCall {
+    pub(super) seq: i64,
+    app_key: Box<str>,
+    display: Box<str>,
+    callee: Box<str>,
+    accepted_at: Box<str>,
+    status_url: Option<Box<str>>,
+}
+
+impl Known {
+    pub(super) fn call(&self, session_id: &str) -> Option<&KnownCall> {
+        self.calls.get(session_id)
+    }
+
+    fn accepted(&mut self, session_id: &str, call: KnownCall) {
+        if self.calls.len() >= MAX_KNOWN_CALLS {
+            self.calls.clear();
+        }
+        self.calls.insert(session_id.into(), call);
+    }
+
     /// `text`'s id, added to `timeline_details` if new; `None` once the table is full.
     fn id(&mut self, conn: &Connection, text: &str) -> Result<Option<i64>, StoreError> {
         if let Some(id) = self.ids.get(text) {
@@ -239,6 +271,7 @@ impl DetailIds {
 
     pub(super) fn forget(&mut self) {
         self.ids.clear();
+        self.calls.clear();
     }
 }
 
@@ -324,9 +357,9 @@ pub(super) fn parse_event(s: &str) -> Result<TimelineEvent, StoreError> {
     s.parse().map_err(|_| corrupt("event", s))
 }
 
-/// A timeline event as `call_events.event` stores it from schema v5 on (the table
-/// `timeline_event_names` says the same to `sqlite3`). `playing`, the most frequent, is 0: SQLite
-/// stores 0 and 1 in no byte.
+/// A timeline event as its code, stored from schema v5 on (`call_events.event`; v6: element 2 of
+/// an entry of `calls.timeline`); the table `timeline_event_names` says the same to `sqlite3`.
+/// `playing`, the most frequent, is 0 (in v5, SQLite stored 0 and 1 in no byte).
 pub(super) fn event_code(e: TimelineEvent) -> i64 {
     match e {
         TimelineEvent::Playing => 0,
@@ -434,6 +467,7 @@ fn insert_delivery(body: &str) -> String {
 /// the call's context).
 fn own_call(
     conn: &Connection,
+    known: &Known,
     kind: PushKind,
     app_key: &str,
     url: &str,
@@ -444,6 +478,21 @@ fn own_call(
     };
     if kind != PushKind::Status {
         return Ok(None);
+    }
+    if let Some(c) = known.call(session_id) {
+        let own = &*c.app_key == app_key && c.status_url.as_deref() == Some(url);
+        return Ok(own.then(|| {
+            (
+                c.seq,
+                call_context(
+                    &c.app_key,
+                    &c.display,
+                    &c.callee,
+                    &c.accepted_at,
+                    session_id,
+                ),
+            )
+        }));
     }
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
@@ -506,12 +555,35 @@ pub(super) fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).expect("a list of strings always serialises")
 }
 
-/// Applies one write. The caller wraps it in a savepoint, so a failing write leaves no trace.
-pub(super) fn apply(
+/// A timeline entry as the call's row keeps it (schema v6, [`super::timeline`]); a detail seen
+/// before is its id in `timeline_details` (v5).
+pub(super) fn timeline_entry(
     conn: &Connection,
-    w: &Write,
-    details: &mut DetailIds,
-) -> Result<(), StoreError> {
+    details: &mut Known,
+    idx: u32,
+    at_ms: u64,
+    time: TimelineTime,
+    event: TimelineEvent,
+    detail: Option<String>,
+) -> Result<super::timeline::Entry, StoreError> {
+    let detail = match detail {
+        Some(text) => Some(match details.id(conn, &text)? {
+            Some(id) => Value::Integer(id),
+            None => Value::Text(text),
+        }),
+        None => None,
+    };
+    Ok(super::timeline::Entry {
+        idx,
+        at_ms,
+        time_ms: time.utc().timestamp_millis(),
+        event: event_code(event),
+        detail,
+    })
+}
+
+/// Applies one write. The caller wraps it in a savepoint, so a failing write leaves no trace.
+pub(super) fn apply(conn: &Connection, w: &Write, details: &mut Known) -> Result<(), StoreError> {
     match w {
         Write::CallAccepted {
             seq,
@@ -545,6 +617,19 @@ pub(super) fn apply(
                 status_url,
                 fee_url
             ])?;
+            if let Ok(seq) = i64::try_from(*seq) {
+                details.accepted(
+                    session_id,
+                    KnownCall {
+                        seq,
+                        app_key: app_key.as_str().into(),
+                        display: display.as_str().into(),
+                        callee: callee.as_str().into(),
+                        accepted_at: accepted_at.as_str().into(),
+                        status_url: status_url.as_deref().map(Into::into),
+                    },
+                );
+            }
         }
         Write::CallEvent {
             session_id,
@@ -554,28 +639,9 @@ pub(super) fn apply(
             event,
             detail,
         } => {
-            // Schema v5: a detail seen before is its id in `timeline_details`.
-            let detail = match detail {
-                Some(text) => Some(match details.id(conn, text)? {
-                    Some(id) => Value::Integer(id),
-                    None => Value::Text(text.clone()),
-                }),
-                None => None,
-            };
-            let n = conn
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO call_events (call_seq, idx, at_ms, time, event, detail)
-                     SELECT seq, ?2, ?3, ?4, ?5, ?6 FROM calls WHERE session_id = ?1",
-                )?
-                .execute(params![
-                    session_id,
-                    idx,
-                    at_ms,
-                    time.utc().timestamp_millis(),
-                    event_code(*event),
-                    detail
-                ])?;
-            if n == 0 {
+            let entry = timeline_entry(conn, details, *idx, *at_ms, *time, *event, detail.clone())?;
+            let seq = details.call(session_id).map(|c| c.seq);
+            if !super::timeline::write(conn, session_id, seq, &[entry])? {
                 return Err(StoreError::UnknownSession(session_id.clone()));
             }
         }
@@ -588,22 +654,35 @@ pub(super) fn apply(
             fee,
             view_json,
         } => {
-            // The row's own columns: what the CDR and the view are stored against.
-            let row = conn
-                .prepare_cached(
-                    "SELECT seq, app_key, display, callee, accepted_at FROM calls
+            // The row's own columns: what the CDR and the view are stored against (known to the
+            // writer when it accepted the call; it is in flight no more).
+            let known = details.calls.remove(session_id.as_str()).map(|c| {
+                (
+                    c.seq as u64,
+                    String::from(c.app_key),
+                    String::from(c.display),
+                    String::from(c.callee),
+                    String::from(c.accepted_at),
+                )
+            });
+            let row = match known {
+                Some(row) => Some(row),
+                None => conn
+                    .prepare_cached(
+                        "SELECT seq, app_key, display, callee, accepted_at FROM calls
                      WHERE session_id = ?1",
-                )?
-                .query_row([session_id], |r| {
-                    Ok((
-                        r.get::<_, u64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
-                .optional()?;
+                    )?
+                    .query_row([session_id], |r| {
+                        Ok((
+                            r.get::<_, u64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                        ))
+                    })
+                    .optional()?,
+            };
             let Some((seq, app_key, display, callee, accepted_at)) = row else {
                 return Err(StoreError::UnknownSession(session_id.clone()));
             };
@@ -687,7 +766,7 @@ pub(super) fn apply(
                 ))
             });
             static INSERT_STATUS: LazyLock<String> = LazyLock::new(|| insert_delivery("?5"));
-            let call = own_call(conn, *kind, app_key, url, session_ids)?;
+            let call = own_call(conn, details, *kind, app_key, url, session_ids)?;
             let context = match &call {
                 Some((_, context)) => context.as_str(),
                 None => session_ids.first().map_or("", String::as_str),
@@ -733,20 +812,28 @@ pub(super) fn apply(
             super::retention::apply(conn, r)?;
         }
         Write::ClearJournal => {
-            // A delivery's last send time is its last attempt's (schema v5): kept before they go.
+            // A delivery's last send time is its last attempt's (schema v5): kept before they go,
+            // with the first attempts kept in the outbox rows (v6).
             conn.execute_batch(
-                "UPDATE outbox SET last_sent_at = (
-                         SELECT a.sent_at FROM attempts a WHERE a.delivery_id = outbox.id
-                          ORDER BY a.seq DESC LIMIT 1)
+                "UPDATE outbox SET last_sent_at = coalesce((
+                         SELECT a.sent_at FROM attempt_rows a WHERE a.delivery_id = outbox.id
+                          ORDER BY a.seq DESC LIMIT 1), first_sent_at)
                   WHERE last_sent_at IS NULL AND attempts > 0;
-                 DELETE FROM attempts;",
+                 UPDATE outbox SET first_sent_at = NULL, first_sent_at_ms = NULL,
+                     first_aksk = NULL, first_response_status = NULL,
+                     first_response_body = NULL, first_error = NULL, first_latency_ms = NULL,
+                     first_outcome = NULL, first_next_attempt_at = NULL, first_fault = NULL
+                  WHERE first_sent_at IS NOT NULL;
+                 DELETE FROM attempt_rows;",
             )?;
         }
         Write::Reset => {
             conn.execute_batch(
-                "DELETE FROM attempts; DELETE FROM delivery_calls; DELETE FROM outbox;
-                 DELETE FROM call_events; DELETE FROM calls;",
+                "DELETE FROM attempt_rows; DELETE FROM delivery_calls; DELETE FROM outbox;
+                 DELETE FROM calls;",
             )?;
+            // The calls it knew are gone (a detail text's id stays valid, but is read again).
+            details.forget();
         }
     }
     Ok(())
@@ -812,10 +899,136 @@ fn apply_attempt(
         ),
     };
     let same_body = facts.and_then(|f| f.body.as_deref()) == Some(e.request_body.as_bytes());
+    let own_id = (e.id != format!("{}#{}", e.delivery_id, e.attempt)).then_some(&e.id);
+    let kind = unless(kind_str(e.kind), facts.map(|f| f.kind.as_str()));
+    let app_key = unless(&e.app_key, facts.map(|f| f.app_key.as_str()));
+    let sessions = unless(&session_ids, facts.map(|f| f.session_ids.as_str()));
+    let event_type = unless(e.event_type.name(), facts.map(|f| f.event_type.as_str()));
+    let url = unless(&e.url, facts.map(|f| f.url.as_str()));
+    let id = e.delivery_id.as_str();
+    let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_code(e.outcome));
+    // Schema v6: a first attempt that is its delivery's as queued is kept in the outbox row, by
+    // the update that records its outcome (no row of its own, no index entry). It takes the
+    // usual way when the delivery has no row, or already keeps a first attempt.
+    let as_its_delivery = headers.is_none()
+        && same_body
+        && [
+            own_id.map(String::as_str),
+            kind,
+            app_key,
+            sessions,
+            event_type,
+            url,
+        ]
+        .iter()
+        .all(Option::is_none);
+    if e.attempt == 1 && as_its_delivery {
+        let kept = conn
+            .prepare_cached(
+                "UPDATE outbox SET attempts = max(attempts, 1),
+                     last_outcome = CASE WHEN ?2 IS coalesce(?4, finished_outcome) THEN NULL
+                                         ELSE ?2 END,
+                     last_sent_at = NULL, next_attempt_at = ?3,
+                     finished_outcome = coalesce(?4, finished_outcome),
+                     first_sent_at = ?5, first_sent_at_ms = ?6, first_aksk = ?7,
+                     first_response_status = ?8, first_response_body = ?9, first_error = ?10,
+                     first_latency_ms = ?11, first_outcome = ?2, first_next_attempt_at = ?3,
+                     first_fault = ?12
+                 WHERE id = ?1 AND first_sent_at IS NULL",
+            )?
+            .execute(params![
+                id,
+                outcome_code(e.outcome),
+                e.next_attempt_at,
+                finished,
+                e.sent_at,
+                e.sent_at_ms,
+                usual,
+                e.response_status,
+                e.response_body,
+                e.error.map(error_str),
+                e.latency_ms,
+                fault,
+            ])?;
+        if kept == 1 {
+            if e.kind == PushKind::Fee {
+                settle_fee_state(conn, id, e.outcome)?;
+            }
+            return Ok(());
+        }
+    }
+    conn.prepare_cached("SAVEPOINT attempt")?.execute([])?;
+    let rows = || -> Result<(), StoreError> {
+        let row = RowFacts {
+            own_id,
+            kind,
+            app_key,
+            sessions,
+            event_type,
+            url,
+        };
+        insert_attempt_row(
+            conn,
+            e,
+            fault,
+            usual.clone(),
+            headers.clone(),
+            same_body,
+            row,
+        )?;
+        conn.prepare_cached(
+            // Schema v5: the last send time is this attempt's; the `deliveries` view reads it
+            // there.
+            "UPDATE outbox SET attempts = max(attempts, ?2),
+                 last_outcome = CASE WHEN ?3 IS coalesce(?5, finished_outcome) THEN NULL
+                                     ELSE ?3 END,
+                 last_sent_at = NULL, next_attempt_at = ?4,
+                 finished_outcome = coalesce(?5, finished_outcome)
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            e.attempt,
+            outcome_code(e.outcome),
+            e.next_attempt_at,
+            finished
+        ])?;
+        if e.kind == PushKind::Fee {
+            settle_fee_state(conn, id, e.outcome)?;
+        }
+        Ok(())
+    };
+    let result = rows();
+    if result.is_err() {
+        conn.prepare_cached("ROLLBACK TO attempt")?.execute([])?;
+    }
+    conn.prepare_cached("RELEASE attempt")?.execute([])?;
+    result
+}
+
+/// What an attempt row holds besides its delivery's (those of `row` that are `Some`).
+struct RowFacts<'a> {
+    own_id: Option<&'a String>,
+    kind: Option<&'a str>,
+    app_key: Option<&'a str>,
+    sessions: Option<&'a str>,
+    event_type: Option<&'a str>,
+    url: Option<&'a str>,
+}
+
+fn insert_attempt_row(
+    conn: &Connection,
+    e: &JournalEntry,
+    fault: Option<&str>,
+    usual: Option<Value>,
+    headers: Option<String>,
+    same_body: bool,
+    row: RowFacts<'_>,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO attempts (delivery_id, attempt, sent_at, sent_at_ms, aksk, response_status,
-             response_body, error, latency_ms, outcome, next_attempt_at, fault, id, kind, app_key,
-             session_ids, event_type, url, request_headers, request_body)
+        "INSERT INTO attempt_rows (delivery_id, attempt, sent_at, sent_at_ms, aksk,
+             response_status, response_body, error, latency_ms, outcome, next_attempt_at, fault,
+             id, kind, app_key, session_ids, event_type, url, request_headers, request_body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
              ?19, ?20)",
     )?
@@ -832,35 +1045,15 @@ fn apply_attempt(
         outcome_str(e.outcome),
         e.next_attempt_at,
         fault,
-        (e.id != format!("{}#{}", e.delivery_id, e.attempt)).then_some(&e.id),
-        unless(kind_str(e.kind), facts.map(|f| f.kind.as_str())),
-        unless(&e.app_key, facts.map(|f| f.app_key.as_str())),
-        unless(&session_ids, facts.map(|f| f.session_ids.as_str())),
-        unless(e.event_type.name(), facts.map(|f| f.event_type.as_str())),
-        unless(&e.url, facts.map(|f| f.url.as_str())),
+        row.own_id,
+        row.kind,
+        row.app_key,
+        row.sessions,
+        row.event_type,
+        row.url,
         headers,
         (!same_body).then_some(&e.request_body),
     ])?;
-    let id = e.delivery_id.as_str();
-    let finished = (e.outcome != DeliveryOutcome::FailedWillRetry).then(|| outcome_code(e.outcome));
-    conn.prepare_cached(
-        // Schema v5: the last send time is this attempt's; the `deliveries` view reads it there.
-        "UPDATE outbox SET attempts = max(attempts, ?2),
-             last_outcome = CASE WHEN ?3 IS coalesce(?5, finished_outcome) THEN NULL ELSE ?3 END,
-             last_sent_at = NULL, next_attempt_at = ?4,
-             finished_outcome = coalesce(?5, finished_outcome)
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        e.attempt,
-        outcome_code(e.outcome),
-        e.next_attempt_at,
-        finished
-    ])?;
-    if e.kind == PushKind::Fee {
-        settle_fee_state(conn, id, e.outcome)?;
-    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::timeline;
 use super::write::{self, Write};
 use super::StoreError;
 
@@ -59,7 +60,10 @@ pub(super) struct Writer {
     open: bool,
     /// Acks to send after the open transaction commits, each with its own write's error.
     waiting: Vec<(Ack, Option<String>)>,
-    details: write::DetailIds,
+    details: write::Known,
+    /// Timeline entries of the open transaction not written yet (schema v6): each call's are
+    /// written with one update, before the commit or a write that deletes calls.
+    timeline: timeline::Pending,
 }
 
 impl Writer {
@@ -69,7 +73,8 @@ impl Writer {
             counters,
             open: false,
             waiting: Vec::new(),
-            details: write::DetailIds::default(),
+            details: write::Known::default(),
+            timeline: timeline::Pending::default(),
         }
     }
 
@@ -98,6 +103,22 @@ impl Writer {
     /// Handles one message; `false` to stop.
     fn handle(&mut self, msg: Msg) -> bool {
         match msg {
+            Msg::Write(Write::CallEvent {
+                session_id,
+                idx,
+                at_ms,
+                time,
+                event,
+                detail,
+            }) => {
+                // Gathered by call (schema v6, `timeline`); its detail text gets its id now.
+                let entry = self.in_tx("CallEvent", true, |conn, details| {
+                    write::timeline_entry(conn, details, idx, at_ms, time, event, detail)
+                });
+                if let Ok(entry) = entry {
+                    self.timeline.push(&session_id, entry);
+                }
+            }
             Msg::Write(w) => {
                 let _ = self.apply(&w);
             }
@@ -115,27 +136,70 @@ impl Writer {
         true
     }
 
-    /// Applies one write inside the batch's transaction. A write of several statements runs in
-    /// a savepoint; one statement is already atomic (SQLite backs out a failed statement and
-    /// keeps the transaction), and skipping the savepoint saves about a tenth of the writer's time.
+    /// Applies one write inside the batch's transaction. A write that deletes calls, and a
+    /// timeline entry written on its own (`write_sync`), first write the gathered entries.
     fn apply(&mut self, w: &Write) -> Result<(), String> {
+        if matches!(w, Write::CallEvent { .. } | Write::Retain(_) | Write::Reset) {
+            self.write_timeline();
+        }
+        self.in_tx(kind_of(w), w.is_one_statement(), |conn, details| {
+            write::apply(conn, w, details)
+        })?;
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes the gathered timeline entries, one update per call.
+    fn write_timeline(&mut self) {
+        if self.timeline.is_empty() {
+            return;
+        }
+        for (session_id, entries) in self.timeline.take() {
+            let written = self.in_tx("CallEvent", true, |conn, known| {
+                let seq = known.call(&session_id).map(|c| c.seq);
+                match timeline::write(conn, &session_id, seq, &entries)? {
+                    true => Ok(()),
+                    false => Err(StoreError::UnknownSession(session_id.clone())),
+                }
+            });
+            // Counted as the writes they were (a refusal counted one already).
+            let n = entries.len() as u64;
+            match written {
+                Ok(()) => self.counters.writes.fetch_add(n, Ordering::Relaxed),
+                Err(_) => self
+                    .counters
+                    .failed_writes
+                    .fetch_add(n - 1, Ordering::Relaxed),
+            };
+        }
+    }
+
+    /// Runs `f` inside the batch's transaction. Several statements run in a savepoint; one
+    /// statement is already atomic (SQLite backs out a failed statement and keeps the
+    /// transaction), and skipping the savepoint saves about a tenth of the writer's time.
+    fn in_tx<T>(
+        &mut self,
+        kind: &'static str,
+        one_statement: bool,
+        f: impl FnOnce(&Connection, &mut write::Known) -> Result<T, StoreError>,
+    ) -> Result<T, String> {
         if !self.open {
             self.conn
                 .execute_batch("BEGIN")
-                .map_err(|e| self.refused(w, &e.into()))?;
+                .map_err(|e| self.refused(kind, &e.into()))?;
             self.open = true;
         }
         let conn = &self.conn;
         let details = &mut self.details;
-        let mut run = || -> Result<(), StoreError> {
-            if w.is_one_statement() {
-                return write::apply(conn, w, details);
+        let run = || -> Result<T, StoreError> {
+            if one_statement {
+                return f(conn, details);
             }
             conn.prepare_cached("SAVEPOINT w")?.execute([])?;
-            match write::apply(conn, w, details) {
-                Ok(()) => {
+            match f(conn, details) {
+                Ok(t) => {
                     conn.prepare_cached("RELEASE w")?.execute([])?;
-                    Ok(())
+                    Ok(t)
                 }
                 Err(e) => {
                     conn.prepare_cached("ROLLBACK TO w")?.execute([])?;
@@ -151,8 +215,10 @@ impl Writer {
         }
         if result.is_err() && self.conn.is_autocommit() {
             // Some errors (disk full, I/O) make SQLite roll back the whole transaction: the
-            // batch so far is gone, and whoever waits on it must hear so.
+            // batch so far is gone (with the timeline entries gathered for it), and whoever
+            // waits on it must hear so.
             self.open = false;
+            self.timeline.take();
             tracing::error!("store transaction rolled back by SQLite: a batch of writes is lost");
             for (ack, _) in self.waiting.drain(..) {
                 ack.send(Err(StoreError::Commit(
@@ -160,23 +226,18 @@ impl Writer {
                 )));
             }
         }
-        match result {
-            Ok(()) => {
-                self.counters.writes.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => Err(self.refused(w, &e)),
-        }
+        result.map_err(|e| self.refused(kind, &e))
     }
 
-    fn refused(&self, w: &Write, e: &StoreError) -> String {
+    fn refused(&self, kind: &'static str, e: &StoreError) -> String {
         self.counters.failed_writes.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(error = %e, write = ?kind_of(w), "store write refused");
+        tracing::warn!(error = %e, write = kind, "store write refused");
         e.to_string()
     }
 
     /// Commits the open transaction, if any, then answers everyone waiting on it.
     fn commit(&mut self) {
+        self.write_timeline();
         let result = if std::mem::take(&mut self.open) {
             let commit = match self.counters.fail_commits.load(Ordering::Relaxed) {
                 true => Err(rusqlite::Error::SqliteFailure(

@@ -326,9 +326,9 @@ async fn a_journal_the_database_cannot_read_is_a_500_not_an_empty_list() {
     let sim = start_durable(&dir).await;
     let session = sim.place_call(&verify_body("4827")).await;
     sim.advance("30s").await;
-    drop_table(&dir, "attempts");
+    drop_table(&dir, "attempt_rows");
     let expected = json!({
-        "error": "reading the delivery journal: database error: no such table: attempts"
+        "error": "reading the delivery journal: database error: no such table: attempt_rows"
     });
     for path in [
         "/sim/v1/deliveries".to_owned(),
@@ -517,10 +517,10 @@ async fn a_cdr_marked_queued_but_in_no_push_is_pushed_after_a_restart_behind_its
             )
             .unwrap();
         db.execute_batch(&format!(
-            "DELETE FROM attempts WHERE delivery_id IN
+            "DELETE FROM attempt_rows WHERE delivery_id IN
                  (SELECT id FROM deliveries WHERE kind = 'fee' OR id = '{disconnect}');
              UPDATE outbox SET attempts = 0, last_outcome = NULL, last_sent_at = NULL,
-                 finished_outcome = NULL WHERE id = '{disconnect}';
+                 finished_outcome = NULL, first_sent_at = NULL WHERE id = '{disconnect}';
              DELETE FROM delivery_calls
               WHERE delivery_id IN (SELECT id FROM deliveries WHERE kind = 'fee');
              DELETE FROM outbox WHERE id IN (SELECT id FROM deliveries WHERE kind = 'fee');
