@@ -7,7 +7,9 @@
 //! * (b) paced: 1 000 callVerify requests at 1 000/s (evenly spread over 1 s, each sent without
 //!   waiting for the previous answer): p50/p99 latency, and whether 1 000/s was sustained.
 //! * (c) after (b), the manual clock advances 60 s: time until all 4 000 status pushes and
-//!   1 000 CDRs have reached a counting receiver.
+//!   1 000 CDRs have reached a counting receiver, and the process's CPU time meanwhile (every
+//!   thread: the server, the store's writer, the receiver), which the machine's other work
+//!   moves far less than the wall time.
 //!
 //! * (d) database bytes per finished call: a durable run of `PERSISTENCE_DB_CALLS` (default
 //!   10 000) verification calls, each placed over HTTP and taken to its end with its 4 status
@@ -28,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod common;
-use common::{counting_receiver, now, Counts};
+use common::{counting_receiver, cpu_seconds, now, Counts};
 
 use dialtone::clock::ClockMode;
 use dialtone::testing::{nonce, signed_headers, verify_body, APP_KEY, APP_SECRET, START};
@@ -233,8 +235,8 @@ async fn paced(sim: &Sim) -> (Vec<Duration>, Duration, Duration) {
 }
 
 /// (c): advances the clock 60 s and waits for every status push and CDR of `CALLS` calls.
-async fn drain(sim: &Sim) -> Duration {
-    let started = now();
+async fn drain(sim: &Sim) -> (Duration, Duration) {
+    let (started, cpu) = (now(), cpu_seconds());
     let reply = sim
         .http
         .post(format!("{}/sim/v1/clock/advance", sim.base))
@@ -246,7 +248,11 @@ async fn drain(sim: &Sim) -> Duration {
     sim.counts
         .wait_for(4 * CALLS, CALLS, Duration::from_secs(30))
         .await;
-    started.elapsed()
+    let wall = started.elapsed();
+    (
+        wall,
+        Duration::from_secs_f64((cpu_seconds() - cpu).max(0.0)),
+    )
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -267,6 +273,8 @@ struct Figures {
     paced_last_answer: Duration,
     paced_rate: f64,
     drain: Duration,
+    /// The process's CPU time over (c): the server, the writer, the receiver, all threads.
+    drain_cpu: Duration,
 }
 
 async fn measure(mode: Mode, round: usize) -> Figures {
@@ -277,7 +285,7 @@ async fn measure(mode: Mode, round: usize) -> Figures {
 
     let sim = Sim::start(mode, &format!("paced-{round}")).await;
     let (mut paced_lat, paced_last_sent, paced_last_answer) = paced(&sim).await;
-    let drain = drain(&sim).await;
+    let (drain, drain_cpu) = drain(&sim).await;
     sim.stop().await;
     paced_lat.sort();
 
@@ -293,6 +301,7 @@ async fn measure(mode: Mode, round: usize) -> Figures {
         paced_last_answer,
         paced_rate: CALLS as f64 / paced_last_answer.as_secs_f64(),
         drain,
+        drain_cpu,
     }
 }
 
@@ -342,6 +351,7 @@ fn metrics() -> Vec<Metric> {
             higher_is_better: true,
         },
         t("(c) 4000 status + 1000 CDRs", |f| ms(f.drain)),
+        t("(c) CPU time, all threads", |f| ms(f.drain_cpu)),
     ]
 }
 
@@ -456,7 +466,7 @@ async fn main() {
             let f = measure(mode, round).await;
             println!(
                 "round {} {:<9}: burst {:6.1} ms ({:5.0} calls/s, p50 {:.2} ms, p99 {:.2} ms); \
-                 paced p50 {:.2} ms, p99 {:.2} ms, last answer {:6.1} ms; drain {:6.1} ms",
+                 paced p50 {:.2} ms, p99 {:.2} ms, last answer {:6.1} ms; drain {:6.1} ms (CPU {:6.1} ms)",
                 round + 1,
                 mode.label(),
                 ms(f.burst_wall),
@@ -467,6 +477,7 @@ async fn main() {
                 ms(f.paced_p99),
                 ms(f.paced_last_answer),
                 ms(f.drain),
+                ms(f.drain_cpu),
             );
             match mode {
                 Mode::Ephemeral => ephemeral.push(f),

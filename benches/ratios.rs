@@ -29,7 +29,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
 mod common;
-use common::{counting_receiver, now};
+use common::{counting_receiver, cpu_seconds, now};
 
 use dialtone::clock::ClockMode;
 use dialtone::testing::{verify_body, APP_KEY};
@@ -80,9 +80,9 @@ struct Cpu {
 impl Cpu {
     /// Runs `drive` (which answers requests per second), adding its CPU time and requests.
     async fn measure(&mut self, drive: impl std::future::Future<Output = f64>) -> f64 {
-        let (cpu, started) = (process_cpu_s(), now());
+        let (cpu, started) = (cpu_seconds(), now());
         let rate = drive.await;
-        self.seconds += process_cpu_s() - cpu;
+        self.seconds += cpu_seconds() - cpu;
         self.requests += rate * started.elapsed().as_secs_f64();
         rate
     }
@@ -90,22 +90,6 @@ impl Cpu {
     fn per_request_us(&self) -> f64 {
         self.seconds * 1e6 / self.requests
     }
-}
-
-/// User and system CPU seconds of this process so far (`/proc/self/stat`, in clock ticks of
-/// 1/100 s).
-fn process_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let field = |i: usize| -> f64 {
-        rest.split_whitespace()
-            .nth(i)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (field(11) + field(12)) / 100.0
 }
 
 /// Serves `app` on a fresh loopback port; its base URL.
