@@ -463,10 +463,24 @@ impl<'de> Deserialize<'de> for TimelineTime {
 /// `yyyyMMddHHmmss` in `t`'s own zone, as in sessionIds and icids.
 pub fn compact_time<Tz: TimeZone>(t: &DateTime<Tz>) -> String {
     let c = Calendar::of(t);
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    match c.digits(b' ') {
+        // The digits of `yyyy-MM-dd HH:mm:ss` without its separators: every sessionId and icid
+        // writes one.
+        Some(text) => {
+            let mut compact = [0u8; 14];
+            for (to, from) in compact
+                .iter_mut()
+                .zip(text.iter().filter(|b| b.is_ascii_digit()))
+            {
+                *to = *from;
+            }
+            ascii(&compact).to_owned()
+        }
+        None => format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}",
+            c.year, c.month, c.day, c.hour, c.minute, c.second
+        ),
+    }
 }
 
 /// `yyyy-MM-ddTHH:mm:ssZ`, the form of a WSSE `Created`.

@@ -29,7 +29,7 @@ use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::call::timeline::TimelineEvent;
-use crate::clock::{Clock, SimInstant};
+use crate::clock::{Clock, SimInstant, TimelineTime};
 use crate::push::faults::FaultRule;
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushError, PushKind};
 use crate::push::payload::EventType;
@@ -242,15 +242,16 @@ pub fn kinds() -> Vec<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     pub at_ms: u64,
-    /// `yyyy-MM-dd HH:mm:ss.SSS` UTC, as on timelines.
-    pub time: String,
+    /// `yyyy-MM-dd HH:mm:ss.SSS` UTC, as on timelines; kept as a time and written when sent,
+    /// which saves every event a string.
+    pub time: TimelineTime,
 }
 
 impl Stamp {
     pub fn new(clock: &Clock, at: SimInstant) -> Stamp {
         Stamp {
             at_ms: at.ms(),
-            time: crate::clock::TimelineTime::new(clock.wall(at)).to_string(),
+            time: TimelineTime::new(clock.wall(at)),
         }
     }
 }
@@ -304,13 +305,13 @@ impl Published {
             seq: u64,
             kind: &'a str,
             at_ms: u64,
-            time: &'a str,
+            time: TimelineTime,
         }
         let envelope = Envelope {
             seq: self.seq,
             kind: self.event.kind(),
             at_ms: self.stamp.at_ms,
-            time: &self.stamp.time,
+            time: self.stamp.time,
         };
         serde_json::to_writer(&mut *out, &envelope).expect("plain data always serialises");
         // `{…envelope…}` + `{…event…}` → `{…envelope…,…event…}`.
@@ -374,7 +375,7 @@ mod tests {
     fn stamp() -> Stamp {
         Stamp {
             at_ms: 0,
-            time: "2026-03-14 10:15:31.000".into(),
+            time: TimelineTime::parse("2026-03-14 10:15:31.000").unwrap(),
         }
     }
 

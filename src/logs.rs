@@ -409,7 +409,7 @@ pub fn event(stamp: &Stamp, event: &SimEvent) {
 }
 
 /// The simulated time of the event, as the stream's `time`.
-type At<'a> = tracing::field::DisplayValue<&'a String>;
+type At<'a> = tracing::field::DisplayValue<&'a crate::clock::TimelineTime>;
 
 fn call_event(at: At, t: &TimelineItem) {
     tracing::info!(

@@ -100,8 +100,11 @@ impl Lockout {
 
     /// A success resets the counters of its address and of its app_key (spec §3.3).
     pub(super) fn record_success(&mut self, addr: IpAddr, app_key: Option<&str>) {
-        self.addrs.entries.remove(&addr);
-        if let Some(k) = app_key {
+        // Nothing counted is the usual case: then there is no key to hash, nor to copy.
+        if !self.addrs.entries.is_empty() {
+            self.addrs.entries.remove(&addr);
+        }
+        if let Some(k) = app_key.filter(|_| !self.pairs.entries.is_empty()) {
             self.pairs.entries.remove(&(addr, k.to_owned()));
         }
     }

@@ -87,14 +87,15 @@ impl Auth {
     /// `auth.legacy.enabled` (X-AKSK headers are then ignored), else X-AKSK. Errors: `1023xxx`,
     /// 1010003, 1010004, 1010010, 1010013, 1010021 and 1020176 (locked out).
     pub fn authenticate(&self, req: &RequestMeta) -> Result<String, ApiError> {
-        self.authenticate_at(req, clock::transport_now())
+        self.authenticate_at(req, clock::transport_now)
     }
 
-    /// [`Auth::authenticate`] against the given transport time (tests pin it).
+    /// [`Auth::authenticate`] against the given transport time (tests pin it). Only X-AKSK reads
+    /// it, so a legacy token never asks the wall clock.
     fn authenticate_at(
         &self,
         req: &RequestMeta,
-        wall_now: DateTime<Utc>,
+        wall_now: impl FnOnce() -> DateTime<Utc>,
     ) -> Result<String, ApiError> {
         let now = self.clock.now();
         let query = Params::query(req.query);
@@ -107,7 +108,7 @@ impl Auth {
         let x_aksk = header_text(req.headers, "x-aksk");
         let claimed = aksk::claimed_app_key(x_aksk.as_deref());
         self.guarded(req.peer, claimed.as_deref(), now, || {
-            self.check_aksk(req.peer, req.headers, x_aksk.as_deref(), now, wall_now)
+            self.check_aksk(req.peer, req.headers, x_aksk.as_deref(), now, wall_now())
         })
     }
 
@@ -318,19 +319,16 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
 }
 
 /// Decoded `name=value` pairs of a query string or form body: `%2B` is a plus, and a raw `+` is a
-/// space, as for every form-encoded parameter (spec §3.2: clients send `+` as `%2B`).
-struct Params(Vec<(String, String)>);
+/// space, as for every form-encoded parameter (spec §3.2: clients send `+` as `%2B`). Pairs
+/// needing no decoding borrow the request's text: copying them showed in every call's profile.
+struct Params<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl Params {
-    fn form(bytes: &[u8]) -> Params {
-        Params(
-            url::form_urlencoded::parse(bytes)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+impl<'a> Params<'a> {
+    fn form(bytes: &'a [u8]) -> Params<'a> {
+        Params(url::form_urlencoded::parse(bytes).collect())
     }
 
-    fn query(query: Option<&str>) -> Params {
+    fn query(query: Option<&'a str>) -> Params<'a> {
         Params::form(query.unwrap_or_default().as_bytes())
     }
 
@@ -343,7 +341,7 @@ impl Params {
         self.0
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// A parameter that is present and not empty; an empty one counts as missing.
@@ -489,7 +487,7 @@ pub(crate) mod test_support {
             q: Option<&str>,
         ) -> Result<String, ApiError> {
             let wall = WALL.parse().expect("a valid time");
-            self.auth.authenticate_at(&meta(peer, h, q), wall)
+            self.auth.authenticate_at(&meta(peer, h, q), || wall)
         }
 
         /// An X-AKSK business call with `Created` = [`CREATED`].

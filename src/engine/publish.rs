@@ -47,7 +47,7 @@ impl Engine {
         };
         let stamp = Stamp {
             at_ms: t.at_ms,
-            time: t.time.to_string(),
+            time: t.time,
         };
         self.shared.events.publish(stamp, SimEvent::Timeline(item));
         entry.note(self.store(), t);
@@ -71,8 +71,8 @@ impl Engine {
         let advanced = ClockAdvanced {
             from_ms: from.ms(),
             to_ms: to.ms(),
-            from: Stamp::new(clock, from).time,
-            to: Stamp::new(clock, to).time,
+            from: Stamp::new(clock, from).time.to_string(),
+            to: Stamp::new(clock, to).time.to_string(),
         };
         self.publish(from, SimEvent::Clock(advanced));
     }

@@ -341,7 +341,7 @@ mod tests {
     fn stamp() -> Stamp {
         Stamp {
             at_ms: 0,
-            time: "2026-03-14 10:15:31.000".into(),
+            time: crate::clock::TimelineTime::parse("2026-03-14 10:15:31.000").unwrap(),
         }
     }
 
