@@ -338,6 +338,7 @@ async fn delivery(burst: usize, next: &Arc<AtomicUsize>) {
     let batches = burst.div_ceil(50);
     let pushes = 4 * burst + batches;
     let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    mark("delivery");
     let started = now();
     let advance = hyper::Request::post(format!("{base}/sim/v1/clock/advance"))
         .header("content-type", "application/json")
@@ -349,6 +350,7 @@ async fn delivery(burst: usize, next: &Arc<AtomicUsize>) {
         .wait_for(4 * burst, burst, Duration::from_secs(600))
         .await;
     let delivered = pushes as f64 / started.elapsed().as_secs_f64();
+    mark("delivery-anchor");
     let anchor = post_bodies(&format!("http://{raddr}/status"), pushes).await;
     println!("webhook delivery ({burst} calls: {pushes} pushes after one advance)");
     println!("  bare hyper client, 256 in flight:      {anchor:>9.0} posts/s");
