@@ -339,7 +339,7 @@ async fn delivery(burst: usize, next: &Arc<AtomicUsize>) {
     let pushes = 4 * burst + batches;
     let http: Http = Client::builder(TokioExecutor::new()).build_http();
     mark("delivery");
-    let started = now();
+    let (started, cpu) = (now(), cpu_seconds());
     let advance = hyper::Request::post(format!("{base}/sim/v1/clock/advance"))
         .header("content-type", "application/json")
         .body(Body::from(r#"{"by":"3m"}"#))
@@ -350,12 +350,21 @@ async fn delivery(burst: usize, next: &Arc<AtomicUsize>) {
         .wait_for(4 * burst, burst, Duration::from_secs(600))
         .await;
     let delivered = pushes as f64 / started.elapsed().as_secs_f64();
+    let cpu_per_push = (cpu_seconds() - cpu) / pushes as f64;
     mark("delivery-anchor");
+    let cpu = cpu_seconds();
     let anchor = post_bodies(&format!("http://{raddr}/status"), pushes).await;
+    let anchor_cpu = (cpu_seconds() - cpu) / pushes as f64;
     println!("webhook delivery ({burst} calls: {pushes} pushes after one advance)");
-    println!("  bare hyper client, 256 in flight:      {anchor:>9.0} posts/s");
     println!(
-        "  Dialtone:                              {delivered:>9.0} pushes/s = {:.2} x bare",
-        delivered / anchor
+        "  bare hyper client, 256 in flight:      {anchor:>9.0} posts/s   CPU {:5.1} us/post",
+        anchor_cpu * 1e6
+    );
+    println!(
+        "  Dialtone:                              {delivered:>9.0} pushes/s = {:.2} x bare   \
+         CPU {:5.1} us/push = {:.2} x bare",
+        delivered / anchor,
+        cpu_per_push * 1e6,
+        cpu_per_push / anchor_cpu
     );
 }

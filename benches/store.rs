@@ -403,7 +403,7 @@ fn engine_lifecycle(seq: u64) -> Vec<Vec<Write>> {
         else {
             unreachable!()
         };
-        Write::QueuedAttempt(JournalEntry {
+        Write::QueuedAttempt(std::sync::Arc::new(JournalEntry {
             id: format!("{id}#1"),
             delivery_id: id.clone(),
             kind: *kind,
@@ -429,7 +429,7 @@ fn engine_lifecycle(seq: u64) -> Vec<Vec<Write>> {
             outcome: DeliveryOutcome::Delivered,
             next_attempt_at: None,
             fault: None,
-        })
+        }))
     };
     let status_queued: Vec<Write> = status
         .iter()

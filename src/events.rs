@@ -104,7 +104,8 @@ pub struct TimelineItem {
     /// Gives the message its `kind`.
     #[serde(skip)]
     pub event: TimelineEvent,
-    pub session_id: String,
+    /// The call's own, shared: a call tells a dozen of these.
+    pub session_id: Arc<str>,
     pub app_key: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -115,46 +116,66 @@ pub struct TimelineItem {
     pub state_desc: Option<&'static str>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PushAttempt {
-    pub delivery_id: String,
+/// `push`: one attempt as the journal has it, told by the stream in fewer fields. Holds the
+/// journal's own entry rather than a copy of its fields: a burst of deliveries makes one entry
+/// per attempt, not two.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushAttempt(Arc<JournalEntry>);
+
+impl PushAttempt {
+    pub fn new(entry: Arc<JournalEntry>) -> PushAttempt {
+        PushAttempt(entry)
+    }
+
+    /// The attempt as journaled; the stream shows the fields of [`PushAttemptView`].
+    pub fn entry(&self) -> &JournalEntry {
+        &self.0
+    }
+}
+
+impl Serialize for PushAttempt {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = &*self.0;
+        PushAttemptView {
+            delivery_id: &e.delivery_id,
+            push: e.kind,
+            app_key: &e.app_key,
+            session_ids: &e.session_ids,
+            event_type: e.event_type,
+            url: &e.url,
+            attempt: e.attempt,
+            sent_at: &e.sent_at,
+            status: e.response_status,
+            error: e.error,
+            latency_ms: e.latency_ms,
+            outcome: e.outcome,
+            fault: e.fault.as_deref(),
+            next_attempt_at: e.next_attempt_at.as_deref(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// What the stream tells of a push attempt.
+#[derive(Serialize)]
+pub struct PushAttemptView<'a> {
+    pub delivery_id: &'a str,
     /// `status` or `fee`.
     pub push: PushKind,
-    pub app_key: String,
-    pub session_ids: Vec<String>,
+    pub app_key: &'a str,
+    pub session_ids: &'a [String],
     pub event_type: EventType,
-    pub url: String,
+    pub url: &'a str,
     pub attempt: u32,
     /// Simulated time the attempt was made (the message's own time is when it finished).
-    pub sent_at: String,
+    pub sent_at: &'a str,
     /// The receiver's HTTP status; absent when none came back (see `error`).
     pub status: Option<u16>,
     pub error: Option<PushError>,
     pub latency_ms: u64,
     pub outcome: DeliveryOutcome,
-    pub fault: Option<String>,
-    pub next_attempt_at: Option<String>,
-}
-
-impl From<&JournalEntry> for PushAttempt {
-    fn from(e: &JournalEntry) -> PushAttempt {
-        PushAttempt {
-            delivery_id: e.delivery_id.clone(),
-            push: e.kind,
-            app_key: e.app_key.clone(),
-            session_ids: e.session_ids.clone(),
-            event_type: e.event_type,
-            url: e.url.clone(),
-            attempt: e.attempt,
-            sent_at: e.sent_at.clone(),
-            status: e.response_status,
-            error: e.error,
-            latency_ms: e.latency_ms,
-            outcome: e.outcome,
-            fault: e.fault.clone(),
-            next_attempt_at: e.next_attempt_at.clone(),
-        }
-    }
+    pub fault: Option<&'a str>,
+    pub next_attempt_at: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -212,7 +233,7 @@ impl SimEvent {
             SimEvent::Accepted(a) => Some(&a.app_key),
             SimEvent::Refused(r) => r.app_key.as_deref(),
             SimEvent::Timeline(t) => Some(&t.app_key),
-            SimEvent::Push(p) => Some(&p.app_key),
+            SimEvent::Push(p) => Some(&p.entry().app_key),
             _ => None,
         }
     }
@@ -221,8 +242,8 @@ impl SimEvent {
     pub fn concerns(&self, session_id: &str) -> bool {
         match self {
             SimEvent::Accepted(a) => a.session_id == session_id,
-            SimEvent::Timeline(t) => t.session_id == session_id,
-            SimEvent::Push(p) => p.session_ids.iter().any(|s| s == session_id),
+            SimEvent::Timeline(t) => &*t.session_id == session_id,
+            SimEvent::Push(p) => p.entry().session_ids.iter().any(|s| s == session_id),
             _ => false,
         }
     }

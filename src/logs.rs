@@ -430,11 +430,12 @@ fn push(at: At, p: &PushAttempt) {
     if !tracing::enabled!(target: "dialtone::push", tracing::Level::WARN) {
         return;
     }
-    let what = match p.push {
+    let p = p.entry();
+    let what = match p.kind {
         PushKind::Status => format!("status push {}", p.event_type.name()),
         PushKind::Fee => "CDR push (fee)".to_owned(),
     };
-    let answer = match (p.status, p.error) {
+    let answer = match (p.response_status, p.error) {
         (Some(status), _) => format!("HTTP {status}"),
         (None, Some(error)) => format!("{error:?} error").to_lowercase(),
         (None, None) => "no answer".to_owned(),

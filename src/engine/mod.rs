@@ -30,6 +30,7 @@ mod actions;
 mod delivery;
 mod driver;
 mod handset;
+mod inbox;
 mod publish;
 mod recordings;
 mod recovery;
@@ -38,7 +39,7 @@ mod retention;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
@@ -162,6 +163,10 @@ struct Shared {
     /// The event stream: the engine publishes each thing as it happens (`publish`).
     events: Events,
     state: Mutex<State>,
+    /// Push results waiting for `state`'s lock ([`inbox`]).
+    inbox: inbox::Inbox,
+    /// The runtime push results come back on, for handling them on a thread outside it.
+    runtime: std::sync::OnceLock<tokio::runtime::Handle>,
     /// The earliest deadline may have changed: the real-time driver re-plans its sleep.
     timers_changed: Notify,
     /// A call's timeline or a delivery changed: long-polls re-check.
@@ -333,6 +338,8 @@ impl Engine {
                 app_urls,
                 events,
                 state: Mutex::new(state),
+                inbox: inbox::Inbox::default(),
+                runtime: std::sync::OnceLock::new(),
                 timers_changed: Notify::new(),
                 events_changed: Notify::new(),
                 idle: Notify::new(),
@@ -363,11 +370,6 @@ impl Engine {
             .get(app_key)
             .cloned()
             .unwrap_or_default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // The state is plain data updated in small steps; a panic elsewhere leaves it usable.
-        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Admits a call (spec §4.2 steps 5-7). The caller has authenticated the app and validated
@@ -910,7 +912,11 @@ impl Engine {
             for job in out.jobs {
                 let finished = engine.clone();
                 engine.shared.dispatcher.dispatch(job, move |job, report| {
-                    finished.push_finished(epoch, &job.delivery_id, report);
+                    finished.push_finished(inbox::Finished {
+                        epoch,
+                        delivery_id: job.delivery_id,
+                        report,
+                    });
                 });
             }
         };

@@ -39,7 +39,7 @@ impl Engine {
         };
         let item = TimelineItem {
             event: t.event,
-            session_id: entry.session_id.to_string(),
+            session_id: entry.session_id.clone(),
             app_key: entry.request.app_key.clone(),
             detail: t.detail.as_deref().map(str::to_owned),
             state_code: ending.map(|c| c.code()),

@@ -6,7 +6,7 @@
 //! [`MemoryJournal`] (keeping the most recent `journal.max_entries`) when ephemeral, the store's
 //! attempt table (`store::SqliteJournal`) when durable.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -143,9 +143,10 @@ pub trait JournalStore: Send + Sync {
     fn record(&self, entry: JournalEntry);
     /// Records an attempt made of its delivery as queued: its kind, app, calls, event, URL, body
     /// and idempotency key are the delivery's. A store that keeps the delivery may then keep only
-    /// what differs without looking the delivery up.
-    fn record_queued(&self, entry: JournalEntry) {
-        self.record(entry)
+    /// what differs without looking the delivery up. Shared: the event stream tells the same
+    /// entry, and a store that keeps it whole keeps this one rather than a copy.
+    fn record_queued(&self, entry: Arc<JournalEntry>) {
+        self.record(Arc::unwrap_or_clone(entry))
     }
     /// Matching entries, oldest first; an error if the store cannot be read.
     fn query(&self, q: &JournalQuery) -> Result<Vec<JournalEntry>, JournalError>;
@@ -172,8 +173,8 @@ impl Journal {
 
     /// As [`Journal::record`], for an attempt made of its delivery as queued (see
     /// [`JournalStore::record_queued`]).
-    pub fn record_queued(&self, entry: JournalEntry) {
-        self.0.record_queued(entry)
+    pub fn record_queued(&self, entry: impl Into<Arc<JournalEntry>>) {
+        self.0.record_queued(entry.into())
     }
 
     /// Matching entries, oldest first. Fails only if the store behind the journal does.
@@ -216,45 +217,77 @@ impl Journal {
 /// answered, so a seeded manual-clock run lists them identically every time.
 pub struct MemoryJournal {
     max_entries: usize,
-    /// Boxed: entries of one instant arrive in no key order, and an insertion shifts the values
-    /// of its B-tree node, which inline would be whole entries.
-    entries: Mutex<BTreeMap<OrderKey, Box<JournalEntry>>>,
+    entries: Mutex<BTreeSet<Ordered>>,
 }
 
-type OrderKey = (u64, String, u32);
+/// An entry in the journal's order. Behind a pointer: entries of one instant arrive in no key
+/// order, and an insertion shifts the values of its B-tree node, which inline would be whole
+/// entries; shared with the event that told it.
+struct Ordered(Arc<JournalEntry>);
 
-fn order_key(e: &JournalEntry) -> OrderKey {
-    (e.sent_at_ms, e.delivery_id.clone(), e.attempt)
+impl Ordered {
+    fn key(&self) -> (u64, &str, u32) {
+        (self.0.sent_at_ms, &self.0.delivery_id, self.0.attempt)
+    }
+}
+
+impl PartialEq for Ordered {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Ordered {}
+
+impl PartialOrd for Ordered {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ordered {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 impl MemoryJournal {
     pub fn new(max_entries: usize) -> MemoryJournal {
         MemoryJournal {
             max_entries,
-            entries: Mutex::new(BTreeMap::new()),
+            entries: Mutex::new(BTreeSet::new()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<OrderKey, Box<JournalEntry>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<Ordered>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl JournalStore for MemoryJournal {
     fn record(&self, entry: JournalEntry) {
-        let mut entries = self.lock();
-        entries.insert(order_key(&entry), Box::new(entry));
-        while entries.len() > self.max_entries {
-            entries.pop_first();
-        }
+        self.record_queued(Arc::new(entry))
+    }
+
+    fn record_queued(&self, entry: Arc<JournalEntry>) {
+        let evicted = {
+            let mut entries = self.lock();
+            // A second record of one attempt replaces the first, as a map would.
+            entries.replace(Ordered(entry));
+            (entries.len() > self.max_entries)
+                .then(|| entries.pop_first())
+                .flatten()
+        };
+        // Freed outside the lock: an entry is a dozen allocations.
+        drop(evicted);
     }
 
     fn query(&self, q: &JournalQuery) -> Result<Vec<JournalEntry>, JournalError> {
         let entries = self.lock();
-        let newest_first = entries.values().rev().filter(|e| q.matches(e));
+        let newest_first = entries.iter().rev().map(|e| &*e.0).filter(|e| q.matches(e));
         let mut picked: Vec<JournalEntry> = newest_first
             .take(q.limit.unwrap_or(usize::MAX))
-            .map(|e| JournalEntry::clone(e))
+            .cloned()
             .collect();
         picked.reverse();
         Ok(picked)

@@ -40,14 +40,25 @@ pub fn push_created(now: DateTime<Utc>, tz: CreatedTz) -> String {
 /// A push's `Authorization` header, the same on every push (spec §8).
 pub const PUSH_AUTHORIZATION: &str = r#"AKSK realm="SDP",profile="UsernameToken",type="Appkey""#;
 
-/// The two signature headers of a push: (`Authorization`, `X-AKSK`).
-pub fn push_headers(app_key: &str, digest: &str, nonce: &str, created: &str) -> (String, String) {
-    (
-        PUSH_AUTHORIZATION.to_owned(),
-        format!(
-            r#"UsernameToken Username="{app_key}",PasswordDigest="{digest}",Nonce="{nonce}",Created="{created}""#
-        ),
-    )
+/// A push's `X-AKSK` header; its `Authorization` is always [`PUSH_AUTHORIZATION`].
+pub fn push_x_aksk(app_key: &str, digest: &str, nonce: &str, created: &str) -> String {
+    // Put together piece by piece: one allocation, no formatting machinery, once per attempt.
+    let parts = [
+        r#"UsernameToken Username=""#,
+        app_key,
+        r#"",PasswordDigest=""#,
+        digest,
+        r#"",Nonce=""#,
+        nonce,
+        r#"",Created=""#,
+        created,
+        "\"",
+    ];
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -73,6 +84,14 @@ mod tests {
                 "2026-03-14T18:15:31Z"
             ),
             "zItAyarTuuM71HjKiIg83mp/M83GBbOjYz1tDLeJTKE="
+        );
+    }
+
+    #[test]
+    fn the_x_aksk_of_a_push_names_the_app_digest_nonce_and_created() {
+        assert_eq!(
+            push_x_aksk("key1", "ZGlnZXN0", "66C92B11", "2026-03-14T18:15:31Z"),
+            r#"UsernameToken Username="key1",PasswordDigest="ZGlnZXN0",Nonce="66C92B11",Created="2026-03-14T18:15:31Z""#
         );
     }
 

@@ -4,6 +4,7 @@
 //! it one [`PushJob`] at a time. Timeouts here are real time: real I/O keeps real time. Its
 //! settings are [`PushSettings`] (the config's `[push]` section).
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
+use tokio::time::Sleep;
 
 use super::faults::FaultKind;
 use super::journal::PushError;
@@ -201,8 +203,7 @@ impl HttpTransport {
             // Still well-formed Base64 of 32 bytes, just not the right ones.
             digest = sign::push_digest("not the app secret", &job.url, &job.nonce, &created);
         }
-        let (authorization, x_aksk) =
-            sign::push_headers(&job.app_key, &digest, &job.nonce, &created);
+        let x_aksk = sign::push_x_aksk(&job.app_key, &digest, &job.nonce, &created);
         let mut report = AttemptReport {
             request_headers: Vec::new(),
             response_status: None,
@@ -211,7 +212,8 @@ impl HttpTransport {
             latency_ms: 0,
             fault: job.fault,
         };
-        report.request_headers = journal_headers(&authorization, &x_aksk, &job.idempotency_key);
+        report.request_headers =
+            journal_headers(sign::PUSH_AUTHORIZATION, &x_aksk, &job.idempotency_key);
         let request = PushRequest {
             job,
             x_aksk: &x_aksk,
@@ -226,22 +228,42 @@ impl HttpTransport {
             return report;
         }
         let watch = Stopwatch::start();
-        let mut sent = self.send(&self.client, first).await;
+        // One timer for the whole attempt (a timer costs a lock of tokio's timer wheel to set and
+        // another to clear): the answer's head and the kept body are both due by `due`. Moved
+        // only for a resend or a duplicate, which each get a whole timeout of their own.
+        let due = tokio::time::Instant::now() + self.timeout;
+        #[allow(clippy::disallowed_methods)] // the push timeout is real time, as real I/O is.
+        let deadline = tokio::time::sleep_until(due);
+        tokio::pin!(deadline);
+        let mut sent = self.send(&self.client, first, deadline.as_mut()).await;
+        let mut moved = false;
         if let Err(SendError::Client(e)) = &sent {
             if let Some(again) = discarded_unread(e).then(|| request.build()).flatten() {
                 // The receiver's socket threw the request away unread (typically a kept-alive
                 // connection it was closing as we wrote): it cannot have acted on it, so the same
                 // request, byte for byte, goes once more on a new connection, within this attempt.
                 tracing::debug!(delivery = %job.delivery_id, error = %e, "push reset unread; resent");
-                sent = self.send(&self.fresh, again).await;
+                deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + self.timeout);
+                moved = true;
+                sent = self.send(&self.fresh, again, deadline.as_mut()).await;
             }
         }
         let duplicate = job.fault == Some(FaultKind::Duplicate);
         if let Some(again) = duplicate.then(|| request.build()).flatten() {
             // The receiver sees the push twice; the journal records the first answer.
-            if let Ok(response) = self.send(&self.client, again).await {
-                let _ = self.read_kept(response, &watch).await;
+            deadline
+                .as_mut()
+                .reset(tokio::time::Instant::now() + self.timeout);
+            if let Ok(response) = self.send(&self.client, again, deadline.as_mut()).await {
+                deadline.as_mut().reset(due);
+                let _ = self.read_kept(response, deadline.as_mut()).await;
             }
+            moved = true;
+        }
+        if moved {
+            deadline.as_mut().reset(due);
         }
         match sent {
             Ok(response) => {
@@ -251,7 +273,7 @@ impl HttpTransport {
                     // Spec §6.2: redirects are not followed and count as failures.
                     report.error = Some(PushError::Redirect);
                 }
-                let kept = self.read_kept(response, &watch).await;
+                let kept = self.read_kept(response, deadline.as_mut()).await;
                 let text = String::from_utf8(kept)
                     .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                 report.response_body = Some(text);
@@ -270,28 +292,29 @@ impl HttpTransport {
         report
     }
 
-    /// Sends `request` on `client` and waits for the answer's head, within the push timeout.
+    /// Sends `request` on `client` and waits for the answer's head, until `deadline`.
     async fn send(
         &self,
         client: &Client,
         request: hyper::Request<Full<Bytes>>,
+        deadline: Pin<&mut Sleep>,
     ) -> Result<hyper::Response<Incoming>, SendError> {
-        match tokio::time::timeout(self.timeout, client.request(request)).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(SendError::Client(e)),
-            Err(_) => Err(SendError::Timeout),
+        tokio::select! {
+            biased;
+            sent = client.request(request) => sent.map_err(SendError::Client),
+            () = deadline => Err(SendError::Timeout),
         }
     }
 
-    /// The first [`RESPONSE_BODY_KEPT`] bytes of the answer's body, read within what is left of
-    /// the push timeout (measured from `watch`). The status already arrived: a body cut short
-    /// (closed, or too slow) does not undo it.
-    async fn read_kept(&self, response: hyper::Response<Incoming>, watch: &Stopwatch) -> Vec<u8> {
+    /// The first [`RESPONSE_BODY_KEPT`] bytes of the answer's body, read until `deadline`. The
+    /// status already arrived: a body cut short (closed, or too slow) does not undo it.
+    async fn read_kept(
+        &self,
+        response: hyper::Response<Incoming>,
+        deadline: Pin<&mut Sleep>,
+    ) -> Vec<u8> {
         let mut body = response.into_body();
         let mut kept = Vec::new();
-        let left = self
-            .timeout
-            .saturating_sub(Duration::from_millis(watch.elapsed_ms()));
         let read = async {
             while let Some(Ok(frame)) = body.frame().await {
                 let Ok(chunk) = frame.into_data() else {
@@ -304,7 +327,11 @@ impl HttpTransport {
                 }
             }
         };
-        let _ = tokio::time::timeout(left, read).await;
+        tokio::select! {
+            biased;
+            () = read => {}
+            () = deadline => {}
+        }
         kept
     }
 }

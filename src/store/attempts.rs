@@ -41,7 +41,7 @@ impl JournalStore for SqliteJournal {
     }
 
     /// The engine's attempts: made of their delivery as queued, so nothing is compared.
-    fn record_queued(&self, entry: JournalEntry) {
+    fn record_queued(&self, entry: std::sync::Arc<JournalEntry>) {
         self.store.write(Write::QueuedAttempt(entry));
     }
 

@@ -1115,7 +1115,7 @@ fn the_engines_attempts_are_stored_as_compactly_without_reading_their_delivery()
     let compared = sent(10, PushKind::Status, &[1], 1, DeliveryOutcome::Delivered);
     let as_queued = sent(11, PushKind::Status, &[1], 1, DeliveryOutcome::Delivered);
     journal.record(compared.clone());
-    journal.record_queued(as_queued.clone());
+    journal.record_queued(as_queued.clone().into());
     let rows: Vec<Vec<Option<String>>> = store
         .read(|c| {
             let mut s = c.prepare(
@@ -2013,10 +2013,10 @@ fn a_first_attempt_is_kept_in_its_outbox_row_and_a_retry_in_a_row_of_its_own() {
         fault: Some("slow".into()),
         ..sent(12, PushKind::Fee, &[1], 1, DeliveryOutcome::Delivered)
     };
-    journal.record_queued(delivered.clone());
+    journal.record_queued(delivered.clone().into());
     journal.record(failed.clone());
-    journal.record_queued(retried.clone());
-    journal.record_queued(fee.clone());
+    journal.record_queued(retried.clone().into());
+    journal.record_queued(fee.clone().into());
     let count = |sql: &'static str| -> i64 {
         store
             .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
@@ -2242,8 +2242,8 @@ fn a_v5_database_is_upgraded_in_place_and_its_journal_reads_exactly_as_before() 
         sent_at: "2026-03-14 10:16:53".into(),
         ..sent(11, PushKind::Status, &[1], 2, DeliveryOutcome::Delivered)
     };
-    journal.record_queued(new_first.clone());
-    journal.record_queued(retry.clone());
+    journal.record_queued(new_first.clone().into());
+    journal.record_queued(retry.clone().into());
     assert_eq!(
         journal
             .query(&JournalQuery::for_session(&session(1)))

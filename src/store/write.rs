@@ -99,7 +99,7 @@ pub enum Write {
     /// without reading the row (which cost the writer a query and an unpacked body per attempt).
     ///
     /// [`JournalStore::record_queued`]: crate::push::journal::JournalStore::record_queued
-    QueuedAttempt(JournalEntry),
+    QueuedAttempt(std::sync::Arc<JournalEntry>),
     /// The delivery is over without (another) attempt: e.g. dropped by a reset. Like a final
     /// [`Write::Attempt`], it sets the `fee_state` of a CDR push's calls.
     DeliveryFinished {

@@ -6,22 +6,24 @@
 //! [`crate::push::payload`]; attempts run on the [`crate::push::dispatch::Dispatcher`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use hyper::body::Bytes;
 
+use super::inbox::Finished;
 use super::{CallEntry, Engine, Outbound, State, TimelineEntry, TimerKey};
 use crate::call::timeline::TimelineEvent;
 use crate::call::{Leg, StatusEvent};
 use crate::clock::{Clock, ClockMode, SimInstant};
 use crate::config::Config;
-use crate::events::SimEvent;
+use crate::events::{PushAttempt, SimEvent};
 use crate::push::faults::{FaultKind, Faults, Target};
 use crate::push::journal::{DeliveryOutcome, JournalEntry, PushKind};
 use crate::push::payload::{
     to_body, CdrFacts, EventType, FeeInfo, FeePush, ForwardedLeg, RecordFacts, StatusInfo,
     StatusPush,
 };
-use crate::push::transport::{AttemptReport, PushJob};
+use crate::push::transport::PushJob;
 use crate::store::{FeeState, Write};
 
 /// At most this many CDRs share one push (spec §7.1).
@@ -124,6 +126,20 @@ impl Deliveries {
         }
         self.in_flight = self.in_flight.saturating_sub(held);
     }
+}
+
+/// What a batch of push results leaves to do once the lock is released
+/// ([`Engine::after_results`]).
+#[derive(Default)]
+pub(super) struct AfterResults {
+    /// The attempts, for the journal, in the order they were handled.
+    journal: Vec<Arc<JournalEntry>>,
+    /// The pushes that follow.
+    out: Outbound,
+    /// A delivery changed: long-polls re-check.
+    changed: bool,
+    /// No push is on the wire any more.
+    idle: bool,
 }
 
 /// One push (one body), across its attempts.
@@ -521,96 +537,106 @@ impl Engine {
     }
 
     /// The transport finished an attempt: journal it, then deliver the next push, retry on the
-    /// policy's schedule, or give up.
-    pub(super) fn push_finished(&self, epoch: u64, id: &str, report: AttemptReport) {
+    /// policy's schedule, or give up. Under the lock ([`super::inbox`]); what follows outside it
+    /// goes into `after`.
+    pub(super) fn finish_push(&self, st: &mut State, finished: Finished, after: &mut AfterResults) {
+        let Finished {
+            epoch,
+            delivery_id: id,
+            report,
+        } = finished;
+        if st.epoch != epoch {
+            // Sent before a reset: its calls and deliveries are gone.
+            return;
+        }
         let now = self.shared.clock.now();
         let clock = &self.shared.clock;
-        let mut out = Outbound::default();
-        let (journal_entry, idle) = {
-            let mut st = self.lock();
-            if st.epoch != epoch {
-                // Sent before a reset: its calls and deliveries are gone.
-                return;
-            }
-            st.deliveries.in_flight = st.deliveries.in_flight.saturating_sub(1);
-            let Some(d) = st.deliveries.active.get(id) else {
-                // Forgotten meanwhile (a reset): nothing to journal or continue.
-                drop(st);
-                self.shared.idle.notify_waiters();
-                return;
-            };
-            let delivered = report.delivered();
-            let retry_in = if delivered || d.manual {
-                None
-            } else {
-                self.retry_delay_ms(d.kind, id, d.attempt)
-            };
-            let outcome = match (delivered, retry_in, d.kind) {
-                (true, _, _) => DeliveryOutcome::Delivered,
-                (false, Some(_), _) => DeliveryOutcome::FailedWillRetry,
-                (false, None, PushKind::Status) if self.status_fidelity() => {
-                    DeliveryOutcome::Dropped
-                }
-                (false, None, _) => DeliveryOutcome::Abandoned,
-            };
-            let next_at = retry_in.map(|ms| now.plus_ms(ms));
-            let journal_entry = JournalEntry {
-                id: format!("{id}#{}", d.attempt),
-                delivery_id: id.to_owned(),
-                kind: d.kind,
-                app_key: d.app_key.clone(),
-                session_ids: d.session_ids.clone(),
-                event_type: d.event_type,
-                url: d.url.clone(),
-                attempt: d.attempt,
-                sent_at: super::wall_string(clock, d.sent_at),
-                sent_at_ms: d.sent_at.ms(),
-                request_headers: report.request_headers,
-                request_body: body_text(&d.body),
-                response_status: report.response_status,
-                response_body: report.response_body,
-                error: report.error,
-                latency_ms: report.latency_ms,
-                outcome,
-                next_attempt_at: next_at.map(|at| super::wall_string(clock, at)),
-                fault: report.fault.map(|f| f.name().to_owned()),
-            };
-            self.publish(now, SimEvent::Push((&journal_entry).into()));
-            if let Some(at) = next_at {
-                self.arm(&mut st, at, TimerKey::PushRetry(id.to_owned()));
-            } else if let Some(d) = st.deliveries.active.remove(id) {
-                match d.kind {
-                    // A manual re-send leaves the call's ordered pushes alone.
-                    PushKind::Status if d.manual => {}
-                    PushKind::Status => {
-                        let seq = d.calls[0];
-                        if let Some(queue) = st.deliveries.queues.get_mut(&seq) {
-                            queue.busy = false;
-                        }
-                        self.pump_status(&mut st, seq, now, &mut out);
-                    }
-                    PushKind::Fee => {
-                        let state = if delivered {
-                            FeeState::Delivered
-                        } else {
-                            FeeState::Abandoned
-                        };
-                        for seq in &d.calls {
-                            if let Some(entry) = st.calls.get_mut(seq) {
-                                entry.fee_state = state;
-                            }
-                        }
-                    }
-                }
-                self.settle(&mut st, &d.calls, now);
-            }
-            self.retain(&mut st, now);
-            (journal_entry, st.deliveries.in_flight == 0)
+        st.deliveries.in_flight = st.deliveries.in_flight.saturating_sub(1);
+        after.changed = true;
+        after.idle = st.deliveries.in_flight == 0;
+        let Some(d) = st.deliveries.active.get(&id) else {
+            // Forgotten meanwhile (a reset): nothing to journal or continue.
+            return;
         };
-        self.shared.journal.record_queued(journal_entry);
-        self.shared.events_changed.notify_waiters();
-        self.send(out);
-        if idle {
+        let delivered = report.delivered();
+        let retry_in = if delivered || d.manual {
+            None
+        } else {
+            self.retry_delay_ms(d.kind, &id, d.attempt)
+        };
+        let outcome = match (delivered, retry_in, d.kind) {
+            (true, _, _) => DeliveryOutcome::Delivered,
+            (false, Some(_), _) => DeliveryOutcome::FailedWillRetry,
+            (false, None, PushKind::Status) if self.status_fidelity() => DeliveryOutcome::Dropped,
+            (false, None, _) => DeliveryOutcome::Abandoned,
+        };
+        let next_at = retry_in.map(|ms| now.plus_ms(ms));
+        let journal_entry = Arc::new(JournalEntry {
+            id: format!("{id}#{}", d.attempt),
+            delivery_id: id.clone(),
+            kind: d.kind,
+            app_key: d.app_key.clone(),
+            session_ids: d.session_ids.clone(),
+            event_type: d.event_type,
+            url: d.url.clone(),
+            attempt: d.attempt,
+            sent_at: super::wall_string(clock, d.sent_at),
+            sent_at_ms: d.sent_at.ms(),
+            request_headers: report.request_headers,
+            request_body: body_text(&d.body),
+            response_status: report.response_status,
+            response_body: report.response_body,
+            error: report.error,
+            latency_ms: report.latency_ms,
+            outcome,
+            next_attempt_at: next_at.map(|at| super::wall_string(clock, at)),
+            fault: report.fault.map(|f| f.name().to_owned()),
+        });
+        self.publish(now, SimEvent::Push(PushAttempt::new(journal_entry.clone())));
+        after.journal.push(journal_entry);
+        if let Some(at) = next_at {
+            self.arm(st, at, TimerKey::PushRetry(id));
+        } else if let Some(d) = st.deliveries.active.remove(&id) {
+            match d.kind {
+                // A manual re-send leaves the call's ordered pushes alone.
+                PushKind::Status if d.manual => {}
+                PushKind::Status => {
+                    let seq = d.calls[0];
+                    if let Some(queue) = st.deliveries.queues.get_mut(&seq) {
+                        queue.busy = false;
+                    }
+                    self.pump_status(st, seq, now, &mut after.out);
+                }
+                PushKind::Fee => {
+                    let state = if delivered {
+                        FeeState::Delivered
+                    } else {
+                        FeeState::Abandoned
+                    };
+                    for seq in &d.calls {
+                        if let Some(entry) = st.calls.get_mut(seq) {
+                            entry.fee_state = state;
+                        }
+                    }
+                }
+            }
+            self.settle(st, &d.calls, now);
+        }
+        self.retain(st, now);
+        after.idle = st.deliveries.in_flight == 0;
+    }
+
+    /// What follows a batch of results, outside the lock: the journal, the next pushes, and the
+    /// waiters woken.
+    pub(super) fn after_results(&self, after: AfterResults) {
+        for entry in after.journal {
+            self.shared.journal.record_queued(entry);
+        }
+        if after.changed {
+            self.shared.events_changed.notify_waiters();
+        }
+        self.send(after.out);
+        if after.changed && after.idle {
             self.shared.idle.notify_waiters();
         }
     }

@@ -296,3 +296,34 @@ async fn cdrs_of_calls_that_end_in_the_same_second_share_one_push() {
     assert_eq!(fees.len(), 1);
     assert_eq!(fees[0].session_ids, [a.session_id, b.session_id]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_result_that_finds_the_engine_busy_waits_for_the_lock_and_is_handled_as_it_is_let_go() {
+    let receiver = Arc::new(Scripted::default());
+    let engine = engine(&receiver);
+    call(&engine, CALLEE);
+    engine.advance(0, false).await.unwrap();
+
+    // Something else holds the engine (an advance firing timers, say) while the callout's answer
+    // comes back: the worker does not wait for the lock, it leaves the result.
+    let held = engine.lock();
+    for _ in 0..100 {
+        if receiver.log().contains(&"end s1.1".to_owned()) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(receiver.log(), ["start s1.1", "end s1.1"]);
+    assert!(
+        journal(&engine).is_empty(),
+        "not handled while the lock is held"
+    );
+
+    drop(held);
+    assert_eq!(
+        outcomes(&engine),
+        [("s1.1#1".to_owned(), DeliveryOutcome::Delivered)],
+        "handled by whoever let go of the lock"
+    );
+    assert!(engine.wait_idle(Duration::from_secs(1)).await);
+}
