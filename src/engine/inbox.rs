@@ -69,6 +69,10 @@ impl DerefMut for StateGuard<'_> {
 impl Drop for StateGuard<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
+        if std::thread::panicking() {
+            // Unwinding: the next holder takes them.
+            return;
+        }
         // Checked after letting go (the inbox's own lock orders this with a worker's `put`):
         // a result left while we held the lock is seen here.
         if !self.engine.shared.inbox.is_empty() {
