@@ -38,20 +38,25 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    /// `[idx, at_ms, time_ms, event(, detail)]`, as [`set_entries`] reads it.
-    fn json(&self) -> Json {
-        let mut e = vec![
-            Json::from(self.idx),
-            Json::from(self.at_ms),
-            Json::from(self.time_ms),
-            Json::from(self.event),
-        ];
+    /// Appends `[idx, at_ms, time_ms, event(, detail)]`, as [`set_entries`] reads it.
+    fn write_json(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            out,
+            "[{},{},{},{}",
+            self.idx, self.at_ms, self.time_ms, self.event
+        );
         match &self.detail {
-            Some(Value::Integer(id)) => e.push(Json::from(*id)),
-            Some(Value::Text(t)) => e.push(Json::from(t.as_str())),
+            Some(Value::Integer(id)) => {
+                let _ = write!(out, ",{id}");
+            }
+            Some(Value::Text(t)) => {
+                out.push(',');
+                out.push_str(&Json::from(t.as_str()).to_string());
+            }
             _ => {}
         }
-        Json::Array(e)
+        out.push(']');
     }
 }
 
@@ -64,7 +69,15 @@ pub(super) fn write(
     seq: Option<i64>,
     entries: &[Entry],
 ) -> Result<bool, StoreError> {
-    let new = Json::Array(entries.iter().map(Entry::json).collect()).to_string();
+    let mut new = String::with_capacity(24 * entries.len() + 2);
+    new.push('[');
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            new.push(',');
+        }
+        e.write_json(&mut new);
+    }
+    new.push(']');
     let n = match seq {
         Some(seq) => conn
             .prepare_cached(
@@ -138,34 +151,195 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn set_entries(ctx: &Context<'_>) -> Result<String, String> {
-    let mut timeline: Vec<Json> = match ctx.get_raw(0) {
-        ValueRef::Null => Vec::new(),
-        ValueRef::Text(t) => serde_json::from_slice(t).map_err(|e| format!("timeline: {e}"))?,
-        other => return Err(format!("timeline: {:?}, not JSON text", other.data_type())),
-    };
     let accepted_ms: i64 = ctx.get(1).map_err(|e| e.to_string())?;
     let accepted_unix_ms: i64 = ctx.get(2).map_err(|e| e.to_string())?;
     let entries: Vec<Vec<Json>> = match ctx.get_raw(3) {
         ValueRef::Text(t) => serde_json::from_slice(t).map_err(|e| format!("entries: {e}"))?,
         _ => return Err("entries: not JSON text".into()),
     };
-    for e in entries {
+    let mut stored = Vec::with_capacity(entries.len());
+    for e in &entries {
         let int = |i: usize| {
             e.get(i)
                 .and_then(Json::as_i64)
                 .ok_or_else(|| format!("entry {e:?}: no integer at {i}"))
         };
         let idx = usize::try_from(int(0)?).map_err(|_| format!("entry {e:?}: position"))?;
-        let mut stored = vec![
+        let mut entry = vec![
             Json::from(int(1)? - accepted_ms),
             Json::from(int(2)? - accepted_unix_ms),
             Json::from(int(3)?),
         ];
-        stored.extend(e.get(4).cloned());
+        entry.extend(e.get(4).cloned());
+        stored.push((idx, Json::Array(entry)));
+    }
+    match ctx.get_raw(0) {
+        ValueRef::Null => Ok(set(Vec::new(), stored)),
+        ValueRef::Text(t) => match appended(t, &stored) {
+            Some(text) => Ok(text),
+            None => {
+                let timeline =
+                    serde_json::from_slice(t).map_err(|e| format!("timeline: {e}"))?;
+                Ok(set(timeline, stored))
+            }
+        },
+        other => Err(format!("timeline: {:?}, not JSON text", other.data_type())),
+    }
+}
+
+/// `timeline` with each of `entries` set at its position; positions skipped are `null`.
+fn set(mut timeline: Vec<Json>, entries: Vec<(usize, Json)>) -> String {
+    for (idx, entry) in entries {
         if timeline.len() <= idx {
             timeline.resize(idx + 1, Json::Null);
         }
-        timeline[idx] = Json::Array(stored);
+        timeline[idx] = entry;
     }
-    Ok(Json::Array(timeline).to_string())
+    Json::Array(timeline).to_string()
+}
+
+/// [`set`] of the stored text `timeline` when every entry goes past its end, in order (what a
+/// call's entries do as they happen), without parsing and writing the stored entries again:
+/// the new ones are appended to the text. `None` for any other case, or a text that is not a
+/// JSON array as Dialtone writes it (then [`set`] reads it in full).
+fn appended(timeline: &[u8], entries: &[(usize, Json)]) -> Option<String> {
+    let mut len = array_len(timeline)?;
+    let mut text = String::from_utf8(timeline.to_vec()).ok()?;
+    text.pop(); // the closing ']'
+    for (idx, entry) in entries {
+        if *idx < len {
+            return None;
+        }
+        for position in len..=*idx {
+            if position > 0 {
+                text.push(',');
+            }
+            if position < *idx {
+                text.push_str("null");
+            }
+        }
+        text.push_str(&entry.to_string());
+        len = idx + 1;
+    }
+    text.push(']');
+    Some(text)
+}
+
+/// The number of elements of `text` when it is a JSON array whose strings (the only place a
+/// bracket, a comma or a quote can hide) are well formed; `None` otherwise. It checks the
+/// structure only: the elements themselves are what this module wrote.
+fn array_len(text: &[u8]) -> Option<usize> {
+    let (b'[', rest) = text.split_first()? else {
+        return None;
+    };
+    let (b']', inner) = rest.split_last()? else {
+        return None;
+    };
+    if inner.is_empty() {
+        return Some(0);
+    }
+    let (mut depth, mut in_string, mut escaped, mut commas) = (0usize, false, false, 0usize);
+    // An element must stand between two commas: `[,1]` or `[1,,2]` are no arrays.
+    let mut after_comma = true;
+    for &c in inner {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.checked_sub(1)?,
+            b',' if depth == 0 => {
+                if after_comma {
+                    return None;
+                }
+                commas += 1;
+                after_comma = true;
+                continue;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => return None,
+            _ => {}
+        }
+        after_comma = false;
+    }
+    (depth == 0 && !in_string && !after_comma).then_some(commas + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(idx: usize, n: i64, detail: Option<&str>) -> (usize, Json) {
+        let mut e = vec![Json::from(n), Json::from(n + 1), Json::from(2)];
+        e.extend(detail.map(Json::from));
+        (idx, Json::Array(e))
+    }
+
+    /// The text appended to is what reading and writing the whole timeline makes.
+    #[test]
+    fn appending_to_the_stored_text_makes_what_rewriting_it_makes() {
+        let stored = [
+            "[]",
+            "[[0,0,1]]",
+            "[[0,0,1],null,[5,6,2,7]]",
+            r#"[[0,0,1,"a ] , \" [ {"],[1,1,8,"\\"]]"#,
+            r#"[[0,"2026-03-14 10:15:31.000",1]]"#,
+        ];
+        let news = [
+            vec![entry(0, 3, None)],
+            vec![entry(1, 3, None)],
+            vec![entry(3, 3, Some("x]\"y")), entry(4, 4, None)],
+            vec![entry(6, 3, None), entry(9, 4, None)],
+            vec![entry(2, 3, None), entry(2, 4, None)],
+            vec![entry(5, 3, None), entry(1, 4, None)],
+        ];
+        let mut fast = 0;
+        for text in stored {
+            let parsed: Vec<Json> = serde_json::from_str(text).expect("stored JSON");
+            for new in &news {
+                let slow = set(parsed.clone(), new.clone());
+                match appended(text.as_bytes(), new) {
+                    Some(got) => {
+                        fast += 1;
+                        assert_eq!(got, slow, "{text} + {new:?}");
+                    }
+                    None => assert!(
+                        new.iter().any(|(idx, _)| *idx < parsed.len())
+                            || new.windows(2).any(|w| w[1].0 <= w[0].0),
+                        "{text} + {new:?} not appended"
+                    ),
+                }
+            }
+        }
+        assert!(fast >= 12, "{fast} appended");
+    }
+
+    #[test]
+    fn only_a_well_formed_array_is_counted() {
+        assert_eq!(array_len(b"[]"), Some(0));
+        assert_eq!(array_len(b"[null]"), Some(1));
+        assert_eq!(array_len(br#"[[1,2],"a,]",3]"#), Some(3));
+        for odd in [
+            &b""[..],
+            b"[",
+            b"]",
+            b"{}",
+            b"[1,]",
+            b"[,1]",
+            b"[1,,2]",
+            b"[[1]",
+            b"[1]]",
+            b"[\"]",
+            b"[1, 2]",
+            b"[\"a\\\"]",
+        ] {
+            assert_eq!(array_len(odd), None, "{}", String::from_utf8_lossy(odd));
+        }
+    }
 }
