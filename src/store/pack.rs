@@ -236,8 +236,8 @@ pub(super) fn unpack_aksk(packed: &[u8]) -> Result<String, StoreError> {
     ) else {
         return Err(corrupt("too short"));
     };
-    let created = created_text(i64::from_be_bytes(secs))
-        .ok_or_else(|| corrupt("Created out of range"))?;
+    let created =
+        created_text(i64::from_be_bytes(secs)).ok_or_else(|| corrupt("Created out of range"))?;
     let mut out = String::with_capacity(44 + 9 + 32 + 11 + 20 + 1);
     base64::engine::general_purpose::STANDARD.encode_string(digest, &mut out);
     out.push_str("\",Nonce=\"");
@@ -258,10 +258,13 @@ fn created_secs(text: &str) -> Option<i64> {
     let t = text.as_bytes();
     let shape = b"dddd-dd-ddTdd:dd:ddZ";
     if t.len() != shape.len()
-        || !t
-            .iter()
-            .zip(shape)
-            .all(|(c, s)| if *s == b'd' { c.is_ascii_digit() } else { c == s })
+        || !t.iter().zip(shape).all(|(c, s)| {
+            if *s == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == s
+            }
+        })
     {
         return None;
     }
@@ -413,7 +416,9 @@ mod tests {
         let mut texts = vec![usual.to_owned()];
         // Every character replaced by each of a few others, removed, or doubled.
         for (i, _) in usual.char_indices() {
-            for c in ['0', '9', 'A', 'F', 'a', 'f', 'Z', '=', '/', '+', '-', ':', 'T', ' ', '"'] {
+            for c in [
+                '0', '9', 'A', 'F', 'a', 'f', 'Z', '=', '/', '+', '-', ':', 'T', ' ', '"',
+            ] {
                 texts.push(format!("{}{c}{}", &usual[..i], &usual[i + 1..]));
             }
             texts.push(format!("{}{}", &usual[..i], &usual[i + 1..]));
@@ -445,8 +450,16 @@ mod tests {
             }
         }
         assert!(packed > 100, "only {packed} of {} packed", texts.len());
-        assert!(packed < texts.len() / 2, "{packed} of {} packed", texts.len());
-        for created in ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2024-02-29T12:00:00Z"] {
+        assert!(
+            packed < texts.len() / 2,
+            "{packed} of {} packed",
+            texts.len()
+        );
+        for created in [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2024-02-29T12:00:00Z",
+        ] {
             let text = usual.replace("2026-03-14T18:15:31Z", created);
             assert!(pack_aksk(&text).is_some(), "{text}");
         }

@@ -178,8 +178,7 @@ fn set_entries(ctx: &Context<'_>) -> Result<String, String> {
         ValueRef::Text(t) => match appended(t, &stored) {
             Some(text) => Ok(text),
             None => {
-                let timeline =
-                    serde_json::from_slice(t).map_err(|e| format!("timeline: {e}"))?;
+                let timeline = serde_json::from_slice(t).map_err(|e| format!("timeline: {e}"))?;
                 Ok(set(timeline, stored))
             }
         },
