@@ -153,55 +153,111 @@ pub(super) fn register(conn: &Connection) -> rusqlite::Result<()> {
 fn set_entries(ctx: &Context<'_>) -> Result<String, String> {
     let accepted_ms: i64 = ctx.get(1).map_err(|e| e.to_string())?;
     let accepted_unix_ms: i64 = ctx.get(2).map_err(|e| e.to_string())?;
-    let entries: Vec<Vec<Json>> = match ctx.get_raw(3) {
+    let entries: Vec<EntryIn> = match ctx.get_raw(3) {
         ValueRef::Text(t) => serde_json::from_slice(t).map_err(|e| format!("entries: {e}"))?,
         _ => return Err("entries: not JSON text".into()),
     };
-    let mut stored = Vec::with_capacity(entries.len());
-    for e in &entries {
-        let int = |i: usize| {
-            e.get(i)
-                .and_then(Json::as_i64)
-                .ok_or_else(|| format!("entry {e:?}: no integer at {i}"))
-        };
-        let idx = usize::try_from(int(0)?).map_err(|_| format!("entry {e:?}: position"))?;
-        let mut entry = vec![
-            Json::from(int(1)? - accepted_ms),
-            Json::from(int(2)? - accepted_unix_ms),
-            Json::from(int(3)?),
-        ];
-        entry.extend(e.get(4).cloned());
-        stored.push((idx, Json::Array(entry)));
-    }
+    let stored = entries
+        .iter()
+        .map(|e| e.stored(accepted_ms, accepted_unix_ms))
+        .collect::<Result<Vec<_>, _>>()?;
     match ctx.get_raw(0) {
-        ValueRef::Null => Ok(set(Vec::new(), stored)),
+        ValueRef::Null => set(Vec::new(), &stored),
         ValueRef::Text(t) => match appended(t, &stored) {
             Some(text) => Ok(text),
             None => {
                 let timeline = serde_json::from_slice(t).map_err(|e| format!("timeline: {e}"))?;
-                Ok(set(timeline, stored))
+                set(timeline, &stored)
             }
         },
         other => Err(format!("timeline: {:?}, not JSON text", other.data_type())),
     }
 }
 
-/// `timeline` with each of `entries` set at its position; positions skipped are `null`.
-fn set(mut timeline: Vec<Json>, entries: Vec<(usize, Json)>) -> String {
+/// An entry as `dialtone_timeline_set` is given it: `[idx, at_ms, time_ms, event(, detail)]`
+/// (as [`Entry::write_json`] writes it), read without building a JSON value of each number.
+struct EntryIn {
+    idx: i64,
+    at_ms: i64,
+    time_ms: i64,
+    event: i64,
+    detail: Option<Json>,
+}
+
+impl<'de> serde::Deserialize<'de> for EntryIn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<EntryIn, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = EntryIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("[idx, at_ms, time_ms, event(, detail)]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<EntryIn, A::Error> {
+                let mut int = |i: usize| -> Result<i64, A::Error> {
+                    seq.next_element::<i64>()?
+                        .ok_or_else(|| serde::de::Error::invalid_length(i, &self))
+                };
+                let (idx, at_ms, time_ms, event) = (int(0)?, int(1)?, int(2)?, int(3)?);
+                let detail = seq.next_element::<Json>()?;
+                // Anything after the detail is ignored, as it always was.
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(EntryIn {
+                    idx,
+                    at_ms,
+                    time_ms,
+                    event,
+                    detail,
+                })
+            }
+        }
+        d.deserialize_seq(Visitor)
+    }
+}
+
+impl EntryIn {
+    /// Its position, and its text as the call's row keeps it: times relative to the call's.
+    fn stored(&self, accepted_ms: i64, accepted_unix_ms: i64) -> Result<(usize, String), String> {
+        let idx = usize::try_from(self.idx).map_err(|_| format!("entry {}: position", self.idx))?;
+        let relative = |t: i64, from: i64| {
+            t.checked_sub(from)
+                .ok_or_else(|| format!("entry {}: time out of range", self.idx))
+        };
+        let mut text = format!(
+            "[{},{},{}",
+            relative(self.at_ms, accepted_ms)?,
+            relative(self.time_ms, accepted_unix_ms)?,
+            self.event
+        );
+        if let Some(detail) = &self.detail {
+            text.push(',');
+            text.push_str(&detail.to_string());
+        }
+        text.push(']');
+        Ok((idx, text))
+    }
+}
+
+/// `timeline` with each of `entries` (their stored text) set at its position; positions skipped
+/// are `null`.
+fn set(mut timeline: Vec<Json>, entries: &[(usize, String)]) -> Result<String, String> {
     for (idx, entry) in entries {
-        if timeline.len() <= idx {
+        let entry: Json = serde_json::from_str(entry).map_err(|e| format!("entry: {e}"))?;
+        if timeline.len() <= *idx {
             timeline.resize(idx + 1, Json::Null);
         }
-        timeline[idx] = entry;
+        timeline[*idx] = entry;
     }
-    Json::Array(timeline).to_string()
+    Ok(Json::Array(timeline).to_string())
 }
 
 /// [`set`] of the stored text `timeline` when every entry goes past its end, in order (what a
 /// call's entries do as they happen), without parsing and writing the stored entries again:
 /// the new ones are appended to the text. `None` for any other case, or a text that is not a
 /// JSON array as Dialtone writes it (then [`set`] reads it in full).
-fn appended(timeline: &[u8], entries: &[(usize, Json)]) -> Option<String> {
+fn appended(timeline: &[u8], entries: &[(usize, String)]) -> Option<String> {
     let mut len = array_len(timeline)?;
     let mut text = String::from_utf8(timeline.to_vec()).ok()?;
     text.pop(); // the closing ']'
@@ -217,7 +273,7 @@ fn appended(timeline: &[u8], entries: &[(usize, Json)]) -> Option<String> {
                 text.push_str("null");
             }
         }
-        text.push_str(&entry.to_string());
+        text.push_str(entry);
         len = idx + 1;
     }
     text.push(']');
@@ -274,10 +330,10 @@ fn array_len(text: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    fn entry(idx: usize, n: i64, detail: Option<&str>) -> (usize, Json) {
+    fn entry(idx: usize, n: i64, detail: Option<&str>) -> (usize, String) {
         let mut e = vec![Json::from(n), Json::from(n + 1), Json::from(2)];
         e.extend(detail.map(Json::from));
-        (idx, Json::Array(e))
+        (idx, Json::Array(e).to_string())
     }
 
     /// The text appended to is what reading and writing the whole timeline makes.
@@ -302,7 +358,7 @@ mod tests {
         for text in stored {
             let parsed: Vec<Json> = serde_json::from_str(text).expect("stored JSON");
             for new in &news {
-                let slow = set(parsed.clone(), new.clone());
+                let slow = set(parsed.clone(), new).expect("set");
                 match appended(text.as_bytes(), new) {
                     Some(got) => {
                         fast += 1;
@@ -317,6 +373,64 @@ mod tests {
             }
         }
         assert!(fast >= 12, "{fast} appended");
+    }
+
+    #[test]
+    fn entries_are_read_as_written_and_made_relative_to_the_call() {
+        let mut given = String::from("[");
+        for (i, e) in [
+            Entry {
+                idx: 3,
+                at_ms: 1005,
+                time_ms: 1_700_000_000_500,
+                event: 2,
+                detail: None,
+            },
+            Entry {
+                idx: 4,
+                at_ms: 1010,
+                time_ms: 1_700_000_001_000,
+                event: 8,
+                detail: Some(Value::Text("a \"b\" ]".into())),
+            },
+            Entry {
+                idx: 5,
+                at_ms: 1010,
+                time_ms: 1_700_000_001_000,
+                event: 0,
+                detail: Some(Value::Integer(7)),
+            },
+        ]
+        .iter()
+        .enumerate()
+        {
+            if i > 0 {
+                given.push(',');
+            }
+            e.write_json(&mut given);
+        }
+        given.push(']');
+        let read: Vec<EntryIn> = serde_json::from_str(&given).expect("entries");
+        let stored: Vec<(usize, String)> = read
+            .iter()
+            .map(|e| e.stored(1000, 1_700_000_000_000).expect("stored"))
+            .collect();
+        assert_eq!(
+            stored,
+            [
+                (3, "[5,500,2]".to_owned()),
+                (4, r#"[10,1000,8,"a \"b\" ]"]"#.to_owned()),
+                (5, "[10,1000,0,7]".to_owned()),
+            ]
+        );
+        // Extra elements are ignored; a missing number or a negative position is an error.
+        let extra: Vec<EntryIn> = serde_json::from_str("[[0,1,2,3,4,5]]").expect("entries");
+        assert_eq!(extra[0].stored(0, 0).expect("stored").1, "[1,2,3,4]");
+        assert!(serde_json::from_str::<Vec<EntryIn>>("[[0,1,2]]").is_err());
+        assert!(serde_json::from_str::<Vec<EntryIn>>(r#"[[0,1,"2",3]]"#).is_err());
+        let negative: Vec<EntryIn> = serde_json::from_str("[[-1,1,2,3]]").expect("entries");
+        assert!(negative[0].stored(0, 0).is_err());
+        assert!(read[0].stored(i64::MIN, 0).is_err());
     }
 
     #[test]
