@@ -39,7 +39,7 @@ mod retention;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
@@ -178,6 +178,23 @@ struct Shared {
     announcer: std::sync::OnceLock<Announcer>,
     /// Serialises manual-clock advances, so two callers never interleave their stepping.
     advancing: tokio::sync::Mutex<()>,
+    /// Pushes waiting for the commit of their outbox rows ([`Engine::send`]).
+    gate: Mutex<CommitGate>,
+}
+
+/// Sending a push once what was persisted before it is committed.
+type Dispatch = Box<dyn FnOnce() + Send>;
+
+/// Group commit for [`Engine::send`]: one flush of the store at a time, which releases every
+/// push handed over before it was asked for; pushes handed over meanwhile wait for the next one.
+/// A flush, its wake-up and a task per push cost the delivery phase about as much CPU as the
+/// writer's commits (issue 11); one per commit is what ordering needs.
+#[derive(Default)]
+struct CommitGate {
+    /// Waiting for the next flush.
+    next: Vec<Dispatch>,
+    /// A flush is on its way, with the pushes it releases.
+    in_flight: bool,
 }
 
 /// Everything behind the engine's lock.
@@ -346,6 +363,7 @@ impl Engine {
                 listen: std::sync::OnceLock::new(),
                 announcer: std::sync::OnceLock::new(),
                 advancing: tokio::sync::Mutex::new(()),
+                gate: Mutex::new(CommitGate::default()),
             }),
         }
     }
@@ -920,16 +938,44 @@ impl Engine {
                 });
             }
         };
-        if self.shared.store.is_none() {
+        let Some(store) = &self.shared.store else {
             return dispatch();
-        }
-        let committed = self.committed();
-        tokio::spawn(async move {
-            if let Err(e) = committed.await {
-                tracing::warn!(error = %e, "pushes sent although their outbox rows were not committed");
+        };
+        let first = {
+            let mut gate = self.lock_gate();
+            gate.next.push(Box::new(dispatch));
+            if gate.in_flight {
+                // Released by the flush after the one on its way, which is asked for only once
+                // this push's rows were queued.
+                return;
             }
-            dispatch();
+            gate.in_flight = true;
+            (std::mem::take(&mut gate.next), store.flushed())
+        };
+        let (engine, store) = (self.clone(), store.clone());
+        tokio::spawn(async move {
+            let (mut pushes, mut flushed) = first;
+            loop {
+                if let Err(e) = flushed.await {
+                    tracing::warn!(error = %e, "pushes sent although their outbox rows were not committed");
+                }
+                for dispatch in pushes {
+                    dispatch();
+                }
+                let mut gate = engine.lock_gate();
+                if gate.next.is_empty() {
+                    gate.in_flight = false;
+                    return;
+                }
+                // Taken and flushed under the lock: a push handed over after this flush was
+                // asked for waits for the next one.
+                (pushes, flushed) = (std::mem::take(&mut gate.next), store.flushed());
+            }
         });
+    }
+
+    fn lock_gate(&self) -> MutexGuard<'_, CommitGate> {
+        self.shared.gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Forgets every call, delivery, phone rule and frequency count, puts a manual clock back to

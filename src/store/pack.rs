@@ -188,27 +188,36 @@ pub(super) fn packed_sql(bytes: &[u8], context: &str) -> ToSqlOutput<'static> {
 
 /// The signature part of an X-AKSK as the journal keeps it (what follows `PasswordDigest="`),
 /// in binary (schema v4): 1, the digest's 32 bytes, the nonce's 16, `Created` as 8 bytes of
-/// Unix seconds. `None` when it is not exactly Base64, upper-case hex and `yyyy-MM-ddTHH:mm:ssZ`
-/// (an injected fault, another time zone): it is then kept as text.
+/// Unix seconds. `None` when it is not exactly canonical Base64, upper-case hex and
+/// `yyyy-MM-ddTHH:mm:ssZ` (an injected fault, another time zone): it is then kept as text.
+///
+/// Only what reads back exactly is packed: each part is parsed strictly, so that it has one
+/// spelling and [`unpack_aksk`] writes that spelling again (the padded Base64 of 32 bytes, whose
+/// decoder refuses stray trailing bits; 32 upper-case hex digits; a valid calendar time in
+/// fixed-width digits). That replaced unpacking every packed value to compare it, which was
+/// a tenth of the writer's time for an attempt.
 pub(super) fn pack_aksk(short: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     let rest = short.strip_suffix('"')?;
     let (digest, rest) = rest.split_once("\",Nonce=\"")?;
     let (nonce, created) = rest.split_once("\",Created=\"")?;
-    let digest = base64::engine::general_purpose::STANDARD
-        .decode(digest)
-        .ok()
-        .filter(|d| d.len() == 32)?;
-    let nonce = hex16(nonce)?;
-    let created = chrono::NaiveDateTime::parse_from_str(created, "%Y-%m-%dT%H:%M:%SZ").ok()?;
-    let mut out = Vec::with_capacity(57);
+    let mut out = Vec::with_capacity(PACKED_AKSK);
     out.push(1);
-    out.extend_from_slice(&digest);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&created.and_utc().timestamp().to_be_bytes());
-    // Only what reads back exactly is packed.
-    (unpack_aksk(&out).ok()?.as_str() == short).then_some(out)
+    // 44 characters, padded, the last digit's unused bits zero: the one text of 32 bytes.
+    if digest.len() != 44 {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode_vec(digest, &mut out)
+        .ok()
+        .filter(|_| out.len() == 33)?;
+    out.extend_from_slice(&hex16(nonce)?);
+    out.extend_from_slice(&created_secs(created)?.to_be_bytes());
+    Some(out)
 }
+
+/// A packed X-AKSK's length: 1 + 32 + 16 + 8.
+const PACKED_AKSK: usize = 57;
 
 /// What [`pack_aksk`] was given.
 pub(super) fn unpack_aksk(packed: &[u8]) -> Result<String, StoreError> {
@@ -227,14 +236,68 @@ pub(super) fn unpack_aksk(packed: &[u8]) -> Result<String, StoreError> {
     ) else {
         return Err(corrupt("too short"));
     };
-    let created = chrono::DateTime::from_timestamp(i64::from_be_bytes(secs), 0)
-        .ok_or_else(|| corrupt("Created out of range"))?;
-    let nonce: String = nonce.iter().map(|b| format!("{b:02X}")).collect();
-    Ok(format!(
-        "{}\",Nonce=\"{nonce}\",Created=\"{}\"",
-        base64::engine::general_purpose::STANDARD.encode(digest),
-        created.format("%Y-%m-%dT%H:%M:%SZ")
-    ))
+    let created =
+        created_text(i64::from_be_bytes(secs)).ok_or_else(|| corrupt("Created out of range"))?;
+    let mut out = String::with_capacity(44 + 9 + 32 + 11 + 20 + 1);
+    base64::engine::general_purpose::STANDARD.encode_string(digest, &mut out);
+    out.push_str("\",Nonce=\"");
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in nonce {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out.push_str("\",Created=\"");
+    out.push_str(std::str::from_utf8(&created).map_err(|_| corrupt("Created"))?);
+    out.push('"');
+    Ok(out)
+}
+
+/// `yyyy-MM-ddTHH:mm:ssZ` as Unix seconds; `None` unless it is exactly that, a real time,
+/// with a year of four digits (so [`created_text`] writes the same text again).
+fn created_secs(text: &str) -> Option<i64> {
+    let t = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    if t.len() != shape.len()
+        || !t.iter().zip(shape).all(|(c, s)| {
+            if *s == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == s
+            }
+        })
+    {
+        return None;
+    }
+    let n = |at: usize, len: usize| {
+        t[at..at + len]
+            .iter()
+            .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(n(0, 4)).ok()?, n(5, 2), n(8, 2))?;
+    // A second of 60 is refused: chrono would read it as a leap second, written back as :59.
+    let time = chrono::NaiveTime::from_hms_opt(n(11, 2), n(14, 2), n(17, 2))?;
+    Some(date.and_time(time).and_utc().timestamp())
+}
+
+/// Unix seconds as `yyyy-MM-ddTHH:mm:ssZ`; `None` outside years 0-9999.
+fn created_text(secs: i64) -> Option<[u8; 20]> {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::from_timestamp(secs, 0)?;
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let mut text = *b"0000-00-00T00:00:00Z";
+    for (at, n) in [
+        (0, year / 100),
+        (2, year % 100),
+        (5, t.month()),
+        (8, t.day()),
+        (11, t.hour()),
+        (14, t.minute()),
+        (17, t.second()),
+    ] {
+        text[at] = b'0' + (n / 10) as u8;
+        text[at + 1] = b'0' + (n % 10) as u8;
+    }
+    Some(text)
 }
 
 /// 32 upper-case hex digits as 16 bytes.
@@ -343,5 +406,62 @@ mod tests {
         }
         assert!(unpack_aksk(&[2; 57]).is_err());
         assert!(unpack_aksk(&[1; 20]).is_err());
+    }
+
+    /// Packing trusts its strict parsing rather than unpacking to compare: every text it packs,
+    /// however near a usual one, must read back exactly; the others stay text.
+    #[test]
+    fn only_what_reads_back_exactly_is_packed() {
+        let usual = r#"9n1ZQ/ysGj7RB5X4jq+h0+BKzPV6nZfY7WJNDUS9wPI=",Nonce="FBEF901D5645DA1D86256362F00679B9",Created="2026-03-14T18:15:31Z""#;
+        let mut texts = vec![usual.to_owned()];
+        // Every character replaced by each of a few others, removed, or doubled.
+        for (i, _) in usual.char_indices() {
+            for c in [
+                '0', '9', 'A', 'F', 'a', 'f', 'Z', '=', '/', '+', '-', ':', 'T', ' ', '"',
+            ] {
+                texts.push(format!("{}{c}{}", &usual[..i], &usual[i + 1..]));
+            }
+            texts.push(format!("{}{}", &usual[..i], &usual[i + 1..]));
+            texts.push(format!("{}{}", &usual[..=i], &usual[i..]));
+        }
+        // Times at the edges of the calendar, real and not.
+        for created in [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2024-02-29T12:00:00Z",
+            "2026-02-29T12:00:00Z",
+            "2026-04-31T12:00:00Z",
+            "2026-00-10T12:00:00Z",
+            "2026-13-10T12:00:00Z",
+            "2026-03-14T24:00:00Z",
+            "2026-03-14T23:60:00Z",
+            "2026-03-14T23:59:60Z",
+            "+2026-03-14T23:59:59Z",
+            "2026-3-14T23:59:59Z",
+        ] {
+            texts.push(usual.replace("2026-03-14T18:15:31Z", created));
+        }
+        let mut packed = 0;
+        for text in &texts {
+            if let Some(p) = pack_aksk(text) {
+                packed += 1;
+                assert_eq!(p.len(), PACKED_AKSK, "{text}");
+                assert_eq!(unpack_aksk(&p).expect("unpacks").as_str(), text, "{text}");
+            }
+        }
+        assert!(packed > 100, "only {packed} of {} packed", texts.len());
+        assert!(
+            packed < texts.len() / 2,
+            "{packed} of {} packed",
+            texts.len()
+        );
+        for created in [
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2024-02-29T12:00:00Z",
+        ] {
+            let text = usual.replace("2026-03-14T18:15:31Z", created);
+            assert!(pack_aksk(&text).is_some(), "{text}");
+        }
     }
 }

@@ -435,21 +435,6 @@ struct DeliveryFacts {
     body: Option<Vec<u8>>,
 }
 
-impl DeliveryFacts {
-    /// What the delivery of an attempt made of it as queued says: the attempt's own facts.
-    fn of(e: &JournalEntry) -> DeliveryFacts {
-        DeliveryFacts {
-            kind: kind_str(e.kind).to_owned(),
-            app_key: e.app_key.clone(),
-            session_ids: json_list(&e.session_ids),
-            event_type: e.event_type.name().to_owned(),
-            url: e.url.clone(),
-            key: usual_headers(&e.request_headers).map(|(_, key)| key.to_owned()),
-            body: Some(e.request_body.clone().into_bytes()),
-        }
-    }
-}
-
 /// The outbox insert, with `body` the SQL expression stored as the body: `?7` is the session
 /// ids, `?3`, `?4` and `?10` the app, URL and session ids to store (NULL when they are those of
 /// call `?9`, schema v4).
@@ -858,9 +843,10 @@ fn apply_attempt(
     // attempt with no delivery row is kept whole. Compared here rather than in the INSERT: an
     // `INSERT … SELECT … LEFT JOIN deliveries ON id = ?1` was prepared again by SQLite at every
     // execution (a fifth of the writer's time, measured). The engine's attempts are their
-    // delivery's as queued: nothing to read.
+    // delivery's as queued: nothing to read, and nothing to compare (each of their facts is the
+    // delivery's by construction).
     let facts = if as_queued {
-        Some(DeliveryFacts::of(e))
+        None
     } else {
         conn.prepare_cached(&DELIVERY_FACTS)?
             .query_row([&e.delivery_id], |r| {
@@ -881,12 +867,16 @@ fn apply_attempt(
     };
     let facts = facts.as_ref();
     // `Some(value)` to store, `None` when the delivery says the same.
-    fn unless<'a>(value: &'a str, theirs: Option<&str>) -> Option<&'a str> {
-        (Some(value) != theirs).then_some(value)
+    fn differs<'v>(as_queued: bool, value: &'v str, theirs: Option<&str>) -> Option<&'v str> {
+        (!as_queued && Some(value) != theirs).then_some(value)
     }
-    let session_ids = json_list(&e.session_ids);
+    let unless = |value, theirs| differs(as_queued, value, theirs);
+    let session_ids = match as_queued {
+        true => String::new(),
+        false => json_list(&e.session_ids),
+    };
     let usual = usual_headers(&e.request_headers)
-        .filter(|(_, key)| Some(*key) == facts.and_then(|f| f.key.as_deref()))
+        .filter(|(_, key)| as_queued || Some(*key) == facts.and_then(|f| f.key.as_deref()))
         .map(|(aksk, _)| short_aksk(aksk, &e.app_key))
         .map(|short| match super::pack::pack_aksk(short) {
             Some(packed) => Value::Blob(packed),
@@ -898,8 +888,9 @@ fn apply_attempt(
             serde_json::to_string(&e.request_headers).expect("pairs of strings always serialise"),
         ),
     };
-    let same_body = facts.and_then(|f| f.body.as_deref()) == Some(e.request_body.as_bytes());
-    let own_id = (e.id != format!("{}#{}", e.delivery_id, e.attempt)).then_some(&e.id);
+    let same_body =
+        as_queued || facts.and_then(|f| f.body.as_deref()) == Some(e.request_body.as_bytes());
+    let own_id = (!is_usual_attempt_id(&e.id, &e.delivery_id, e.attempt)).then_some(&e.id);
     let kind = unless(kind_str(e.kind), facts.map(|f| f.kind.as_str()));
     let app_key = unless(&e.app_key, facts.map(|f| f.app_key.as_str()));
     let sessions = unless(&session_ids, facts.map(|f| f.session_ids.as_str()));
@@ -1004,6 +995,21 @@ fn apply_attempt(
     }
     conn.prepare_cached("RELEASE attempt")?.execute([])?;
     result
+}
+
+/// Whether `id` is `<delivery_id>#<attempt>`, the id an attempt gets unless told otherwise
+/// (stored NULL then), without formatting it.
+fn is_usual_attempt_id(id: &str, delivery_id: &str, attempt: u32) -> bool {
+    let Some(n) = id
+        .strip_prefix(delivery_id)
+        .and_then(|rest| rest.strip_prefix('#'))
+    else {
+        return false;
+    };
+    // The digits as `attempt` writes them: no sign, no leading zero.
+    n.bytes().all(|b| b.is_ascii_digit())
+        && (n == "0" || !n.starts_with('0'))
+        && n.parse::<u32>() == Ok(attempt)
 }
 
 /// What an attempt row holds besides its delivery's (those of `row` that are `Some`).
@@ -1120,4 +1126,27 @@ fn settle_fee_state(
         update.execute(params![s, state.as_str()])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_usual_attempt_id;
+
+    #[test]
+    fn an_attempt_id_is_the_usual_one_only_when_spelled_as_it_is_made() {
+        assert!(is_usual_attempt_id("s7.2#3", "s7.2", 3));
+        assert!(is_usual_attempt_id("f12#10", "f12", 10));
+        for (id, delivery, attempt) in [
+            ("s7.2#4", "s7.2", 3),
+            ("s7.2#03", "s7.2", 3),
+            ("s7.2#+3", "s7.2", 3),
+            ("s7.2#3 ", "s7.2", 3),
+            ("s7.2#", "s7.2", 3),
+            ("s7.2/3", "s7.2", 3),
+            ("s7.23", "s7.2", 3),
+            ("x#3", "s7.2", 3),
+        ] {
+            assert!(!is_usual_attempt_id(id, delivery, attempt), "{id}");
+        }
+    }
 }
