@@ -41,6 +41,17 @@ impl Inbox {
         std::mem::take(&mut *self.items())
     }
 
+    /// Hands back the (emptied) list [`Inbox::take`] gave, so its room serves the next results
+    /// instead of growing a new list from nothing for every batch.
+    fn give_back(&self, mut emptied: Vec<Finished>) {
+        emptied.clear();
+        let mut items = self.items();
+        if items.capacity() < emptied.capacity() {
+            emptied.append(&mut items);
+            *items = emptied;
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.items().is_empty()
     }
@@ -111,14 +122,15 @@ impl Engine {
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(TryLockError::WouldBlock) => return,
             };
-            let results = self.shared.inbox.take();
+            let mut results = self.shared.inbox.take();
             if results.is_empty() {
                 return;
             }
             let mut after = AfterResults::default();
-            for finished in results {
+            for finished in results.drain(..) {
                 self.finish_push(&mut st, finished, &mut after);
             }
+            self.shared.inbox.give_back(results);
             // A plain guard: letting go of it does not come back here; the loop looks instead.
             drop(st);
             // Outside a runtime (a thread that only locked the engine), the pushes that follow
