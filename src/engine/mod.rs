@@ -197,6 +197,18 @@ struct CommitGate {
     in_flight: bool,
 }
 
+/// Reopens the [`CommitGate`] if its flush task ends without doing so (a panic in a dispatch):
+/// the pushes waiting then go with the next push's flush instead of waiting forever.
+struct ReopenGate<'a>(&'a Engine);
+
+impl Drop for ReopenGate<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock_gate().in_flight = false;
+        }
+    }
+}
+
 /// Everything behind the engine's lock.
 #[derive(Default)]
 struct State {
@@ -954,6 +966,7 @@ impl Engine {
         };
         let (engine, store) = (self.clone(), store.clone());
         tokio::spawn(async move {
+            let _reopen = ReopenGate(&engine);
             let (mut pushes, mut flushed) = first;
             loop {
                 if let Err(e) = flushed.await {
