@@ -12,7 +12,9 @@
 //! 2. **Memory per call in flight:** the process's RSS growth over the calls Dialtone holds.
 //! 3. **Webhook delivery.** A fresh Dialtone holding `BURST` calls (default 10 000) advances
 //!    its clock once; the time until every status push and CDR reached a bare axum receiver,
-//!    against the bare hyper client posting as many 900-byte bodies with 256 in flight.
+//!    against the bare hyper client posting as many 900-byte bodies with 256 in flight, once
+//!    before and once after: their mean is the anchor, so a drift of the machine's speed
+//!    during the run falls on both sides alike.
 //!
 //! `cargo bench --bench ratios` (release build). Figures are printed, not asserted.
 //! `RATIOS_ONLY=delivery` runs the third part alone (for profiling it).
@@ -196,6 +198,13 @@ async fn drive(url: &str, secs: f64, until: usize, next: &Arc<AtomicUsize>) -> f
 }
 
 /// The bare hyper client posting `n` 900-byte bodies with 256 in flight: posts per second.
+/// The anchor of webhook delivery: posts/s and CPU seconds per post of [`post_bodies`].
+async fn anchor(url: &str, n: usize) -> (f64, f64) {
+    let cpu = cpu_seconds();
+    let rate = post_bodies(url, n).await;
+    (rate, (cpu_seconds() - cpu) / n as f64)
+}
+
 async fn post_bodies(url: &str, n: usize) -> f64 {
     let http: Http = Client::builder(TokioExecutor::new()).build_http();
     let next = Arc::new(AtomicUsize::new(0));
@@ -338,6 +347,12 @@ async fn delivery(burst: usize, next: &Arc<AtomicUsize>) {
     let batches = burst.div_ceil(50);
     let pushes = 4 * burst + batches;
     let http: Http = Client::builder(TokioExecutor::new()).build_http();
+    let anchor_url = format!("http://{raddr}/status");
+    mark("delivery-anchor-before");
+    // Not counted: the first run warms the receiver and the process (its connections, buffers
+    // and the allocator's fresh pages) for what follows, Dialtone's burst and the anchor alike.
+    let warm_up = anchor(&anchor_url, pushes).await;
+    let before = anchor(&anchor_url, pushes).await;
     mark("delivery");
     let (started, cpu) = (now(), cpu_seconds());
     let advance = hyper::Request::post(format!("{base}/sim/v1/clock/advance"))
@@ -347,24 +362,29 @@ async fn delivery(burst: usize, next: &Arc<AtomicUsize>) {
     let res = http.request(advance).await.unwrap();
     assert!(res.status().is_success(), "advance: {}", res.status());
     counts
-        .wait_for(4 * burst, burst, Duration::from_secs(600))
+        // The receiver counts the anchor's posts as status pushes.
+        .wait_for(pushes + 4 * burst, burst, Duration::from_secs(600))
         .await;
     let delivered = pushes as f64 / started.elapsed().as_secs_f64();
     let cpu_per_push = (cpu_seconds() - cpu) / pushes as f64;
     mark("delivery-anchor");
-    let cpu = cpu_seconds();
-    let anchor = post_bodies(&format!("http://{raddr}/status"), pushes).await;
-    let anchor_cpu = (cpu_seconds() - cpu) / pushes as f64;
+    let after = anchor(&anchor_url, pushes).await;
+    let (anchor, anchor_cpu) = ((before.0 + after.0) / 2.0, (before.1 + after.1) / 2.0);
     println!("webhook delivery ({burst} calls: {pushes} pushes after one advance)");
     println!(
-        "  bare hyper client, 256 in flight:      {anchor:>9.0} posts/s   CPU {:5.1} us/post",
-        anchor_cpu * 1e6
+        "  bare hyper client, 256 in flight:      {anchor:>9.0} posts/s   CPU {:5.1} us/post \
+         (before {:.0}, after {:.0}; warm-up {:.0})",
+        anchor_cpu * 1e6,
+        before.0,
+        after.0,
+        warm_up.0
     );
     println!(
         "  Dialtone:                              {delivered:>9.0} pushes/s = {:.2} x bare   \
-         CPU {:5.1} us/push = {:.2} x bare",
+         CPU {:5.1} us/push = {:.2} x bare   (against the anchor after alone: {:.2} x)",
         delivered / anchor,
         cpu_per_push * 1e6,
-        cpu_per_push / anchor_cpu
+        cpu_per_push / anchor_cpu,
+        delivered / after.0
     );
 }

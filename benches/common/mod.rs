@@ -60,16 +60,21 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Status pushes and CDRs arrived so far.
+    fn seen(&self) -> (usize, usize) {
+        (
+            self.status.load(Ordering::SeqCst),
+            self.cdrs.load(Ordering::SeqCst),
+        )
+    }
+
     /// Waits until at least `status` status pushes and `cdrs` CDRs have arrived; panics after
     /// `bound` with what did arrive.
     pub async fn wait_for(&self, status: usize, cdrs: usize, bound: Duration) {
         let deadline = now() + bound;
         loop {
             let more = self.done.notified();
-            let seen = (
-                self.status.load(Ordering::SeqCst),
-                self.cdrs.load(Ordering::SeqCst),
-            );
+            let seen = self.seen();
             if seen.0 >= status && seen.1 >= cdrs {
                 return;
             }
