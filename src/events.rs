@@ -79,7 +79,7 @@ pub enum SimEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallAccepted {
     pub session_id: String,
-    pub app_key: String,
+    pub app_key: Arc<str>,
     pub caller: String,
     pub callee: String,
     pub resultcode: &'static str,
@@ -106,7 +106,7 @@ pub struct TimelineItem {
     pub event: TimelineEvent,
     /// The call's own, shared: a call tells a dozen of these.
     pub session_id: Arc<str>,
-    pub app_key: String,
+    pub app_key: Arc<str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// On `disconnect`: the platform's `stateCode` and its description.

@@ -1030,7 +1030,7 @@ async fn place(p: Placement, callee: &str, kind: CallKind) -> anyhow::Result<()>
             .with_context(|| flag.to_owned())
     };
     let request = CallRequest {
-        app_key: p.app_key.unwrap_or_else(|| app.app_key.clone()),
+        app_key: p.app_key.unwrap_or_else(|| app.app_key.clone()).into(),
         display_nbr: display.parse().context("--display")?,
         callee_nbr: callee.parse().context("the number to call")?,
         status_url: parse_url(p.status_url, "--status-url")?,

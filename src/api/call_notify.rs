@@ -82,7 +82,7 @@ impl CallNotifyIn {
         } = f.tail()?;
         Ok(CallNotifyIn {
             call: CallRequest {
-                app_key: app_key.to_owned(),
+                app_key: app_key.into(),
                 display_nbr,
                 callee_nbr,
                 status_url,

@@ -99,7 +99,7 @@ impl CallVerifyIn {
         // bindNbr is obsolete: accepted and ignored (spec §4.1).
         Ok(CallVerifyIn {
             call: CallRequest {
-                app_key: app_key.to_owned(),
+                app_key: app_key.into(),
                 display_nbr,
                 callee_nbr,
                 status_url,
@@ -202,10 +202,7 @@ mod tests {
         );
         let v = r.verify();
         assert_eq!((v.times, r.return_idle_port, v.language_type), (3, true, 2));
-        assert_eq!(
-            (v.verify_code.as_str(), r.call.app_key.as_str()),
-            ("4827", "k3Vd")
-        );
+        assert_eq!((v.verify_code.as_str(), &*r.call.app_key), ("4827", "k3Vd"));
     }
 
     #[test]

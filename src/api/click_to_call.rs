@@ -108,7 +108,7 @@ impl ClickToCallIn {
         })?;
         Ok(ClickToCallIn {
             call: CallRequest {
-                app_key: app_key.to_owned(),
+                app_key: app_key.into(),
                 display_nbr,
                 callee_nbr: a_nbr,
                 status_url,

@@ -146,8 +146,8 @@ fn check_push_url(s: &str) -> Result<(), InvalidValue> {
 /// A call an app asked the platform to place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRequest {
-    /// The app that asked (authenticated).
-    pub app_key: String,
+    /// The app that asked (authenticated). Shared by everything the call tells and sends.
+    pub app_key: std::sync::Arc<str>,
     /// The number the callee sees (`displayNbr`): one of the app's.
     pub display_nbr: PhoneNumber,
     pub callee_nbr: PhoneNumber,

@@ -19,7 +19,7 @@ impl Engine {
             let mut st = self.lock();
             let seq = *st.by_session.get(session_id).ok_or(StopError)?;
             let entry = st.calls.get_mut(&seq).ok_or(StopError)?;
-            if entry.request.app_key != app_key || !entry.call.stop(now) {
+            if *entry.request.app_key != *app_key || !entry.call.stop(now) {
                 return Err(StopError);
             }
             self.drain_call(&mut st, seq, now, &mut out);

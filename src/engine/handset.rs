@@ -356,7 +356,7 @@ pub(super) fn told(entry: &CallEntry, event: &StatusEvent, leg: Leg) -> Vec<(Par
                 let ringing = HandsetEvent::Ringing {
                     session_id: session_id.to_string(),
                     caller,
-                    app_key: entry.request.app_key.clone(),
+                    app_key: entry.request.app_key.to_string(),
                     kind,
                 };
                 told.push((*party, ringing));

@@ -36,9 +36,12 @@ mod recordings;
 mod recovery;
 mod report;
 mod retention;
+mod seqmap;
 mod view;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use seqmap::SeqMap;
+
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -212,10 +215,10 @@ impl Drop for ReopenGate<'_> {
 /// Everything behind the engine's lock.
 #[derive(Default)]
 struct State {
-    /// Calls by their acceptance sequence number (which also orders listings). Boxed: a B-tree
-    /// node holds eleven values and is often half full, so inline entries would leave their
-    /// size again in empty slots.
-    calls: BTreeMap<u64, Box<CallEntry>>,
+    /// Calls by their acceptance sequence number (which also orders listings: sort by it).
+    /// Boxed: a table grows by doubling, and inline entries would leave their size again in
+    /// empty slots.
+    calls: SeqMap<Box<CallEntry>>,
     /// The same string as each entry's `session_id`, shared.
     by_session: HashMap<Arc<str>, u64>,
     /// Kept recordings by object name, for their download.
@@ -226,7 +229,7 @@ struct State {
     timer_seq: u64,
     call_seq: u64,
     /// Calls in progress (accepted, not yet disconnected), per app and in all.
-    in_progress_by_app: HashMap<String, u32>,
+    in_progress_by_app: HashMap<Arc<str>, u32>,
     in_progress: u32,
     deliveries: Deliveries,
     callees: Callees,
@@ -421,7 +424,7 @@ impl Engine {
             let mut st = self.lock();
             let app_calls = st
                 .in_progress_by_app
-                .get(&req.app_key)
+                .get(&*req.app_key)
                 .copied()
                 .unwrap_or(0);
             if app_calls >= app.max_concurrent_calls {
@@ -571,7 +574,7 @@ impl Engine {
             let written = self.persist_acked(|| Write::CallAccepted {
                 seq,
                 session_id: session_id.clone(),
-                app_key: entry.request.app_key.clone(),
+                app_key: entry.request.app_key.to_string(),
                 callee: entry.request.callee_nbr.to_string(),
                 display: entry.request.display_nbr.to_string(),
                 accepted_ms: now.ms(),
@@ -658,7 +661,7 @@ impl Engine {
                 return;
             };
             st.by_session.remove(&entry.session_id);
-            if let Some(n) = st.in_progress_by_app.get_mut(&entry.request.app_key) {
+            if let Some(n) = st.in_progress_by_app.get_mut(&*entry.request.app_key) {
                 *n = n.saturating_sub(1);
             }
             let ports = if entry.call.is_callback() { 2 } else { 1 };
@@ -857,7 +860,7 @@ impl Engine {
         }
         if disconnected {
             let app_key = st.calls[&seq].request.app_key.clone();
-            if let Some(n) = st.in_progress_by_app.get_mut(&app_key) {
+            if let Some(n) = st.in_progress_by_app.get_mut(&*app_key) {
                 *n = n.saturating_sub(1);
             }
             let ports = if st.calls[&seq].call.is_callback() {

@@ -54,7 +54,7 @@ impl Engine {
             object,
             bucket,
             domain: cfg.recording.domain.clone(),
-            app_key: entry.request.app_key.clone(),
+            app_key: entry.request.app_key.to_string(),
             start,
             duration_ms,
             expires: end.plus_s(cfg.recording.retention_s),

@@ -179,7 +179,8 @@ impl Engine {
                 }
             }
         }
-        let restored: Vec<u64> = st.calls.keys().copied().collect();
+        let mut restored: Vec<u64> = st.calls.keys().copied().collect();
+        restored.sort_unstable();
         st.retention.run_start_seq = r.max_seq;
         for seq in restored {
             // Every restored call has ended (or was just released): retention may take it.

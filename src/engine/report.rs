@@ -131,9 +131,9 @@ impl Engine {
                 continue;
             }
             let r = apps
-                .entry(e.request.app_key.clone())
+                .entry(e.request.app_key.to_string())
                 .or_insert_with(|| AppReconciliation {
-                    app_key: e.request.app_key.clone(),
+                    app_key: e.request.app_key.to_string(),
                     ..AppReconciliation::default()
                 });
             r.accepted += 1;

@@ -66,7 +66,7 @@ pub(super) struct Finished {
     ended: VecDeque<(SimInstant, u64)>,
     /// Calls that were due to leave (over the count, or too old) but still owed a push, with
     /// when they ended: they leave when their last push finishes ([`Engine::settle`]).
-    owed: HashMap<u64, SimInstant>,
+    owed: super::SeqMap<SimInstant>,
     /// Recordings of evicted calls, downloadable until they expire (spec §12.5).
     recordings: HashMap<String, Recording>,
     /// `recordings.len()` after the last purge of expired ones.

@@ -191,7 +191,7 @@ impl CallView {
         let verify = request.verify();
         CallView {
             session_id: session_id.to_owned(),
-            app_key: request.app_key.clone(),
+            app_key: request.app_key.to_string(),
             state: CallState::Accepted,
             outcome: None,
             behaviour_from: None,
@@ -239,7 +239,7 @@ impl CallSummary {
     pub(super) fn of(e: &CallEntry, clock: &Clock) -> CallSummary {
         CallSummary {
             session_id: e.session_id.to_string(),
-            app_key: e.request.app_key.clone(),
+            app_key: e.request.app_key.to_string(),
             caller: e.request.display_nbr.to_string(),
             callee: e.request.callee_nbr.to_string(),
             outcome: e.call.outcome().clone(),
@@ -283,7 +283,7 @@ pub struct CallFilter {
 impl CallFilter {
     pub(super) fn matches(&self, e: &CallEntry) -> bool {
         self.state.is_none_or(|s| e.call.state() == s)
-            && self.app.as_deref().is_none_or(|a| e.request.app_key == a)
+            && self.app.as_deref().is_none_or(|a| *e.request.app_key == *a)
             && self
                 .callee
                 .as_deref()
@@ -314,6 +314,7 @@ impl Engine {
                 .collect();
             (listed, st.retention.run_start_seq, st.retention.evicted > 0)
         };
+        listed.sort_unstable_by_key(|(seq, _)| *seq);
         let Some(store) = self.store().filter(|_| evicted) else {
             return Ok(listed.into_iter().map(|(_, c)| c).collect());
         };
@@ -335,7 +336,7 @@ impl Engine {
                 .filter(|c| c.seq > run_start && !known.contains(&c.seq))
                 .filter_map(|c| Some((c.seq, CallSummary::stored(c)?))),
         );
-        listed.sort_by_key(|(seq, _)| *seq);
+        listed.sort_unstable_by_key(|(seq, _)| *seq);
         Ok(listed.into_iter().map(|(_, c)| c).collect())
     }
 

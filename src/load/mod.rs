@@ -254,7 +254,7 @@ fn request_template(opts: &LoadOptions) -> Result<CallRequest, LoadError> {
             .map_err(|e| bad(flag, &e))
     };
     Ok(CallRequest {
-        app_key: opts.app_key.clone(),
+        app_key: opts.app_key.as_str().into(),
         display_nbr: opts.display.parse().map_err(|e| bad("--display", &e))?,
         callee_nbr: mix::callee(0, 0).parse().map_err(|e| bad("callee", &e))?,
         status_url: url(&opts.status_url, "--status-url")?,

@@ -55,7 +55,7 @@ pub struct JournalEntry {
     /// call, `f<call>` for the CDR batch whose first call is `<call>`.
     pub delivery_id: String,
     pub kind: PushKind,
-    pub app_key: String,
+    pub app_key: std::sync::Arc<str>,
     pub session_ids: Vec<String>,
     pub event_type: EventType,
     pub url: String,
@@ -118,7 +118,7 @@ impl JournalQuery {
                 .delivery_id
                 .as_ref()
                 .is_none_or(|d| &e.delivery_id == d)
-            && self.app_key.as_ref().is_none_or(|a| &e.app_key == a)
+            && self.app_key.as_ref().is_none_or(|a| *e.app_key == **a)
             && self.kind.is_none_or(|k| e.kind == k)
             && self.outcome.is_none_or(|o| e.outcome == o)
     }

@@ -55,7 +55,7 @@ impl Default for PushSettings {
 #[derive(Debug, Clone)]
 pub struct PushJob {
     pub delivery_id: String,
-    pub app_key: String,
+    pub app_key: std::sync::Arc<str>,
     pub app_secret: String,
     pub url: String,
     /// The delivery's body, shared: an attempt never copies it.

@@ -77,7 +77,7 @@ pub(super) struct StatusOut {
 #[derive(Default)]
 pub(super) struct Deliveries {
     /// Each call's status pushes, by call sequence number.
-    queues: HashMap<u64, StatusQueue>,
+    queues: super::SeqMap<StatusQueue>,
     active: HashMap<String, Delivery>,
     /// CDRs collecting during their batch window, by batch key.
     batches: HashMap<String, FeeBatch>,
@@ -145,7 +145,7 @@ pub(super) struct AfterResults {
 /// One push (one body), across its attempts.
 pub(super) struct Delivery {
     kind: PushKind,
-    app_key: String,
+    app_key: Arc<str>,
     url: String,
     body: Bytes,
     event_type: EventType,
@@ -174,7 +174,7 @@ impl Delivery {
     ) -> Delivery {
         Delivery {
             kind,
-            app_key,
+            app_key: app_key.into(),
             url,
             body,
             event_type,
@@ -189,7 +189,7 @@ impl Delivery {
 
 /// CDRs that share app, fee URL and `callEndTime` (spec §7.2), collecting until the window ends.
 struct FeeBatch {
-    app_key: String,
+    app_key: Arc<str>,
     url: String,
     calls: Vec<u64>,
 }
@@ -270,7 +270,7 @@ impl Engine {
         self.persist(|| Write::DeliveryQueued {
             id: id.clone(),
             kind: PushKind::Status,
-            app_key: entry.request.app_key.clone(),
+            app_key: entry.request.app_key.to_string(),
             url,
             body: body.to_vec(),
             event_type,
@@ -403,7 +403,7 @@ impl Engine {
             self.persist(|| Write::DeliveryQueued {
                 id: id.clone(),
                 kind: PushKind::Fee,
-                app_key: delivery.app_key.clone(),
+                app_key: delivery.app_key.to_string(),
                 url: delivery.url.clone(),
                 body: delivery.body.to_vec(),
                 event_type: EventType::Fee,
