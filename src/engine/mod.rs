@@ -37,11 +37,12 @@ mod recovery;
 mod report;
 mod retention;
 mod seqmap;
+mod timers;
 mod view;
 
 use seqmap::SeqMap;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -225,7 +226,7 @@ struct State {
     recordings: HashMap<String, u64>,
     /// Ordered by time, then by key, so timers due at one instant fire in the same order in
     /// every run; the trailing sequence number only keeps entries distinct.
-    timers: BTreeSet<(SimInstant, TimerKey, u64)>,
+    timers: timers::Timers,
     timer_seq: u64,
     call_seq: u64,
     /// Calls in progress (accepted, not yet disconnected), per app and in all.
