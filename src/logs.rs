@@ -6,8 +6,9 @@
 //!
 //! Each line is written at one point: requests by the platform API's middleware
 //! ([`crate::sim::stream::publish_answers`], [`request`]), everything else as it is published on
-//! the event bus ([`crate::events::Events::publish`] calls [`event`]), so the log and the event
-//! stream cannot tell different stories. Lines are `info` (refusals, locks and frequency hits
+//! the event bus ([`crate::events::Events::publish`] calls [`published`]), so the log and the
+//! event stream cannot tell different stories. Lines published under the engine's lock are
+//! written as it is let go ([`hold`]), so writing them does not lengthen the lock. Lines are `info` (refusals, locks and frequency hits
 //! `warn`) under the targets `dialtone::request`, `dialtone::call`, `dialtone::push` and
 //! `dialtone::sim`: the default filter `dialtone=info` shows them all.
 //!
@@ -16,9 +17,10 @@
 //! logged under the engine's lock never waits for a slow or paused reader (lines beyond
 //! [`QUEUE_LINES`] are dropped and counted instead).
 
+use std::cell::RefCell;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::events::{PushAttempt, SimEvent, Stamp, TimelineItem};
+use crate::events::{Published, PushAttempt, SimEvent, Stamp, TimelineItem};
 use crate::push::journal::{DeliveryOutcome, PushKind};
 
 /// How the binary writes its log.
@@ -370,6 +372,71 @@ pub fn request(a: &Answered) {
     }
 }
 
+/// Logs a published event now, or, while this thread holds lines back ([`hold`]), once it lets
+/// go.
+pub fn published(p: &Arc<Published>) {
+    let logged_now = HELD.with_borrow_mut(|held| {
+        if held.holds == 0 {
+            return false;
+        }
+        held.lines.push(p.clone());
+        true
+    });
+    if !logged_now {
+        event(&p.stamp, &p.event);
+    }
+}
+
+/// Holds back this thread's event lines until the returned guard (the last one, if nested) is
+/// dropped. The engine holds them while it holds its lock: a line costs a microsecond or two to
+/// write, which the other threads waiting for the lock would wait out too. Lines keep their
+/// order; only lines of two threads may interleave otherwise than the stream's `seq`.
+pub fn hold() -> LogHold {
+    HELD.with_borrow_mut(|held| held.holds += 1);
+    LogHold(std::marker::PhantomData)
+}
+
+/// See [`hold`]. Tied to its thread (the lines are held per thread).
+pub struct LogHold(std::marker::PhantomData<*const ()>);
+
+impl Drop for LogHold {
+    fn drop(&mut self) {
+        let lines = HELD.with_borrow_mut(|held| {
+            held.holds -= 1;
+            match held.holds {
+                0 => std::mem::take(&mut held.lines),
+                _ => Vec::new(),
+            }
+        });
+        if std::thread::panicking() {
+            // Writing them could panic again, which would abort.
+            return;
+        }
+        for p in &lines {
+            event(&p.stamp, &p.event);
+        }
+        // The list's room serves the next hold.
+        let mut lines = lines;
+        lines.clear();
+        HELD.with_borrow_mut(|held| {
+            if held.lines.capacity() < lines.capacity() {
+                held.lines = lines;
+            }
+        });
+    }
+}
+
+#[derive(Default)]
+struct Held {
+    holds: u32,
+    lines: Vec<Arc<Published>>,
+}
+
+thread_local! {
+    /// The lines this thread holds back, and how many holds it has.
+    static HELD: RefCell<Held> = RefCell::new(Held::default());
+}
+
 /// Logs a published event (requests excepted: [`request`] has them, with their path).
 pub fn event(stamp: &Stamp, event: &SimEvent) {
     let at = tracing::field::display(&stamp.time);
@@ -620,6 +687,78 @@ mod tests {
         assert_eq!(ours, text(&theirs).expect("UTF-8"));
         assert_eq!(ours.lines().count(), 3, "{ours}");
         assert!(ours.contains("\\x1b[2J"), "escaped: {ours}");
+    }
+
+    #[test]
+    fn lines_held_back_while_the_engine_is_locked_are_written_in_order_once_it_is_let_go() {
+        use crate::clock::TimelineTime;
+        use crate::events::{ClockAdvanced, ResetDone};
+
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl Write for Lines {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("not poisoned").extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || sink.clone())
+            .finish();
+        let written = || String::from_utf8(lines.0.lock().expect("not poisoned").clone());
+        let at = |ms: u64| Stamp {
+            at_ms: ms,
+            time: TimelineTime::new(chrono::DateTime::UNIX_EPOCH),
+        };
+        let advanced = SimEvent::Clock(ClockAdvanced {
+            from_ms: 0,
+            to_ms: 1,
+            from: "a".into(),
+            to: "b".into(),
+        });
+        tracing::subscriber::with_default(subscriber, || {
+            let outer = hold();
+            published(&Arc::new(Published::new(1, at(0), advanced)));
+            let inner = hold();
+            published(&Arc::new(Published::new(
+                2,
+                at(1),
+                SimEvent::Reset(ResetDone {}),
+            )));
+            drop(inner);
+            assert_eq!(
+                written().expect("UTF-8"),
+                "",
+                "held until the last hold goes"
+            );
+            drop(outer);
+            let text = written().expect("UTF-8");
+            let kinds: Vec<&str> = text
+                .lines()
+                .map(|l| {
+                    if l.contains("clock advanced") {
+                        "clock"
+                    } else {
+                        "reset"
+                    }
+                })
+                .collect();
+            assert_eq!(kinds, ["clock", "reset"], "{text}");
+            // Not held: written at once.
+            published(&Arc::new(Published::new(
+                3,
+                at(2),
+                SimEvent::Reset(ResetDone {}),
+            )));
+            assert_eq!(written().expect("UTF-8").lines().count(), 3);
+        });
     }
 
     #[test]

@@ -61,6 +61,8 @@ impl Inbox {
 pub(super) struct StateGuard<'a> {
     engine: &'a Engine,
     guard: Option<MutexGuard<'a, State>>,
+    /// Event lines wait until the lock is let go (dropped after it, and after the inbox).
+    _log: crate::logs::LogHold,
 }
 
 impl Deref for StateGuard<'_> {
@@ -96,10 +98,12 @@ impl Engine {
     /// Locks the engine's state.
     pub(super) fn lock(&self) -> StateGuard<'_> {
         // The state is plain data updated in small steps; a panic elsewhere leaves it usable.
+        let log = crate::logs::hold();
         let guard = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
         StateGuard {
             engine: self,
             guard: Some(guard),
+            _log: log,
         }
     }
 
@@ -116,6 +120,7 @@ impl Engine {
     /// Handles the results in the inbox, in order, unless the lock is taken (its holder then
     /// does, as it lets go).
     pub(super) fn take_finished(&self) {
+        let _log = crate::logs::hold();
         loop {
             let mut st = match self.shared.state.try_lock() {
                 Ok(st) => st,

@@ -189,11 +189,13 @@ impl Events {
     /// Never blocks on subscribers; call it where the thing happens (under the engine's lock
     /// for engine events), so `seq` follows the order of events.
     pub fn publish(&self, stamp: Stamp, event: SimEvent) -> u64 {
-        // The log tells the story the stream tells, from the same point.
-        crate::logs::event(&stamp, &event);
         let mut ring = self.ring();
         let seq = ring.next;
-        ring.push(Arc::new(Published::new(seq, stamp, event)));
+        let published = Arc::new(Published::new(seq, stamp, event));
+        // The log tells the story the stream tells, from the same point (written once the
+        // engine's lock is let go, if this thread holds it: `logs::hold`).
+        crate::logs::published(&published);
+        ring.push(published);
         // Under the ring's lock, so `latest` never runs ahead of what a read finds.
         self.shared.latest.store(seq, Ordering::Release);
         drop(ring);
