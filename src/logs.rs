@@ -389,8 +389,8 @@ pub fn published(p: &Arc<Published>) {
 
 /// Holds back this thread's event lines until the returned guard (the last one, if nested) is
 /// dropped. The engine holds them while it holds its lock: a line costs a microsecond or two to
-/// write, which the other threads waiting for the lock would wait out too. Lines keep their
-/// order; only lines of two threads may interleave otherwise than the stream's `seq`.
+/// write, which the other threads waiting for the lock would wait out too. One hold's lines
+/// keep their order; two holds' lines may come out in either order (docs/decisions.md).
 pub fn hold() -> LogHold {
     HELD.with_borrow_mut(|held| held.holds += 1);
     LogHold(std::marker::PhantomData)
