@@ -46,7 +46,8 @@ pub(super) struct Tail {
 /// every object a `BTreeMap`, half of a callVerify's parsing time under load. This is filled by
 /// the same serde_json deserializer through the same `visit_*` calls as `Value`, so it accepts and
 /// rejects exactly the same bodies (syntax, UTF-8, escapes, number range, nesting depth), and its
-/// numbers are `Number`s made the same way. `src/api/parse_equivalence.rs` holds the proof by table.
+/// numbers are `Number`s made the same way. `src/api/parse_equivalence.rs` compares the two on a
+/// table of tricky bodies.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Json<'a> {
     Null,

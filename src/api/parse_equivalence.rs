@@ -331,7 +331,7 @@ fn parse_timing() {
     );
 }
 
-/// The parsers as they were before [`Json`](super::super::fields::Json): a frozen copy of the
+/// The parsers as they were before `Json`: a frozen copy of the
 /// `serde_json::Value`-based code (fields.rs, and the three `parse`s with their helpers), kept
 /// only to be compared with.
 mod reference {
