@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::extract::Authenticated;
-use super::fields::{domain, flag, integer, json_object, Fields, Tail};
+use super::fields::{domain, flag, integer, json_object, Fields, Json, Tail};
 use super::{app_of, place};
 use crate::app::AppState;
 use std::sync::Arc;
@@ -68,7 +68,6 @@ impl CallNotifyIn {
         let list = f.required("playInfoList", |v| {
             v.as_array()
                 .filter(|a| (1..=MAX_SEGMENTS).contains(&a.len()))
-                .cloned()
         })?;
         let play_info_list = list
             .iter()
@@ -213,8 +212,8 @@ fn fill(
 }
 
 /// One `playInfoList` entry (spec §11.1, PlayContentInfo), fields in table order.
-fn play_info(entry: &Value, lenient: bool) -> Result<PlayInfo, ApiError> {
-    let Value::Object(map) = entry else {
+fn play_info(entry: &Json, lenient: bool) -> Result<PlayInfo, ApiError> {
+    let Json::Object(map) = entry else {
         return Err(ApiError::invalid("playInfoList"));
     };
     let f = Fields(map);
@@ -262,12 +261,12 @@ fn is_template_id(s: &str) -> bool {
 
 /// An array of strings, each at most 32 bytes. With `api.lenient_types`, numbers count as their
 /// decimal text and the array may come as a JSON string holding it (legacy PHP clients).
-fn template_paras(v: &Value, lenient: bool) -> Option<Vec<String>> {
+fn template_paras(v: &Json, lenient: bool) -> Option<Vec<String>> {
     let parsed;
     let array = match v {
-        Value::Array(a) => a,
-        Value::String(s) if lenient => {
-            parsed = serde_json::from_str::<Value>(s).ok()?;
+        Json::Array(a) => a,
+        Json::String(s) if lenient => {
+            parsed = serde_json::from_str::<Json>(s).ok()?;
             parsed.as_array()?
         }
         _ => return None,
@@ -275,8 +274,8 @@ fn template_paras(v: &Value, lenient: bool) -> Option<Vec<String>> {
     array
         .iter()
         .map(|p| match p {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) if lenient => Some(n.to_string()),
+            Json::String(s) => Some(s.to_string()),
+            Json::Number(n) if lenient => Some(n.to_string()),
             _ => None,
         })
         .map(|p| p.filter(|s| s.len() <= 32))
@@ -285,10 +284,10 @@ fn template_paras(v: &Value, lenient: bool) -> Option<Vec<String>> {
 
 /// The replay trigger: 1-32 characters of `0`-`9` and `*`; a JSON integer reads as its decimal
 /// text (spec §11.1).
-fn trigger(v: &Value) -> Option<String> {
+fn trigger(v: &Json) -> Option<String> {
     let s = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) if n.is_u64() => n.to_string(),
+        Json::String(s) => s.to_string(),
+        Json::Number(n) if n.is_u64() => n.to_string(),
         _ => return None,
     };
     ((1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit() || b == b'*')).then_some(s)

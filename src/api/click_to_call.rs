@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::extract::Authenticated;
-use super::fields::{domain, flag, integer, json_object, push_url, Fields};
+use super::fields::{domain, flag, integer, json_object, push_url, Fields, Json};
 use super::{app_of, place};
 use crate::app::AppState;
 use crate::call::click2call::CallbackMedia;
@@ -229,7 +229,7 @@ fn length(state: &AppState, app_key: &str, field: &str, tone: &ToneName) -> Resu
 }
 
 /// A string out of a fixed set.
-fn one_of(v: &Value, allowed: &[&str]) -> Option<String> {
+fn one_of(v: &Json, allowed: &[&str]) -> Option<String> {
     v.as_str()
         .filter(|s| allowed.contains(s))
         .map(str::to_owned)

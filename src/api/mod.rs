@@ -13,6 +13,8 @@ pub mod click_to_call;
 pub mod extract;
 mod fields;
 pub mod legacy;
+#[cfg(test)]
+mod parse_equivalence;
 pub mod record;
 
 use axum::response::{IntoResponse, Response};
