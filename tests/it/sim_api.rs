@@ -57,6 +57,28 @@ async fn a_real_clock_cannot_be_advanced() {
 }
 
 #[tokio::test]
+async fn the_call_list_is_in_the_order_the_calls_were_accepted() {
+    // Enough calls that no table happens to hold them in order.
+    let sim = spawn_sim_with(|c, _| c.apps[0].max_concurrent_calls = 100).await;
+    let mut placed = Vec::new();
+    for n in 0..40 {
+        let mut body = verify_body("1234");
+        body["calleeNbr"] = json!(format!("+86139000{:05}", 20_000 + n));
+        placed.push(sim.place_call(&body).await);
+    }
+    let listed: Vec<String> = sim
+        .get("/sim/v1/calls")
+        .await
+        .body
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|c| Some(c["session_id"].as_str()?.to_owned()))
+        .collect();
+    assert_eq!(listed, placed);
+}
+
+#[tokio::test]
 async fn calls_can_be_listed_and_filtered_by_state_app_and_callee() {
     let sim = spawn_sim().await;
     let mut other = verify_body("1234");
