@@ -635,28 +635,29 @@ mod tests {
         }
     }
 
+    /// A subscriber's lines, in one buffer shared by its writers.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Lines {
+        type Writer = Lines;
+        fn make_writer(&'a self) -> Lines {
+            self.clone()
+        }
+    }
+
     #[test]
     fn plain_lines_read_exactly_as_tracing_writes_them() {
-        use tracing_subscriber::fmt::MakeWriter;
-
-        /// Each subscriber's lines, one buffer per writer.
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl Write for Lines {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().expect("not poisoned").extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        impl<'a> MakeWriter<'a> for Lines {
-            type Writer = Lines;
-            fn make_writer(&'a self) -> Lines {
-                self.clone()
-            }
-        }
         let story = || {
             let session = "1200_1_3084225985_20260314101531@callenabler.home1.com";
             tracing::info!(target: "dialtone::call", at = %"2026-03-14 10:15:31.000",
@@ -694,23 +695,11 @@ mod tests {
         use crate::clock::TimelineTime;
         use crate::events::{ClockAdvanced, ResetDone};
 
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl Write for Lines {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().expect("not poisoned").extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let lines = Lines::default();
-        let sink = lines.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .without_time()
-            .with_writer(move || sink.clone())
+            .with_writer(lines.clone())
             .finish();
         let written = || String::from_utf8(lines.0.lock().expect("not poisoned").clone());
         let at = |ms: u64| Stamp {
