@@ -192,13 +192,13 @@ impl Events {
         let mut ring = self.ring();
         let seq = ring.next;
         let published = Arc::new(Published::new(seq, stamp, event));
-        // The log tells the story the stream tells, from the same point (written once the
-        // engine's lock is let go, if this thread holds it: `logs::hold`).
-        crate::logs::published(&published);
-        ring.push(published);
+        ring.push(published.clone());
         // Under the ring's lock, so `latest` never runs ahead of what a read finds.
         self.shared.latest.store(seq, Ordering::Release);
         drop(ring);
+        // The log tells the story the stream tells, from the same point (written once the
+        // engine's lock is let go, if this thread holds it: `logs::hold`).
+        crate::logs::published(&published);
         // Wakes only subscribers waiting now; one that is busy reads this event with the rest.
         self.shared.published.notify_waiters();
         seq
