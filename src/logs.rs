@@ -15,7 +15,9 @@
 //! It also installs the binary's subscriber ([`init`]): human-readable text (colours only on a
 //! terminal) or JSON, one object per line, handed to a thread that writes stderr, so a line
 //! logged under the engine's lock never waits for a slow or paused reader (lines beyond
-//! [`QUEUE_LINES`] are dropped and counted instead).
+//! [`QUEUE_LINES`] are dropped and counted instead). In the plain text format under the default
+//! filter, the story lines skip tracing's formatting and are written by hand ([`DIRECT`]), the
+//! same text to the byte.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -49,6 +51,10 @@ impl std::str::FromStr for LogFormat {
 /// (a second at most) until every line queued so far is written.
 pub fn init(format: LogFormat) -> FlushGuard {
     let (writer, guard) = queued(std::io::stderr(), QUEUE_LINES);
+    let direct_writer = writer.clone();
+    // Under the default filter every story line is shown and no span is ever entered (the
+    // request span is `debug`), so a plain line is known exactly before tracing writes it.
+    let default_filter = std::env::var_os("RUST_LOG").is_none();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "dialtone=info".into());
     let builder = tracing_subscriber::fmt()
@@ -60,7 +66,12 @@ pub fn init(format: LogFormat) -> FlushGuard {
         LogFormat::Human if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
             builder.with_ansi(true).init()
         }
-        LogFormat::Human => builder.with_ansi(false).fmt_fields(PlainFields).init(),
+        LogFormat::Human => {
+            if default_filter {
+                let _ = DIRECT.set(direct_writer);
+            }
+            builder.with_ansi(false).fmt_fields(PlainFields).init()
+        }
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
     guard
@@ -73,21 +84,26 @@ struct WallTime;
 
 impl tracing_subscriber::fmt::time::FormatTime for WallTime {
     fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
-        // The log's time is the host's, not the simulation's.
-        let now = crate::clock::transport_now();
-        let second = now.timestamp();
-        SECOND.with_borrow_mut(|(cached, text)| {
-            if *cached != Some(second) || text.is_empty() {
-                text.clear();
-                text.push_str(&crate::clock::created_time(now));
-                text.pop(); // the `Z`: the fraction goes before it
-                *cached = Some(second);
-            }
-            w.write_str(text)
-        })?;
-        // A leap second's nanoseconds run past 10⁹: the fraction stays six digits.
-        write!(w, ".{:06}Z", now.timestamp_subsec_micros().min(999_999))
+        wall_time(w)
     }
+}
+
+/// Writes [`WallTime`]'s text.
+fn wall_time(w: &mut impl std::fmt::Write) -> std::fmt::Result {
+    // The log's time is the host's, not the simulation's.
+    let now = crate::clock::transport_now();
+    let second = now.timestamp();
+    SECOND.with_borrow_mut(|(cached, text)| {
+        if *cached != Some(second) || text.is_empty() {
+            text.clear();
+            text.push_str(&crate::clock::created_time(now));
+            text.pop(); // the `Z`: the fraction goes before it
+            *cached = Some(second);
+        }
+        w.write_str(text)
+    })?;
+    // A leap second's nanoseconds run past 10⁹: the fraction stays six digits.
+    write!(w, ".{:06}Z", now.timestamp_subsec_micros().min(999_999))
 }
 
 /// A plain log line's fields, as tracing's default writes them without colours (`name=value`,
@@ -159,9 +175,9 @@ impl tracing::field::Visit for PlainVisitor<'_> {
 
 /// Escapes the control characters a terminal acts on (ESC, BEL, BS, FF, DEL and the C1 range),
 /// as tracing does for a message; text without them (every line Dialtone writes) passes whole.
-struct Escaping<'a, 'w>(&'a mut tracing_subscriber::fmt::format::Writer<'w>);
+struct Escaping<'a, W>(&'a mut W);
 
-impl std::fmt::Write for Escaping<'_, '_> {
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<'_, W> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
         // 0xC2 leads the UTF-8 of U+0080..U+00BF, which holds the C1 range.
         if !s
@@ -237,22 +253,28 @@ impl Queue {
     }
 }
 
-impl std::io::Write for QueuedStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // The fmt layer writes each event as one buffer, so a line is never split.
-        let queue = &self.0;
-        let mut st = queue.lock();
-        if st.lines >= queue.capacity {
+impl Queue {
+    /// Queues one whole line, or counts it dropped.
+    fn push(&self, line: &[u8]) {
+        let mut st = self.lock();
+        if st.lines >= self.capacity {
             st.dropped += 1;
         } else {
-            st.bytes.extend_from_slice(buf);
+            st.bytes.extend_from_slice(line);
             st.lines += 1;
             st.queued += 1;
             if st.idle {
                 st.idle = false;
-                queue.ready.notify_one();
+                self.ready.notify_one();
             }
         }
+    }
+}
+
+impl std::io::Write for QueuedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The fmt layer writes each event as one buffer, so a line is never split.
+        self.0.push(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -327,6 +349,120 @@ fn queued(
     (QueuedStderr(queue.clone()), FlushGuard(queue))
 }
 
+/// The binary's writer, when story lines skip tracing's formatting: [`init`] sets it for the
+/// plain text format under the default filter, where every story line is shown and the line
+/// tracing would write is known exactly (a test holds the two equal). Under `wrk`, tracing's
+/// formatting of the three lines of a callVerify was a tenth of the request's CPU.
+static DIRECT: std::sync::OnceLock<QueuedStderr> = std::sync::OnceLock::new();
+
+/// Writes a story line by hand, as the plain format would (`time LEVEL target: message
+/// name=value…`), when [`DIRECT`] is set; says whether it did.
+fn direct(level: tracing::Level, target: &str, fill: impl FnOnce(&mut Line)) -> bool {
+    #[cfg(test)]
+    if tests::capturing() {
+        tests::capture(|text| {
+            let mut line = Line::start(text, level, target);
+            fill(&mut line);
+            text.push('\n');
+        });
+        return true;
+    }
+    let Some(sink) = DIRECT.get() else {
+        return false;
+    };
+    LINE.with_borrow_mut(|text| {
+        text.clear();
+        let _ = wall_time(text);
+        text.push(' ');
+        let mut line = Line::start(text, level, target);
+        fill(&mut line);
+        text.push('\n');
+        sink.0.push(text.as_bytes());
+    });
+    true
+}
+
+/// Whether story lines are written by hand (and so all shown).
+fn direct_on() -> bool {
+    #[cfg(test)]
+    if tests::capturing() {
+        return true;
+    }
+    DIRECT.get().is_some()
+}
+
+thread_local! {
+    /// The text of the line a thread is writing by hand; its room serves the next one.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// A line being written by hand: the message first, then the fields in their order, each
+/// written as [`PlainFields`] writes it.
+struct Line<'a>(&'a mut String);
+
+impl<'a> Line<'a> {
+    /// Opens a line after its time: the level as tracing pads it, and the target.
+    fn start(text: &'a mut String, level: tracing::Level, target: &str) -> Line<'a> {
+        text.push_str(match level {
+            tracing::Level::ERROR => "ERROR",
+            tracing::Level::WARN => " WARN",
+            tracing::Level::INFO => " INFO",
+            tracing::Level::DEBUG => "DEBUG",
+            tracing::Level::TRACE => "TRACE",
+        });
+        text.push(' ');
+        text.push_str(target);
+        text.push_str(": ");
+        Line(text)
+    }
+
+    /// The message, bare, control characters escaped.
+    fn message(&mut self, message: std::fmt::Arguments) {
+        let _ = std::fmt::Write::write_fmt(&mut Escaping(self.0), message);
+    }
+
+    fn name(&mut self, name: &str) {
+        self.0.push(' ');
+        self.0.push_str(name);
+        self.0.push('=');
+    }
+
+    /// A `%value` field.
+    fn display(&mut self, name: &str, value: impl std::fmt::Display) {
+        self.name(name);
+        let _ = std::fmt::Write::write_fmt(self.0, format_args!("{value}"));
+    }
+
+    /// A `%value` field of text.
+    fn text(&mut self, name: &str, value: &str) {
+        self.name(name);
+        self.0.push_str(value);
+    }
+
+    /// A text field (as `{:?}` writes it: quoted, escaped); none is left out.
+    fn quoted(&mut self, name: &str, value: Option<&str>) {
+        let Some(value) = value else { return };
+        self.name(name);
+        if value
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.0.push('"');
+            self.0.push_str(value);
+            self.0.push('"');
+        } else {
+            let _ = std::fmt::Write::write_fmt(self.0, format_args!("{value:?}"));
+        }
+    }
+
+    /// A number field; none is left out.
+    fn number(&mut self, name: &str, value: Option<u64>) {
+        if let Some(value) = value {
+            self.display(name, value);
+        }
+    }
+}
+
 /// A platform request answered: `0` (with the call's sessionId, if one was accepted) or a refusal
 /// with the platform's text and Dialtone's hint.
 pub struct Answered<'a> {
@@ -346,7 +482,37 @@ pub struct Answered<'a> {
 pub fn request(a: &Answered) {
     let app = a.app_key.unwrap_or("-");
     let code = a.resultcode.unwrap_or("-");
-    if a.http_status < 400 {
+    let accepted = a.http_status < 400;
+    let level = match accepted {
+        true => tracing::Level::INFO,
+        false => tracing::Level::WARN,
+    };
+    let written = direct(level, "dialtone::request", |l| {
+        match accepted {
+            true => l.message(format_args!("accepted")),
+            false => l.message(format_args!(
+                "refused: {}",
+                a.resultdesc.unwrap_or("no platform answer")
+            )),
+        }
+        l.text("app_key", app);
+        l.text("method", a.method);
+        l.text("path", a.path);
+        l.number("status", Some(a.http_status.into()));
+        l.text("resultcode", code);
+        match accepted {
+            true => {
+                if let Some(session_id) = a.session_id {
+                    l.text("session_id", session_id);
+                }
+            }
+            false => l.quoted("hint", a.hint),
+        }
+    });
+    if written {
+        return;
+    }
+    if accepted {
         tracing::info!(
             target: "dialtone::request",
             app_key = %app,
@@ -479,6 +645,18 @@ pub fn event(stamp: &Stamp, event: &SimEvent) {
 type At<'a> = tracing::field::DisplayValue<&'a crate::clock::TimelineTime>;
 
 fn call_event(at: At, t: &TimelineItem) {
+    let written = direct(tracing::Level::INFO, "dialtone::call", |l| {
+        l.message(format_args!("{}", t.event.name()));
+        l.display("at", &at);
+        l.text("session_id", &t.session_id);
+        l.text("app_key", &t.app_key);
+        l.number("state_code", t.state_code.map(u64::from));
+        l.quoted("state_desc", t.state_desc);
+        l.quoted("detail", t.detail.as_deref());
+    });
+    if written {
+        return;
+    }
     tracing::info!(
         target: "dialtone::call",
         at,
@@ -494,7 +672,7 @@ fn call_event(at: At, t: &TimelineItem) {
 
 fn push(at: At, p: &PushAttempt) {
     // The line is put together by hand: skip that when nobody would read it.
-    if !tracing::enabled!(target: "dialtone::push", tracing::Level::WARN) {
+    if !direct_on() && !tracing::enabled!(target: "dialtone::push", tracing::Level::WARN) {
         return;
     }
     let p = p.entry();
@@ -521,6 +699,20 @@ fn push(at: At, p: &PushAttempt) {
         "{what} to {}: {answer} in {} ms, {next}",
         p.url, p.latency_ms
     );
+    let level = match p.outcome {
+        DeliveryOutcome::Delivered => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    };
+    let written = direct(level, "dialtone::push", |l| {
+        l.message(format_args!("{message}"));
+        l.display("at", &at);
+        l.text("session_id", &sessions);
+        l.number("attempt", Some(p.attempt.into()));
+        l.quoted("fault", p.fault.as_deref());
+    });
+    if written {
+        return;
+    }
     if p.outcome == DeliveryOutcome::Delivered {
         tracing::info!(
             target: "dialtone::push",
@@ -688,6 +880,141 @@ mod tests {
         assert_eq!(ours, text(&theirs).expect("UTF-8"));
         assert_eq!(ours.lines().count(), 3, "{ours}");
         assert!(ours.contains("\\x1b[2J"), "escaped: {ours}");
+    }
+
+    thread_local! {
+        /// Lines written by hand on this thread, without their time, while a test captures.
+        static CAPTURED: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn capturing() -> bool {
+        CAPTURED.with_borrow(Option::is_some)
+    }
+
+    pub(super) fn capture(write: impl FnOnce(&mut String)) {
+        CAPTURED.with_borrow_mut(|text| write(text.get_or_insert_with(String::new)));
+    }
+
+    /// The lines `story` writes by hand.
+    fn by_hand(story: impl Fn()) -> String {
+        CAPTURED.set(Some(String::new()));
+        story();
+        CAPTURED.take().expect("still capturing")
+    }
+
+    #[test]
+    fn story_lines_written_by_hand_read_exactly_as_tracing_writes_them() {
+        use crate::call::timeline::TimelineEvent;
+        use crate::clock::TimelineTime;
+        use crate::push::journal::{JournalEntry, PushError};
+        use crate::push::payload::EventType;
+
+        let at = Stamp {
+            at_ms: 1_500,
+            time: TimelineTime::new(
+                chrono::DateTime::from_timestamp_millis(1_773_483_332_500).expect("a time"),
+            ),
+        };
+        let item = |event, detail: Option<&str>, state: Option<(u32, &'static str)>| {
+            SimEvent::Timeline(TimelineItem {
+                event,
+                session_id: "1200_1_3084225985_20260314101531@callenabler.home1.com".into(),
+                app_key: "appKey01".into(),
+                detail: detail.map(str::to_owned),
+                state_code: state.map(|s| s.0),
+                state_desc: state.map(|s| s.1),
+            })
+        };
+        let attempt = |outcome, status, error, fault: Option<&str>| {
+            SimEvent::Push(PushAttempt::new(Arc::new(JournalEntry {
+                id: "s1.1#2".into(),
+                delivery_id: "s1.1".into(),
+                kind: PushKind::Status,
+                app_key: "appKey01".into(),
+                session_ids: vec!["a@x".into(), "b@x".into()],
+                event_type: EventType::Answer,
+                url: "http://127.0.0.1:9/status".into(),
+                attempt: 2,
+                sent_at: "2026-03-14 10:15:32".into(),
+                sent_at_ms: 1_500,
+                request_headers: vec![],
+                request_body: "{}".into(),
+                response_status: status,
+                response_body: None,
+                error,
+                latency_ms: 12,
+                outcome,
+                next_attempt_at: None,
+                fault: fault.map(str::to_owned),
+            })))
+        };
+        let answered = |status, resultcode, desc, hint, session_id| Answered {
+            method: "POST",
+            path: "/rest/httpsessions/callVerify/v1.0",
+            app_key: Some("appKey01"),
+            http_status: status,
+            resultcode,
+            resultdesc: desc,
+            hint,
+            session_id,
+        };
+        let story = || {
+            event(&at, &item(TimelineEvent::Callout, None, None));
+            event(
+                &at,
+                &item(
+                    TimelineEvent::Playing,
+                    Some("clip \"1\" of 3, back\\slash, tab\t, 你好, bell \x07"),
+                    None,
+                ),
+            );
+            event(
+                &at,
+                &item(
+                    TimelineEvent::Disconnect,
+                    Some("no answer"),
+                    Some((13, "The called party does not answer.")),
+                ),
+            );
+            event(
+                &at,
+                &attempt(DeliveryOutcome::Delivered, Some(200), None, None),
+            );
+            event(
+                &at,
+                &attempt(
+                    DeliveryOutcome::Dropped,
+                    None,
+                    Some(PushError::Io),
+                    Some("reset \"after headers\""),
+                ),
+            );
+            request(&answered(200, Some("0"), None, None, Some("a@x")));
+            request(&answered(200, None, None, None, None));
+            request(&answered(
+                400,
+                Some("1010002"),
+                Some("Invalid request \x1b[2J \u{9b}2J"),
+                Some("calleeNbr: \"+86\" is too short"),
+                None,
+            ));
+            request(&Answered {
+                app_key: None,
+                ..answered(401, None, None, None, None)
+            });
+        };
+        let theirs = Lines::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .without_time()
+            .fmt_fields(PlainFields)
+            .with_writer(theirs.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, story);
+        let theirs = String::from_utf8(theirs.0.lock().expect("not poisoned").clone());
+        let theirs = theirs.expect("UTF-8");
+        assert_eq!(theirs.lines().count(), 9, "{theirs}");
+        assert_eq!(by_hand(story), theirs);
     }
 
     #[test]
