@@ -16,7 +16,7 @@
 //! terminal) or JSON, one object per line, handed to a thread that writes stderr, so a line
 //! logged under the engine's lock never waits for a slow or paused reader (lines beyond
 //! [`QUEUE_LINES`] are dropped and counted instead). In the plain text format under the default
-//! filter, the story lines skip tracing's formatting and are written by hand ([`DIRECT`]), the
+//! filter, the story lines skip tracing's formatting and are written by hand (`DIRECT`), the
 //! same text to the byte.
 
 use std::cell::RefCell;
