@@ -8,13 +8,14 @@
 //! engine publishes into the bus's buffer and never waits (see [`crate::events`] for what a
 //! client that falls behind is sent).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::stream::SplitStream;
@@ -333,10 +334,13 @@ pub async fn publish_answers(
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
+    // The URI's parts are shared bytes: keeping it costs no copy of the path or query.
+    let uri = request.uri().clone();
     let method = request.method().clone();
-    let claimed = claimed_app_key(&request);
+    let x_aksk = request.headers().get("x-aksk").cloned();
     let response = next.run(request).await;
+    let claimed = claimed_app_key(x_aksk.as_ref(), &uri);
+    let path = uri.path();
     let refusal = response.extensions().get::<Refusal>();
     logs::request(&logs::Answered {
         method: method.as_str(),
@@ -356,8 +360,8 @@ pub async fn publish_answers(
     });
     if let Some(refusal) = refusal {
         let refused = Refused {
-            app_key: claimed,
-            path,
+            app_key: claimed.map(Cow::into_owned),
+            path: path.to_owned(),
             http_status: response.status().as_u16(),
             resultcode: refusal.resultcode.to_owned(),
             resultdesc: refusal.resultdesc.clone(),
@@ -371,15 +375,15 @@ pub async fn publish_answers(
 }
 
 /// The app_key a request names: X-AKSK's `Username`, or a legacy `app_key` query parameter.
-fn claimed_app_key(request: &Request) -> Option<String> {
-    let x_aksk = request
-        .headers()
-        .get("x-aksk")
-        .and_then(|v| v.to_str().ok());
-    aksk::claimed_app_key(x_aksk).or_else(|| {
-        url::form_urlencoded::parse(request.uri().query()?.as_bytes())
+fn claimed_app_key<'a>(
+    x_aksk: Option<&HeaderValue>,
+    uri: &'a axum::http::Uri,
+) -> Option<Cow<'a, str>> {
+    let x_aksk = x_aksk.and_then(|v| v.to_str().ok());
+    aksk::claimed_app_key(x_aksk).map(Cow::Owned).or_else(|| {
+        url::form_urlencoded::parse(uri.query()?.as_bytes())
             .find(|(k, v)| k == "app_key" && !v.is_empty())
-            .map(|(_, v)| v.into_owned())
+            .map(|(_, v)| v)
     })
 }
 
