@@ -344,7 +344,7 @@ pub async fn publish_answers(
     let refusal = response.extensions().get::<Refusal>();
     logs::request(&logs::Answered {
         method: method.as_str(),
-        path: &path,
+        path,
         app_key: claimed.as_deref(),
         http_status: response.status().as_u16(),
         resultcode: match refusal {
