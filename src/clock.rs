@@ -267,6 +267,10 @@ impl Stopwatch {
     pub fn elapsed_ms(&self) -> u64 {
         self.0.elapsed().as_millis() as u64
     }
+
+    pub fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
 }
 
 /// A calendar time as the platform writes it in payloads and Dialtone stores it:
