@@ -332,9 +332,9 @@ impl IntoResponse for CallVerifyError {
 #[error("{0}")]
 pub struct InternalFault(pub String);
 
-/// The code and text an error answer carried, on the response for the event stream's middleware
-/// ([`crate::sim::stream::publish_answers`]), which publishes it with the path: rendering
-/// itself stays free of side effects.
+/// The code and text an error answer carried, on the response for the server, which logs and
+/// publishes it with the path ([`crate::sim::stream::Asked::answered`]): rendering itself stays
+/// free of side effects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub resultcode: &'static str,

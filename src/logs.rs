@@ -4,8 +4,8 @@
 //! logged where they are decided, per lock ([`crate::auth`]) and per frequency hit
 //! ([`crate::engine`]).
 //!
-//! Each line is written at one point: requests by the platform API's middleware
-//! ([`crate::sim::stream::publish_answers`], [`request`]), everything else as it is published on
+//! Each line is written at one point: requests as the server answers them
+//! ([`crate::sim::stream::Asked::answered`], [`request`]), everything else as it is published on
 //! the event bus ([`crate::events::Events::publish`] calls [`published`]), so the log and the
 //! event stream cannot tell different stories. Lines published under the engine's lock are
 //! written as it is let go ([`hold`]), so writing them does not lengthen the lock. Lines are `info` (refusals, locks and frequency hits

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::middleware;
 use axum::response::Response;
 use axum::Router;
 use hyper::body::Incoming;
@@ -45,28 +44,30 @@ pub enum RunError {
     Tls(#[from] TlsError),
 }
 
-/// The whole HTTP surface: the platform API (each answer logged by
-/// [`sim::stream::publish_answers`]), the control plane, the console and the 404 fallback.
-/// Requests reach it through [`answer`].
+/// The whole HTTP surface: the platform API, the control plane, the console and the 404
+/// fallback. Requests reach it through [`answer`].
 pub fn build_router(state: AppState) -> Router {
-    let refusals = middleware::from_fn_with_state(state.clone(), sim::stream::publish_answers);
     api::router()
-        .layer(refusals)
         .merge(sim::router())
         .merge(console::router())
         .fallback(api::not_found)
         .with_state(state)
 }
 
-/// Answers one request with `app`, inside a `debug` span that records its `status` and `latency`,
-/// and logs the [`InternalFault`] an error response carries, once, inside that span (rendering
-/// an error never logs: axum's error-handling pattern). The path only, never the query: legacy
-/// query strings carry tokens and passwords.
+/// Answers one request with `app`, inside a `debug` span that records its `status` and `latency`:
+/// - logs the [`InternalFault`] an error response carries, once, inside that span (rendering
+///   an error never logs: axum's error-handling pattern);
+/// - logs every answer on a platform API path, and publishes its refusals on the event stream
+///   ([`sim::stream::Asked`]).
 ///
-/// One step per request, not a layer on the router: a router's layers wrap every route and
-/// are cloned, boxed, for every request, and two of them (tower-http's trace and a
-/// `from_fn`) cost a tenth of callVerify's throughput.
-pub async fn answer(app: Router, request: Request) -> Response {
+/// The span has the path only, never the query: legacy query strings carry tokens and passwords.
+///
+/// One step per request, not layers on the router: a router's layers wrap every route and are
+/// cloned, boxed, for every request, and three of them (tower-http's trace and two `from_fn`)
+/// cost more than a tenth of callVerify's throughput.
+pub async fn answer(app: Router, state: &AppState, request: Request) -> Response {
+    let platform =
+        api::is_platform_path(request.uri().path()).then(|| sim::stream::Asked::of(&request));
     let span = tracing::debug_span!(
         "request",
         method = %request.method(),
@@ -80,6 +81,9 @@ pub async fn answer(app: Router, request: Request) -> Response {
         Err(never) => match never {},
     };
     let _in = span.enter();
+    if let Some(asked) = platform {
+        asked.answered(state, &response);
+    }
     if let Some(fault) = response.extensions_mut().remove::<InternalFault>() {
         tracing::error!(status = response.status().as_u16(), error = %fault, "internal fault");
     }
@@ -106,7 +110,7 @@ pub async fn serve(
     let push_timeout = Duration::from_millis(state.config.push.timeout_ms);
     let settings = state.config.server.clone();
     let tls = tls_acceptor(&settings)?;
-    let app = build_router(state);
+    let app = build_router(state.clone());
     let stop = shutdown.clone();
     // Stream connections are upgraded out of the server's graceful shutdown: end them when it
     // begins, with a close frame.
@@ -116,7 +120,7 @@ pub async fn serve(
         closing.wait().await;
         events.close();
     });
-    accept_loop(listener, tls, app, &settings, stop).await;
+    accept_loop(listener, tls, app, state, &settings, stop).await;
     if let Some(driver) = driver {
         driver.abort();
     }
@@ -158,6 +162,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: Router,
+    state: AppState,
     settings: &ServerConfig,
     shutdown: Shutdown,
 ) {
@@ -198,13 +203,13 @@ async fn accept_loop(
             },
             () = shutdown.wait() => break,
         };
-        let app = app.clone();
+        let (app, state) = (app.clone(), state.clone());
         // What axum's `into_make_service_with_connect_info` would insert, for `ConnectInfo`.
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
-            let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(answer(app, request).await) }
+            let (app, state) = (app.clone(), state.clone());
+            async move { Ok::<_, std::convert::Infallible>(answer(app, &state, request).await) }
         });
         let http = http.clone();
         let stop = shutdown.clone();
@@ -278,8 +283,16 @@ mod tests {
     use super::*;
     use crate::testing::test_config;
 
-    fn router() -> Router {
-        build_router(AppState::new(test_config()).expect("the test config builds"))
+    /// The router and its state, as [`serve`] has them.
+    fn served() -> (Router, AppState) {
+        let state = AppState::new(test_config()).expect("the test config builds");
+        (build_router(state.clone()), state)
+    }
+
+    /// One request answered as the accept loop answers it.
+    async fn ask(request: Request<Body>) -> Response {
+        let (router, state) = served();
+        answer(router, &state, request).await
     }
 
     async fn text(response: Response) -> String {
@@ -325,12 +338,9 @@ mod tests {
     async fn an_internal_fault_is_answered_with_1010001_and_logged_once() {
         let log = process_log();
         // Served without connect info, callVerify has no peer address: a wiring fault of ours.
-        let response = answer(
-            router(),
-            Request::post("/rest/httpsessions/callVerify/v1.0")
-                .body(Body::from("{}"))
-                .expect("a valid request"),
-        )
+        let response = ask(Request::post("/rest/httpsessions/callVerify/v1.0")
+            .body(Body::from("{}"))
+            .expect("a valid request"))
         .await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(response.extensions().get::<InternalFault>().is_none());
@@ -350,10 +360,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_oversized_legacy_body_is_1010002_and_a_sandbox_path_the_same() {
-        let router = router().layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+        let (router, state) = served();
+        let router = router.layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
         for path in ["/omp/oauth/refresh", "/sandbox/omp/oauth/refresh"] {
             let response = answer(
                 router.clone(),
+                &state,
                 Request::post(path)
                     .body(Body::from(vec![b'a'; crate::body::MAX_BODY_BYTES + 1]))
                     .expect("a valid request"),
@@ -393,7 +405,7 @@ mod tests {
             .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
 
         store.fail_commits(true);
-        let refused = answer(router.clone(), signed_call_verify()).await;
+        let refused = answer(router.clone(), &state, signed_call_verify()).await;
         assert_eq!(refused.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             text(refused).await,
@@ -407,7 +419,7 @@ mod tests {
         );
 
         store.fail_commits(false);
-        let accepted = answer(router, signed_call_verify()).await;
+        let accepted = answer(router, &state, signed_call_verify()).await;
         assert_eq!(accepted.status(), StatusCode::OK);
         let body: serde_json::Value =
             serde_json::from_str(&text(accepted).await).expect("a JSON body");
@@ -443,12 +455,9 @@ mod tests {
             })
             .finish();
         let _default = tracing::subscriber::set_default(subscriber);
-        let response = answer(
-            router(),
-            Request::get("/nowhere?access_token=secret")
-                .body(Body::empty())
-                .expect("a valid request"),
-        )
+        let response = ask(Request::get("/nowhere?access_token=secret")
+            .body(Body::empty())
+            .expect("a valid request"))
         .await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         let text = String::from_utf8(lines.0.lock().expect("not poisoned").clone());
@@ -469,12 +478,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_control_body_is_a_json_400_not_plain_text() {
-        let response = answer(
-            router(),
-            Request::post("/sim/v1/clock/advance")
-                .body(Body::from("{"))
-                .expect("a valid request"),
-        )
+        let response = ask(Request::post("/sim/v1/clock/advance")
+            .body(Body::from("{"))
+            .expect("a valid request"))
         .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let body: serde_json::Value =

@@ -107,42 +107,56 @@ async fn place(
     Ok(response)
 }
 
-/// The platform routes, also mounted under `/sandbox`.
+const CALL_VERIFY: &str = "/rest/httpsessions/callVerify/v1.0";
+// Spec §11: only v2.0 is documented; demos say "v1.0 or v2.0" (Dialtone: the same).
+const CALL_NOTIFY: &str = "/rest/httpsessions/callnotify/v2.0";
+const CALL_NOTIFY_V1: &str = "/rest/httpsessions/callnotify/v1.0";
+const CALL_STOP: &str = "/rest/httpsessions/callStop/v2.0";
+// Spec §12: v2.0 only; v1.0, known from one old client, stays 404.
+const CLICK_TO_CALL: &str = "/rest/httpsessions/click2Call/v2.0";
+const RECORD: &str = "/rest/provision/voice/record/v1.0";
+const FASTLOGIN: &str = "/rest/fastlogin/v1.0";
+const REFRESH: &str = "/omp/oauth/refresh";
+const LOGOUT: &str = "/rest/logout/v1.0";
+
+/// Every path [`router`] serves, each also under `/sandbox`.
+const PATHS: [&str; 9] = [
+    CALL_VERIFY,
+    CALL_NOTIFY,
+    CALL_NOTIFY_V1,
+    CALL_STOP,
+    CLICK_TO_CALL,
+    RECORD,
+    FASTLOGIN,
+    REFRESH,
+    LOGOUT,
+];
+
+/// Whether `path` is one of the platform API's (the server logs every answer on them).
+pub fn is_platform_path(path: &str) -> bool {
+    let path = path.strip_prefix("/sandbox").unwrap_or(path);
+    PATHS.contains(&path)
+}
+
+/// The platform routes ([`PATHS`]), also mounted under `/sandbox`.
 pub fn router() -> Router<AppState> {
     let platform = Router::new()
+        .route(CALL_VERIFY, only_post(post(call_verify::call_verify)))
+        .route(CALL_NOTIFY, only_post(post(call_notify::call_notify)))
+        .route(CALL_NOTIFY_V1, only_post(post(call_notify::call_notify)))
+        .route(CALL_STOP, only_post(post(call_stop::call_stop)))
+        .route(CLICK_TO_CALL, only_post(post(click_to_call::click_to_call)))
         .route(
-            "/rest/httpsessions/callVerify/v1.0",
-            only_post(post(call_verify::call_verify)),
-        )
-        // Spec §11: only v2.0 is documented; demos say "v1.0 or v2.0" (Dialtone: the same).
-        .route(
-            "/rest/httpsessions/callnotify/v2.0",
-            only_post(post(call_notify::call_notify)),
-        )
-        .route(
-            "/rest/httpsessions/callnotify/v1.0",
-            only_post(post(call_notify::call_notify)),
-        )
-        .route(
-            "/rest/httpsessions/callStop/v2.0",
-            only_post(post(call_stop::call_stop)),
-        )
-        // Spec §12: v2.0 only; v1.0, known from one old client, stays 404.
-        .route(
-            "/rest/httpsessions/click2Call/v2.0",
-            only_post(post(click_to_call::click_to_call)),
-        )
-        .route(
-            "/rest/provision/voice/record/v1.0",
+            RECORD,
             get(record::record).fallback(|| async {
                 ApiError::InvalidRestApi {
                     method_not_allowed: true,
                 }
             }),
         )
-        .route("/rest/fastlogin/v1.0", only_post(post(legacy::fastlogin)))
-        .route("/omp/oauth/refresh", only_post(post(legacy::refresh)))
-        .route("/rest/logout/v1.0", only_post(post(legacy::logout)));
+        .route(FASTLOGIN, only_post(post(legacy::fastlogin)))
+        .route(REFRESH, only_post(post(legacy::refresh)))
+        .route(LOGOUT, only_post(post(legacy::logout)));
     Router::new()
         .merge(platform.clone())
         .nest("/sandbox", platform)
@@ -175,3 +189,49 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
 
 #[cfg(test)]
 mod props;
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::error::HINT_HEADER;
+
+    /// The server logs answers on the paths `is_platform_path` names: they must be the router's.
+    #[tokio::test]
+    async fn the_platform_paths_are_the_ones_the_router_serves_and_only_those() {
+        let state = AppState::new(crate::testing::test_config()).expect("the test config builds");
+        let app = router().fallback(not_found).with_state(state);
+        let served = |path: String| {
+            let app = app.clone();
+            async move {
+                let request = Request::put(path.as_str()).body(Body::empty());
+                let response = app
+                    .oneshot(request.expect("a valid request"))
+                    .await
+                    .expect("infallible");
+                let hint = response.headers().get(HINT_HEADER);
+                let hint = hint.and_then(|h| h.to_str().ok()).unwrap_or_default();
+                !hint.starts_with("nothing is served at")
+            }
+        };
+        for path in PATHS {
+            for path in [path.to_owned(), format!("/sandbox{path}")] {
+                assert!(is_platform_path(&path), "{path}");
+                assert!(served(path.clone()).await, "{path} is routed");
+            }
+        }
+        for path in [
+            "/rest/httpsessions/click2Call/v1.0",
+            "/rest/httpsessions/callVerify/v1.0/",
+            "/sandboxrest/fastlogin/v1.0",
+            "/sim/v1/calls",
+            "/",
+        ] {
+            assert!(!is_platform_path(path), "{path}");
+            assert!(!served(path.to_owned()).await, "{path} is not routed");
+        }
+    }
+}

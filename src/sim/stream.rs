@@ -15,8 +15,7 @@ use std::time::Duration;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
@@ -326,59 +325,64 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Middleware on the platform API: logs every answer, one line ([`logs::request`]), and
-/// publishes each error answer (a [`Refusal`] on the response) as a `refused` event with the
-/// path and the app the request named, authenticated or not.
-pub async fn publish_answers(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    // The URI's parts are shared bytes: keeping it costs no copy of the path or query.
-    let uri = request.uri().clone();
-    let method = request.method().clone();
-    let x_aksk = request.headers().get("x-aksk").cloned();
-    let response = next.run(request).await;
-    let claimed = claimed_app_key(x_aksk.as_ref(), &uri);
-    let path = uri.path();
-    let refusal = response.extensions().get::<Refusal>();
-    logs::request(&logs::Answered {
-        method: method.as_str(),
-        path,
-        app_key: claimed.as_deref(),
-        http_status: response.status().as_u16(),
-        resultcode: match refusal {
-            Some(r) => Some(r.resultcode),
-            None => response.status().is_success().then_some("0"),
-        },
-        resultdesc: refusal.map(|r| r.resultdesc.as_str()),
-        hint: refusal.and_then(|r| r.hint.as_deref()),
-        session_id: response
-            .extensions()
-            .get::<AcceptedCall>()
-            .map(|a| a.session_id.as_str()),
-    });
-    if let Some(refusal) = refusal {
-        let refused = Refused {
-            app_key: claimed.map(Cow::into_owned),
-            path: path.to_owned(),
-            http_status: response.status().as_u16(),
-            resultcode: refusal.resultcode.to_owned(),
-            resultdesc: refusal.resultdesc.clone(),
-            hint: refusal.hint.clone(),
-        };
-        let engine = &state.engine;
-        let stamp = Stamp::new(engine.clock(), engine.clock().now());
-        engine.events().publish(stamp, SimEvent::Refused(refused));
+/// A platform API request as it was asked, kept until it is answered ([`Asked::answered`]).
+/// The URI's parts are shared bytes: keeping it costs no copy of the path or query.
+pub struct Asked {
+    uri: Uri,
+    method: Method,
+    x_aksk: Option<HeaderValue>,
+}
+
+impl Asked {
+    pub fn of(request: &Request) -> Asked {
+        Asked {
+            uri: request.uri().clone(),
+            method: request.method().clone(),
+            x_aksk: request.headers().get("x-aksk").cloned(),
+        }
     }
-    response
+
+    /// Logs the answer, one line ([`logs::request`]), and publishes an error answer (a
+    /// [`Refusal`] on the response) as a `refused` event with the path and the app the request
+    /// named, authenticated or not.
+    pub fn answered(self, state: &AppState, response: &Response) {
+        let claimed = claimed_app_key(self.x_aksk.as_ref(), &self.uri);
+        let path = self.uri.path();
+        let refusal = response.extensions().get::<Refusal>();
+        logs::request(&logs::Answered {
+            method: self.method.as_str(),
+            path,
+            app_key: claimed.as_deref(),
+            http_status: response.status().as_u16(),
+            resultcode: match refusal {
+                Some(r) => Some(r.resultcode),
+                None => response.status().is_success().then_some("0"),
+            },
+            resultdesc: refusal.map(|r| r.resultdesc.as_str()),
+            hint: refusal.and_then(|r| r.hint.as_deref()),
+            session_id: response
+                .extensions()
+                .get::<AcceptedCall>()
+                .map(|a| a.session_id.as_str()),
+        });
+        if let Some(refusal) = refusal {
+            let refused = Refused {
+                app_key: claimed.map(Cow::into_owned),
+                path: path.to_owned(),
+                http_status: response.status().as_u16(),
+                resultcode: refusal.resultcode.to_owned(),
+                resultdesc: refusal.resultdesc.clone(),
+                hint: refusal.hint.clone(),
+            };
+            let engine = &state.engine;
+            let stamp = Stamp::new(engine.clock(), engine.clock().now());
+            engine.events().publish(stamp, SimEvent::Refused(refused));
+        }
+    }
 }
 
 /// The app_key a request names: X-AKSK's `Username`, or a legacy `app_key` query parameter.
-fn claimed_app_key<'a>(
-    x_aksk: Option<&HeaderValue>,
-    uri: &'a axum::http::Uri,
-) -> Option<Cow<'a, str>> {
+fn claimed_app_key<'a>(x_aksk: Option<&HeaderValue>, uri: &'a Uri) -> Option<Cow<'a, str>> {
     let x_aksk = x_aksk.and_then(|v| v.to_str().ok());
     aksk::claimed_app_key(x_aksk).map(Cow::Owned).or_else(|| {
         url::form_urlencoded::parse(uri.query()?.as_bytes())

@@ -379,11 +379,25 @@ fn routes_in_the_code() -> BTreeSet<String> {
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
+            // A route's path is a literal, or a `const NAME: &str = "…";` of the same file.
+            let consts: std::collections::HashMap<&str, &str> = text
+                .lines()
+                .filter_map(|l| {
+                    l.trim_start()
+                        .strip_prefix("const ")?
+                        .split_once(": &str = \"")
+                })
+                .filter_map(|(name, rest)| Some((name, rest.strip_suffix("\";")?)))
+                .collect();
             for (at, _) in text.match_indices(".route(") {
                 let rest = text[at + ".route(".len()..].trim_start();
                 if let Some(quoted) = rest.strip_prefix('"') {
                     let end = quoted.find('"').expect("a closing quote");
                     routes.insert(quoted[..end].to_owned());
+                } else if let Some(name) = rest.split(',').next() {
+                    if let Some(path) = consts.get(name.trim()) {
+                        routes.insert((*path).to_owned());
+                    }
                 }
             }
         }
