@@ -704,8 +704,14 @@ async fn the_server_logs_each_request_and_call_event_by_default_and_as_json_on_r
                 assert_eq!(line["session_id"], session.as_str(), "{line}");
             }
             _ => {
+                // As tracing writes it: the wall time, the level padded to five, the target.
+                let (time, rest) = request.split_once(' ').unwrap_or_default();
                 assert!(
-                    request.contains("INFO dialtone::request: accepted"),
+                    chrono::DateTime::parse_from_rfc3339(time).is_ok(),
+                    "{request}"
+                );
+                assert!(
+                    rest.starts_with(" INFO dialtone::request: accepted app_key="),
                     "{request}"
                 );
                 assert!(
