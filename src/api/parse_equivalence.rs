@@ -18,8 +18,9 @@ const NOTIFY: &[u8] = br#"{"displayNbr":"+862087654321","calleeNbr":"+8613900001
 const CLICK: &[u8] = br#"{"displayNbr":"+862087654321","callerNbr":"+8613900001234","displayCalleeNbr":"+862087654322","calleeNbr":"+8613700005678","recordFlag":"true","partyTypeRequiredInDisconnect":"true","userData":"ticket-4410"}"#;
 
 /// Bodies where a borrowed reading could differ from `Value`'s: types, numbers, duplicates,
-/// escapes, nulls, shapes, encodings, nesting. Each is run through all three parsers, strict and
-/// lenient, so a body made for one parser also probes the others' "missing field" paths.
+/// escapes, nulls, shapes, encodings, nesting. Each is run through all four parsers (the three
+/// call parsers strict and lenient, callStop's), so a body made for one parser also probes the
+/// others' "missing field" paths.
 fn tricky_bodies() -> Vec<Vec<u8>> {
     let verify = String::from_utf8_lossy(VERIFY).into_owned();
     let notify = String::from_utf8_lossy(NOTIFY).into_owned();
@@ -250,6 +251,40 @@ fn tricky_bodies() -> Vec<Vec<u8>> {
         raw.push([&b"{"[..], bad, b":1,", &VERIFY[1..]].concat());
     }
     raw.push(b"{\xff}".to_vec());
+    // callStop's two fields: the session id's length counted in characters, not bytes.
+    let long = |n: usize, c: char| c.to_string().repeat(n);
+    for stop in [
+        r#"{"sessionid":"s1","signal":"call_stop"}"#.to_owned(),
+        r#"{"sessionId":"s1","signal":"call_stop"}"#.to_owned(),
+        r#"{"sessionid":"","signal":"call_stop"}"#.to_owned(),
+        r#"{"sessionid":null,"signal":"call_stop"}"#.to_owned(),
+        r#"{"sessionid":7,"signal":"call_stop"}"#.to_owned(),
+        r#"{"sessionid":["s1"],"signal":"call_stop"}"#.to_owned(),
+        r#"{"sessionid":"s1","signal":"Call_Stop"}"#.to_owned(),
+        r#"{"sessionid":"s1","signal":null}"#.to_owned(),
+        r#"{"sessionid":"s1"}"#.to_owned(),
+        r#"{"signal":"call_stop"}"#.to_owned(),
+        r#"{"sessionid":"s1","sessionid":"s2","signal":"call_stop"}"#.to_owned(),
+        r#"{"sessionid":"s\u0031","signal":"call_st\u006fp"}"#.to_owned(),
+        format!(
+            r#"{{"sessionid":"{}","signal":"call_stop"}}"#,
+            long(256, 'a')
+        ),
+        format!(
+            r#"{{"sessionid":"{}","signal":"call_stop"}}"#,
+            long(257, 'a')
+        ),
+        format!(
+            r#"{{"sessionid":"{}","signal":"call_stop"}}"#,
+            long(256, '话')
+        ),
+        format!(
+            r#"{{"sessionid":"{}","signal":"call_stop"}}"#,
+            long(257, '话')
+        ),
+    ] {
+        raw.push(stop.into_bytes());
+    }
     raw
 }
 
@@ -285,7 +320,11 @@ fn every_tricky_body_reads_as_it_did_through_value() {
                     format!("{:?}", reference::click_to_call(&body, "k3Vd", lenient)),
                 ),
             ];
-            for (new, old) in results {
+            let stop = (
+                format!("{:?}", super::call_stop::parse(&body)),
+                format!("{:?}", reference::call_stop(&body)),
+            );
+            for (new, old) in results.into_iter().chain([stop]) {
                 assert_eq!(new, old, "{shown} (lenient: {lenient})");
                 accepted += usize::from(new.starts_with("Ok("));
                 hinted += usize::from(new.starts_with("Err(Hinted("));
@@ -405,6 +444,21 @@ mod reference {
                     .hint(format!("{name} is missing: expected {}", expected(name)))
             })
         }
+    }
+
+    /// callStop's parser as it was (`src/api/call_stop.rs` before the borrowed form).
+    pub fn call_stop(bytes: &[u8]) -> Result<String, ApiError> {
+        let body = json_object(bytes)?;
+        let f = Fields(&body);
+        let session_id = f.required("sessionid", |v| {
+            v.as_str()
+                .filter(|s| (1..=256).contains(&s.chars().count()))
+                .map(str::to_owned)
+        })?;
+        f.required("signal", |v| {
+            (v.as_str() == Some("call_stop")).then_some(())
+        })?;
+        Ok(session_id)
     }
 
     /// A value as the hint quotes it: JSON, cut short.
