@@ -296,7 +296,13 @@ impl Engine {
         let Some(entry) = st.calls.get(&seq) else {
             return;
         };
-        let queue = st.deliveries.queues.entry(seq).or_default();
+        let Some(queue) = st.deliveries.queues.get_mut(&seq) else {
+            // Nothing was ever queued (no status URL): once ended, its CDR may go.
+            if entry.fee.is_some() && entry.fee_state == FeeState::Pending {
+                self.queue_fee(st, seq, now);
+            }
+            return;
+        };
         if queue.busy {
             return;
         }

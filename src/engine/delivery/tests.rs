@@ -109,11 +109,16 @@ fn engine(receiver: &Arc<Scripted>) -> Engine {
 
 /// Places a verification call to `callee` whose code plays for 3 s after answer.
 fn call(engine: &Engine, callee: &str) -> Accepted {
+    call_with(engine, callee, Some(STATUS_URL))
+}
+
+/// As [`call`], with this status URL, or none (the test config's app has none either).
+fn call_with(engine: &Engine, callee: &str, status_url: Option<&str>) -> Accepted {
     let request = CallRequest {
         app_key: APP_KEY.into(),
         display_nbr: DISPLAY.parse().unwrap(),
         callee_nbr: callee.parse().unwrap(),
-        status_url: Some(STATUS_URL.parse().unwrap()),
+        status_url: status_url.map(|u| u.parse().unwrap()),
         fee_url: Some(FEE_URL.parse().unwrap()),
         user_data: None,
         kind: CallKind::Verify(VerifyCall {
@@ -326,4 +331,18 @@ async fn a_result_that_finds_the_engine_busy_waits_for_the_lock_and_is_handled_a
         "handled by whoever let go of the lock"
     );
     assert!(engine.wait_idle(Duration::from_secs(1)).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_with_no_status_url_holds_no_status_queue_and_its_cdr_still_goes() {
+    let receiver = Arc::new(Scripted::default());
+    let engine = engine(&receiver);
+    call_with(&engine, CALLEE, None);
+    assert!(
+        engine.lock().deliveries.queues.is_empty(),
+        "nothing to push, nothing queued while the call is in progress"
+    );
+    engine.advance(MINUTE, true).await.unwrap();
+    assert_eq!(receiver.started(), ["f1"], "the CDR, and no status push");
+    assert!(engine.lock().deliveries.queues.is_empty());
 }
