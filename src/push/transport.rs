@@ -279,7 +279,16 @@ impl HttpTransport {
                 report.response_body = Some(text);
             }
             Err(SendError::Timeout) => report.error = Some(PushError::Timeout),
-            Err(SendError::Client(e)) => report.error = Some(classify(&e)),
+            Err(SendError::Client(e)) => {
+                // The journal keeps the kind; the cause is for whoever turns on
+                // `RUST_LOG=dialtone::push::transport=debug`.
+                tracing::debug!(
+                    delivery = %job.delivery_id,
+                    error = ?e,
+                    "push got no answer"
+                );
+                report.error = Some(classify(&e));
+            }
         }
         if job.fault == Some(FaultKind::Timeout) {
             // The receiver got the push (and may have acted on it); Dialtone acts as if no
