@@ -2,7 +2,8 @@
 # Soak test: `dialtone load` places calls at a steady rate against a release Dialtone on a scaled
 # clock, pushing to a real receiver, and Dialtone's RSS is sampled throughout. It passes when,
 # after the warm-up, RSS stays within 10 % of what it was at the end of the warm-up: finished
-# calls leave memory (retention) and nothing else grows with the number of calls.
+# calls leave memory (retention) and nothing else grows with the number of calls, and when no
+# push failed: the receiver answers every one.
 #
 #   scripts/soak.sh [durable|ephemeral] [SECONDS] [RATE]
 #
@@ -10,7 +11,8 @@
 # X-AKSK nonce memory (100 000 nonces, one per request) fills later than that: a bounded cache
 # filling up is not growth. Only 127.0.0.1 is
 # used (ports 19301-19302). Prints one line per sample (seconds, RSS in KiB, calls accepted) and
-# a JSON verdict; exits non-zero if RSS grew more than 10 %. DIALTONE_BIN skips the build.
+# a JSON verdict; exits non-zero if RSS grew more than 10 % or a push failed. DIALTONE_BIN skips
+# the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -115,8 +117,11 @@ verdict = {
     "rss_kib_at_warm_up": base, "rss_kib_peak_after": peak, "rss_kib_last": after[-1],
     "growth_pct": round(100.0 * (peak - base) / base, 1),
     "calls": load["calls"], "achieved_rate_per_s": load["achieved_rate_per_s"],
+    "pushes_delivered": load["pushes"]["delivered"], "pushes_failed": load["pushes"]["failed"],
 }
 verdict["flat"] = verdict["growth_pct"] <= 10.0
+# The receiver answers every push: a failed one is Dialtone's, and status pushes are not retried.
+verdict["passed"] = verdict["flat"] and verdict["pushes_failed"] == 0
 print(json.dumps(verdict, sort_keys=True))
-sys.exit(0 if verdict["flat"] else 1)
+sys.exit(0 if verdict["passed"] else 1)
 PY

@@ -8,5 +8,6 @@ pub mod faults;
 pub mod journal;
 pub mod payload;
 pub mod retry;
+mod reused;
 pub mod sign;
 pub mod transport;

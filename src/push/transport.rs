@@ -15,9 +15,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use tokio::time::Sleep;
+use tower::ServiceExt;
 
 use super::faults::FaultKind;
 use super::journal::PushError;
+use super::reused::{Answers, Counted};
 use super::sign::{self, CreatedTz};
 use crate::clock::{transport_now, Stopwatch};
 use crate::error::PLATFORM_CONTENT_TYPE;
@@ -137,7 +139,13 @@ const IDEMPOTENCY: HeaderName = HeaderName::from_static(IDEMPOTENCY_HEADER);
 const RESPONSE_BODY_KEPT: usize = 4096;
 
 /// Plain TCP for `http://` receivers, rustls over it for `https://` ones.
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Tls = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// What [`Tls`] connects, counted.
+type Io = hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>;
+
+/// Every connection counts the answers it carried (see [`reused`](super::reused)).
+type Connector = tower::util::MapResponse<Tls, fn(Io) -> Counted<Io>>;
 
 /// A hyper client: no redirect or retry layers and no proxy lookups (spec §6.2: a redirect is a
 /// failure, and the engine decides retries), so one attempt is one request on the wire.
@@ -147,7 +155,7 @@ type Client = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     client: Client,
-    /// Never pools, so a resend after a reset (see [`discarded_unread`]) goes out on a new
+    /// Never pools, so a resend (see [`went_unread`]) goes out on a new
     /// connection rather than on another idle one the receiver may have closed too.
     fresh: Client,
     timeout: Duration,
@@ -172,7 +180,8 @@ impl HttpTransport {
         tcp.enforce_http(false);
         // Small requests answered at once: Nagle's delay would only add latency.
         tcp.set_nodelay(true);
-        let connector: Connector = (tcp, tls).into();
+        let tls: Tls = (tcp, tls).into();
+        let connector: Connector = tls.map_response(Counted::new as fn(Io) -> Counted<Io>);
         let builder = || {
             let mut b = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
             b.pool_timer(TokioTimer::new());
@@ -238,11 +247,10 @@ impl HttpTransport {
         let mut sent = self.send(&self.client, first, deadline.as_mut()).await;
         let mut moved = false;
         if let Err(SendError::Client(e)) = &sent {
-            if let Some(again) = discarded_unread(e).then(|| request.build()).flatten() {
-                // The receiver's socket threw the request away unread (typically a kept-alive
-                // connection it was closing as we wrote): it cannot have acted on it, so the same
+            if let Some(again) = went_unread(e).then(|| request.build()).flatten() {
+                // Typically a kept-alive connection the receiver closed as we wrote: the same
                 // request, byte for byte, goes once more on a new connection, within this attempt.
-                tracing::debug!(delivery = %job.delivery_id, error = %e, "push reset unread; resent");
+                tracing::debug!(delivery = %job.delivery_id, error = ?e, "push unread; resent");
                 deadline
                     .as_mut()
                     .reset(tokio::time::Instant::now() + self.timeout);
@@ -308,11 +316,15 @@ impl HttpTransport {
         request: hyper::Request<Full<Bytes>>,
         deadline: Pin<&mut Sleep>,
     ) -> Result<hyper::Response<Incoming>, SendError> {
-        tokio::select! {
+        let sent = tokio::select! {
             biased;
             sent = client.request(request) => sent.map_err(SendError::Client),
             () = deadline => Err(SendError::Timeout),
+        };
+        if let Some(answers) = sent.as_ref().ok().and_then(|r| Answers::of(r.extensions())) {
+            answers.answered();
         }
+        sent
     }
 
     /// The first [`RESPONSE_BODY_KEPT`] bytes of the answer's body, read until `deadline`. The
@@ -388,17 +400,20 @@ fn classify(e: &hyper_util::client::legacy::Error) -> PushError {
     }
 }
 
-/// Whether a send that got no answer failed because the receiver reset the connection before
-/// reading the request: a connection reset (or broken pipe) on the request's own connection,
-/// with no byte of an answer.
+/// Whether a send that got no answer went unread by the receiver, as far as the client can
+/// tell, so the same request may go once more at once. Two signs, each with no byte of an answer:
+/// - a connection reset (or broken pipe): a socket closed with unread data answers with a reset;
+/// - a clean close on a connection that had answered before: the receiver closed it after its
+///   last answer, and the push was written into a socket already closed (see
+///   [`reused`](super::reused)).
 ///
-/// Dialtone decision (docs/decisions.md, "Push resends"): a socket closed with unread data
-/// answers with a reset, while a receiver that read the whole request and then closed (crashed,
-/// say) closes cleanly, which hyper reports as an incomplete message. Only the reset proves the
-/// request went unread, so only it is resent; a clean close, a timeout or any answer never is.
-/// A request hyper had not yet written when it saw the connection close is resent by hyper
-/// itself on a reused connection (hyper-util's `retry_canceled_requests`).
-fn discarded_unread(e: &hyper_util::client::legacy::Error) -> bool {
+/// Dialtone decision (docs/decisions.md, "Push resends"): a clean close on a new connection is a
+/// receiver that read the push and then closed (crashed, say), and is never resent. On a reused
+/// connection the two cannot be told apart; the push is resent, as HTTP clients resend an
+/// idempotent request there, and the receiver has the idempotency key to see it twice. A
+/// request hyper had not yet written when it saw the connection close is resent by hyper itself
+/// on a reused connection (hyper-util's `retry_canceled_requests`).
+fn went_unread(e: &hyper_util::client::legacy::Error) -> bool {
     if e.is_connect() {
         return false;
     }
@@ -411,6 +426,11 @@ fn discarded_unread(e: &hyper_util::client::legacy::Error) -> bool {
                     | std::io::ErrorKind::BrokenPipe
                     | std::io::ErrorKind::ConnectionAborted
             );
+        }
+        if let Some(hyper) = inner.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() {
+                return Answers::of_failed(e).is_some_and(|a| a.answered_before());
+            }
         }
         source = inner.source();
     }
@@ -587,12 +607,21 @@ mod tests {
         assert!(seen.contains("\r\ncontent-length: 2\r\n"), "{seen}");
     }
 
+    /// How [`closing_receiver`]'s first connection treats the second push written on it.
+    #[derive(Clone, Copy)]
+    enum Second {
+        /// Thrown away unread as it arrives: the close-while-writing race, made deterministic.
+        Reset,
+        /// Read whole, then the connection closed without an answer: a receiver that crashed
+        /// after reading.
+        ReadAndDropped,
+    }
+
     /// A receiver on raw TCP, so the test decides exactly when a kept-alive connection closes.
-    /// Its first connection answers one push and keeps alive; the second push on it is either
-    /// thrown away unread as it arrives (the close-while-writing race, made deterministic) or
-    /// read whole and then dropped without an answer (a receiver that crashed after reading).
-    /// Later connections answer every push with 200. `read` counts pushes read whole.
-    async fn closing_receiver(read_second: bool) -> (String, Arc<AtomicUsize>) {
+    /// Its first connection answers one push and keeps alive; the second push on it goes as
+    /// `second` says. Later connections answer every push with 200. `read` counts pushes read
+    /// whole.
+    async fn closing_receiver(second: Second) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
         let read = Arc::new(AtomicUsize::new(0));
@@ -602,42 +631,60 @@ mod tests {
             read_push(&mut first).await;
             counted.fetch_add(1, Ordering::SeqCst);
             first.write_all(OK).await.unwrap();
-            if read_second {
-                read_push(&mut first).await;
-                counted.fetch_add(1, Ordering::SeqCst);
-                drop(first);
-                return; // and accepts nothing more
+            match second {
+                Second::Reset => first.readable().await.unwrap(),
+                Second::ReadAndDropped => {
+                    read_push(&mut first).await;
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
             }
-            first.readable().await.unwrap();
-            drop(first); // unread bytes pending: the kernel answers with a reset
-            while let Ok((mut next, _)) = listener.accept().await {
-                read_push(&mut next).await;
-                counted.fetch_add(1, Ordering::SeqCst);
-                next.write_all(OK).await.unwrap();
-            }
+            drop(first); // unread bytes pending make the kernel answer with a reset
+            answer_every_push(listener, counted).await;
         });
         (url, read)
+    }
+
+    /// Answers every push on every connection `listener` accepts with 200, counting them.
+    async fn answer_every_push(listener: TcpListener, read: Arc<AtomicUsize>) {
+        while let Ok((mut next, _)) = listener.accept().await {
+            let read = read.clone();
+            tokio::spawn(async move {
+                while read_whole_push(&mut next).await.is_some() {
+                    read.fetch_add(1, Ordering::SeqCst);
+                    if next.write_all(OK).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
     }
 
     const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
 
     /// Reads one request whose body is `{}`; what was read.
     async fn read_push(socket: &mut tokio::net::TcpStream) -> Vec<u8> {
+        read_whole_push(socket).await.expect("the push ended early")
+    }
+
+    /// Reads one request whose body is `{}`; `None` if the connection closed first.
+    async fn read_whole_push(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
         let mut seen = Vec::new();
         let mut chunk = [0u8; 4096];
         while !(seen.windows(4).any(|w| w == b"\r\n\r\n") && seen.ends_with(b"{}")) {
-            let n = socket.read(&mut chunk).await.unwrap();
-            assert!(n > 0, "the push ended early");
+            let n = socket.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
             seen.extend_from_slice(&chunk[..n]);
         }
-        seen
+        Some(seen)
     }
 
     use super::test_job as job;
 
     #[tokio::test]
     async fn a_push_reset_unread_on_a_kept_alive_connection_is_resent_at_once() {
-        let (url, read) = closing_receiver(false).await;
+        let (url, read) = closing_receiver(Second::Reset).await;
         let transport = transport();
         assert!(transport.attempt(&job(&url, 1)).await.delivered());
         let second = transport.attempt(&job(&url, 2)).await;
@@ -646,13 +693,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_push_read_and_then_dropped_without_an_answer_is_not_resent() {
-        let (url, read) = closing_receiver(true).await;
+    async fn a_push_closed_without_an_answer_on_a_kept_alive_connection_is_resent_at_once() {
+        // From the client, a receiver that read the push and crashed looks the same as one that
+        // closed the connection just before the push arrived: resent, with the same
+        // idempotency key, so the receiver may see it twice.
+        let (url, read) = closing_receiver(Second::ReadAndDropped).await;
         let transport = transport();
         assert!(transport.attempt(&job(&url, 1)).await.delivered());
         let second = transport.attempt(&job(&url, 2)).await;
-        // A resend would wait on a receiver that accepts nothing more and time out instead.
-        assert_eq!(second.error, Some(PushError::Io), "{second:?}");
-        assert_eq!(read.load(Ordering::SeqCst), 2);
+        assert!(second.delivered(), "{second:?}");
+        assert_eq!(read.load(Ordering::SeqCst), 3, "the second push read twice");
+    }
+
+    #[tokio::test]
+    async fn a_push_read_and_then_dropped_on_a_new_connection_is_not_resent() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
+        let read = Arc::new(AtomicUsize::new(0));
+        let counted = read.clone();
+        tokio::spawn(async move {
+            let (mut first, _) = listener.accept().await.unwrap();
+            read_push(&mut first).await;
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(first);
+            // A resend would be answered: the test sees it as a delivery.
+            answer_every_push(listener, counted).await;
+        });
+        let report = transport().attempt(&job(&url, 1)).await;
+        assert_eq!(report.error, Some(PushError::Io), "{report:?}");
+        assert_eq!(read.load(Ordering::SeqCst), 1);
     }
 }
