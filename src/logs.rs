@@ -91,19 +91,29 @@ impl tracing_subscriber::fmt::time::FormatTime for WallTime {
 /// Writes [`WallTime`]'s text.
 fn wall_time(w: &mut impl std::fmt::Write) -> std::fmt::Result {
     // The log's time is the host's, not the simulation's.
-    let now = crate::clock::transport_now();
-    let second = now.timestamp();
+    let now = crate::clock::log_now();
+    let second = now.as_secs();
     SECOND.with_borrow_mut(|(cached, text)| {
         if *cached != Some(second) || text.is_empty() {
             text.clear();
-            text.push_str(&crate::clock::created_time(now));
+            let at = i64::try_from(second)
+                .ok()
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .unwrap_or_default();
+            text.push_str(&crate::clock::created_time(at));
             text.pop(); // the `Z`: the fraction goes before it
             *cached = Some(second);
         }
         w.write_str(text)
     })?;
-    // A leap second's nanoseconds run past 10⁹: the fraction stays six digits.
-    write!(w, ".{:06}Z", now.timestamp_subsec_micros().min(999_999))
+    // Six digits of microseconds, written by hand: `write!` was a third of this function.
+    let mut fraction = *b".000000Z";
+    let mut micros = now.subsec_micros();
+    for digit in fraction[1..7].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    w.write_str(std::str::from_utf8(&fraction).unwrap_or(".000000Z"))
 }
 
 /// A plain log line's fields, as tracing's default writes them without colours (`name=value`,
@@ -201,7 +211,7 @@ impl<W: std::fmt::Write> std::fmt::Write for Escaping<'_, W> {
 
 thread_local! {
     /// The second a thread last logged in, and its text up to the fraction.
-    static SECOND: std::cell::RefCell<(Option<i64>, String)> =
+    static SECOND: std::cell::RefCell<(Option<u64>, String)> =
         const { std::cell::RefCell::new((None, String::new())) };
 }
 

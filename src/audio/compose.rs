@@ -263,8 +263,11 @@ pub fn compose(
         .ok_or_else(|| AudioError::BadCode(req.code.to_owned()))?;
     let max_duration_ms = t.max_duration_s.saturating_mul(1000);
 
+    // The tones and each reading's lead-in and digits, sized once (an endless announcement,
+    // `times` 0, grows past its first reading).
+    let readings = usize::from(req.times.max(1));
     let mut out = Layout {
-        segments: Vec::new(),
+        segments: Vec::with_capacity(2 + readings * (1 + digits.len())),
         at: t.media_start_ms,
     };
     out.play(pre_tone, Part::PreTone);
