@@ -107,8 +107,9 @@ pub struct TimelineItem {
     /// The call's own, shared: a call tells a dozen of these.
     pub session_id: Arc<str>,
     pub app_key: Arc<str>,
+    /// Most are fixed phrases, as on the call's timeline: shared, not copied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub detail: Option<std::borrow::Cow<'static, str>>,
     /// On `disconnect`: the platform's `stateCode` and its description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_code: Option<u32>,

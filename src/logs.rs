@@ -930,7 +930,7 @@ mod tests {
                 event,
                 session_id: "1200_1_3084225985_20260314101531@callenabler.home1.com".into(),
                 app_key: "appKey01".into(),
-                detail: detail.map(str::to_owned),
+                detail: detail.map(|d| d.to_owned().into()),
                 state_code: state.map(|s| s.0),
                 state_desc: state.map(|s| s.1),
             })

@@ -265,7 +265,9 @@ enum TimerKey {
 struct CallEntry {
     seq: u64,
     session_id: Arc<str>,
-    icid: String,
+    /// When the call was accepted, in wall time: its CDR's `icid` is made from it and `seq`
+    /// (`ids::icid`) when the CDR is built, rather than kept as text all the call long.
+    accepted_at: chrono::DateTime<chrono::Utc>,
     request: CallRequest,
     /// What the callee hears, as far as the call keeps it (its timing is in `call`).
     media: KeptMedia,
@@ -289,6 +291,11 @@ struct CallEntry {
 }
 
 impl CallEntry {
+    /// The CDR's `icid` (spec §7.1): the acceptance time and the call's sequence number.
+    fn icid(&self) -> String {
+        ids::icid(self.seq, self.accepted_at)
+    }
+
     /// Appends to the call's timeline, and to the database.
     fn note(&mut self, store: Option<&Store>, t: TimelineEntry) {
         if let Some(store) = store {
@@ -545,7 +552,7 @@ impl Engine {
             let mut entry = CallEntry {
                 seq,
                 session_id: shared_id.clone(),
-                icid: ids::icid(seq, accepted_at),
+                accepted_at,
                 source,
                 status_url: match &req.status_url {
                     Some(u) => Some(Arc::from(u.as_str())),

@@ -41,7 +41,7 @@ impl Engine {
             event: t.event,
             session_id: entry.session_id.clone(),
             app_key: entry.request.app_key.clone(),
-            detail: t.detail.as_deref().map(str::to_owned),
+            detail: t.detail.clone(),
             state_code: ending.map(|c| c.code()),
             state_desc: ending.map(|c| c.desc()),
         };

@@ -25,7 +25,6 @@ use crate::call::scenario::Source;
 use crate::call::timeline::TimelineEvent;
 use crate::call::{Call, CallTimes, Ending, Outcome, StateCode};
 use crate::clock::{PlatformTime, SimInstant};
-use crate::ids;
 use crate::push::journal::PushKind;
 use crate::push::payload::{CdrFacts, FeeInfo};
 use crate::store::{FeeState, Recovered, StoredCall, StoredEvent, Write};
@@ -242,7 +241,7 @@ impl Engine {
         let entry = CallEntry {
             seq: c.seq,
             session_id: c.session_id.as_str().into(),
-            icid: ids::icid(c.seq, accepted),
+            accepted_at: accepted,
             request,
             media: super::KeptMedia::As(media),
             source: Source::Platform,
@@ -290,10 +289,11 @@ impl Engine {
             Some(PlatformTime::new(e.time.utc()).to_string())
         };
         let end = wall_string(clock, now);
+        let icid = entry.icid();
         let fee = FeeInfo::new(CdrFacts {
             sp_id: cfg.sp_id_of(&entry.request.app_key),
             app_key: &entry.request.app_key,
-            icid: &entry.icid,
+            icid: &icid,
             session_id: &entry.session_id,
             display_nbr: entry.request.display_nbr.as_str(),
             callee_nbr: entry.request.callee_nbr.as_str(),

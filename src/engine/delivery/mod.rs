@@ -729,10 +729,11 @@ pub(super) fn fee_info(e: &CallEntry, cfg: &Config, clock: &Clock) -> FeeInfo {
     let times = e.call.times();
     let wall = |at: SimInstant| super::wall_string(clock, at);
     let ending = e.call.ending();
+    let icid = e.icid();
     FeeInfo::new(CdrFacts {
         sp_id: cfg.sp_id_of(&e.request.app_key),
         app_key: &e.request.app_key,
-        icid: &e.icid,
+        icid: &icid,
         session_id: &e.session_id,
         display_nbr: e.request.display_nbr.as_str(),
         callee_nbr: e.request.callee_nbr.as_str(),
