@@ -115,6 +115,10 @@ pub struct TimelineItem {
     pub state_code: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_desc: Option<&'static str>,
+    /// Whether the log tells it too: every event is, but the note an app without a status URL
+    /// gets on each call, which the log tells for its first call only.
+    #[serde(skip)]
+    pub logged: bool,
 }
 
 /// `push`: one attempt as the journal has it, told by the stream in fewer fields. Holds the

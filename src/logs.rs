@@ -655,6 +655,9 @@ pub fn event(stamp: &Stamp, event: &SimEvent) {
 type At<'a> = tracing::field::DisplayValue<&'a crate::clock::TimelineTime>;
 
 fn call_event(at: At, t: &TimelineItem) {
+    if !t.logged {
+        return;
+    }
     let written = direct(tracing::Level::INFO, "dialtone::call", |l| {
         l.message(format_args!("{}", t.event.name()));
         l.display("at", &at);
@@ -933,6 +936,7 @@ mod tests {
                 detail: detail.map(|d| d.to_owned().into()),
                 state_code: state.map(|s| s.0),
                 state_desc: state.map(|s| s.1),
+                logged: true,
             })
         };
         let attempt = |outcome, status, error, fault: Option<&str>| {

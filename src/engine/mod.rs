@@ -244,6 +244,8 @@ struct State {
     handset_seq: u64,
     /// Finished calls in the order they ended, for `retention`.
     retention: retention::Finished,
+    /// Apps whose first call without a status URL the log has told of (see `accept`).
+    told_no_status_url: std::collections::HashSet<Arc<str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -595,9 +597,17 @@ impl Engine {
             if entry.status_url.is_none() {
                 let note = "no statusUrl and no app status_url: events are recorded, not pushed";
                 let clock = &self.shared.clock;
-                self.note(
+                // Every call of such an app would log the same line: the log tells the app's
+                // first call; each call's timeline and the stream still carry the note.
+                let app_key = &entry.request.app_key;
+                let first = !st.told_no_status_url.contains(app_key);
+                if first {
+                    st.told_no_status_url.insert(app_key.clone());
+                }
+                self.note_logged(
                     &mut entry,
                     TimelineEntry::new(clock, now, TimelineEvent::Note, Some(note)),
+                    first,
                 );
             }
             *st.in_progress_by_app

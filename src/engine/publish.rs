@@ -33,6 +33,11 @@ impl Engine {
 
     /// Appends `t` to the call's timeline and the database, and publishes it.
     pub(super) fn note(&self, entry: &mut CallEntry, t: TimelineEntry) {
+        self.note_logged(entry, t, true);
+    }
+
+    /// [`Engine::note`], with the log told only if `logged`.
+    pub(super) fn note_logged(&self, entry: &mut CallEntry, t: TimelineEntry, logged: bool) {
         let ending = match t.event {
             TimelineEvent::Disconnect => entry.call.ending().map(|e| e.state_code),
             _ => None,
@@ -44,6 +49,7 @@ impl Engine {
             detail: t.detail.clone(),
             state_code: ending.map(|c| c.code()),
             state_desc: ending.map(|c| c.desc()),
+            logged,
         };
         let stamp = Stamp {
             at_ms: t.at_ms,

@@ -144,3 +144,32 @@ async fn nothing_below_info_is_shown_by_default() {
     );
     assert!(!logs.lines().is_empty());
 }
+
+#[tokio::test]
+async fn an_app_without_a_status_url_is_told_so_once_and_each_call_keeps_the_note() {
+    let logs = LogCapture::start();
+    let sim = spawn_sim_with(|c, _| c.apps[0].status_url = None).await;
+    let first = sim.place_call(&verify_body("4815")).await;
+    let mut to_another = verify_body("4816");
+    to_another["calleeNbr"] = json!("+8613900001235");
+    let second = sim.place_call(&to_another).await;
+    let note = "no statusUrl and no app status_url: events are recorded, not pushed";
+
+    let told = one(&logs, &["dialtone::call: note", note]);
+    assert!(told.contains(&format!("session_id={first}")), "{told}");
+    one(
+        &logs,
+        &["dialtone::call: callout", &format!("session_id={second}")],
+    );
+    for session in [&first, &second] {
+        let timeline = sim.call(session).await["timeline"].clone();
+        let notes: Vec<_> = timeline
+            .as_array()
+            .expect("a timeline")
+            .iter()
+            .filter(|e| e["event"] == "note")
+            .collect();
+        assert_eq!(notes.len(), 1, "{session}: {timeline:#}");
+        assert_eq!(notes[0]["detail"], note);
+    }
+}
