@@ -76,7 +76,8 @@ case "$mode" in
 esac
 
 "$receiver" "$recv" & pids+=($!)
-RUST_LOG=warn "$bin" serve --config "$work/soak.toml" "${store[@]}" > "$work/dialtone.log" 2>&1 &
+# Warnings, and the transport's cause for every push that got no answer (resent or failed).
+RUST_LOG=warn,dialtone::push::transport=debug "$bin" serve --config "$work/soak.toml" "${store[@]}" > "$work/dialtone.log" 2>&1 &
 dt=$!
 pids+=($dt)
 for _ in $(seq 100); do
@@ -102,7 +103,7 @@ while kill -0 "$load" 2>/dev/null; do
 done
 wait "$load" || { echo "dialtone load failed:" >&2; cat "$work/load.err" >&2; exit 1; }
 
-python3 - "$samples" "$seconds" "$mode" "$rate" "$work/load.json" <<'PY'
+if python3 - "$samples" "$seconds" "$mode" "$rate" "$work/load.json" <<'PY'
 import json, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
 rows = [(int(t), int(r)) for t, r, *_ in rows]
@@ -118,6 +119,7 @@ verdict = {
     "growth_pct": round(100.0 * (peak - base) / base, 1),
     "calls": load["calls"], "achieved_rate_per_s": load["achieved_rate_per_s"],
     "pushes_delivered": load["pushes"]["delivered"], "pushes_failed": load["pushes"]["failed"],
+    "push_errors": load["pushes"]["by_error"],
 }
 verdict["flat"] = verdict["growth_pct"] <= 10.0
 # The receiver answers every push: a failed one is Dialtone's, and status pushes are not retried.
@@ -125,3 +127,16 @@ verdict["passed"] = verdict["flat"] and verdict["pushes_failed"] == 0
 print(json.dumps(verdict, sort_keys=True))
 sys.exit(0 if verdict["passed"] else 1)
 PY
+then
+    passed=1
+else
+    passed=0
+fi
+resent=$(grep -c "push unread; resent" "$work/dialtone.log" || true)
+echo "pushes resent at once on a new connection: $resent"
+if [[ $passed == 0 ]]; then
+    # The work directory goes with the exit: say here what the log says of the failures.
+    echo "Dialtone's warnings and the causes of failed pushes (last 40):" >&2
+    grep -E " WARN |push got no answer" "$work/dialtone.log" | tail -40 >&2 || true
+    exit 1
+fi

@@ -1,4 +1,4 @@
-//! Which of a receiver's connections have answered before: the one fact the push client's pool
+//! Which of a receiver's connections are being reused: the one fact the push client's pool
 //! keeps to itself that a resend needs (see [`super::transport`], "Push resends" in
 //! docs/decisions.md).
 //!
@@ -9,64 +9,78 @@
 //! it and crashed. Only a connection that answered before can be in that race.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 
-/// A connection to a receiver, with the count of answers it carried. Reads and writes pass
-/// straight through.
+/// The most one read of a [`Counted`] connection takes (hyper's read buffer starts at 8 KiB).
+const READ_CHUNK: usize = 8 * 1024;
+
+/// A connection to a receiver that knows whether a request was written on it after an answer
+/// came: whether it is being reused. Reads and writes pass straight through.
 #[derive(Debug)]
 pub(super) struct Counted<T> {
     io: T,
-    answers: Answers,
+    history: History,
 }
 
 impl<T> Counted<T> {
     pub(super) fn new(io: T) -> Counted<T> {
         Counted {
             io,
-            answers: Answers::default(),
+            history: History::default(),
         }
     }
 }
 
-/// The count shared by a connection and every answer (and every failed send) on it: hyper-util
-/// hands it back in the response's extensions and in the error's connection info.
+/// What a connection has seen, shared by the connection and every failed send on it (hyper-util
+/// hands it back in the error's connection info). Kept by the connection's own reads and
+/// writes, so it is up to date before the pool can hand the connection to the next push: a
+/// count kept by whoever got the answer would be one step behind it.
 #[derive(Debug, Clone, Default)]
-pub(super) struct Answers(Arc<AtomicU32>);
+pub(super) struct History(Arc<Marks>);
 
-impl Answers {
-    /// Counts an answer that arrived on this connection.
-    pub(super) fn answered(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+#[derive(Debug, Default)]
+struct Marks {
+    /// Bytes came in since the last write: an answer, or part of one.
+    heard: AtomicBool,
+    /// A request was written after an answer: the connection is being reused.
+    reused: AtomicBool,
+}
+
+impl History {
+    /// Whether a request was written on this connection after an answer came on it.
+    pub(super) fn reused(&self) -> bool {
+        self.0.reused.load(Ordering::Acquire)
     }
 
-    /// Whether this connection carried an answer before.
-    pub(super) fn answered_before(&self) -> bool {
-        self.0.load(Ordering::Relaxed) > 0
-    }
-
-    /// The count of the connection a response came on, if it was counted.
-    pub(super) fn of(extensions: &axum::http::Extensions) -> Option<&Answers> {
-        extensions.get::<Answers>()
-    }
-
-    /// The count of the connection a send failed on; `None` for a send that never had one (a
+    /// The history of the connection a send failed on; `None` for a send that never had one (a
     /// failed connect, say).
-    pub(super) fn of_failed(e: &hyper_util::client::legacy::Error) -> Option<Answers> {
+    pub(super) fn of_failed(e: &hyper_util::client::legacy::Error) -> Option<History> {
         let mut extensions = axum::http::Extensions::new();
         e.connect_info()?.get_extras(&mut extensions);
-        extensions.remove::<Answers>()
+        extensions.remove::<History>()
+    }
+
+    fn heard(&self) {
+        self.0.heard.store(true, Ordering::Release);
+    }
+
+    fn writing(&self) {
+        if self.0.heard.swap(false, Ordering::AcqRel) {
+            self.0.reused.store(true, Ordering::Release);
+        }
     }
 }
 
 impl<T: Connection> Connection for Counted<T> {
     fn connected(&self) -> Connected {
-        self.io.connected().extra(self.answers.clone())
+        self.io.connected().extra(self.history.clone())
     }
 }
 
@@ -74,9 +88,19 @@ impl<T: Read + Unpin> Read for Counted<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
+        mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        // Read into room of our own to see whether any byte came, then hand the bytes on.
+        let mut room = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let take = buf.remaining().min(READ_CHUNK);
+        let mut ours = ReadBuf::uninit(&mut room[..take]);
+        ready!(Pin::new(&mut self.io).poll_read(cx, ours.unfilled()))?;
+        let got = ours.filled();
+        if !got.is_empty() {
+            self.history.heard();
+        }
+        buf.put_slice(got);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -86,6 +110,9 @@ impl<T: Write + Unpin> Write for Counted<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if !buf.is_empty() {
+            self.history.writing();
+        }
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
 
@@ -106,6 +133,9 @@ impl<T: Write + Unpin> Write for Counted<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if bufs.iter().any(|b| !b.is_empty()) {
+            self.history.writing();
+        }
         Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
     }
 }

@@ -19,7 +19,7 @@ use tower::ServiceExt;
 
 use super::faults::FaultKind;
 use super::journal::PushError;
-use super::reused::{Answers, Counted};
+use super::reused::{Counted, History};
 use super::sign::{self, CreatedTz};
 use crate::clock::{transport_now, Stopwatch};
 use crate::error::PLATFORM_CONTENT_TYPE;
@@ -144,7 +144,7 @@ type Tls = hyper_rustls::HttpsConnector<HttpConnector>;
 /// What [`Tls`] connects, counted.
 type Io = hyper_rustls::MaybeHttpsStream<hyper_util::rt::TokioIo<tokio::net::TcpStream>>;
 
-/// Every connection counts the answers it carried (see [`reused`](super::reused)).
+/// Every connection knows whether it is being reused (see [`reused`](super::reused)).
 type Connector = tower::util::MapResponse<Tls, fn(Io) -> Counted<Io>>;
 
 /// A hyper client: no redirect or retry layers and no proxy lookups (spec §6.2: a redirect is a
@@ -316,15 +316,11 @@ impl HttpTransport {
         request: hyper::Request<Full<Bytes>>,
         deadline: Pin<&mut Sleep>,
     ) -> Result<hyper::Response<Incoming>, SendError> {
-        let sent = tokio::select! {
+        tokio::select! {
             biased;
             sent = client.request(request) => sent.map_err(SendError::Client),
             () = deadline => Err(SendError::Timeout),
-        };
-        if let Some(answers) = sent.as_ref().ok().and_then(|r| Answers::of(r.extensions())) {
-            answers.answered();
         }
-        sent
     }
 
     /// The first [`RESPONSE_BODY_KEPT`] bytes of the answer's body, read until `deadline`. The
@@ -429,7 +425,7 @@ fn went_unread(e: &hyper_util::client::legacy::Error) -> bool {
         }
         if let Some(hyper) = inner.downcast_ref::<hyper::Error>() {
             if hyper.is_incomplete_message() {
-                return Answers::of_failed(e).is_some_and(|a| a.answered_before());
+                return History::of_failed(e).is_some_and(|h| h.reused());
             }
         }
         source = inner.source();
@@ -703,6 +699,29 @@ mod tests {
         let second = transport.attempt(&job(&url, 2)).await;
         assert!(second.delivered(), "{second:?}");
         assert_eq!(read.load(Ordering::SeqCst), 3, "the second push read twice");
+    }
+
+    #[tokio::test]
+    async fn a_push_half_answered_and_closed_on_a_new_connection_is_not_resent() {
+        // Bytes came in on the connection, but no request was written after them: not reused.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
+        let read = Arc::new(AtomicUsize::new(0));
+        let counted = read.clone();
+        tokio::spawn(async move {
+            let (mut first, _) = listener.accept().await.unwrap();
+            read_push(&mut first).await;
+            counted.fetch_add(1, Ordering::SeqCst);
+            first
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-le")
+                .await
+                .unwrap();
+            drop(first);
+            answer_every_push(listener, counted).await;
+        });
+        let report = transport().attempt(&job(&url, 1)).await;
+        assert_eq!(report.error, Some(PushError::Io), "{report:?}");
+        assert_eq!(read.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
