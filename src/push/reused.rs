@@ -22,7 +22,8 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 const READ_CHUNK: usize = 8 * 1024;
 
 /// A connection to a receiver that knows whether a request was written on it after an answer
-/// came: whether it is being reused. Reads and writes pass straight through.
+/// came: whether it is being reused. Writes pass straight through; reads go through a buffer of
+/// its own, to see whether a byte came.
 #[derive(Debug)]
 pub(super) struct Counted<T> {
     io: T,
