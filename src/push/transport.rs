@@ -701,9 +701,9 @@ mod tests {
         assert_eq!(read.load(Ordering::SeqCst), 3, "the second push read twice");
     }
 
-    #[tokio::test]
-    async fn a_push_half_answered_and_closed_on_a_new_connection_is_not_resent() {
-        // Bytes came in on the connection, but no request was written after them: not reused.
+    /// A receiver whose first connection reads one push, writes `partial` (perhaps nothing) and
+    /// closes; later connections answer every push with 200, so a resend would be delivered.
+    async fn first_connection_closing(partial: &'static [u8]) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
         let read = Arc::new(AtomicUsize::new(0));
@@ -712,13 +712,17 @@ mod tests {
             let (mut first, _) = listener.accept().await.unwrap();
             read_push(&mut first).await;
             counted.fetch_add(1, Ordering::SeqCst);
-            first
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-le")
-                .await
-                .unwrap();
+            first.write_all(partial).await.unwrap();
             drop(first);
             answer_every_push(listener, counted).await;
         });
+        (url, read)
+    }
+
+    #[tokio::test]
+    async fn a_push_half_answered_and_closed_on_a_new_connection_is_not_resent() {
+        // Bytes came in on the connection, but no request was written after them: not reused.
+        let (url, read) = first_connection_closing(b"HTTP/1.1 200 OK\r\ncontent-le").await;
         let report = transport().attempt(&job(&url, 1)).await;
         assert_eq!(report.error, Some(PushError::Io), "{report:?}");
         assert_eq!(read.load(Ordering::SeqCst), 1);
@@ -726,18 +730,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_push_read_and_then_dropped_on_a_new_connection_is_not_resent() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/voice/status", listener.local_addr().unwrap());
-        let read = Arc::new(AtomicUsize::new(0));
-        let counted = read.clone();
-        tokio::spawn(async move {
-            let (mut first, _) = listener.accept().await.unwrap();
-            read_push(&mut first).await;
-            counted.fetch_add(1, Ordering::SeqCst);
-            drop(first);
-            // A resend would be answered: the test sees it as a delivery.
-            answer_every_push(listener, counted).await;
-        });
+        let (url, read) = first_connection_closing(b"").await;
         let report = transport().attempt(&job(&url, 1)).await;
         assert_eq!(report.error, Some(PushError::Io), "{report:?}");
         assert_eq!(read.load(Ordering::SeqCst), 1);
